@@ -1,0 +1,43 @@
+# Emporium: the one entry point. `make run` serves the demo shop; `make test` runs the suite.
+
+CARGO ?= cargo
+ADDR ?= 127.0.0.1:8080
+
+.PHONY: run test test-all lint fmt check openapi graphql bench clean
+
+## Build and serve the demo shop on SQLite (./emporium.db) at http://$(ADDR)
+run:
+	EMPORIUM_ADDR=$(ADDR) $(CARGO) run -p emporium-gateway --bin emporium -- serve --demo
+
+## Run every test: unit tests and the end-to-end suite. Set EMPORIUM_TEST_DATABASE_URL and
+## EMPORIUM_TEST_REDIS_URL to run the same suite against PostgreSQL and Redis.
+test:
+	$(CARGO) test --workspace --locked
+
+## The suite on SQLite, then on PostgreSQL + Redis (local defaults), as CI runs it.
+test-all:
+	bash .ci/run
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+check: lint test
+
+## Regenerate openapi/openapi.json from the code.
+openapi:
+	$(CARGO) run -q -p emporium-gateway --bin emporium -- export openapi > openapi/openapi.json
+
+## Regenerate schema/schema.graphql from the code.
+graphql:
+	$(CARGO) run -q -p emporium-gateway --bin emporium -- export graphql > schema/schema.graphql
+
+## Load-test a release build against the demo shop (see docs/benchmarks.md).
+bench:
+	bash scripts/bench.sh
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,16 @@
+//! The catalog: products, their variants, options and prices, and categories.
+//!
+//! Rules and storage only; nothing here knows it is served over HTTP. Operations take any
+//! `ConnectionTrait`, so a caller composes them inside its own transaction.
+
+pub mod entity;
+mod error;
+mod model;
+mod query;
+mod service;
+mod validate;
+
+pub use error::CatalogError;
+pub use model::*;
+pub use query::{ListProducts, ProductSort, StatusFilter, list_products};
+pub use service::*;

@@ -1,0 +1,205 @@
+//! Listing products: filters, sorts and keyset pagination with signed cursors.
+
+use emporium_core::db::{like_escape, statement};
+use emporium_core::money::MAX_SAFE_AMOUNT;
+use emporium_core::{Currency, CursorCodec, Limit};
+use sea_orm::{ConnectionTrait, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::error::CatalogError;
+use crate::service::{category_with_descendants, get_category};
+
+/// How a product list is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProductSort {
+    /// Most recently created first (the default).
+    #[default]
+    Newest,
+    /// By name, A to Z.
+    Name,
+    /// By the lowest variant price in the chosen currency, cheapest first.
+    PriceAsc,
+    /// By the lowest variant price in the chosen currency, dearest first.
+    PriceDesc,
+}
+
+/// Which statuses a list includes; shoppers always get `Published`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusFilter {
+    /// Drafts only.
+    Draft,
+    /// Published only.
+    #[default]
+    Published,
+    /// Both.
+    All,
+}
+
+/// A product list request, already checked for shape by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct ListProducts {
+    pub limit: Limit,
+    pub cursor: Option<String>,
+    pub q: Option<String>,
+    /// A category id or slug; its sub-categories are included.
+    pub category: Option<String>,
+    pub sort: ProductSort,
+    /// Required by the price sorts.
+    pub currency: Option<Currency>,
+    pub status: StatusFilter,
+}
+
+/// Where a page stopped, bound to the query that made it.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct PageCursor {
+    /// The filters and sort of the query, so a cursor cannot be replayed on another one.
+    query: String,
+    /// The sort key of the last row: a name or an amount.
+    key: Option<SortKey>,
+    /// The id of the last row.
+    id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+enum SortKey {
+    Amount(i64),
+    Text(String),
+}
+
+/// One page of product ids in order, and the cursor of the next page.
+pub async fn list_products<C: ConnectionTrait>(
+    db: &C,
+    codec: &CursorCodec,
+    request: &ListProducts,
+) -> Result<(Vec<String>, Option<String>), CatalogError> {
+    let fingerprint = fingerprint(request);
+    let after: Option<PageCursor> = match &request.cursor {
+        None => None,
+        Some(text) => {
+            let cursor: PageCursor = codec.decode(text).ok_or(CatalogError::InvalidCursor)?;
+            if cursor.query != fingerprint {
+                return Err(CatalogError::InvalidCursor);
+            }
+            Some(cursor)
+        }
+    };
+
+    let mut sql = String::from("SELECT p.id, ");
+    let mut values: Vec<Value> = Vec::new();
+    // The sort key, selected so the next cursor can carry it. Products without a price in
+    // the currency sort after all priced ones, in both directions.
+    let key_expr = match request.sort {
+        ProductSort::Newest => "NULL",
+        ProductSort::Name => "LOWER(p.name)",
+        ProductSort::PriceAsc => "COALESCE(pp.min_amount, ?)",
+        ProductSort::PriceDesc => "COALESCE(pp.min_amount, -1)",
+    };
+    if request.sort == ProductSort::PriceAsc {
+        values.push((MAX_SAFE_AMOUNT + 1).into());
+    }
+    sql.push_str(key_expr);
+    sql.push_str(" AS sort_key FROM products p");
+    if matches!(request.sort, ProductSort::PriceAsc | ProductSort::PriceDesc) {
+        let currency = request.currency.ok_or_else(|| {
+            CatalogError::Invalid(emporium_core::ValidationErrors::single(
+                "currency",
+                "required",
+                "price sorts need a currency",
+            ))
+        })?;
+        sql.push_str(" LEFT JOIN product_prices pp ON pp.product_id = p.id AND pp.currency = ?");
+        values.push(currency.code().into());
+    }
+    sql.push_str(" WHERE p.deleted_at IS NULL");
+    match request.status {
+        StatusFilter::All => {}
+        StatusFilter::Draft => sql.push_str(" AND p.status = 'draft'"),
+        StatusFilter::Published => sql.push_str(" AND p.status = 'published'"),
+    }
+    if let Some(q) = request.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        sql.push_str(" AND p.search_text LIKE ? ESCAPE '\\'");
+        values.push(format!("%{}%", like_escape(&q.to_lowercase())).into());
+    }
+    if let Some(category) = &request.category {
+        let Some(root) = get_category(db, category).await? else {
+            return Err(CatalogError::Invalid(emporium_core::ValidationErrors::single(
+                "category",
+                "unknown_category",
+                "no category has this id or slug",
+            )));
+        };
+        let ids = category_with_descendants(db, &root.id).await?;
+        sql.push_str(
+            " AND EXISTS (SELECT 1 FROM product_categories pc WHERE pc.product_id = p.id AND pc.category_id IN (",
+        );
+        sql.push_str(&vec!["?"; ids.len()].join(", "));
+        sql.push_str("))");
+        values.extend(ids.into_iter().map(Value::from));
+    }
+    if let Some(after) = &after {
+        // Row-value comparisons, read the same way by SQLite and PostgreSQL.
+        match (request.sort, &after.key) {
+            (ProductSort::Newest, _) => {
+                sql.push_str(" AND p.id < ?");
+            }
+            (ProductSort::Name, Some(SortKey::Text(name))) => {
+                sql.push_str(" AND (LOWER(p.name), p.id) > (?, ?)");
+                values.push(name.clone().into());
+            }
+            (ProductSort::PriceAsc, Some(SortKey::Amount(amount))) => {
+                sql.push_str(" AND (COALESCE(pp.min_amount, ?), p.id) > (?, ?)");
+                values.push((MAX_SAFE_AMOUNT + 1).into());
+                values.push((*amount).into());
+            }
+            (ProductSort::PriceDesc, Some(SortKey::Amount(amount))) => {
+                sql.push_str(" AND (COALESCE(pp.min_amount, -1), p.id) < (?, ?)");
+                values.push((*amount).into());
+            }
+            _ => return Err(CatalogError::InvalidCursor),
+        }
+        values.push(after.id.clone().into());
+    }
+    sql.push_str(match request.sort {
+        ProductSort::Newest => " ORDER BY p.id DESC",
+        ProductSort::Name => " ORDER BY LOWER(p.name) ASC, p.id ASC",
+        ProductSort::PriceAsc => " ORDER BY sort_key ASC, p.id ASC",
+        ProductSort::PriceDesc => " ORDER BY sort_key DESC, p.id DESC",
+    });
+    // One row more than asked tells whether a next page exists.
+    let limit = request.limit.get();
+    sql.push_str(" LIMIT ?");
+    values.push(((limit + 1) as i64).into());
+
+    let rows = db.query_all_raw(statement(db.get_database_backend(), &sql, values)).await?;
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut last_key = None;
+    for row in rows.iter().take(limit as usize) {
+        ids.push(row.try_get_by_index::<String>(0)?);
+        last_key = match request.sort {
+            ProductSort::Newest => None,
+            ProductSort::Name => Some(SortKey::Text(row.try_get_by_index::<String>(1)?)),
+            ProductSort::PriceAsc | ProductSort::PriceDesc => Some(SortKey::Amount(row.try_get_by_index::<i64>(1)?)),
+        };
+    }
+    let next = match ids.last() {
+        Some(id) if rows.len() as u64 > limit => {
+            Some(codec.encode(&PageCursor { query: fingerprint, key: last_key, id: id.clone() }))
+        }
+        _ => None,
+    };
+    Ok((ids, next))
+}
+
+fn fingerprint(request: &ListProducts) -> String {
+    format!(
+        "{:?}|{:?}|{}|{}|{}",
+        request.sort,
+        request.status,
+        request.q.as_deref().map(str::trim).unwrap_or_default().to_lowercase(),
+        request.category.as_deref().unwrap_or_default(),
+        request.currency.map(|c| c.code().to_owned()).unwrap_or_default(),
+    )
+}

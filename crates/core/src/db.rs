@@ -1,0 +1,94 @@
+//! Database helpers every domain needs: write transactions and constraint violations.
+
+use sea_orm::{
+    DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
+};
+
+/// Begins a transaction that will write.
+///
+/// On SQLite it starts `IMMEDIATE`, taking the write lock up front: a deferred transaction
+/// that reads and then writes can fail at once with "database is locked" under concurrency,
+/// whatever the busy timeout. PostgreSQL ignores the mode.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
+}
+
+/// Whether `err` is a unique-constraint violation on `table.column`.
+///
+/// PostgreSQL names the violated index, which our migrations call `uq_<table>_<column>`;
+/// SQLite names the columns (`UNIQUE constraint failed: table.column`).
+pub fn is_unique_violation(err: &DbErr, table: &str, column: &str) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = err else {
+        return false;
+    };
+    let sea_orm::sqlx::Error::Database(db_err) = &**e else {
+        return false;
+    };
+    if !matches!(db_err.kind(), sea_orm::sqlx::error::ErrorKind::UniqueViolation) {
+        return false;
+    }
+    match db_err.constraint() {
+        Some(name) => name == format!("uq_{table}_{column}"),
+        None => db_err.message().contains(&format!("{table}.{column}")),
+    }
+}
+
+/// Whether `err` means the database could not be reached (as opposed to a bad statement).
+pub fn is_unavailable(err: &DbErr) -> bool {
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
+            &**e,
+            sea_orm::sqlx::Error::Io(_)
+                | sea_orm::sqlx::Error::PoolTimedOut
+                | sea_orm::sqlx::Error::PoolClosed
+                | sea_orm::sqlx::Error::WorkerCrashed
+        ),
+        _ => false,
+    }
+}
+
+/// Escapes `%`, `_` and `\` so user text matches literally inside `LIKE ... ESCAPE '\'`.
+pub fn like_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len() + 2);
+    for ch in text.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(ch);
+    }
+    escaped
+}
+
+/// A statement written with `?` placeholders, numbered `$1, $2, ...` for PostgreSQL.
+///
+/// Lets hand-written SQL stay one string for both databases. `?` must not appear in literals.
+pub fn statement(
+    backend: sea_orm::DbBackend,
+    sql: &str,
+    values: impl IntoIterator<Item = sea_orm::Value>,
+) -> sea_orm::Statement {
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => {
+            let mut numbered = String::with_capacity(sql.len() + 16);
+            let mut n = 0;
+            for ch in sql.chars() {
+                if ch == '?' {
+                    n += 1;
+                    numbered.push('$');
+                    numbered.push_str(&n.to_string());
+                } else {
+                    numbered.push(ch);
+                }
+            }
+            numbered
+        }
+        _ => sql.to_owned(),
+    };
+    sea_orm::Statement::from_sql_and_values(backend, sql, values)
+}

@@ -1,0 +1,16 @@
+//! Shared building blocks of Emporium: ids, money, pagination, validation and error kinds.
+//!
+//! Nothing here performs I/O; `db` only inspects and prepares database values.
+
+pub mod db;
+pub mod error;
+pub mod id;
+pub mod money;
+pub mod page;
+pub mod patch;
+pub mod slug;
+
+pub use error::{ErrorKind, FieldError, ValidationErrors};
+pub use money::{Currency, Money, MoneyError};
+pub use page::{Cursor, CursorCodec, Limit};
+pub use patch::Patch;

@@ -1,0 +1,174 @@
+//! Assembling the server: state, REST, GraphQL, docs and the middleware around them. The same
+//! `build` serves production, the tests and the document exporters.
+
+use std::sync::Arc;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use emporium_core::CursorCodec;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::{Tokens, principal_from_headers, signing_key};
+use crate::cache::{MemoryCache, ProductCache, RedisCache};
+use crate::config::Config;
+use crate::error::{ApiError, PROBLEM_JSON};
+use crate::extract::payload_too_large;
+use crate::graphql::{self, ApiSchema};
+use crate::state::AppState;
+use crate::{db, rest};
+
+/// A built application, ready to serve.
+pub struct App {
+    pub router: Router,
+    pub state: AppState,
+}
+
+/// Connects, migrates, and assembles the application.
+pub async fn build(config: Config) -> anyhow::Result<App> {
+    let database = db::connect(&config).await?;
+    db::migrate(&database).await?;
+    let key = signing_key(&database, config.jwt_secret.as_ref()).await?;
+    let cache = match &config.redis_url {
+        Some(url) => ProductCache::Redis(RedisCache::new(
+            url,
+            config.cache_prefix.clone(),
+            config.cache_ttl,
+            config.redis_timeout,
+        )?),
+        None => ProductCache::Memory(MemoryCache::new(config.cache_ttl, 100_000)),
+    };
+    let state = AppState {
+        db: database,
+        cache: Arc::new(cache),
+        tokens: Arc::new(Tokens::new(&key, config.access_token_ttl)),
+        cursors: Arc::new(CursorCodec::new(&derive_key(&key, b"cursor"))),
+        config: Arc::new(config),
+    };
+    Ok(App { router: router(state.clone()), state })
+}
+
+/// A key for another purpose, derived from the signing key, so one secret serves both.
+fn derive_key(key: &[u8], purpose: &[u8]) -> Vec<u8> {
+    match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(mut mac) => {
+            mac.update(purpose);
+            mac.finalize().into_bytes().to_vec()
+        }
+        Err(_) => key.to_vec(),
+    }
+}
+
+fn router(state: AppState) -> Router {
+    let (rest, openapi) = rest::router().split_for_parts();
+    let schema = graphql::schema(Some(state.clone()));
+    let body_limit = state.config.body_limit;
+    Router::new()
+        .merge(rest.with_state(state.clone()))
+        .route("/graphql", get(graphiql).post(graphql_handler).with_state((state, schema)))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .fallback(|| async { ApiError::new(emporium_core::ErrorKind::NotFound, "not_found", "No such route.") })
+        .layer(axum::middleware::map_response(problem_for_bare_errors))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("handler panicked");
+            ApiError::with_status(StatusCode::INTERNAL_SERVER_ERROR, "internal", "An unexpected error occurred.")
+                .into_response()
+        }))
+        // One limit in front of everything: async-graphql reads the raw body stream, so
+        // axum's own limit would not guard /graphql.
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
+            let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Rewrites error responses that axum or tower produced as plain text (unknown route, wrong
+/// method, body too large, panics) into problem+json, so every error has one shape.
+async fn problem_for_bare_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_problem =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
+    if is_problem {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let mut rewritten = match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::with_status(status, "method_not_allowed", "This route does not take this method.")
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => payload_too_large(),
+        StatusCode::NOT_FOUND => ApiError::with_status(status, "not_found", "No such route."),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ApiError::with_status(status, "unsupported_media_type", "Send the body as Content-Type: application/json.")
+        }
+        StatusCode::BAD_REQUEST => ApiError::with_status(status, "malformed_body", "The request could not be read."),
+        s if s.is_server_error() => ApiError::with_status(s, "internal", "An unexpected error occurred."),
+        s => ApiError::with_status(s, "bad_request", "The request was refused."),
+    }
+    .into_response();
+    if let Some(allow) = allow {
+        rewritten.headers_mut().insert(header::ALLOW, allow);
+    }
+    rewritten
+}
+
+async fn graphiql() -> Html<String> {
+    Html(GraphiQLSource::build().endpoint("/graphql").title("Emporium GraphQL").finish())
+}
+
+async fn graphql_handler(
+    State((state, schema)): State<(AppState, ApiSchema)>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> Result<GraphQLResponse, ApiError> {
+    let principal = principal_from_headers(&headers, &state.tokens)?;
+    Ok(schema.execute(request.into_inner().data(principal)).await.into())
+}
+
+/// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests.
+pub async fn serve(app: App) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(app.state.config.addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "serving; REST under /v1, docs at /docs, GraphQL at /graphql");
+    axum::serve(listener, app.router).with_graceful_shutdown(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,84 @@
+//! The in-process cache (moka): for one instance, or when no Redis is configured.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::{Doc, Lookup, Token};
+
+/// Documents and generations in this process's memory.
+pub struct MemoryCache {
+    entries: moka::sync::Cache<String, (u64, Arc<Doc>)>,
+    /// Never evicted: a forgotten generation would revive a stale entry. One small entry per
+    /// key ever written, which is bounded by the catalog's size.
+    generations: moka::sync::Cache<String, u64>,
+    next_generation: AtomicU64,
+}
+
+impl MemoryCache {
+    /// A cache whose entries live at most `ttl`.
+    pub fn new(ttl: Duration, max_entries: u64) -> Self {
+        Self {
+            entries: moka::sync::Cache::builder().max_capacity(max_entries).time_to_live(ttl).build(),
+            generations: moka::sync::Cache::builder().build(),
+            next_generation: AtomicU64::new(1),
+        }
+    }
+
+    fn generation(&self, key: &str) -> u64 {
+        self.generations.get(key).unwrap_or(0)
+    }
+
+    pub(super) fn get(&self, key: &str) -> Lookup {
+        let generation = self.generation(key);
+        match self.entries.get(key) {
+            Some((stored, doc)) if stored == generation => Lookup::Hit(doc),
+            _ => Lookup::Miss(Some(Token(generation.to_string()))),
+        }
+    }
+
+    pub(super) fn put(&self, key: &str, token: Token, doc: Arc<Doc>) {
+        if let Ok(generation) = token.0.parse() {
+            self.entries.insert(key.to_owned(), (generation, doc));
+        }
+    }
+
+    pub(super) fn invalidate(&self, keys: &[&str]) {
+        for key in keys {
+            let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+            self.generations.insert((*key).to_owned(), generation);
+            self.entries.invalidate(*key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(body: &'static str) -> Arc<Doc> {
+        Arc::new(Doc {
+            id: "prod_1".into(),
+            slug: "tee".into(),
+            published: true,
+            etag: "\"x\"".into(),
+            body: bytes::Bytes::from_static(body.as_bytes()),
+        })
+    }
+
+    #[test]
+    fn a_document_read_before_a_write_is_dead_once_stored() {
+        let cache = MemoryCache::new(Duration::from_secs(60), 100);
+        // A reader misses and goes to the database...
+        let Lookup::Miss(Some(token)) = cache.get("tee") else { unreachable!("empty cache must miss") };
+        // ...a write commits and invalidates...
+        cache.invalidate(&["tee"]);
+        // ...and the reader stores what it read before the write.
+        cache.put("tee", token, doc("old"));
+        assert!(matches!(cache.get("tee"), Lookup::Miss(Some(_))));
+
+        let Lookup::Miss(Some(token)) = cache.get("tee") else { unreachable!("must miss") };
+        cache.put("tee", token, doc("new"));
+        assert!(matches!(cache.get("tee"), Lookup::Hit(d) if d.body == "new"));
+    }
+}

@@ -1,0 +1,223 @@
+//! The Redis cache, shared by every instance that shares the database.
+//!
+//! Keys: `{prefix}epoch`, `{prefix}g:{key}` (the key's generation) and `{prefix}p:{key}`
+//! (`epoch \n generation \n id \n slug \n published \n etag \n body`). A read fetches all
+//! three in one `MGET` and trusts an entry only if both its epoch and its generation are
+//! current. When Redis fails, this instance stops using it for a second at a time and, before
+//! it trusts Redis again, moves every instance to a new epoch: an invalidation lost during
+//! the outage can then never serve a stale entry.
+
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::{Doc, Lookup, Token};
+use crate::config::Secret;
+
+/// How long Redis is left alone after a failure before it is tried again.
+const BACKOFF: Duration = Duration::from_secs(1);
+
+/// A product cache in Redis.
+pub struct RedisCache {
+    connection: Arc<OnceLock<ConnectionManager>>,
+    prefix: String,
+    ttl: Duration,
+    timeout: Duration,
+    /// Set when a call failed: the epoch must move before Redis is trusted again.
+    dirty: AtomicBool,
+    /// Milliseconds since `started` until which Redis is not tried.
+    skip_until_ms: AtomicU64,
+    started: Instant,
+}
+
+impl RedisCache {
+    /// Connects in the background, so a server starts (and serves from the database) even
+    /// while Redis is down.
+    pub fn new(url: &Secret, prefix: String, ttl: Duration, timeout: Duration) -> Result<Self, redis::RedisError> {
+        let client = redis::Client::open(url.expose())?;
+        let connection = Arc::new(OnceLock::new());
+        let slot = Arc::clone(&connection);
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout.max(Duration::from_millis(500))))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(1));
+        tokio::spawn(async move {
+            loop {
+                match ConnectionManager::new_with_config(client.clone(), config.clone()).await {
+                    Ok(manager) => {
+                        let _ = slot.set(manager);
+                        tracing::info!("connected to Redis");
+                        return;
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "Redis unreachable; serving from the database");
+                        tokio::time::sleep(BACKOFF).await;
+                    }
+                }
+            }
+        });
+        Ok(Self {
+            connection,
+            prefix,
+            ttl,
+            timeout,
+            // A fresh instance cannot know what was missed before it started: move the epoch once.
+            dirty: AtomicBool::new(true),
+            skip_until_ms: AtomicU64::new(0),
+            started: Instant::now(),
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn fail(&self, what: &str, err: &dyn std::fmt::Display) {
+        if !self.dirty.swap(true, Ordering::SeqCst) {
+            tracing::warn!(error = %err, "Redis {what} failed; serving from the database");
+        }
+        self.skip_until_ms.store(self.now_ms() + BACKOFF.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// A connection if Redis may be used now, moving the epoch first after a failure.
+    async fn usable(&self) -> Option<ConnectionManager> {
+        if self.now_ms() < self.skip_until_ms.load(Ordering::SeqCst) {
+            return None;
+        }
+        let mut connection = self.connection.get()?.clone();
+        if self.dirty.load(Ordering::SeqCst) {
+            let epoch_key = format!("{}epoch", self.prefix);
+            match tokio::time::timeout(self.timeout, connection.incr::<_, _, i64>(&epoch_key, 1)).await {
+                Ok(Ok(_)) => {
+                    self.dirty.store(false, Ordering::SeqCst);
+                    tracing::info!("Redis answers again; cache moved to a new epoch");
+                }
+                Ok(Err(err)) => {
+                    self.fail("epoch change", &err);
+                    return None;
+                }
+                Err(elapsed) => {
+                    self.fail("epoch change", &elapsed);
+                    return None;
+                }
+            }
+        }
+        Some(connection)
+    }
+
+    pub(super) async fn get_many(&self, keys: &[&str]) -> Vec<Lookup> {
+        let misses = || keys.iter().map(|_| Lookup::Miss(None)).collect();
+        let Some(mut connection) = self.usable().await else { return misses() };
+        let mut names = Vec::with_capacity(1 + 2 * keys.len());
+        names.push(format!("{}epoch", self.prefix));
+        for key in keys {
+            names.push(format!("{}g:{key}", self.prefix));
+            names.push(format!("{}p:{key}", self.prefix));
+        }
+        let values: Vec<Option<Vec<u8>>> = match tokio::time::timeout(self.timeout, connection.mget(&names)).await {
+            Ok(Ok(values)) => values,
+            Ok(Err(err)) => {
+                self.fail("read", &err);
+                return misses();
+            }
+            Err(elapsed) => {
+                self.fail("read", &elapsed);
+                return misses();
+            }
+        };
+        let text = |v: &Option<Vec<u8>>| v.as_deref().map(String::from_utf8_lossy).unwrap_or_default().into_owned();
+        let epoch = text(&values[0]);
+        keys.iter()
+            .enumerate()
+            .map(|(i, _)| {
+                let generation = text(&values[1 + 2 * i]);
+                let token = format!("{epoch}\n{generation}");
+                match values[2 + 2 * i].as_deref().and_then(|raw| decode(raw, &token)) {
+                    Some(doc) => Lookup::Hit(Arc::new(doc)),
+                    None => Lookup::Miss(Some(Token(token))),
+                }
+            })
+            .collect()
+    }
+
+    pub(super) async fn put(&self, key: &str, token: Token, doc: &Doc) {
+        let Some(mut connection) = self.usable().await else { return };
+        let mut value = Vec::with_capacity(doc.body.len() + 128);
+        for part in [token.0.as_str(), &doc.id, &doc.slug, if doc.published { "1" } else { "0" }, &doc.etag] {
+            value.extend_from_slice(part.as_bytes());
+            value.push(b'\n');
+        }
+        value.extend_from_slice(&doc.body);
+        let name = format!("{}p:{key}", self.prefix);
+        match tokio::time::timeout(self.timeout, connection.set_ex::<_, _, ()>(name, value, self.ttl.as_secs())).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => self.fail("write", &err),
+            Err(elapsed) => self.fail("write", &elapsed),
+        }
+    }
+
+    pub(super) async fn invalidate(&self, keys: &[&str]) {
+        // Even when Redis is skipped, mark the cache dirty: this write's invalidation is lost,
+        // so the epoch must move before any instance trusts Redis again.
+        let Some(mut connection) = self.usable().await else {
+            self.dirty.store(true, Ordering::SeqCst);
+            return;
+        };
+        // A generation outlives every entry stored under the previous one.
+        let generation_ttl = self.ttl.as_secs() * 2 + 60;
+        let mut pipe = redis::pipe();
+        for key in keys {
+            let fresh = format!("{:016x}", rand::random::<u64>());
+            pipe.set_ex(format!("{}g:{key}", self.prefix), fresh, generation_ttl).ignore();
+            pipe.del(format!("{}p:{key}", self.prefix)).ignore();
+        }
+        match tokio::time::timeout(self.timeout, pipe.query_async::<()>(&mut connection)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => self.fail("invalidation", &err),
+            Err(elapsed) => self.fail("invalidation", &elapsed),
+        }
+    }
+
+    pub(super) async fn ping(&self) -> bool {
+        let Some(mut connection) = self.usable().await else { return false };
+        let pong: Result<Result<String, _>, _> =
+            tokio::time::timeout(self.timeout, redis::cmd("PING").query_async(&mut connection)).await;
+        match pong {
+            Ok(Ok(_)) => true,
+            Ok(Err(err)) => {
+                self.fail("ping", &err);
+                false
+            }
+            Err(elapsed) => {
+                self.fail("ping", &elapsed);
+                false
+            }
+        }
+    }
+}
+
+/// Parses an entry, if it was stored under `token` (the current epoch and generation).
+fn decode(raw: &[u8], token: &str) -> Option<Doc> {
+    let mut rest = raw;
+    let mut next = || {
+        let end = rest.iter().position(|b| *b == b'\n')?;
+        let part = std::str::from_utf8(&rest[..end]).ok()?.to_owned();
+        rest = &rest[end + 1..];
+        Some(part)
+    };
+    let stored_token = format!("{}\n{}", next()?, next()?);
+    if stored_token != token {
+        return None;
+    }
+    let id = next()?;
+    let slug = next()?;
+    let published = next()? == "1";
+    let etag = next()?;
+    Some(Doc { id, slug, published, etag, body: Bytes::copy_from_slice(rest) })
+}

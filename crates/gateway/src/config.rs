@@ -1,0 +1,226 @@
+//! Configuration from `EMPORIUM_*` environment variables. A bad value stops the start,
+//! naming the variable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A secret that never shows up in logs or debug output.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; call only where it is used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `EMPORIUM_ADDR`: where to listen.
+    pub addr: SocketAddr,
+    /// `EMPORIUM_DATABASE_URL`: `sqlite://...` or `postgres://...`.
+    pub database_url: String,
+    /// `EMPORIUM_DB_MAX_CONNECTIONS`: pool size.
+    pub db_max_connections: u32,
+    /// `EMPORIUM_REDIS_URL`: cache product reads in Redis instead of in process.
+    pub redis_url: Option<Secret>,
+    /// `EMPORIUM_REDIS_TIMEOUT_MS`: the longest a request waits on Redis.
+    pub redis_timeout: Duration,
+    /// `EMPORIUM_CACHE_PREFIX`: prefix of every Redis key, so several shops can share one Redis.
+    pub cache_prefix: String,
+    /// `EMPORIUM_CACHE_TTL`: seconds a cached product lives at most.
+    pub cache_ttl: Duration,
+    /// `EMPORIUM_JWT_SECRET`: token signing key; unset, one is generated and kept in the database.
+    pub jwt_secret: Option<Secret>,
+    /// `EMPORIUM_ACCESS_TOKEN_TTL`: seconds an access token is valid.
+    pub access_token_ttl: Duration,
+    /// `EMPORIUM_REFRESH_TOKEN_TTL`: seconds a refresh token is valid.
+    pub refresh_token_ttl: Duration,
+    /// `EMPORIUM_BODY_LIMIT`: largest request body in bytes.
+    pub body_limit: usize,
+    /// `EMPORIUM_LOG`: a tracing filter such as `info` or `emporium_gateway=debug`.
+    pub log_filter: String,
+    /// `EMPORIUM_LOG_FORMAT`: `text` or `json`.
+    pub log_format: LogFormat,
+}
+
+/// A configuration variable with a bad value.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    /// The variable's name.
+    pub variable: &'static str,
+    /// What was wrong with it.
+    pub problem: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://emporium.db".to_owned(),
+            db_max_connections: 16,
+            redis_url: None,
+            redis_timeout: Duration::from_millis(250),
+            cache_prefix: "emporium:".to_owned(),
+            cache_ttl: Duration::from_secs(300),
+            jwt_secret: None,
+            access_token_ttl: Duration::from_secs(15 * 60),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            body_limit: 1024 * 1024,
+            log_filter: "info".to_owned(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup`; unset and empty variables keep their defaults.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let mut config = Self::default();
+        if let Some(v) = get("EMPORIUM_ADDR") {
+            config.addr = parse("EMPORIUM_ADDR", &v, "a socket address such as 127.0.0.1:8080")?;
+        }
+        if let Some(v) = get("EMPORIUM_DATABASE_URL") {
+            if !(v.starts_with("sqlite:") || v.starts_with("postgres://") || v.starts_with("postgresql://")) {
+                return Err(ConfigError {
+                    variable: "EMPORIUM_DATABASE_URL",
+                    problem: "must start with sqlite:, postgres:// or postgresql://".to_owned(),
+                });
+            }
+            config.database_url = v;
+        }
+        if let Some(v) = get("EMPORIUM_DB_MAX_CONNECTIONS") {
+            config.db_max_connections = parse_range("EMPORIUM_DB_MAX_CONNECTIONS", &v, 1, 1000)? as u32;
+        }
+        if let Some(v) = get("EMPORIUM_REDIS_URL") {
+            if !(v.starts_with("redis://") || v.starts_with("rediss://")) {
+                return Err(ConfigError {
+                    variable: "EMPORIUM_REDIS_URL",
+                    problem: "must start with redis:// or rediss://".to_owned(),
+                });
+            }
+            config.redis_url = Some(Secret::new(v));
+        }
+        if let Some(v) = get("EMPORIUM_REDIS_TIMEOUT_MS") {
+            config.redis_timeout = Duration::from_millis(parse_range("EMPORIUM_REDIS_TIMEOUT_MS", &v, 1, 10_000)?);
+        }
+        if let Some(v) = get("EMPORIUM_CACHE_PREFIX") {
+            config.cache_prefix = v;
+        }
+        if let Some(v) = get("EMPORIUM_CACHE_TTL") {
+            config.cache_ttl = Duration::from_secs(parse_range("EMPORIUM_CACHE_TTL", &v, 1, 7 * 24 * 3600)?);
+        }
+        if let Some(v) = get("EMPORIUM_JWT_SECRET") {
+            if v.len() < 32 {
+                return Err(ConfigError {
+                    variable: "EMPORIUM_JWT_SECRET",
+                    problem: "must be at least 32 characters".to_owned(),
+                });
+            }
+            config.jwt_secret = Some(Secret::new(v));
+        }
+        if let Some(v) = get("EMPORIUM_ACCESS_TOKEN_TTL") {
+            config.access_token_ttl = Duration::from_secs(parse_range("EMPORIUM_ACCESS_TOKEN_TTL", &v, 30, 24 * 3600)?);
+        }
+        if let Some(v) = get("EMPORIUM_REFRESH_TOKEN_TTL") {
+            config.refresh_token_ttl =
+                Duration::from_secs(parse_range("EMPORIUM_REFRESH_TOKEN_TTL", &v, 60, 365 * 24 * 3600)?);
+        }
+        if let Some(v) = get("EMPORIUM_BODY_LIMIT") {
+            config.body_limit = parse_range("EMPORIUM_BODY_LIMIT", &v, 1024, 1 << 30)? as usize;
+        }
+        if let Some(v) = get("EMPORIUM_LOG") {
+            config.log_filter = v;
+        }
+        if let Some(v) = get("EMPORIUM_LOG_FORMAT") {
+            config.log_format = match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(ConfigError {
+                        variable: "EMPORIUM_LOG_FORMAT",
+                        problem: "must be text or json".to_owned(),
+                    });
+                }
+            };
+        }
+        Ok(config)
+    }
+}
+
+fn parse<T: std::str::FromStr>(variable: &'static str, value: &str, expected: &str) -> Result<T, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError { variable, problem: format!("'{value}' is not {expected}") })
+}
+
+fn parse_range(variable: &'static str, value: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
+    let n: u64 = parse(variable, value, "a whole number")?;
+    if (min..=max).contains(&n) {
+        Ok(n)
+    } else {
+        Err(ConfigError { variable, problem: format!("{n} is outside {min}..={max}") })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
+    }
+
+    #[test]
+    fn defaults_need_no_variables() -> Result<(), ConfigError> {
+        let c = config(&[])?;
+        assert_eq!(c.addr.to_string(), "127.0.0.1:8080");
+        assert!(c.database_url.starts_with("sqlite:"));
+        assert!(c.redis_url.is_none());
+        assert_eq!(c.cache_ttl, Duration::from_secs(300));
+        assert_eq!(c.body_limit, 1 << 20);
+        Ok(())
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let err = config(&[("EMPORIUM_CACHE_TTL", "soon")]).err().map(|e| e.variable);
+        assert_eq!(err, Some("EMPORIUM_CACHE_TTL"));
+        let err = config(&[("EMPORIUM_ADDR", "nowhere")]).err().map(|e| e.variable);
+        assert_eq!(err, Some("EMPORIUM_ADDR"));
+        let err = config(&[("EMPORIUM_JWT_SECRET", "short")]).err().map(|e| e.variable);
+        assert_eq!(err, Some("EMPORIUM_JWT_SECRET"));
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
+    }
+}

@@ -1,0 +1,379 @@
+//! What goes over the wire: request and response bodies, shared by REST and GraphQL.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use emporium_catalog as catalog;
+use emporium_core::{Money, Patch};
+use serde::{Deserialize, Serialize, Serializer};
+use utoipa::ToSchema;
+
+/// An amount of money in the currency's minor units.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, async_graphql::SimpleObject, async_graphql::InputObject)]
+#[graphql(input_name = "MoneyInput")]
+#[serde(deny_unknown_fields)]
+pub struct MoneyDto {
+    /// Minor units (cents for EUR, yen for JPY), within ±(2^53 − 1).
+    #[schema(example = 1999)]
+    pub amount: i64,
+    /// Upper-case ISO 4217 code.
+    #[schema(example = "EUR")]
+    pub currency: String,
+}
+
+impl From<Money> for MoneyDto {
+    fn from(money: Money) -> Self {
+        Self { amount: money.amount(), currency: money.currency().code().to_owned() }
+    }
+}
+
+impl From<MoneyDto> for catalog::PriceInput {
+    fn from(dto: MoneyDto) -> Self {
+        Self { amount: dto.amount, currency: dto.currency }
+    }
+}
+
+/// A product option and its values.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, async_graphql::SimpleObject, async_graphql::InputObject)]
+#[graphql(input_name = "ProductOptionInput")]
+#[serde(deny_unknown_fields)]
+pub struct ProductOptionDto {
+    #[schema(example = "Size")]
+    pub name: String,
+    #[schema(example = json!(["S", "M", "L"]))]
+    pub values: Vec<String>,
+}
+
+/// A product image.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, async_graphql::SimpleObject, async_graphql::InputObject)]
+#[graphql(input_name = "ImageInput")]
+#[serde(deny_unknown_fields)]
+pub struct ImageDto {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt: Option<String>,
+}
+
+/// A variant as it reads.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VariantDto {
+    pub id: String,
+    pub sku: String,
+    pub title: String,
+    /// One value of each of the product's options, e.g. `{"Size": "S"}`.
+    #[serde(serialize_with = "pairs_as_map", deserialize_with = "map_as_pairs")]
+    #[schema(value_type = HashMap<String, String>)]
+    pub options: Vec<(String, String)>,
+    pub prices: Vec<MoneyDto>,
+    /// Units that can be bought now.
+    pub available: i64,
+}
+
+/// A product as it reads, in lists too.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProductDto {
+    #[schema(example = "prod_0192f5c3a1b27c4e8a0f3d2b1c4e5f60")]
+    pub id: String,
+    #[schema(example = "organic-cotton-tee")]
+    pub slug: String,
+    pub name: String,
+    pub description: Option<String>,
+    #[schema(value_type = String, example = "published")]
+    pub status: catalog::ProductStatus,
+    pub seo_title: Option<String>,
+    pub seo_description: Option<String>,
+    pub category_ids: Vec<String>,
+    pub options: Vec<ProductOptionDto>,
+    pub images: Vec<ImageDto>,
+    pub variants: Vec<VariantDto>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ProductDto {
+    /// The read model of a product with each variant's availability.
+    pub fn new(product: catalog::Product, available: &HashMap<String, i64>) -> Self {
+        Self {
+            variants: product
+                .variants
+                .into_iter()
+                .map(|v| VariantDto {
+                    available: available.get(&v.id).copied().unwrap_or(0).max(0),
+                    id: v.id,
+                    sku: v.sku,
+                    title: v.title,
+                    options: v.options,
+                    prices: v.prices.into_iter().map(MoneyDto::from).collect(),
+                })
+                .collect(),
+            id: product.id,
+            slug: product.slug,
+            name: product.name,
+            description: product.description,
+            status: product.status,
+            seo_title: product.seo_title,
+            seo_description: product.seo_description,
+            category_ids: product.category_ids,
+            options: product.options.into_iter().map(|o| ProductOptionDto { name: o.name, values: o.values }).collect(),
+            images: product.images.into_iter().map(|i| ImageDto { url: i.url, alt: i.alt }).collect(),
+            created_at: product.created_at,
+            updated_at: product.updated_at,
+        }
+    }
+}
+
+fn pairs_as_map<S: Serializer>(pairs: &[(String, String)], serializer: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = serializer.serialize_map(Some(pairs.len()))?;
+    for (k, v) in pairs {
+        map.serialize_entry(k, v)?;
+    }
+    map.end()
+}
+
+fn map_as_pairs<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<(String, String)>, D::Error> {
+    struct Pairs;
+    impl<'de> serde::de::Visitor<'de> for Pairs {
+        type Value = Vec<(String, String)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object of option names to values")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut pairs = Vec::new();
+            while let Some((k, v)) = map.next_entry::<String, String>()? {
+                pairs.push((k, v));
+            }
+            Ok(pairs)
+        }
+    }
+    deserializer.deserialize_map(Pairs)
+}
+
+/// A category.
+#[derive(Debug, Clone, Serialize, ToSchema, async_graphql::SimpleObject)]
+#[graphql(name = "Category")]
+pub struct CategoryDto {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub parent_id: Option<String>,
+}
+
+impl From<catalog::Category> for CategoryDto {
+    fn from(c: catalog::Category) -> Self {
+        Self { id: c.id, slug: c.slug, name: c.name, parent_id: c.parent_id }
+    }
+}
+
+/// A page of categories.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryPage {
+    pub data: Vec<CategoryDto>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A page of products.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductPage {
+    pub data: Vec<ProductDto>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A variant in a create request.
+#[derive(Debug, Clone, Deserialize, ToSchema, async_graphql::InputObject)]
+#[graphql(name = "NewVariantInput")]
+#[serde(deny_unknown_fields)]
+pub struct NewVariantDto {
+    #[schema(example = "TEE-ORG-S")]
+    pub sku: String,
+    #[serde(default)]
+    pub title: Option<String>,
+    /// One value of each of the product's options.
+    #[serde(default, deserialize_with = "map_as_pairs")]
+    #[schema(value_type = HashMap<String, String>)]
+    #[graphql(skip)]
+    pub options: Vec<(String, String)>,
+    pub prices: Vec<MoneyDto>,
+}
+
+impl From<NewVariantDto> for catalog::NewVariant {
+    fn from(dto: NewVariantDto) -> Self {
+        Self {
+            sku: dto.sku,
+            title: dto.title,
+            options: dto.options,
+            prices: dto.prices.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// `draft` or `published`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema, async_graphql::Enum)]
+#[serde(rename_all = "snake_case")]
+#[graphql(name = "ProductStatus")]
+pub enum StatusDto {
+    Draft,
+    Published,
+}
+
+impl From<StatusDto> for catalog::ProductStatus {
+    fn from(s: StatusDto) -> Self {
+        match s {
+            StatusDto::Draft => Self::Draft,
+            StatusDto::Published => Self::Published,
+        }
+    }
+}
+
+/// `POST /v1/products`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProductDto {
+    pub name: String,
+    #[serde(default)]
+    pub slug: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub status: StatusDto,
+    #[serde(default)]
+    pub seo_title: Option<String>,
+    #[serde(default)]
+    pub seo_description: Option<String>,
+    #[serde(default)]
+    pub category_ids: Vec<String>,
+    #[serde(default)]
+    pub options: Vec<ProductOptionDto>,
+    #[serde(default)]
+    pub images: Vec<ImageDto>,
+    pub variants: Vec<NewVariantDto>,
+}
+
+impl From<NewProductDto> for catalog::NewProduct {
+    fn from(dto: NewProductDto) -> Self {
+        Self {
+            name: dto.name,
+            slug: dto.slug,
+            description: dto.description,
+            status: dto.status.into(),
+            seo_title: dto.seo_title,
+            seo_description: dto.seo_description,
+            category_ids: dto.category_ids,
+            options: dto
+                .options
+                .into_iter()
+                .map(|o| catalog::ProductOption { name: o.name, values: o.values })
+                .collect(),
+            images: dto.images.into_iter().map(|i| catalog::Image { url: i.url, alt: i.alt }).collect(),
+            variants: dto.variants.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// `PATCH /v1/products/{id}`: a JSON merge patch; `null` clears an optional field.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductPatchDto {
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub name: Patch<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub slug: Patch<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub description: Patch<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<StatusDto>)]
+    pub status: Patch<StatusDto>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub seo_title: Patch<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub seo_description: Patch<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub category_ids: Patch<Vec<String>>,
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<ProductOptionDto>>)]
+    pub options: Patch<Vec<ProductOptionDto>>,
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<ImageDto>>)]
+    pub images: Patch<Vec<ImageDto>>,
+}
+
+impl From<ProductPatchDto> for catalog::ProductPatch {
+    fn from(dto: ProductPatchDto) -> Self {
+        Self {
+            name: dto.name,
+            slug: dto.slug,
+            description: dto.description,
+            status: dto.status.map(Into::into),
+            seo_title: dto.seo_title,
+            seo_description: dto.seo_description,
+            category_ids: dto.category_ids,
+            options: dto
+                .options
+                .map(|os| os.into_iter().map(|o| catalog::ProductOption { name: o.name, values: o.values }).collect()),
+            images: dto.images.map(|is| is.into_iter().map(|i| catalog::Image { url: i.url, alt: i.alt }).collect()),
+        }
+    }
+}
+
+/// `PATCH /v1/products/{id}/variants/{variant_id}`; `prices` replaces the whole list.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VariantPatchDto {
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub sku: Patch<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub title: Patch<String>,
+    #[serde(default, deserialize_with = "patch_pairs")]
+    #[schema(value_type = Option<HashMap<String, String>>)]
+    pub options: Patch<Vec<(String, String)>>,
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<MoneyDto>>)]
+    pub prices: Patch<Vec<MoneyDto>>,
+}
+
+fn patch_pairs<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Patch<Vec<(String, String)>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Wrapped(#[serde(deserialize_with = "map_as_pairs")] Vec<(String, String)>);
+    Ok(match Option::<Wrapped>::deserialize(deserializer)? {
+        Some(Wrapped(pairs)) => Patch::Value(pairs),
+        None => Patch::Null,
+    })
+}
+
+impl From<VariantPatchDto> for catalog::VariantPatch {
+    fn from(dto: VariantPatchDto) -> Self {
+        Self {
+            sku: dto.sku,
+            title: dto.title,
+            options: dto.options,
+            prices: dto.prices.map(|ps| ps.into_iter().map(Into::into).collect()),
+        }
+    }
+}
+
+/// `POST /v1/categories`.
+#[derive(Debug, Clone, Deserialize, ToSchema, async_graphql::InputObject)]
+#[graphql(name = "NewCategoryInput")]
+#[serde(deny_unknown_fields)]
+pub struct NewCategoryDto {
+    pub name: String,
+    #[serde(default)]
+    pub slug: Option<String>,
+    #[serde(default)]
+    pub parent_id: Option<String>,
+}
+
+impl From<NewCategoryDto> for catalog::NewCategory {
+    fn from(dto: NewCategoryDto) -> Self {
+        Self { name: dto.name, slug: dto.slug, parent_id: dto.parent_id }
+    }
+}

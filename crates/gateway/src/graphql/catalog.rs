@@ -1,0 +1,373 @@
+//! Catalog queries and staff mutations.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::{ComplexObject, Context, Enum, InputObject, Object, Result, SimpleObject};
+use emporium_catalog as catalog;
+use emporium_core::Patch;
+use emporium_customers::Permission;
+use futures::FutureExt;
+
+use crate::auth::Principal;
+use crate::dto::{CategoryDto, ImageDto, MoneyDto, NewCategoryDto, ProductDto, ProductOptionDto, StatusDto};
+use crate::error::ApiError;
+use crate::products;
+use crate::rest::products::ListParams;
+use crate::state::AppState;
+
+/// Batches category lookups of a whole product list into one query.
+pub struct CategoryLoader(pub AppState);
+
+impl Loader<String> for CategoryLoader {
+    type Value = CategoryDto;
+    type Error = Arc<async_graphql::Error>;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
+        let found = catalog::categories_by_ids(&self.0.db, keys)
+            .await
+            .map_err(|e| Arc::new(async_graphql::Error::from(ApiError::database(&e))))?;
+        Ok(found.into_iter().map(|c| (c.id.clone(), c.into())).collect())
+    }
+}
+
+/// One option value of a variant.
+#[derive(SimpleObject)]
+pub struct OptionValue {
+    pub name: String,
+    pub value: String,
+}
+
+/// A buyable variant.
+#[derive(SimpleObject)]
+pub struct Variant {
+    pub id: String,
+    pub sku: String,
+    pub title: String,
+    pub options: Vec<OptionValue>,
+    pub prices: Vec<MoneyDto>,
+    /// Units that can be bought now.
+    pub available: i64,
+}
+
+/// A product.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct Product {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub status: StatusDto,
+    pub seo_title: Option<String>,
+    pub seo_description: Option<String>,
+    pub category_ids: Vec<String>,
+    pub options: Vec<ProductOptionDto>,
+    pub images: Vec<ImageDto>,
+    pub variants: Vec<Variant>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[ComplexObject]
+impl Product {
+    /// The product's categories (batched across a list).
+    async fn categories(&self, ctx: &Context<'_>) -> Result<Vec<CategoryDto>> {
+        let loader = ctx.data::<DataLoader<CategoryLoader>>()?;
+        let found = loader.load_many(self.category_ids.iter().cloned()).await.map_err(|e| (*e).clone())?;
+        Ok(self.category_ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+    }
+}
+
+impl From<ProductDto> for Product {
+    fn from(p: ProductDto) -> Self {
+        Self {
+            variants: p
+                .variants
+                .into_iter()
+                .map(|v| Variant {
+                    id: v.id,
+                    sku: v.sku,
+                    title: v.title,
+                    options: v.options.into_iter().map(|(name, value)| OptionValue { name, value }).collect(),
+                    prices: v.prices,
+                    available: v.available,
+                })
+                .collect(),
+            id: p.id,
+            slug: p.slug,
+            name: p.name,
+            description: p.description,
+            status: match p.status {
+                catalog::ProductStatus::Draft => StatusDto::Draft,
+                catalog::ProductStatus::Published => StatusDto::Published,
+            },
+            seo_title: p.seo_title,
+            seo_description: p.seo_description,
+            category_ids: p.category_ids,
+            options: p.options,
+            images: p.images,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+fn parse_doc(body: &[u8]) -> Result<Product> {
+    let dto: ProductDto = serde_json::from_slice(body).map_err(|e| ApiError::internal(&e))?;
+    Ok(dto.into())
+}
+
+/// How products are ordered.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ProductSort {
+    Newest,
+    Name,
+    PriceAsc,
+    PriceDesc,
+}
+
+/// Which statuses a staff list includes.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Draft,
+    Published,
+    All,
+}
+
+/// Where a page ended.
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    /// Pass as `after` for the next page.
+    pub end_cursor: Option<String>,
+}
+
+/// A page of products.
+#[derive(SimpleObject)]
+pub struct ProductConnection {
+    pub nodes: Vec<Product>,
+    pub page_info: PageInfo,
+}
+
+/// Catalog reads.
+#[derive(Default)]
+pub struct CatalogQuery;
+
+#[Object]
+impl CatalogQuery {
+    /// A product by id or slug; drafts only for staff.
+    async fn product(&self, ctx: &Context<'_>, id_or_slug: String) -> Result<Option<Product>> {
+        let state = ctx.data::<AppState>()?;
+        let principal = ctx.data::<Principal>()?;
+        match products::read(state, principal, &id_or_slug).await {
+            Ok(doc) => Ok(Some(parse_doc(&doc.body)?)),
+            Err(e) if e.code == "not_found" => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Products, as `GET /v1/products` lists them.
+    #[allow(clippy::too_many_arguments)]
+    async fn products(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i64,
+        after: Option<String>,
+        query: Option<String>,
+        category: Option<String>,
+        sort: Option<ProductSort>,
+        currency: Option<String>,
+        status: Option<StatusFilter>,
+    ) -> Result<ProductConnection> {
+        let state = ctx.data::<AppState>()?;
+        let principal = ctx.data::<Principal>()?;
+        let params = ListParams {
+            limit: Some(first.to_string()),
+            cursor: after,
+            q: query,
+            category,
+            sort: sort.map(|s| match s {
+                ProductSort::Newest => "newest".to_owned(),
+                ProductSort::Name => "name".to_owned(),
+                ProductSort::PriceAsc => "price_asc".to_owned(),
+                ProductSort::PriceDesc => "price_desc".to_owned(),
+            }),
+            currency,
+            status: status.map(|s| match s {
+                StatusFilter::Draft => "draft".to_owned(),
+                StatusFilter::Published => "published".to_owned(),
+                StatusFilter::All => "all".to_owned(),
+            }),
+        };
+        let request = params.parse(principal)?;
+        let (ids, next) = catalog::list_products(&state.db, &state.cursors, &request).await.map_err(ApiError::from)?;
+        let docs = products::read_many(state, &ids).await?;
+        Ok(ProductConnection {
+            nodes: docs.iter().map(|d| parse_doc(&d.body)).collect::<Result<_>>()?,
+            page_info: PageInfo { has_next_page: next.is_some(), end_cursor: next },
+        })
+    }
+
+    /// Every category, so a client builds the tree from `parentId`.
+    async fn categories(&self, ctx: &Context<'_>) -> Result<Vec<CategoryDto>> {
+        let state = ctx.data::<AppState>()?;
+        let all = catalog::all_categories(&state.db).await.map_err(|e| ApiError::database(&e))?;
+        Ok(all.into_iter().map(Into::into).collect())
+    }
+
+    /// A category by id or slug.
+    async fn category(&self, ctx: &Context<'_>, id_or_slug: String) -> Result<Option<CategoryDto>> {
+        let state = ctx.data::<AppState>()?;
+        let found = catalog::get_category(&state.db, &id_or_slug).await.map_err(|e| ApiError::database(&e))?;
+        Ok(found.map(Into::into))
+    }
+}
+
+/// An option value of a variant in a mutation.
+#[derive(InputObject)]
+pub struct OptionValueInput {
+    pub name: String,
+    pub value: String,
+}
+
+/// A variant in `createProduct`.
+#[derive(InputObject)]
+pub struct VariantInput {
+    pub sku: String,
+    pub title: Option<String>,
+    #[graphql(default)]
+    pub options: Vec<OptionValueInput>,
+    pub prices: Vec<MoneyDto>,
+}
+
+impl From<VariantInput> for catalog::NewVariant {
+    fn from(v: VariantInput) -> Self {
+        Self {
+            sku: v.sku,
+            title: v.title,
+            options: v.options.into_iter().map(|o| (o.name, o.value)).collect(),
+            prices: v.prices.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// `createProduct`'s input.
+#[derive(InputObject)]
+pub struct CreateProductInput {
+    pub name: String,
+    pub slug: Option<String>,
+    pub description: Option<String>,
+    pub status: StatusDto,
+    pub seo_title: Option<String>,
+    pub seo_description: Option<String>,
+    #[graphql(default)]
+    pub category_ids: Vec<String>,
+    #[graphql(default)]
+    pub options: Vec<ProductOptionDto>,
+    #[graphql(default)]
+    pub images: Vec<ImageDto>,
+    pub variants: Vec<VariantInput>,
+}
+
+/// `updateProduct`'s input: fields left out stay; `null` clears an optional field.
+#[derive(InputObject)]
+pub struct UpdateProductInput {
+    pub name: async_graphql::MaybeUndefined<String>,
+    pub slug: async_graphql::MaybeUndefined<String>,
+    pub description: async_graphql::MaybeUndefined<String>,
+    pub status: async_graphql::MaybeUndefined<StatusDto>,
+    pub seo_title: async_graphql::MaybeUndefined<String>,
+    pub seo_description: async_graphql::MaybeUndefined<String>,
+    pub category_ids: async_graphql::MaybeUndefined<Vec<String>>,
+    pub images: async_graphql::MaybeUndefined<Vec<ImageDto>>,
+}
+
+fn patch<T>(value: async_graphql::MaybeUndefined<T>) -> Patch<T> {
+    match value {
+        async_graphql::MaybeUndefined::Undefined => Patch::Missing,
+        async_graphql::MaybeUndefined::Null => Patch::Null,
+        async_graphql::MaybeUndefined::Value(v) => Patch::Value(v),
+    }
+}
+
+/// Staff catalog writes.
+#[derive(Default)]
+pub struct CatalogMutation;
+
+#[Object]
+impl CatalogMutation {
+    /// Creates a product with its variants, all or nothing.
+    async fn create_product(&self, ctx: &Context<'_>, input: CreateProductInput) -> Result<Product> {
+        let (state, principal) = (ctx.data::<AppState>()?, ctx.data::<Principal>()?);
+        principal.require(Permission::CatalogWrite)?;
+        let input = catalog::NewProduct {
+            name: input.name,
+            slug: input.slug,
+            description: input.description,
+            status: input.status.into(),
+            seo_title: input.seo_title,
+            seo_description: input.seo_description,
+            category_ids: input.category_ids,
+            options: input
+                .options
+                .into_iter()
+                .map(|o| catalog::ProductOption { name: o.name, values: o.values })
+                .collect(),
+            images: input.images.into_iter().map(|i| catalog::Image { url: i.url, alt: i.alt }).collect(),
+            variants: input.variants.into_iter().map(Into::into).collect(),
+        };
+        let (_, (), doc) =
+            products::write(state, |txn| async move { Ok((catalog::create_product(txn, input).await?, ())) }.boxed())
+                .await?;
+        parse_doc(&doc.ok_or_else(|| ApiError::not_found("product"))?.body)
+    }
+
+    /// Changes a product's own fields.
+    async fn update_product(
+        &self,
+        ctx: &Context<'_>,
+        id_or_slug: String,
+        input: UpdateProductInput,
+    ) -> Result<Product> {
+        let (state, principal) = (ctx.data::<AppState>()?, ctx.data::<Principal>()?);
+        principal.require(Permission::CatalogWrite)?;
+        let patch_input = catalog::ProductPatch {
+            name: patch(input.name),
+            slug: patch(input.slug),
+            description: patch(input.description),
+            status: patch(input.status).map(Into::into),
+            seo_title: patch(input.seo_title),
+            seo_description: patch(input.seo_description),
+            category_ids: patch(input.category_ids),
+            options: Patch::Missing,
+            images: patch(input.images)
+                .map(|is| is.into_iter().map(|i| catalog::Image { url: i.url, alt: i.alt }).collect()),
+        };
+        let (_, (), doc) = products::write(state, |txn| {
+            async move { Ok((catalog::patch_product(txn, &id_or_slug, patch_input).await?, ())) }.boxed()
+        })
+        .await?;
+        parse_doc(&doc.ok_or_else(|| ApiError::not_found("product"))?.body)
+    }
+
+    /// Deletes a product.
+    async fn delete_product(&self, ctx: &Context<'_>, id_or_slug: String) -> Result<bool> {
+        let (state, principal) = (ctx.data::<AppState>()?, ctx.data::<Principal>()?);
+        principal.require(Permission::CatalogWrite)?;
+        products::write(state, |txn| async move { Ok((catalog::delete_product(txn, &id_or_slug).await?, ())) }.boxed())
+            .await?;
+        Ok(true)
+    }
+
+    /// Creates a category.
+    async fn create_category(&self, ctx: &Context<'_>, input: NewCategoryDto) -> Result<CategoryDto> {
+        let (state, principal) = (ctx.data::<AppState>()?, ctx.data::<Principal>()?);
+        principal.require(Permission::CatalogWrite)?;
+        let txn = emporium_core::db::begin_write(&state.db).await.map_err(ApiError::from)?;
+        let category = catalog::create_category(&txn, input.into()).await.map_err(ApiError::from)?;
+        txn.commit().await.map_err(ApiError::from)?;
+        Ok(category.into())
+    }
+}

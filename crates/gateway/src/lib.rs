@@ -1,0 +1,19 @@
+//! The Emporium server: configuration, REST (axum + utoipa) and GraphQL (async-graphql) over
+//! the domain crates, authentication, and the product cache.
+
+pub mod app;
+pub mod auth;
+pub mod cache;
+pub mod config;
+pub mod db;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod graphql;
+pub mod products;
+pub mod rest;
+pub mod seed;
+pub mod state;
+
+pub use app::{App, build, serve};
+pub use config::Config;

@@ -1,0 +1,128 @@
+//! Product use cases shared by REST and GraphQL: catalog writes in one transaction followed by
+//! cache invalidation, and reads of serialized documents through the cache.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::{BufMut, Bytes, BytesMut};
+use emporium_catalog as catalog;
+use emporium_core::db::begin_write;
+use sea_orm::ConnectionTrait;
+use sha2::{Digest, Sha256};
+
+use crate::auth::Principal;
+use crate::cache::{Doc, Lookup};
+use crate::dto::ProductDto;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Builds the read documents of products by id, in the order given (missing ids left out).
+pub async fn build_docs<C: ConnectionTrait>(db: &C, ids: &[String]) -> Result<Vec<Doc>, ApiError> {
+    let products = catalog::load_products(db, ids).await?;
+    let variant_ids: Vec<String> = products.iter().flat_map(|p| p.variants.iter().map(|v| v.id.clone())).collect();
+    let available = emporium_inventory::available(db, &variant_ids).await?;
+    Ok(products.into_iter().map(|p| to_doc(ProductDto::new(p, &available))).collect())
+}
+
+fn to_doc(dto: ProductDto) -> Doc {
+    let body = serde_json::to_vec(&dto).unwrap_or_default();
+    let digest = Sha256::digest(&body);
+    Doc {
+        etag: format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16])),
+        published: dto.status == catalog::ProductStatus::Published,
+        id: dto.id,
+        slug: dto.slug,
+        body: Bytes::from(body),
+    }
+}
+
+/// The document of one product by id or slug, through the cache. Drafts are not found for
+/// anyone but staff.
+pub async fn read(state: &AppState, principal: &Principal, id_or_slug: &str) -> Result<Arc<Doc>, ApiError> {
+    let doc = match state.cache.get(id_or_slug).await {
+        Lookup::Hit(doc) => doc,
+        Lookup::Miss(token) => {
+            let product =
+                catalog::get_product(&state.db, id_or_slug).await?.ok_or_else(|| ApiError::not_found("product"))?;
+            let doc = Arc::new(
+                build_docs(&state.db, &[product.id]).await?.pop().ok_or_else(|| ApiError::not_found("product"))?,
+            );
+            state.cache.put(id_or_slug, token, Arc::clone(&doc)).await;
+            doc
+        }
+    };
+    if !doc.published && !principal.is_staff() {
+        return Err(ApiError::not_found("product"));
+    }
+    Ok(doc)
+}
+
+/// Documents of products by id, through the cache; misses are loaded in one batch.
+pub async fn read_many(state: &AppState, ids: &[String]) -> Result<Vec<Arc<Doc>>, ApiError> {
+    let keys: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let lookups = state.cache.get_many(&keys).await;
+    let mut docs: Vec<Option<Arc<Doc>>> = Vec::with_capacity(ids.len());
+    let mut missing = Vec::new();
+    let mut tokens = HashMap::new();
+    for (id, lookup) in ids.iter().zip(lookups) {
+        match lookup {
+            Lookup::Hit(doc) => docs.push(Some(doc)),
+            Lookup::Miss(token) => {
+                docs.push(None);
+                missing.push(id.clone());
+                tokens.insert(id.clone(), token);
+            }
+        }
+    }
+    if !missing.is_empty() {
+        let mut loaded: HashMap<String, Arc<Doc>> = HashMap::new();
+        for doc in build_docs(&state.db, &missing).await? {
+            let doc = Arc::new(doc);
+            state.cache.put(&doc.id, tokens.remove(&doc.id).flatten(), Arc::clone(&doc)).await;
+            loaded.insert(doc.id.clone(), doc);
+        }
+        for (slot, id) in docs.iter_mut().zip(ids) {
+            if slot.is_none() {
+                *slot = loaded.get(id).cloned();
+            }
+        }
+    }
+    Ok(docs.into_iter().flatten().collect())
+}
+
+/// A list page as JSON, assembled from the cached documents without re-serializing them.
+pub fn page_body(docs: &[Arc<Doc>], next_cursor: Option<&str>) -> Bytes {
+    let size: usize = docs.iter().map(|d| d.body.len() + 1).sum::<usize>() + 64;
+    let mut body = BytesMut::with_capacity(size);
+    body.put_slice(b"{\"data\":[");
+    for (i, doc) in docs.iter().enumerate() {
+        if i > 0 {
+            body.put_u8(b',');
+        }
+        body.put_slice(&doc.body);
+    }
+    body.put_slice(b"],\"next_cursor\":");
+    body.put_slice(&serde_json::to_vec(&next_cursor).unwrap_or_else(|_| b"null".to_vec()));
+    body.put_u8(b'}');
+    body.freeze()
+}
+
+/// Runs a catalog write in one write transaction, then drops every cached copy of what it
+/// touched before the caller answers. Returns the product's fresh document (if it still exists).
+pub async fn write<T, F>(state: &AppState, op: F) -> Result<(catalog::ProductChange, T, Option<Arc<Doc>>), ApiError>
+where
+    F: for<'t> FnOnce(
+        &'t sea_orm::DatabaseTransaction,
+    )
+        -> futures::future::BoxFuture<'t, Result<(catalog::ProductChange, T), catalog::CatalogError>>,
+{
+    let txn = begin_write(&state.db).await?;
+    let (change, extra) = op(&txn).await?;
+    txn.commit().await?;
+    let keys: Vec<&str> = change.keys().collect();
+    state.cache.invalidate(&keys).await;
+    let doc = build_docs(&state.db, &[change.id.clone()]).await?.pop().map(Arc::new);
+    Ok((change, extra, doc))
+}

@@ -1,0 +1,119 @@
+//! `/v1/categories`: the category tree, as a flat list with parent ids.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use emporium_catalog as catalog;
+use emporium_core::{Limit, ValidationErrors};
+use emporium_customers::Permission;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::auth::Principal;
+use crate::dto::{CategoryDto, CategoryPage, NewCategoryDto};
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::state::AppState;
+
+/// Query parameters of `GET /v1/categories`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CategoryListParams {
+    /// Page size, 1 to 100 (default 20).
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// List categories, oldest first.
+#[utoipa::path(
+    get, path = "/v1/categories", tag = "catalog", operation_id = "list_categories",
+    params(CategoryListParams),
+    responses(
+        (status = 200, description = "A page of categories", body = CategoryPage),
+        (status = 422, description = "A bad parameter or cursor", body = Problem, content_type = "application/problem+json"),
+    ),
+    security((), ("bearer" = []))
+)]
+pub async fn list_categories(
+    State(state): State<AppState>,
+    _principal: Principal,
+    ApiQuery(params): ApiQuery<CategoryListParams>,
+) -> Result<Json<CategoryPage>, ApiError> {
+    let limit = match params.limit.as_deref().map(str::parse::<i64>) {
+        None => Some(Limit::default()),
+        Some(Ok(n)) => Limit::parse(Some(n)),
+        Some(Err(_)) => None,
+    }
+    .ok_or_else(|| {
+        ApiError::validation(ValidationErrors::single("limit", "out_of_range", "must be a whole number from 1 to 100"))
+    })?;
+    let after: Option<String> = match &params.cursor {
+        None => None,
+        Some(text) => Some(
+            state
+                .cursors
+                .decode::<(String, String)>(text)
+                .filter(|(kind, _)| kind == "categories")
+                .ok_or_else(|| {
+                    ApiError::new(
+                        emporium_core::ErrorKind::Invalid,
+                        "invalid_cursor",
+                        "The cursor is unknown or altered.",
+                    )
+                })?
+                .1,
+        ),
+    };
+    let mut rows = catalog::list_categories(&state.db, after.as_deref(), limit.get() + 1).await?;
+    let next_cursor = if rows.len() as u64 > limit.get() {
+        rows.truncate(limit.get() as usize);
+        rows.last().map(|c| state.cursors.encode(&("categories", c.id.as_str())))
+    } else {
+        None
+    };
+    Ok(Json(CategoryPage { data: rows.into_iter().map(Into::into).collect(), next_cursor }))
+}
+
+/// Read a category by id or slug.
+#[utoipa::path(
+    get, path = "/v1/categories/{id}", tag = "catalog", operation_id = "get_category",
+    params(("id" = String, Path, description = "Category id or slug")),
+    responses(
+        (status = 200, description = "The category", body = CategoryDto),
+        (status = 404, description = "No such category", body = Problem, content_type = "application/problem+json"),
+    ),
+    security((), ("bearer" = []))
+)]
+pub async fn get_category(
+    State(state): State<AppState>,
+    _principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<CategoryDto>, ApiError> {
+    let category = catalog::get_category(&state.db, &id).await?.ok_or_else(|| ApiError::not_found("category"))?;
+    Ok(Json(category.into()))
+}
+
+/// Create a category.
+#[utoipa::path(
+    post, path = "/v1/categories", tag = "catalog", operation_id = "create_category",
+    request_body = NewCategoryDto,
+    responses(
+        (status = 201, description = "Created", body = CategoryDto),
+        (status = 401, description = "No staff token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`slug_taken`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_category(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<NewCategoryDto>,
+) -> Result<(StatusCode, Json<CategoryDto>), ApiError> {
+    principal.require(Permission::CatalogWrite)?;
+    let txn = emporium_core::db::begin_write(&state.db).await?;
+    let category = catalog::create_category(&txn, body.into()).await?;
+    txn.commit().await?;
+    Ok((StatusCode::CREATED, Json(category.into())))
+}

@@ -1,0 +1,128 @@
+//! `emporium seed --demo`: a believable demo shop (categories, 50 products, stock).
+
+use std::collections::HashMap;
+
+use emporium_catalog as catalog;
+use emporium_core::db::begin_write;
+use sea_orm::DatabaseConnection;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Shop {
+    categories: Vec<ShopCategory>,
+    products: Vec<ShopProduct>,
+}
+
+#[derive(Deserialize)]
+struct ShopCategory {
+    slug: String,
+    name: String,
+    parent: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ShopProduct {
+    name: String,
+    slug: String,
+    description: String,
+    status: catalog::ProductStatus,
+    seo_title: Option<String>,
+    seo_description: Option<String>,
+    categories: Vec<String>,
+    images: Vec<catalog::Image>,
+    options: Vec<catalog::ProductOption>,
+    variants: Vec<ShopVariant>,
+}
+
+#[derive(Deserialize)]
+struct ShopVariant {
+    sku: String,
+    title: String,
+    options: serde_json::Map<String, serde_json::Value>,
+    prices: Vec<ShopPrice>,
+    stock: i64,
+}
+
+#[derive(Deserialize)]
+struct ShopPrice {
+    amount: i64,
+    currency: String,
+}
+
+/// What seeding did.
+#[derive(Debug, Default)]
+pub struct SeedReport {
+    pub categories: usize,
+    pub products: usize,
+}
+
+/// Loads the demo shop. Idempotent: what already exists (by slug) is left alone.
+pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<SeedReport> {
+    let shop: Shop = serde_json::from_str(include_str!("demo/shop.json"))?;
+    let txn = begin_write(db).await?;
+    let mut report = SeedReport::default();
+    let mut category_ids: HashMap<String, String> = HashMap::new();
+    for category in &shop.categories {
+        let id = match catalog::get_category(&txn, &category.slug).await? {
+            Some(existing) => existing.id,
+            None => {
+                let parent_id = category.parent.as_ref().and_then(|slug| category_ids.get(slug).cloned());
+                let created = catalog::create_category(
+                    &txn,
+                    catalog::NewCategory { name: category.name.clone(), slug: Some(category.slug.clone()), parent_id },
+                )
+                .await?;
+                report.categories += 1;
+                created.id
+            }
+        };
+        category_ids.insert(category.slug.clone(), id);
+    }
+    let location = emporium_inventory::ensure_location(&txn, "main", "Main warehouse").await?;
+    for product in shop.products {
+        if catalog::get_product(&txn, &product.slug).await?.is_some() {
+            continue;
+        }
+        let stock: HashMap<String, i64> = product.variants.iter().map(|v| (v.sku.clone(), v.stock)).collect();
+        let input = catalog::NewProduct {
+            name: product.name,
+            slug: Some(product.slug),
+            description: Some(product.description),
+            status: product.status,
+            seo_title: product.seo_title,
+            seo_description: product.seo_description,
+            category_ids: product.categories.iter().filter_map(|slug| category_ids.get(slug).cloned()).collect(),
+            options: product.options,
+            images: product.images,
+            variants: product
+                .variants
+                .into_iter()
+                .map(|v| catalog::NewVariant {
+                    sku: v.sku,
+                    title: Some(v.title),
+                    options: v
+                        .options
+                        .into_iter()
+                        .map(|(name, value)| (name, value.as_str().unwrap_or_default().to_owned()))
+                        .collect(),
+                    prices: v
+                        .prices
+                        .into_iter()
+                        .map(|p| catalog::PriceInput { amount: p.amount, currency: p.currency })
+                        .collect(),
+                })
+                .collect(),
+        };
+        let change = catalog::create_product(&txn, input).await?;
+        let created = catalog::get_product(&txn, &change.id).await?;
+        for variant in created.map(|p| p.variants).unwrap_or_default() {
+            let units = stock.get(&variant.sku).copied().unwrap_or(0);
+            if units > 0 {
+                emporium_inventory::adjust(&txn, &variant.id, &location, units, "demo seed").await?;
+            }
+        }
+        report.products += 1;
+    }
+    txn.commit().await?;
+    Ok(report)
+}

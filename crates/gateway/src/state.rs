@@ -1,0 +1,20 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use emporium_core::CursorCodec;
+use sea_orm::DatabaseConnection;
+
+use crate::auth::Tokens;
+use crate::cache::ProductCache;
+use crate::config::Config;
+
+/// Shared application state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub cache: Arc<ProductCache>,
+    pub tokens: Arc<Tokens>,
+    pub cursors: Arc<CursorCodec>,
+    pub config: Arc<Config>,
+}

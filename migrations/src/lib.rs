@@ -1,0 +1,34 @@
+//! Emporium's database migrations, in SQL that runs unchanged on SQLite and PostgreSQL.
+//!
+//! Conventions: ids are text, money is `BIGINT` minor units, timestamps are `TIMESTAMPTZ` on
+//! PostgreSQL and RFC 3339 text on SQLite. Unique indexes are named `uq_<table>_<column>` so
+//! a violation maps to an error code on both databases (`emporium_core::db`). Constraints,
+//! checks and foreign keys live in `CREATE TABLE`, because SQLite cannot add them later.
+
+pub use sea_orm_migration::MigratorTrait;
+use sea_orm_migration::prelude::*;
+
+mod m0001_initial;
+
+/// Runs every migration in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_initial::Migration)]
+    }
+}
+
+/// Runs `statements` in order, with `{ts}` replaced by the backend's timestamp type.
+pub(crate) async fn run_all(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
+    let ts = match manager.get_database_backend() {
+        sea_orm_migration::sea_orm::DatabaseBackend::Postgres => "TIMESTAMPTZ",
+        _ => "TEXT",
+    };
+    let db = manager.get_connection();
+    for statement in statements {
+        db.execute_unprepared(&statement.replace("{ts}", ts)).await?;
+    }
+    Ok(())
+}

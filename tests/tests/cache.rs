@@ -1,0 +1,125 @@
+//! Cached product reads: a read after a write returns what was written, on every instance;
+//! ETags; Redis going away.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::common::{Options, TestResult, TestServer, redis_url, tee};
+
+#[tokio::test]
+async fn a_read_after_a_write_returns_the_new_price() -> TestResult {
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    let product = server.create_product(&token, tee("Cache Tee", "CACHE")).await?;
+    let slug = product["slug"].as_str().unwrap_or_default().to_owned();
+    let variant = product["variants"][0]["id"].as_str().unwrap_or_default().to_owned();
+    // Warm the cache under both keys.
+    assert_eq!(server.get(&format!("/v1/products/{slug}")).await?.body["variants"][0]["prices"][0]["amount"], 2500);
+    let id = product["id"].as_str().unwrap_or_default();
+    assert_eq!(server.get(&format!("/v1/products/{id}")).await?.status, StatusCode::OK);
+
+    let patched = server
+        .patch(
+            &format!("/v1/products/{slug}/variants/{variant}"),
+            Some(&token),
+            json!({"prices": [{"amount": 1999, "currency": "EUR"}]}),
+        )
+        .await?;
+    assert_eq!(patched.status, StatusCode::OK, "{:?}", patched.body);
+
+    for key in [slug.as_str(), id] {
+        let read = server.get(&format!("/v1/products/{key}")).await?;
+        assert_eq!(
+            read.body["variants"][0]["prices"],
+            json!([{"amount": 1999, "currency": "EUR"}]),
+            "stale read by {key}"
+        );
+    }
+    let list = server.get("/v1/products").await?;
+    assert_eq!(list.body["data"][0]["variants"][0]["prices"][0]["amount"], 1999, "stale list");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_renamed_slug_stops_answering_and_the_new_one_does() -> TestResult {
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    let product = server.create_product(&token, tee("Old Name", "REN")).await?;
+    assert_eq!(server.get("/v1/products/old-name").await?.status, StatusCode::OK);
+    let patched = server.patch("/v1/products/old-name", Some(&token), json!({"slug": "new-name"})).await?;
+    assert_eq!(patched.status, StatusCode::OK);
+    assert_eq!(server.get("/v1/products/old-name").await?.status, StatusCode::NOT_FOUND);
+    assert_eq!(server.get("/v1/products/new-name").await?.body["id"], product["id"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn product_reads_send_an_etag_and_answer_304_when_it_matches() -> TestResult {
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    server.create_product(&token, tee("Etag Tee", "ETAG")).await?;
+    let first = server.get("/v1/products/etag-tee").await?;
+    let etag = first.headers.get("etag").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert!(etag.starts_with('"') && etag.len() > 2, "no strong ETag: {etag:?}");
+
+    let again = server.client.get(server.url("/v1/products/etag-tee")).header("if-none-match", &etag).send().await?;
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers().get("etag").and_then(|v| v.to_str().ok()), Some(etag.as_str()));
+
+    let other =
+        server.client.get(server.url("/v1/products/etag-tee")).header("if-none-match", "\"other\"").send().await?;
+    assert_eq!(other.status(), StatusCode::OK);
+
+    server.patch("/v1/products/etag-tee", Some(&token), json!({"name": "Etag Tee 2"})).await?;
+    let changed = server.client.get(server.url("/v1/products/etag-tee")).header("if-none-match", &etag).send().await?;
+    assert_eq!(changed.status(), StatusCode::OK, "a changed product must not answer 304");
+    assert_ne!(changed.headers().get("etag").and_then(|v| v.to_str().ok()), Some(etag.as_str()));
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_instances_sharing_the_database_and_redis_never_serve_an_old_version() -> TestResult {
+    let Some(_) = redis_url() else {
+        // Without Redis each instance caches in its own memory, which the contract allows;
+        // the cross-instance promise is made (and tested) for the Redis configuration.
+        return Ok(());
+    };
+    let prefix = format!("emporium-test:{}:", uuid::Uuid::now_v7().simple());
+    let a = TestServer::start_with(Options { cache_prefix: Some(prefix.clone()), ..Options::default() }).await?;
+    let b = a.sibling(Options { cache_prefix: Some(prefix), ..Options::default() }).await?;
+    let token = a.admin_token().await?;
+    a.create_product(&token, tee("Shared Tee", "SHARED")).await?;
+    // B reads (and caches) the first version, then A writes.
+    for _ in 0..3 {
+        assert_eq!(b.get("/v1/products/shared-tee").await?.body["name"], "Shared Tee");
+    }
+    let patched =
+        a.patch("/v1/products/shared-tee", Some(&token), json!({"name": "Shared Tee v2", "status": "draft"})).await?;
+    assert_eq!(patched.status, StatusCode::OK);
+    // B must not serve the cached published version.
+    assert_eq!(b.get("/v1/products/shared-tee").await?.status, StatusCode::NOT_FOUND);
+    let staff_read = b.get_as("/v1/products/shared-tee", &token).await?;
+    assert_eq!(staff_read.body["name"], "Shared Tee v2");
+    Ok(())
+}
+
+#[tokio::test]
+async fn reads_and_writes_work_when_redis_cannot_be_reached() -> TestResult {
+    // Nothing listens on port 1: every Redis call fails fast.
+    let server =
+        TestServer::start_with(Options { redis_url: Some("redis://127.0.0.1:1".into()), ..Options::default() }).await?;
+    let token = server.admin_token().await?;
+    server.create_product(&token, tee("Offline Tee", "OFF")).await?;
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        assert_eq!(server.get("/v1/products/offline-tee").await?.status, StatusCode::OK);
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "reads waited on Redis: {:?}", started.elapsed());
+    let patched = server.patch("/v1/products/offline-tee", Some(&token), json!({"name": "Offline Tee 2"})).await?;
+    assert_eq!(patched.status, StatusCode::OK);
+    assert_eq!(server.get("/v1/products/offline-tee").await?.body["name"], "Offline Tee 2");
+    let ready = server.get("/readyz").await?;
+    assert_eq!(ready.status, StatusCode::OK, "a Redis outage must not take the instance out of service");
+    assert_eq!(ready.body["redis"], "down");
+    Ok(())
+}

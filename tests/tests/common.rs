@@ -1,0 +1,358 @@
+//! The test harness: a real server per test.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+
+use anyhow::Context as _;
+use emporium_gateway::{App, Config};
+use reqwest::{Method, StatusCode};
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+
+pub type TestResult = anyhow::Result<()>;
+
+/// The staff account every test server has.
+pub const ADMIN_EMAIL: &str = "admin@shop.test";
+pub const ADMIN_PASSWORD: &str = "correct horse battery";
+
+/// Where a test's data lives.
+pub enum Store {
+    Sqlite(std::path::PathBuf),
+    Postgres { server: String, name: String },
+}
+
+/// A running server.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub app_db: sea_orm::DatabaseConnection,
+    pub client: reqwest::Client,
+    store: std::sync::Arc<Store>,
+    owner: bool,
+    task: tokio::task::JoinHandle<()>,
+    _dir: Option<std::sync::Arc<TempDir>>,
+}
+
+/// A temporary folder removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Options of a test server.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// Use this Redis URL instead of the one from the environment (e.g. an unreachable one).
+    pub redis_url: Option<String>,
+    /// Share the Redis key prefix of another server.
+    pub cache_prefix: Option<String>,
+    /// A request body limit other than the default.
+    pub body_limit: Option<usize>,
+}
+
+pub fn postgres_url() -> Option<String> {
+    std::env::var("EMPORIUM_TEST_DATABASE_URL").ok().filter(|v| !v.is_empty())
+}
+
+pub fn redis_url() -> Option<String> {
+    std::env::var("EMPORIUM_TEST_REDIS_URL").ok().filter(|v| !v.is_empty())
+}
+
+fn unique() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+fn hashed_admin_password() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| emporium_customers::hash_password(ADMIN_PASSWORD).unwrap_or_default())
+}
+
+/// The server URL with its database replaced by `db` (query parameters kept).
+fn with_database(server: &str, db: &str) -> String {
+    let (url, query) = server.split_once('?').map_or((server, None), |(u, q)| (u, Some(q)));
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[scheme_end..].find('/').map_or(url.len(), |i| scheme_end + i);
+    let base = &url[..authority_end];
+    match query {
+        Some(query) => format!("{base}/{db}?{query}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+/// Runs one administrative statement on the server's `postgres` database.
+async fn pg_admin(server: &str, sql: &str) -> anyhow::Result<()> {
+    let db = sea_orm::Database::connect(with_database(server, "postgres")).await?;
+    db.execute_unprepared(sql).await?;
+    db.close().await?;
+    Ok(())
+}
+
+/// A migrated template database, made once per test run; every test copies it.
+async fn pg_template(server: &str) -> anyhow::Result<String> {
+    static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    // Each #[tokio::test] has its own runtime, so the cell only stores a name, never a connection.
+    let name = TEMPLATE
+        .get_or_try_init(|| async {
+            cleanup_stale_databases(server).await?;
+            let name = format!("emporium_tmpl_{}_{}", std::process::id(), &unique()[..12]);
+            pg_admin(server, &format!("CREATE DATABASE {name}")).await?;
+            let mut config = Config::default();
+            config.database_url = with_database(server, &name);
+            let db = emporium_gateway::db::connect(&config).await?;
+            emporium_gateway::db::migrate(&db).await?;
+            db.close().await?;
+            anyhow::Ok(name)
+        })
+        .await?;
+    Ok(name.clone())
+}
+
+/// Drops databases left by earlier runs whose process is gone.
+async fn cleanup_stale_databases(server: &str) -> anyhow::Result<()> {
+    let db = sea_orm::Database::connect(with_database(server, "postgres")).await?;
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT datname FROM pg_database WHERE datname LIKE 'emporium_t%'",
+        ))
+        .await?;
+    for row in rows {
+        let name: String = row.try_get_by_index(0)?;
+        let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            let _ = db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+        }
+    }
+    db.close().await?;
+    Ok(())
+}
+
+impl TestServer {
+    /// A server with its own empty database (plus one admin account).
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(Options::default()).await
+    }
+
+    /// A server with options.
+    pub async fn start_with(options: Options) -> anyhow::Result<Self> {
+        let (store, dir) = match postgres_url() {
+            Some(server) => {
+                let template = pg_template(&server).await?;
+                let name = format!("emporium_test_{}_{}", std::process::id(), &unique()[..16]);
+                pg_admin(&server, &format!("CREATE DATABASE {name} TEMPLATE {template}")).await?;
+                (Store::Postgres { server, name }, None)
+            }
+            None => {
+                let dir = std::env::temp_dir().join(format!("emporium-test-{}", unique()));
+                std::fs::create_dir_all(&dir)?;
+                (Store::Sqlite(dir.join("shop.db")), Some(std::sync::Arc::new(TempDir(dir))))
+            }
+        };
+        let server = Self::launch(std::sync::Arc::new(store), dir, options, true).await?;
+        let hash = hashed_admin_password().to_owned();
+        emporium_customers::create_staff(&server.app_db, ADMIN_EMAIL, &hash, &emporium_customers::Permission::ALL)
+            .await?;
+        Ok(server)
+    }
+
+    /// A second server on the same database (and, if configured, the same Redis prefix).
+    pub async fn sibling(&self, options: Options) -> anyhow::Result<Self> {
+        Self::launch(std::sync::Arc::clone(&self.store), self._dir.clone(), options, false).await
+    }
+
+    async fn launch(
+        store: std::sync::Arc<Store>,
+        dir: Option<std::sync::Arc<TempDir>>,
+        options: Options,
+        owner: bool,
+    ) -> anyhow::Result<Self> {
+        let mut config = Config::default();
+        config.addr = "127.0.0.1:0".parse()?;
+        config.database_url = match &*store {
+            Store::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Store::Postgres { server, name } => with_database(server, name),
+        };
+        config.db_max_connections = 8;
+        config.jwt_secret = Some(emporium_gateway::config::Secret::new("test-secret-that-is-long-enough-0123456789"));
+        if let Some(url) = options.redis_url.clone().or_else(redis_url) {
+            config.redis_url = Some(emporium_gateway::config::Secret::new(url));
+            config.cache_prefix =
+                options.cache_prefix.clone().unwrap_or_else(|| format!("emporium-test:{}:", unique()));
+        }
+        if let Some(limit) = options.body_limit {
+            config.body_limit = limit;
+        }
+        let App { router, state } = emporium_gateway::build(config).await.context("building the app")?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(Self { addr, app_db: state.db.clone(), client: reqwest::Client::new(), store, owner, task, _dir: dir })
+    }
+
+    /// The Redis key prefix this server uses, to start a sibling sharing it.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends a request and returns status, headers and JSON body (`Value::Null` if empty).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> anyhow::Result<Reply> {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Reply::from(request.send().await?).await
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<Reply> {
+        self.send(Method::GET, path, None, None).await
+    }
+
+    pub async fn get_as(&self, path: &str, token: &str) -> anyhow::Result<Reply> {
+        self.send(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> anyhow::Result<Reply> {
+        self.send(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> anyhow::Result<Reply> {
+        self.send(Method::PATCH, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> anyhow::Result<Reply> {
+        self.send(Method::DELETE, path, token, None).await
+    }
+
+    /// Signs in as the admin and returns the access token.
+    pub async fn admin_token(&self) -> anyhow::Result<String> {
+        let reply =
+            self.post("/v1/auth/login", None, json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await?;
+        anyhow::ensure!(reply.status == StatusCode::OK, "login failed: {:?}", reply.body);
+        Ok(reply.str("access_token")?.to_owned())
+    }
+
+    /// Posts a GraphQL operation.
+    pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> anyhow::Result<Reply> {
+        self.post("/graphql", token, json!({"query": query, "variables": variables})).await
+    }
+
+    /// Creates a product as the admin and returns its body.
+    pub async fn create_product(&self, token: &str, body: Value) -> anyhow::Result<Value> {
+        let reply = self.post("/v1/products", Some(token), body).await?;
+        anyhow::ensure!(reply.status == StatusCode::CREATED, "create failed: {} {:?}", reply.status, reply.body);
+        Ok(reply.body)
+    }
+
+    /// Adds stock for a variant at a location, through the inventory service.
+    pub async fn stock(&self, variant_id: &str, units: i64) -> anyhow::Result<()> {
+        let location = emporium_inventory::ensure_location(&self.app_db, "main", "Main").await?;
+        emporium_inventory::adjust(&self.app_db, variant_id, &location, units, "test").await?;
+        Ok(())
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+        if !self.owner {
+            return;
+        }
+        if let Store::Postgres { server, name } = &*self.store {
+            let (server, name, db) = (server.clone(), name.clone(), self.app_db.clone());
+            // Drop runs outside async; a short-lived runtime on its own thread drops the database.
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    rt.block_on(async {
+                        let _ = db.close().await;
+                        let _ = pg_admin(&server, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                    });
+                }
+            })
+            .join();
+        }
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub async fn from(response: reqwest::Response) -> anyhow::Result<Self> {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await?;
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Ok(Self { status, headers, body })
+    }
+
+    /// A string field of the body.
+    pub fn str(&self, field: &str) -> anyhow::Result<&str> {
+        self.body[field].as_str().with_context(|| format!("no string '{field}' in {}", self.body))
+    }
+
+    /// The `code` of a problem+json body, after checking the media type.
+    pub fn problem_code(&self) -> String {
+        let media = self.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if media != "application/problem+json" {
+            return format!("<not problem+json: {media}>");
+        }
+        self.body["code"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The `field`s of a validation problem's `errors`.
+    pub fn error_fields(&self) -> Vec<(String, String)> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| {
+                        (
+                            e["field"].as_str().unwrap_or_default().to_owned(),
+                            e["code"].as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A valid product body with one size option and two variants.
+pub fn tee(name: &str, sku_prefix: &str) -> Value {
+    json!({
+        "name": name,
+        "description": "Soft organic cotton.",
+        "status": "published",
+        "options": [{"name": "Size", "values": ["S", "M"]}],
+        "variants": [
+            {"sku": format!("{sku_prefix}-S"), "options": {"Size": "S"}, "prices": [{"amount": 2500, "currency": "EUR"}, {"amount": 2700, "currency": "USD"}]},
+            {"sku": format!("{sku_prefix}-M"), "options": {"Size": "M"}, "prices": [{"amount": 2600, "currency": "EUR"}]}
+        ]
+    })
+}

@@ -1,0 +1,12 @@
+//! End-to-end tests: each starts the real server on a random port with its own database
+//! (a temporary SQLite file, or a fresh PostgreSQL database when `EMPORIUM_TEST_DATABASE_URL`
+//! is set) and, when `EMPORIUM_TEST_REDIS_URL` is set, its own Redis key prefix.
+
+mod common;
+
+mod auth;
+mod cache;
+mod catalog_errors;
+mod catalog_products;
+mod documents;
+mod graphql;
