@@ -100,8 +100,7 @@ async fn pg_template(server: &str) -> anyhow::Result<String> {
             cleanup_stale_databases(server).await?;
             let name = format!("emporium_tmpl_{}_{}", std::process::id(), &unique()[..12]);
             pg_admin(server, &format!("CREATE DATABASE {name}")).await?;
-            let mut config = Config::default();
-            config.database_url = with_database(server, &name);
+            let config = Config { database_url: with_database(server, &name), ..Config::default() };
             let db = emporium_gateway::db::connect(&config).await?;
             emporium_gateway::db::migrate(&db).await?;
             db.close().await?;
@@ -274,12 +273,13 @@ impl Drop for TestServer {
             return;
         }
         if let Store::Postgres { server, name } = &*self.store {
-            let (server, name, db) = (server.clone(), name.clone(), self.app_db.clone());
-            // Drop runs outside async; a short-lived runtime on its own thread drops the database.
+            let (server, name) = (server.clone(), name.clone());
+            // Drop is not async: a short-lived runtime on its own thread drops the database.
+            // `WITH (FORCE)` ends this server's connections; the pool is not closed from here,
+            // because its connections belong to the test's runtime, which waits on this thread.
             let _ = std::thread::spawn(move || {
                 if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
                     rt.block_on(async {
-                        let _ = db.close().await;
                         let _ = pg_admin(&server, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
                     });
                 }

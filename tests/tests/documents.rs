@@ -61,7 +61,17 @@ async fn the_server_serves_its_openapi_docs_and_graphql_ide() -> TestResult {
 
     let ide = server.client.get(server.url("/graphql")).send().await?;
     assert_eq!(ide.status(), StatusCode::OK);
-    assert!(ide.text().await?.to_lowercase().contains("graphiql"));
+    let page = ide.text().await?;
+    assert!(page.to_lowercase().contains("graphiql"));
+    assert!(
+        !page.contains("https://") && !page.contains("http://"),
+        "the IDE must not load anything from the internet"
+    );
+    // Every script and stylesheet the page names is served by the binary.
+    for asset in page.split('"').filter(|part| part.starts_with("/graphql/assets/")) {
+        let response = server.client.get(server.url(asset)).send().await?;
+        assert_eq!(response.status(), StatusCode::OK, "{asset} is not served");
+    }
     Ok(())
 }
 

@@ -10,3 +10,4 @@ mod catalog_errors;
 mod catalog_products;
 mod documents;
 mod graphql;
+mod idempotency;

@@ -3,13 +3,12 @@
 
 use std::sync::Arc;
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, Request, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use emporium_core::CursorCodec;
 use hmac::{Hmac, Mac};
@@ -27,7 +26,7 @@ use crate::error::{ApiError, PROBLEM_JSON};
 use crate::extract::payload_too_large;
 use crate::graphql::{self, ApiSchema};
 use crate::state::AppState;
-use crate::{db, rest};
+use crate::{db, ide, idempotency, rest};
 
 /// A built application, ready to serve.
 pub struct App {
@@ -56,7 +55,23 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         cursors: Arc::new(CursorCodec::new(&derive_key(&key, b"cursor"))),
         config: Arc::new(config),
     };
+    spawn_housekeeping(state.db.clone());
     Ok(App { router: router(state.clone()), state })
+}
+
+/// Hourly: forget idempotent answers past their retention.
+fn spawn_housekeeping(db: sea_orm::DatabaseConnection) {
+    tokio::spawn(async move {
+        let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every_hour.tick().await;
+            match idempotency::purge_expired(&db).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "expired idempotency keys removed"),
+                Err(err) => tracing::warn!(error = %err, "purging idempotency keys failed"),
+            }
+        }
+    });
 }
 
 /// A key for another purpose, derived from the signing key, so one secret serves both.
@@ -76,9 +91,11 @@ fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit;
     Router::new()
         .merge(rest.with_state(state.clone()))
-        .route("/graphql", get(graphiql).post(graphql_handler).with_state((state, schema)))
+        .route("/graphql", get(ide::page).post(graphql_handler).with_state((state.clone(), schema)))
+        .route("/graphql/assets/{file}", get(ide::asset))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(|| async { ApiError::new(emporium_core::ErrorKind::NotFound, "not_found", "No such route.") })
+        .layer(axum::middleware::from_fn_with_state(state, idempotency::layer))
         .layer(axum::middleware::map_response(problem_for_bare_errors))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
@@ -128,10 +145,6 @@ async fn problem_for_bare_errors(response: Response) -> Response {
         rewritten.headers_mut().insert(header::ALLOW, allow);
     }
     rewritten
-}
-
-async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").title("Emporium GraphQL").finish())
 }
 
 async fn graphql_handler(

@@ -10,6 +10,8 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod graphql;
+pub mod ide;
+pub mod idempotency;
 pub mod products;
 pub mod rest;
 pub mod seed;

@@ -123,6 +123,6 @@ where
     txn.commit().await?;
     let keys: Vec<&str> = change.keys().collect();
     state.cache.invalidate(&keys).await;
-    let doc = build_docs(&state.db, &[change.id.clone()]).await?.pop().map(Arc::new);
+    let doc = build_docs(&state.db, std::slice::from_ref(&change.id)).await?.pop().map(Arc::new);
     Ok((change, extra, doc))
 }

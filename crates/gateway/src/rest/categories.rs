@@ -13,6 +13,7 @@ use crate::auth::Principal;
 use crate::dto::{CategoryDto, CategoryPage, NewCategoryDto};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::rest::IdempotencyKey;
 use crate::state::AppState;
 
 /// Query parameters of `GET /v1/categories`.
@@ -97,6 +98,7 @@ pub async fn get_category(
 /// Create a category.
 #[utoipa::path(
     post, path = "/v1/categories", tag = "catalog", operation_id = "create_category",
+    params(IdempotencyKey),
     request_body = NewCategoryDto,
     responses(
         (status = 201, description = "Created", body = CategoryDto),

@@ -37,6 +37,18 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The `Idempotency-Key` header every mutating POST outside `/v1/auth/` accepts.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyKey {
+    /// Retries with the same key and body return the first answer and do the work once
+    /// (422 `idempotency_key_reused` with another body, 409 `idempotency_in_progress` while the
+    /// first runs). Kept at least 24 hours.
+    #[into_params(rename = "Idempotency-Key")]
+    #[allow(dead_code)]
+    idempotency_key: Option<String>,
+}
+
 /// The REST routes and their OpenAPI document.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())

@@ -16,6 +16,7 @@ use crate::dto::{NewProductDto, NewVariantDto, ProductDto, ProductPage, ProductP
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::products;
+use crate::rest::IdempotencyKey;
 use crate::state::AppState;
 
 /// Query parameters of `GET /v1/products`.
@@ -148,6 +149,7 @@ pub async fn get_product(
 /// Create a product with its variants, all or nothing.
 #[utoipa::path(
     post, path = "/v1/products", tag = "catalog", operation_id = "create_product",
+    params(IdempotencyKey),
     request_body = NewProductDto,
     responses(
         (status = 201, description = "Created", body = ProductDto),
@@ -225,7 +227,7 @@ pub async fn delete_product(
 /// Add a variant to a product.
 #[utoipa::path(
     post, path = "/v1/products/{id}/variants", tag = "catalog", operation_id = "add_variant",
-    params(("id" = String, Path, description = "Product id or slug")),
+    params(("id" = String, Path, description = "Product id or slug"), IdempotencyKey),
     request_body = NewVariantDto,
     responses(
         (status = 201, description = "The new variant", body = VariantDto),

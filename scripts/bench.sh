@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# make bench: load-test a release build of the demo shop on loopback and compare each route
+# with a minimal axum handler serving the same bytes from memory (the ceiling).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION="${BENCH_DURATION:-10s}"
+CONNECTIONS="${BENCH_CONNECTIONS:-64}"
+THREADS="${BENCH_THREADS:-2}"
+PORT="${BENCH_PORT:-18181}"
+CEILING_PORT="${BENCH_CEILING_PORT:-18182}"
+SLUG="organic-cotton-tee"
+
+if ! command -v wrk >/dev/null 2>&1; then
+  echo "installing wrk (Debian package)"
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi
+fi
+
+cargo build --release -q -p emporium-gateway --bin emporium
+BIN="${CARGO_TARGET_DIR:-target}/release/emporium"
+
+work="$(mktemp -d)"
+cleanup() {
+  [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null || true
+  [ -n "${ceiling_pid:-}" ] && kill "$ceiling_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+EMPORIUM_DATABASE_URL="sqlite://$work/bench.db" EMPORIUM_ADDR="127.0.0.1:$PORT" EMPORIUM_LOG=warn \
+  "$BIN" serve --demo >"$work/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 100); do curl -fs "127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fs "127.0.0.1:$PORT/v1/products/$SLUG" >"$work/product.json"
+"$BIN" bench-ceiling --addr "127.0.0.1:$CEILING_PORT" --file "$work/product.json" &
+ceiling_pid=$!
+sleep 0.5
+
+cat >"$work/graphql.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"query":"{ product(idOrSlug: \\"organic-cotton-tee\\") { id slug name variants { sku title available prices { amount currency } } } }"}'
+LUA
+
+# Prints "rps p50_ms p99_ms" for one wrk run.
+run() {
+  local out
+  out="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@")"
+  local rps p50 p99 errors
+  rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
+  p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
+  p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
+  errors="$(awk '/Non-2xx/ {print $NF}' <<<"$out")"
+  [ -n "$errors" ] && echo "warning: $errors non-2xx answers" >&2
+  echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
+}
+
+to_ms() {
+  local v="$1"
+  case "$v" in
+    *us) awk -v x="${v%us}" 'BEGIN {printf "%.2f", x / 1000}' ;;
+    *ms) awk -v x="${v%ms}" 'BEGIN {printf "%.2f", x}' ;;
+    *s) awk -v x="${v%s}" 'BEGIN {printf "%.2f", x * 1000}' ;;
+    *) echo "$v" ;;
+  esac
+}
+
+# Warm the caches.
+wrk -t1 -c4 -d1s "http://127.0.0.1:$PORT/v1/products/$SLUG" >/dev/null
+wrk -t1 -c4 -d1s "http://127.0.0.1:$PORT/v1/products?limit=20" >/dev/null
+
+read -r c_rps c_p50 c_p99 < <(run "http://127.0.0.1:$CEILING_PORT/")
+read -r p_rps p_p50 p_p99 < <(run "http://127.0.0.1:$PORT/v1/products/$SLUG")
+read -r l_rps l_p50 l_p99 < <(run "http://127.0.0.1:$PORT/v1/products?limit=20")
+read -r g_rps g_p50 g_p99 < <(run -s "$work/graphql.lua" "http://127.0.0.1:$PORT/graphql")
+rss_kib="$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")"
+
+ratio() { awk -v a="$1" -v b="$c_rps" 'BEGIN {printf "%.0f%%", 100 * a / b}'; }
+printf "\nwrk -t%s -c%s -d%s on loopback, %s cores\n\n" "$THREADS" "$CONNECTIONS" "$DURATION" "$(nproc)"
+printf "| %-34s | %10s | %8s | %8s | %10s |\n" "target" "req/s" "p50 ms" "p99 ms" "vs ceiling"
+printf "|%s|%s|%s|%s|%s|\n" "------------------------------------" "------------" "----------" "----------" "------------"
+printf "| %-34s | %10.0f | %8s | %8s | %10s |\n" "ceiling (axum, bytes from memory)" "$c_rps" "$c_p50" "$c_p99" "100%"
+printf "| %-34s | %10.0f | %8s | %8s | %10s |\n" "GET /v1/products/{slug} (cached)" "$p_rps" "$p_p50" "$p_p99" "$(ratio "$p_rps")"
+printf "| %-34s | %10.0f | %8s | %8s | %10s |\n" "GET /v1/products?limit=20" "$l_rps" "$l_p50" "$l_p99" "$(ratio "$l_rps")"
+printf "| %-34s | %10.0f | %8s | %8s | %10s |\n" "POST /graphql (product query)" "$g_rps" "$g_p50" "$g_p99" "$(ratio "$g_rps")"
+printf "\nserver peak resident memory: %.1f MiB\n" "$(awk -v k="$rss_kib" 'BEGIN {print k / 1024}')"
