@@ -96,7 +96,6 @@ fn router(state: AppState) -> Router {
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(|| async { ApiError::new(emporium_core::ErrorKind::NotFound, "not_found", "No such route.") })
         .layer(axum::middleware::from_fn_with_state(state, idempotency::layer))
-        .layer(axum::middleware::map_response(problem_for_bare_errors))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
             ApiError::with_status(StatusCode::INTERNAL_SERVER_ERROR, "internal", "An unexpected error occurred.")
@@ -106,6 +105,8 @@ fn router(state: AppState) -> Router {
         // axum's own limit would not guard /graphql.
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(axum::extract::DefaultBodyLimit::disable())
+        // Outside the limit and the panic guard, so their plain-text answers are rewritten too.
+        .layer(axum::middleware::map_response(problem_for_bare_errors))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
             let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -153,7 +154,16 @@ async fn graphql_handler(
     request: GraphQLRequest,
 ) -> Result<GraphQLResponse, ApiError> {
     let principal = principal_from_headers(&headers, &state.tokens)?;
-    Ok(schema.execute(request.into_inner().data(principal)).await.into())
+    let mut response = schema.execute(request.into_inner().data(principal)).await;
+    // Parse, validation and limit errors come from async-graphql without a code; every
+    // GraphQL error carries one.
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", "invalid_query");
+        }
+    }
+    Ok(response.into())
 }
 
 /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests.

@@ -49,13 +49,17 @@ pub fn payload_too_large() -> ApiError {
 
 /// Parses JSON, naming the path of the first field that does not fit.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Well-formedness first: a body that is not JSON is 400 even if an earlier part of it
+    // would already have failed the typed parse.
+    if let Err(err) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+        return Err(ApiError::with_status(
+            StatusCode::BAD_REQUEST,
+            "malformed_body",
+            format!("The body is not valid JSON: {err}"),
+        ));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let result: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
-    if result.is_ok() {
-        deserializer.end().map_err(|e| {
-            ApiError::with_status(StatusCode::BAD_REQUEST, "malformed_body", format!("The body is not valid JSON: {e}"))
-        })?;
-    }
     result.map_err(|err| {
         let inner = err.inner();
         if inner.is_syntax() || inner.is_eof() || inner.is_io() {
