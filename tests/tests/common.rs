@@ -98,7 +98,7 @@ async fn pg_template(server: &str) -> anyhow::Result<String> {
     let name = TEMPLATE
         .get_or_try_init(|| async {
             cleanup_stale_databases(server).await?;
-            let name = format!("emporium_tmpl_{}_{}", std::process::id(), &unique()[..12]);
+            let name = format!("emporium_tmpl_{}_{}", std::process::id(), unique());
             pg_admin(server, &format!("CREATE DATABASE {name}")).await?;
             let config = Config { database_url: with_database(server, &name), ..Config::default() };
             let db = emporium_gateway::db::connect(&config).await?;
@@ -142,7 +142,7 @@ impl TestServer {
         let (store, dir) = match postgres_url() {
             Some(server) => {
                 let template = pg_template(&server).await?;
-                let name = format!("emporium_test_{}_{}", std::process::id(), &unique()[..16]);
+                let name = format!("emporium_test_{}_{}", std::process::id(), unique());
                 pg_admin(&server, &format!("CREATE DATABASE {name} TEMPLATE {template}")).await?;
                 (Store::Postgres { server, name }, None)
             }
