@@ -123,3 +123,66 @@ async fn reads_and_writes_work_when_redis_cannot_be_reached() -> TestResult {
     assert_eq!(ready.body["redis"], "down");
     Ok(())
 }
+
+fn slugs(list: &serde_json::Value) -> Vec<String> {
+    list["data"].as_array().into_iter().flatten().filter_map(|p| p["slug"].as_str().map(str::to_owned)).collect()
+}
+
+#[tokio::test]
+async fn a_list_read_after_a_write_reflects_it() -> TestResult {
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    server.create_product(&token, tee("Bravo", "LB")).await?;
+    server.create_product(&token, tee("Charlie", "LC")).await?;
+    // Warm the list pages.
+    assert_eq!(slugs(&server.get("/v1/products?sort=name").await?.body), ["bravo", "charlie"]);
+    assert_eq!(slugs(&server.get("/v1/products?sort=price_asc&currency=EUR").await?.body), ["bravo", "charlie"]);
+
+    server.create_product(&token, tee("Alpha", "LA")).await?;
+    assert_eq!(
+        slugs(&server.get("/v1/products?sort=name").await?.body),
+        ["alpha", "bravo", "charlie"],
+        "a new product"
+    );
+
+    server.patch("/v1/products/alpha", Some(&token), json!({"name": "Zulu"})).await?;
+    assert_eq!(slugs(&server.get("/v1/products?sort=name").await?.body), ["bravo", "charlie", "alpha"], "a rename");
+
+    let charlie = server.get("/v1/products/charlie").await?.body;
+    let variant = charlie["variants"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let patched = server
+        .patch(
+            &format!("/v1/products/charlie/variants/{variant}"),
+            Some(&token),
+            json!({"prices": [{"amount": 100, "currency": "EUR"}]}),
+        )
+        .await?;
+    assert_eq!(patched.status, StatusCode::OK);
+    let by_price = slugs(&server.get("/v1/products?sort=price_asc&currency=EUR").await?.body);
+    assert_eq!(by_price.first().map(String::as_str), Some("charlie"), "a price change: {by_price:?}");
+
+    server.delete("/v1/products/bravo", Some(&token)).await?;
+    assert_eq!(slugs(&server.get("/v1/products?sort=name").await?.body), ["charlie", "alpha"], "a delete");
+
+    server.patch("/v1/products/charlie", Some(&token), json!({"status": "draft"})).await?;
+    assert_eq!(slugs(&server.get("/v1/products?sort=name").await?.body), ["alpha"], "unpublishing");
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_instances_sharing_redis_list_what_the_other_wrote() -> TestResult {
+    let Some(_) = redis_url() else {
+        return Ok(());
+    };
+    let prefix = format!("emporium-test:{}:", uuid::Uuid::now_v7().simple());
+    let a = TestServer::start_with(Options { cache_prefix: Some(prefix.clone()), ..Options::default() }).await?;
+    let b = a.sibling(Options { cache_prefix: Some(prefix), ..Options::default() }).await?;
+    let token = a.admin_token().await?;
+    a.create_product(&token, tee("First", "TW1")).await?;
+    assert_eq!(slugs(&b.get("/v1/products").await?.body), ["first"]);
+    a.create_product(&token, tee("Second", "TW2")).await?;
+    assert_eq!(slugs(&b.get("/v1/products").await?.body), ["second", "first"]);
+    a.delete("/v1/products/first", Some(&token)).await?;
+    assert_eq!(slugs(&b.get("/v1/products").await?.body), ["second"]);
+    Ok(())
+}

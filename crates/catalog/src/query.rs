@@ -51,6 +51,13 @@ pub struct ListProducts {
     pub status: StatusFilter,
 }
 
+impl ListProducts {
+    /// A key naming exactly this page of this query, for caching its result.
+    pub fn cache_key(&self) -> String {
+        format!("{}|{}|{}", fingerprint(self), self.limit.get(), self.cursor.as_deref().unwrap_or_default())
+    }
+}
+
 /// Where a page stopped, bound to the query that made it.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 struct PageCursor {

@@ -91,7 +91,10 @@ fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit;
     Router::new()
         .merge(rest.with_state(state.clone()))
-        .route("/graphql", get(ide::page).post(graphql_handler).with_state((state.clone(), schema)))
+        .route(
+            "/graphql",
+            get(ide::page).post(graphql_handler).with_state((state.clone(), schema, graphql::ParsedQueries::new())),
+        )
         .route("/graphql/assets/{file}", get(ide::asset))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(|| async { ApiError::new(emporium_core::ErrorKind::NotFound, "not_found", "No such route.") })
@@ -149,12 +152,14 @@ async fn problem_for_bare_errors(response: Response) -> Response {
 }
 
 async fn graphql_handler(
-    State((state, schema)): State<(AppState, ApiSchema)>,
+    State((state, schema, parsed)): State<(AppState, ApiSchema, graphql::ParsedQueries)>,
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> Result<GraphQLResponse, ApiError> {
     let principal = principal_from_headers(&headers, &state.tokens)?;
-    let mut response = schema.execute(request.into_inner().data(principal)).await;
+    let mut request = request.into_inner();
+    parsed.prepare(&mut request);
+    let mut response = schema.execute(request.data(principal)).await;
     // Parse, validation and limit errors come from async-graphql without a code; every
     // GraphQL error carries one.
     for error in &mut response.errors {

@@ -4,6 +4,11 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use emporium_gateway::{Config, app, config::LogFormat, db, graphql, rest, seed};
 
+/// mimalloc: request handling allocates many small short-lived objects, where glibc's
+/// malloc showed up at about 15% of CPU under load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "emporium", version, about = "Emporium: a headless commerce API")]
 struct Cli {

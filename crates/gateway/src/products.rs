@@ -13,7 +13,7 @@ use sea_orm::ConnectionTrait;
 use sha2::{Digest, Sha256};
 
 use crate::auth::Principal;
-use crate::cache::{Doc, Lookup};
+use crate::cache::{Doc, IdPage, LISTS, Lookup, PageLookup};
 use crate::dto::ProductDto;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -29,13 +29,13 @@ pub async fn build_docs<C: ConnectionTrait>(db: &C, ids: &[String]) -> Result<Ve
 fn to_doc(dto: ProductDto) -> Doc {
     let body = serde_json::to_vec(&dto).unwrap_or_default();
     let digest = Sha256::digest(&body);
-    Doc {
-        etag: format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16])),
-        published: dto.status == catalog::ProductStatus::Published,
-        id: dto.id,
-        slug: dto.slug,
-        body: Bytes::from(body),
-    }
+    let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16]));
+    let published = dto.status == catalog::ProductStatus::Published;
+    let (id, slug) = (dto.id.clone(), dto.slug.clone());
+    let doc = Doc::new(id, slug, published, etag, Bytes::from(body));
+    // The value is at hand: keep it, so GraphQL need not parse what was just serialized.
+    let _ = doc.parsed.set(Arc::new(dto));
+    doc
 }
 
 /// The document of one product by id or slug, through the cache. Drafts are not found for
@@ -57,6 +57,25 @@ pub async fn read(state: &AppState, principal: &Principal, id_or_slug: &str) -> 
         return Err(ApiError::not_found("product"));
     }
     Ok(doc)
+}
+
+/// One page of a product list: ids from the page cache (or the database), documents from
+/// the document cache.
+pub async fn list(
+    state: &AppState,
+    request: &catalog::ListProducts,
+) -> Result<(Vec<Arc<Doc>>, Option<String>), ApiError> {
+    let key = request.cache_key();
+    let page = match state.cache.get_page(&key).await {
+        PageLookup::Hit(page) => page,
+        PageLookup::Miss(token) => {
+            let (ids, next_cursor) = catalog::list_products(&state.db, &state.cursors, request).await?;
+            let page = Arc::new(IdPage { ids, next_cursor });
+            state.cache.put_page(&key, token, Arc::clone(&page)).await;
+            page
+        }
+    };
+    Ok((read_many(state, &page.ids).await?, page.next_cursor.clone()))
 }
 
 /// Documents of products by id, through the cache; misses are loaded in one batch.
@@ -121,7 +140,7 @@ where
     let txn = begin_write(&state.db).await?;
     let (change, extra) = op(&txn).await?;
     txn.commit().await?;
-    let keys: Vec<&str> = change.keys().collect();
+    let keys: Vec<&str> = change.keys().chain([LISTS]).collect();
     state.cache.invalidate(&keys).await;
     let doc = build_docs(&state.db, std::slice::from_ref(&change.id)).await?.pop().map(Arc::new);
     Ok((change, extra, doc))

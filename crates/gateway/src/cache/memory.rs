@@ -4,11 +4,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::{Doc, Lookup, Token};
+use super::{Doc, IdPage, LISTS, Lookup, PageLookup, Token};
 
 /// Documents and generations in this process's memory.
 pub struct MemoryCache {
     entries: moka::sync::Cache<String, (u64, Arc<Doc>)>,
+    pages: moka::sync::Cache<String, (u64, Arc<IdPage>)>,
     /// Never evicted: a forgotten generation would revive a stale entry. One small entry per
     /// key ever written, which is bounded by the catalog's size.
     generations: moka::sync::Cache<String, u64>,
@@ -20,6 +21,7 @@ impl MemoryCache {
     pub fn new(ttl: Duration, max_entries: u64) -> Self {
         Self {
             entries: moka::sync::Cache::builder().max_capacity(max_entries).time_to_live(ttl).build(),
+            pages: moka::sync::Cache::builder().max_capacity(4096).time_to_live(ttl).build(),
             generations: moka::sync::Cache::builder().build(),
             next_generation: AtomicU64::new(1),
         }
@@ -43,6 +45,20 @@ impl MemoryCache {
         }
     }
 
+    pub(super) fn get_page(&self, key: &str) -> PageLookup {
+        let generation = self.generation(LISTS);
+        match self.pages.get(key) {
+            Some((stored, page)) if stored == generation => PageLookup::Hit(page),
+            _ => PageLookup::Miss(Some(Token(generation.to_string()))),
+        }
+    }
+
+    pub(super) fn put_page(&self, key: &str, token: Token, page: Arc<IdPage>) {
+        if let Ok(generation) = token.0.parse() {
+            self.pages.insert(key.to_owned(), (generation, page));
+        }
+    }
+
     pub(super) fn invalidate(&self, keys: &[&str]) {
         for key in keys {
             let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
@@ -57,13 +73,13 @@ mod tests {
     use super::*;
 
     fn doc(body: &'static str) -> Arc<Doc> {
-        Arc::new(Doc {
-            id: "prod_1".into(),
-            slug: "tee".into(),
-            published: true,
-            etag: "\"x\"".into(),
-            body: bytes::Bytes::from_static(body.as_bytes()),
-        })
+        Arc::new(Doc::new(
+            "prod_1".into(),
+            "tee".into(),
+            true,
+            "\"x\"".into(),
+            bytes::Bytes::from_static(body.as_bytes()),
+        ))
     }
 
     #[test]

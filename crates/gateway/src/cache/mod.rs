@@ -9,15 +9,16 @@
 mod memory;
 mod redis;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
 pub use self::memory::MemoryCache;
 pub use self::redis::RedisCache;
+use crate::dto::ProductDto;
 
 /// A product's serialized read document and what a request needs to know without parsing it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Doc {
     pub id: String,
     pub slug: String,
@@ -25,6 +26,24 @@ pub struct Doc {
     /// A strong validator of `body`, quoted (`"..."`).
     pub etag: String,
     pub body: Bytes,
+    /// `body` parsed, on first use (GraphQL resolves fields from it); kept with the entry.
+    pub parsed: OnceLock<Arc<ProductDto>>,
+}
+
+impl Doc {
+    /// A document with its serialized body.
+    pub fn new(id: String, slug: String, published: bool, etag: String, body: Bytes) -> Self {
+        Self { id, slug, published, etag, body, parsed: OnceLock::new() }
+    }
+
+    /// The document as a value, parsed once per cached entry.
+    pub fn product(&self) -> Result<Arc<ProductDto>, serde_json::Error> {
+        if let Some(parsed) = self.parsed.get() {
+            return Ok(Arc::clone(parsed));
+        }
+        let parsed = Arc::new(serde_json::from_slice::<ProductDto>(&self.body)?);
+        Ok(Arc::clone(self.parsed.get_or_init(|| parsed)))
+    }
 }
 
 /// What the cache had for one key.
@@ -35,6 +54,27 @@ pub enum Lookup {
     /// Nothing live; store a fresh document with this token (or not at all if `None`).
     Miss(Option<Token>),
 }
+
+/// One page of a product list: the ids in order and the next page's cursor.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IdPage {
+    pub ids: Vec<String>,
+    pub next_cursor: Option<String>,
+}
+
+/// What the cache had for a list page.
+#[derive(Debug, Clone)]
+pub enum PageLookup {
+    /// A live page.
+    Hit(Arc<IdPage>),
+    /// Nothing live; store a fresh page with this token (or not at all if `None`).
+    Miss(Option<Token>),
+}
+
+/// The key whose generation every list page shares: any product write moves it, because
+/// almost any change (status, name, price, categories, search text) can reorder or refilter
+/// a list.
+pub const LISTS: &str = "lists";
 
 /// The generation a reader saw before it went to the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +108,23 @@ impl ProductCache {
         match self {
             Self::Memory(cache) => cache.put(key, token, doc),
             Self::Redis(cache) => cache.put(key, token, &doc).await,
+        }
+    }
+
+    /// Looks up a list page; its generation is the shared [`LISTS`] one.
+    pub async fn get_page(&self, key: &str) -> PageLookup {
+        match self {
+            Self::Memory(cache) => cache.get_page(key),
+            Self::Redis(cache) => cache.get_page(key).await,
+        }
+    }
+
+    /// Stores a list page read after `token` was taken.
+    pub async fn put_page(&self, key: &str, token: Option<Token>, page: Arc<IdPage>) {
+        let Some(token) = token else { return };
+        match self {
+            Self::Memory(cache) => cache.put_page(key, token, page),
+            Self::Redis(cache) => cache.put_page(key, token, &page).await,
         }
     }
 

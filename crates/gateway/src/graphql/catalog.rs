@@ -4,14 +4,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use async_graphql::{ComplexObject, Context, Enum, InputObject, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject};
 use emporium_catalog as catalog;
 use emporium_core::Patch;
 use emporium_customers::Permission;
 use futures::FutureExt;
 
 use crate::auth::Principal;
-use crate::dto::{CategoryDto, ImageDto, MoneyDto, NewCategoryDto, ProductDto, ProductOptionDto, StatusDto};
+use crate::cache::Doc;
+use crate::dto::{
+    CategoryDto, ImageDto, MoneyDto, NewCategoryDto, ProductDto, ProductOptionDto, StatusDto, VariantDto,
+};
 use crate::error::ApiError;
 use crate::products;
 use crate::rest::products::ListParams;
@@ -40,83 +43,106 @@ pub struct OptionValue {
 }
 
 /// A buyable variant.
-#[derive(SimpleObject)]
-pub struct Variant {
-    pub id: String,
-    pub sku: String,
-    pub title: String,
-    pub options: Vec<OptionValue>,
-    pub prices: Vec<MoneyDto>,
+#[Object(name = "Variant")]
+impl VariantDto {
+    async fn id(&self) -> &str {
+        &self.id
+    }
+
+    async fn sku(&self) -> &str {
+        &self.sku
+    }
+
+    async fn title(&self) -> &str {
+        &self.title
+    }
+
+    /// One value of each of the product's options.
+    async fn options(&self) -> Vec<OptionValue> {
+        self.options.iter().map(|(name, value)| OptionValue { name: name.clone(), value: value.clone() }).collect()
+    }
+
+    async fn prices(&self) -> &[MoneyDto] {
+        &self.prices
+    }
+
     /// Units that can be bought now.
-    pub available: i64,
+    async fn available(&self) -> i64 {
+        self.available
+    }
 }
 
-/// A product.
-#[derive(SimpleObject)]
-#[graphql(complex)]
-pub struct Product {
-    pub id: String,
-    pub slug: String,
-    pub name: String,
-    pub description: Option<String>,
-    pub status: StatusDto,
-    pub seo_title: Option<String>,
-    pub seo_description: Option<String>,
-    pub category_ids: Vec<String>,
-    pub options: Vec<ProductOptionDto>,
-    pub images: Vec<ImageDto>,
-    pub variants: Vec<Variant>,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub updated_at: chrono::DateTime<chrono::Utc>,
-}
+/// A product: a view of its cached read document, resolved without copying it.
+pub struct Product(Arc<ProductDto>);
 
-#[ComplexObject]
+#[Object]
 impl Product {
+    async fn id(&self) -> &str {
+        &self.0.id
+    }
+
+    async fn slug(&self) -> &str {
+        &self.0.slug
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+
+    async fn status(&self) -> StatusDto {
+        match self.0.status {
+            catalog::ProductStatus::Draft => StatusDto::Draft,
+            catalog::ProductStatus::Published => StatusDto::Published,
+        }
+    }
+
+    async fn seo_title(&self) -> Option<&str> {
+        self.0.seo_title.as_deref()
+    }
+
+    async fn seo_description(&self) -> Option<&str> {
+        self.0.seo_description.as_deref()
+    }
+
+    async fn category_ids(&self) -> &[String] {
+        &self.0.category_ids
+    }
+
+    async fn options(&self) -> &[ProductOptionDto] {
+        &self.0.options
+    }
+
+    async fn images(&self) -> &[ImageDto] {
+        &self.0.images
+    }
+
+    /// Variants in the order they were added.
+    async fn variants(&self) -> &[VariantDto] {
+        &self.0.variants
+    }
+
+    async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.updated_at
+    }
+
     /// The product's categories (batched across a list).
     async fn categories(&self, ctx: &Context<'_>) -> Result<Vec<CategoryDto>> {
         let loader = ctx.data::<DataLoader<CategoryLoader>>()?;
-        let found = loader.load_many(self.category_ids.iter().cloned()).await.map_err(|e| (*e).clone())?;
-        Ok(self.category_ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+        let found = loader.load_many(self.0.category_ids.iter().cloned()).await.map_err(|e| (*e).clone())?;
+        Ok(self.0.category_ids.iter().filter_map(|id| found.get(id).cloned()).collect())
     }
 }
 
-impl From<ProductDto> for Product {
-    fn from(p: ProductDto) -> Self {
-        Self {
-            variants: p
-                .variants
-                .into_iter()
-                .map(|v| Variant {
-                    id: v.id,
-                    sku: v.sku,
-                    title: v.title,
-                    options: v.options.into_iter().map(|(name, value)| OptionValue { name, value }).collect(),
-                    prices: v.prices,
-                    available: v.available,
-                })
-                .collect(),
-            id: p.id,
-            slug: p.slug,
-            name: p.name,
-            description: p.description,
-            status: match p.status {
-                catalog::ProductStatus::Draft => StatusDto::Draft,
-                catalog::ProductStatus::Published => StatusDto::Published,
-            },
-            seo_title: p.seo_title,
-            seo_description: p.seo_description,
-            category_ids: p.category_ids,
-            options: p.options,
-            images: p.images,
-            created_at: p.created_at,
-            updated_at: p.updated_at,
-        }
-    }
-}
-
-fn parse_doc(body: &[u8]) -> Result<Product> {
-    let dto: ProductDto = serde_json::from_slice(body).map_err(|e| ApiError::internal(&e))?;
-    Ok(dto.into())
+fn to_product(doc: &Doc) -> Result<Product> {
+    Ok(Product(doc.product().map_err(|e| ApiError::internal(&e))?))
 }
 
 /// How products are ordered.
@@ -162,7 +188,7 @@ impl CatalogQuery {
         let state = ctx.data::<AppState>()?;
         let principal = ctx.data::<Principal>()?;
         match products::read(state, principal, &id_or_slug).await {
-            Ok(doc) => Ok(Some(parse_doc(&doc.body)?)),
+            Ok(doc) => Ok(Some(to_product(&doc)?)),
             Err(e) if e.code == "not_found" => Ok(None),
             Err(e) => Err(e.into()),
         }
@@ -202,10 +228,9 @@ impl CatalogQuery {
             }),
         };
         let request = params.parse(principal)?;
-        let (ids, next) = catalog::list_products(&state.db, &state.cursors, &request).await.map_err(ApiError::from)?;
-        let docs = products::read_many(state, &ids).await?;
+        let (docs, next) = products::list(state, &request).await?;
         Ok(ProductConnection {
-            nodes: docs.iter().map(|d| parse_doc(&d.body)).collect::<Result<_>>()?,
+            nodes: docs.iter().map(|d| to_product(d)).collect::<Result<_>>()?,
             page_info: PageInfo { has_next_page: next.is_some(), end_cursor: next },
         })
     }
@@ -321,7 +346,7 @@ impl CatalogMutation {
         let (_, (), doc) =
             products::write(state, |txn| async move { Ok((catalog::create_product(txn, input).await?, ())) }.boxed())
                 .await?;
-        parse_doc(&doc.ok_or_else(|| ApiError::not_found("product"))?.body)
+        to_product(&*doc.ok_or_else(|| ApiError::not_found("product"))?)
     }
 
     /// Changes a product's own fields.
@@ -349,7 +374,7 @@ impl CatalogMutation {
             async move { Ok((catalog::patch_product(txn, &id_or_slug, patch_input).await?, ())) }.boxed()
         })
         .await?;
-        parse_doc(&doc.ok_or_else(|| ApiError::not_found("product"))?.body)
+        to_product(&*doc.ok_or_else(|| ApiError::not_found("product"))?)
     }
 
     /// Deletes a product.

@@ -1,6 +1,9 @@
 //! The GraphQL API at `/graphql`: the same services and error codes as REST.
 
 mod catalog;
+mod query_cache;
+
+pub use query_cache::ParsedQueries;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 
@@ -27,7 +30,8 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 pub fn schema(state: Option<AppState>) -> ApiSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY);
+        .limit_complexity(MAX_COMPLEXITY)
+        .extension(query_cache::ValidatedQueries::new());
     if let Some(state) = state {
         builder = builder
             .data(async_graphql::dataloader::DataLoader::new(catalog::CategoryLoader(state.clone()), tokio::spawn))

@@ -115,8 +115,7 @@ pub async fn list_products(
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Response, ApiError> {
     let request = params.parse(&principal)?;
-    let (ids, next) = catalog::list_products(&state.db, &state.cursors, &request).await?;
-    let docs = products::read_many(&state, &ids).await?;
+    let (docs, next) = products::list(&state, &request).await?;
     Ok(json_response(StatusCode::OK, products::page_body(&docs, next.as_deref())))
 }
 
@@ -308,9 +307,8 @@ pub async fn delete_variant(
 
 fn variant_response(status: StatusCode, doc: Option<&Doc>, variant_id: &str) -> Result<Response, ApiError> {
     let doc = doc.ok_or_else(|| ApiError::not_found("product"))?;
-    let product: ProductDto = serde_json::from_slice(&doc.body).map_err(|e| ApiError::internal(&e))?;
-    let variant =
-        product.variants.into_iter().find(|v| v.id == variant_id).ok_or_else(|| ApiError::not_found("variant"))?;
+    let product = doc.product().map_err(|e| ApiError::internal(&e))?;
+    let variant = product.variants.iter().find(|v| v.id == variant_id).ok_or_else(|| ApiError::not_found("variant"))?;
     Ok((status, axum::Json(variant)).into_response())
 }
 
