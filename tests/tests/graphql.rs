@@ -540,3 +540,30 @@ async fn a_query_far_beyond_the_complexity_limit_is_refused() -> TestResult {
     assert_refused(&reply, "500 aliased product lists");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_graphql_body_that_is_not_json_gets_the_rest_error_answers() -> TestResult {
+    let server = TestServer::start().await?;
+    let malformed = server
+        .client
+        .post(server.url("/graphql"))
+        .header("content-type", "application/json")
+        .body("{\"query\": ")
+        .send()
+        .await?;
+    let malformed = Reply::from(malformed).await?;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    assert_eq!(malformed.problem_code(), "malformed_body");
+
+    let text =
+        server.client.post(server.url("/graphql")).header("content-type", "text/plain").body("{}").send().await?;
+    let text = Reply::from(text).await?;
+    assert_eq!(text.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(text.problem_code(), "unsupported_media_type");
+
+    // Without a query there is nothing to run: a GraphQL error, with its code.
+    let no_query = server.post("/graphql", None, serde_json::json!({"variables": {}})).await?;
+    assert_eq!(no_query.status, StatusCode::OK);
+    assert_eq!(no_query.body["errors"][0]["extensions"]["code"], "invalid_query", "{}", no_query.body);
+    Ok(())
+}

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -23,7 +22,7 @@ use crate::auth::{Tokens, principal_from_headers, signing_key};
 use crate::cache::{MemoryCache, ProductCache, RedisCache};
 use crate::config::Config;
 use crate::error::{ApiError, PROBLEM_JSON};
-use crate::extract::payload_too_large;
+use crate::extract::{ApiJson, payload_too_large};
 use crate::graphql::{self, ApiSchema};
 use crate::state::AppState;
 use crate::{db, ide, idempotency, rest};
@@ -154,10 +153,9 @@ async fn problem_for_bare_errors(response: Response) -> Response {
 async fn graphql_handler(
     State((state, schema, parsed)): State<(AppState, ApiSchema, graphql::ParsedQueries)>,
     headers: HeaderMap,
-    request: GraphQLRequest,
-) -> Result<GraphQLResponse, ApiError> {
+    ApiJson(mut request): ApiJson<async_graphql::Request>,
+) -> Result<Response, ApiError> {
     let principal = principal_from_headers(&headers, &state.tokens)?;
-    let mut request = request.into_inner();
     parsed.prepare(&mut request);
     let mut response = schema.execute(request.data(principal)).await;
     // Parse, validation and limit errors come from async-graphql without a code; every
@@ -168,7 +166,8 @@ async fn graphql_handler(
             extensions.set("code", "invalid_query");
         }
     }
-    Ok(response.into())
+    let body = serde_json::to_vec(&response).map_err(|e| ApiError::internal(&e))?;
+    Ok(rest::products::json_response(StatusCode::OK, body.into()))
 }
 
 /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests.

@@ -30,8 +30,7 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 pub fn schema(state: Option<AppState>) -> ApiSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        .extension(query_cache::ValidatedQueries::new());
+        .limit_complexity(MAX_COMPLEXITY);
     if let Some(state) = state {
         builder = builder
             .data(async_graphql::dataloader::DataLoader::new(catalog::CategoryLoader(state.clone()), tokio::spawn))

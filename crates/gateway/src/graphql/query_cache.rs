@@ -1,23 +1,15 @@
-//! Caches that take the fixed cost of a GraphQL request off repeated queries: the parsed
-//! document, and the validation result of a query that has no variables. Both are pure
-//! functions of the query text (and the schema, which does not change while serving), and
-//! both are bounded by the total size of the queries they hold.
+//! Parsed GraphQL documents by query text: clients send the same few queries again and again,
+//! and parsing was a tenth of a product query's CPU. Bounded by the total size of the queries.
+//!
+//! Validation results are deliberately not cached: that needs an async-graphql extension, and
+//! any registered extension makes every field resolve take a registry lookup and an extension
+//! chain, which cost field-heavy queries more than validation did.
 
-use std::sync::{Arc, Mutex};
-
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextValidation};
+use async_graphql::Request;
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{Request, ServerError, ServerResult, ValidationResult};
 
-/// Bytes of query text each cache may hold.
+/// Bytes of query text the cache may hold.
 const MAX_BYTES: u64 = 8 * 1024 * 1024;
-
-fn bounded<V: Clone + Send + Sync + 'static>() -> moka::sync::Cache<String, V> {
-    moka::sync::Cache::builder()
-        .weigher(|key: &String, _| u32::try_from(key.len()).unwrap_or(u32::MAX))
-        .max_capacity(MAX_BYTES)
-        .build()
-}
 
 /// Parsed documents by query text.
 #[derive(Clone)]
@@ -26,7 +18,12 @@ pub struct ParsedQueries(moka::sync::Cache<String, ExecutableDocument>);
 impl ParsedQueries {
     /// An empty cache.
     pub fn new() -> Self {
-        Self(bounded())
+        Self(
+            moka::sync::Cache::builder()
+                .weigher(|query: &String, _| u32::try_from(query.len()).unwrap_or(u32::MAX))
+                .max_capacity(MAX_BYTES)
+                .build(),
+        )
     }
 
     /// Gives `request` its parsed document, from the cache or by parsing it once. A query that
@@ -44,67 +41,5 @@ impl ParsedQueries {
 impl Default for ParsedQueries {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// Successful validation results of variable-free queries, by operation name and query text.
-pub struct ValidatedQueries(moka::sync::Cache<String, ValidationResult>);
-
-impl ValidatedQueries {
-    /// An empty cache.
-    pub fn new() -> Self {
-        Self(bounded())
-    }
-}
-
-impl Default for ValidatedQueries {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl ExtensionFactory for ValidatedQueries {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ValidationCache { cache: self.0.clone(), key: Mutex::new(None) })
-    }
-}
-
-struct ValidationCache {
-    cache: moka::sync::Cache<String, ValidationResult>,
-    /// Set for requests whose validation may be reused (no variables).
-    key: Mutex<Option<String>>,
-}
-
-#[async_trait::async_trait]
-impl Extension for ValidationCache {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        if request.variables.is_empty() {
-            let key = format!("{}\n{}", request.operation_name.as_deref().unwrap_or_default(), request.query);
-            if let Ok(mut slot) = self.key.lock() {
-                *slot = Some(key);
-            }
-        }
-        next.run(ctx, request).await
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let key = self.key.lock().ok().and_then(|mut slot| slot.take());
-        if let Some(hit) = key.as_ref().and_then(|key| self.cache.get(key)) {
-            return Ok(hit);
-        }
-        let result = next.run(ctx).await;
-        if let (Some(key), Ok(validated)) = (key, &result) {
-            self.cache.insert(key, *validated);
-        }
-        result
     }
 }
