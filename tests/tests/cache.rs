@@ -186,3 +186,62 @@ async fn two_instances_sharing_redis_list_what_the_other_wrote() -> TestResult {
     assert_eq!(slugs(&b.get("/v1/products").await?.body), ["second"]);
     Ok(())
 }
+
+const PRODUCT_QUERY: &str = "query($slug: String!) { product(idOrSlug: $slug) { name status variants { sku } } }";
+
+#[tokio::test]
+async fn anonymous_graphql_answers_follow_every_catalog_write() -> TestResult {
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    let mut draft = tee("Graph Tee", "GQC");
+    draft["status"] = json!("draft");
+    server.create_product(&token, draft).await?;
+    let vars = json!({"slug": "graph-tee"});
+
+    // A staff answer (the draft) must never be served to anonymous callers.
+    let staff = server.graphql(Some(&token), PRODUCT_QUERY, vars.clone()).await?;
+    assert_eq!(staff.body["data"]["product"]["name"], "Graph Tee");
+    for _ in 0..2 {
+        let anonymous = server.graphql(None, PRODUCT_QUERY, vars.clone()).await?;
+        assert_eq!(anonymous.body["data"]["product"], serde_json::Value::Null, "{}", anonymous.body);
+    }
+
+    server.patch("/v1/products/graph-tee", Some(&token), json!({"status": "published"})).await?;
+    let published = server.graphql(None, PRODUCT_QUERY, vars.clone()).await?;
+    assert_eq!(published.body["data"]["product"]["status"], "PUBLISHED", "{}", published.body);
+
+    server.patch("/v1/products/graph-tee", Some(&token), json!({"name": "Graph Tee 2"})).await?;
+    let renamed = server.graphql(None, PRODUCT_QUERY, vars.clone()).await?;
+    assert_eq!(renamed.body["data"]["product"]["name"], "Graph Tee 2");
+
+    let categories = "{ categories { slug } }";
+    assert_eq!(server.graphql(None, categories, json!({})).await?.body["data"]["categories"], json!([]));
+    let created = server.post("/v1/categories", Some(&token), json!({"name": "Shirts"})).await?;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert_eq!(
+        server.graphql(None, categories, json!({})).await?.body["data"]["categories"],
+        json!([{"slug": "shirts"}])
+    );
+
+    server.delete("/v1/products/graph-tee", Some(&token)).await?;
+    let deleted = server.graphql(None, PRODUCT_QUERY, vars).await?;
+    assert_eq!(deleted.body["data"]["product"], serde_json::Value::Null);
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_instances_sharing_redis_give_the_same_graphql_answer_after_a_write() -> TestResult {
+    let Some(_) = redis_url() else {
+        return Ok(());
+    };
+    let prefix = format!("emporium-test:{}:", uuid::Uuid::now_v7().simple());
+    let a = TestServer::start_with(Options { cache_prefix: Some(prefix.clone()), ..Options::default() }).await?;
+    let b = a.sibling(Options { cache_prefix: Some(prefix), ..Options::default() }).await?;
+    let token = a.admin_token().await?;
+    a.create_product(&token, tee("Shared Graph", "SGQ")).await?;
+    let vars = json!({"slug": "shared-graph"});
+    assert_eq!(b.graphql(None, PRODUCT_QUERY, vars.clone()).await?.body["data"]["product"]["name"], "Shared Graph");
+    a.patch("/v1/products/shared-graph", Some(&token), json!({"name": "Shared Graph 2"})).await?;
+    assert_eq!(b.graphql(None, PRODUCT_QUERY, vars).await?.body["data"]["product"]["name"], "Shared Graph 2");
+    Ok(())
+}

@@ -18,8 +18,8 @@ use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, 
 use tower_http::trace::TraceLayer;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::{Tokens, principal_from_headers, signing_key};
-use crate::cache::{MemoryCache, ProductCache, RedisCache};
+use crate::auth::{Principal, Tokens, principal_from_headers, signing_key};
+use crate::cache::{MemoryCache, ProductCache, RedisCache, SharedLookup};
 use crate::config::Config;
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::extract::{ApiJson, payload_too_large};
@@ -179,6 +179,19 @@ async fn graphql_handler(
 ) -> Result<Response, ApiError> {
     let principal = principal_from_headers(&headers, &state.tokens)?;
     parsed.prepare(&mut request);
+    // An anonymous read-only request sees only published catalog data, the same for every
+    // anonymous caller: its whole answer is cached under the catalog-wide generation.
+    let shared_key = match principal {
+        Principal::Anonymous => graphql::response_key(&mut request),
+        _ => None,
+    };
+    let mut token = None;
+    if let Some(key) = &shared_key {
+        match state.cache.get_shared(key).await {
+            SharedLookup::Hit(body) => return Ok(rest::products::json_response(StatusCode::OK, body)),
+            SharedLookup::Miss(miss) => token = miss,
+        }
+    }
     let mut response = schema.execute(request.data(principal)).await;
     // Parse, validation and limit errors come from async-graphql without a code; every
     // GraphQL error carries one.
@@ -188,8 +201,13 @@ async fn graphql_handler(
             extensions.set("code", "invalid_query");
         }
     }
-    let body = serde_json::to_vec(&response).map_err(|e| ApiError::internal(&e))?;
-    Ok(rest::products::json_response(StatusCode::OK, body.into()))
+    let body = bytes::Bytes::from(serde_json::to_vec(&response).map_err(|e| ApiError::internal(&e))?);
+    if let Some(key) = &shared_key
+        && response.errors.is_empty()
+    {
+        state.cache.put_shared(key, token, body.clone()).await;
+    }
+    Ok(rest::products::json_response(StatusCode::OK, body))
 }
 
 /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests.

@@ -13,7 +13,7 @@ use sea_orm::ConnectionTrait;
 use sha2::{Digest, Sha256};
 
 use crate::auth::Principal;
-use crate::cache::{Doc, IdPage, LISTS, Lookup, PageLookup};
+use crate::cache::{CATALOG, Doc, Lookup, SharedLookup};
 use crate::dto::ProductDto;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -59,23 +59,38 @@ pub async fn read(state: &AppState, principal: &Principal, id_or_slug: &str) -> 
     Ok(doc)
 }
 
+/// A cached list page: the ids in order and the next page's cursor.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct IdPage {
+    ids: Vec<String>,
+    next_cursor: Option<String>,
+}
+
 /// One page of a product list: ids from the page cache (or the database), documents from
 /// the document cache.
 pub async fn list(
     state: &AppState,
     request: &catalog::ListProducts,
 ) -> Result<(Vec<Arc<Doc>>, Option<String>), ApiError> {
-    let key = request.cache_key();
-    let page = match state.cache.get_page(&key).await {
-        PageLookup::Hit(page) => page,
-        PageLookup::Miss(token) => {
+    let key = format!("list:{}", request.cache_key());
+    let cached = match state.cache.get_shared(&key).await {
+        SharedLookup::Hit(bytes) => serde_json::from_slice::<IdPage>(&bytes).ok(),
+        SharedLookup::Miss(token) => {
             let (ids, next_cursor) = catalog::list_products(&state.db, &state.cursors, request).await?;
-            let page = Arc::new(IdPage { ids, next_cursor });
-            state.cache.put_page(&key, token, Arc::clone(&page)).await;
-            page
+            let page = IdPage { ids, next_cursor };
+            state.cache.put_shared(&key, token, Bytes::from(serde_json::to_vec(&page).unwrap_or_default())).await;
+            Some(page)
         }
     };
-    Ok((read_many(state, &page.ids).await?, page.next_cursor.clone()))
+    let page = match cached {
+        Some(page) => page,
+        // An entry that does not parse (written by another version) is recomputed, not trusted.
+        None => {
+            let (ids, next_cursor) = catalog::list_products(&state.db, &state.cursors, request).await?;
+            IdPage { ids, next_cursor }
+        }
+    };
+    Ok((read_many(state, &page.ids).await?, page.next_cursor))
 }
 
 /// Documents of products by id, through the cache; misses are loaded in one batch.
@@ -140,8 +155,17 @@ where
     let txn = begin_write(&state.db).await?;
     let (change, extra) = op(&txn).await?;
     txn.commit().await?;
-    let keys: Vec<&str> = change.keys().chain([LISTS]).collect();
+    let keys: Vec<&str> = change.keys().chain([CATALOG]).collect();
     state.cache.invalidate(&keys).await;
     let doc = build_docs(&state.db, std::slice::from_ref(&change.id)).await?.pop().map(Arc::new);
     Ok((change, extra, doc))
+}
+
+/// Creates a category. Catalog-wide entries (GraphQL responses naming categories) are dropped.
+pub async fn create_category(state: &AppState, input: catalog::NewCategory) -> Result<catalog::Category, ApiError> {
+    let txn = begin_write(&state.db).await?;
+    let category = catalog::create_category(&txn, input).await?;
+    txn.commit().await?;
+    state.cache.invalidate(&[CATALOG]).await;
+    Ok(category)
 }

@@ -4,12 +4,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::{Doc, IdPage, LISTS, Lookup, PageLookup, Token};
+use bytes::Bytes;
+
+use super::{CATALOG, Doc, Lookup, SharedLookup, Token};
+
+/// Bytes of catalog-wide entries (list pages, GraphQL responses) kept at most.
+const SHARED_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Documents and generations in this process's memory.
 pub struct MemoryCache {
     entries: moka::sync::Cache<String, (u64, Arc<Doc>)>,
-    pages: moka::sync::Cache<String, (u64, Arc<IdPage>)>,
+    /// Catalog-wide entries, weighed by their size.
+    shared: moka::sync::Cache<String, (u64, Bytes)>,
     /// Never evicted: a forgotten generation would revive a stale entry. One small entry per
     /// key ever written, which is bounded by the catalog's size.
     generations: moka::sync::Cache<String, u64>,
@@ -21,7 +27,13 @@ impl MemoryCache {
     pub fn new(ttl: Duration, max_entries: u64) -> Self {
         Self {
             entries: moka::sync::Cache::builder().max_capacity(max_entries).time_to_live(ttl).build(),
-            pages: moka::sync::Cache::builder().max_capacity(4096).time_to_live(ttl).build(),
+            shared: moka::sync::Cache::builder()
+                .weigher(|key: &String, (_, value): &(u64, Bytes)| {
+                    u32::try_from(key.len() + value.len()).unwrap_or(u32::MAX)
+                })
+                .max_capacity(SHARED_BYTES)
+                .time_to_live(ttl)
+                .build(),
             generations: moka::sync::Cache::builder().build(),
             next_generation: AtomicU64::new(1),
         }
@@ -45,17 +57,17 @@ impl MemoryCache {
         }
     }
 
-    pub(super) fn get_page(&self, key: &str) -> PageLookup {
-        let generation = self.generation(LISTS);
-        match self.pages.get(key) {
-            Some((stored, page)) if stored == generation => PageLookup::Hit(page),
-            _ => PageLookup::Miss(Some(Token(generation.to_string()))),
+    pub(super) fn get_shared(&self, key: &str) -> SharedLookup {
+        let generation = self.generation(CATALOG);
+        match self.shared.get(key) {
+            Some((stored, value)) if stored == generation => SharedLookup::Hit(value),
+            _ => SharedLookup::Miss(Some(Token(generation.to_string()))),
         }
     }
 
-    pub(super) fn put_page(&self, key: &str, token: Token, page: Arc<IdPage>) {
+    pub(super) fn put_shared(&self, key: &str, token: Token, value: Bytes) {
         if let Ok(generation) = token.0.parse() {
-            self.pages.insert(key.to_owned(), (generation, page));
+            self.shared.insert(key.to_owned(), (generation, value));
         }
     }
 

@@ -55,26 +55,19 @@ pub enum Lookup {
     Miss(Option<Token>),
 }
 
-/// One page of a product list: the ids in order and the next page's cursor.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct IdPage {
-    pub ids: Vec<String>,
-    pub next_cursor: Option<String>,
-}
-
-/// What the cache had for a list page.
+/// What the cache had for a catalog-wide entry (a list page, a GraphQL response).
 #[derive(Debug, Clone)]
-pub enum PageLookup {
-    /// A live page.
-    Hit(Arc<IdPage>),
-    /// Nothing live; store a fresh page with this token (or not at all if `None`).
+pub enum SharedLookup {
+    /// Live bytes.
+    Hit(Bytes),
+    /// Nothing live; store fresh bytes with this token (or not at all if `None`).
     Miss(Option<Token>),
 }
 
-/// The key whose generation every list page shares: any product write moves it, because
-/// almost any change (status, name, price, categories, search text) can reorder or refilter
-/// a list.
-pub const LISTS: &str = "lists";
+/// The key whose generation every catalog-wide entry shares. Any write that changes what a
+/// catalog read can return (a product, its variants, prices or availability, a category)
+/// moves it, because such an entry may have read anything.
+pub const CATALOG: &str = "catalog";
 
 /// The generation a reader saw before it went to the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,25 +104,25 @@ impl ProductCache {
         }
     }
 
-    /// Looks up a list page; its generation is the shared [`LISTS`] one.
-    pub async fn get_page(&self, key: &str) -> PageLookup {
+    /// Looks up a catalog-wide entry; its generation is the shared [`CATALOG`] one.
+    pub async fn get_shared(&self, key: &str) -> SharedLookup {
         match self {
-            Self::Memory(cache) => cache.get_page(key),
-            Self::Redis(cache) => cache.get_page(key).await,
+            Self::Memory(cache) => cache.get_shared(key),
+            Self::Redis(cache) => cache.get_shared(key).await,
         }
     }
 
-    /// Stores a list page read after `token` was taken.
-    pub async fn put_page(&self, key: &str, token: Option<Token>, page: Arc<IdPage>) {
+    /// Stores a catalog-wide entry computed after `token` was taken.
+    pub async fn put_shared(&self, key: &str, token: Option<Token>, value: Bytes) {
         let Some(token) = token else { return };
         match self {
-            Self::Memory(cache) => cache.put_page(key, token, page),
-            Self::Redis(cache) => cache.put_page(key, token, &page).await,
+            Self::Memory(cache) => cache.put_shared(key, token, value),
+            Self::Redis(cache) => cache.put_shared(key, token, &value).await,
         }
     }
 
     /// Kills every cached document under `keys`. Call after the write committed and before
-    /// answering it.
+    /// answering it, with [`CATALOG`] among the keys when catalog-wide entries may be stale.
     pub async fn invalidate(&self, keys: &[&str]) {
         match self {
             Self::Memory(cache) => cache.invalidate(keys),

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{Doc, IdPage, LISTS, Lookup, PageLookup, Token};
+use super::{CATALOG, Doc, Lookup, SharedLookup, Token};
 use crate::config::Secret;
 
 /// How long Redis is left alone after a failure before it is tried again.
@@ -146,42 +146,42 @@ impl RedisCache {
             .collect()
     }
 
-    pub(super) async fn get_page(&self, key: &str) -> PageLookup {
-        let Some(mut connection) = self.usable().await else { return PageLookup::Miss(None) };
+    pub(super) async fn get_shared(&self, key: &str) -> SharedLookup {
+        let Some(mut connection) = self.usable().await else { return SharedLookup::Miss(None) };
         let names =
-            [format!("{}epoch", self.prefix), format!("{}g:{LISTS}", self.prefix), format!("{}l:{key}", self.prefix)];
+            [format!("{}epoch", self.prefix), format!("{}g:{CATALOG}", self.prefix), format!("{}s:{key}", self.prefix)];
         let values: Vec<Option<Vec<u8>>> = match tokio::time::timeout(self.timeout, connection.mget(&names)).await {
             Ok(Ok(values)) => values,
             Ok(Err(err)) => {
                 self.fail("read", &err);
-                return PageLookup::Miss(None);
+                return SharedLookup::Miss(None);
             }
             Err(elapsed) => {
                 self.fail("read", &elapsed);
-                return PageLookup::Miss(None);
+                return SharedLookup::Miss(None);
             }
         };
         let text = |v: Option<&Option<Vec<u8>>>| {
             v.and_then(|v| v.as_deref()).map(String::from_utf8_lossy).unwrap_or_default().into_owned()
         };
         let token = format!("{}\n{}", text(values.first()), text(values.get(1)));
-        let page = values.get(2).and_then(|v| v.as_deref()).and_then(|raw| {
+        let value = values.get(2).and_then(|v| v.as_deref()).and_then(|raw| {
             let rest = raw.strip_prefix(token.as_bytes())?.strip_prefix(b"\n")?;
-            serde_json::from_slice::<IdPage>(rest).ok()
+            Some(Bytes::copy_from_slice(rest))
         });
-        match page {
-            Some(page) => PageLookup::Hit(Arc::new(page)),
-            None => PageLookup::Miss(Some(Token(token))),
+        match value {
+            Some(value) => SharedLookup::Hit(value),
+            None => SharedLookup::Miss(Some(Token(token))),
         }
     }
 
-    pub(super) async fn put_page(&self, key: &str, token: Token, page: &IdPage) {
+    pub(super) async fn put_shared(&self, key: &str, token: Token, value: &[u8]) {
         let Some(mut connection) = self.usable().await else { return };
-        let mut value = token.0.into_bytes();
-        value.push(b'\n');
-        value.extend_from_slice(&serde_json::to_vec(page).unwrap_or_default());
-        let name = format!("{}l:{key}", self.prefix);
-        match tokio::time::timeout(self.timeout, connection.set_ex::<_, _, ()>(name, value, self.ttl.as_secs())).await {
+        let mut entry = token.0.into_bytes();
+        entry.push(b'\n');
+        entry.extend_from_slice(value);
+        let name = format!("{}s:{key}", self.prefix);
+        match tokio::time::timeout(self.timeout, connection.set_ex::<_, _, ()>(name, entry, self.ttl.as_secs())).await {
             Ok(Ok(())) => {}
             Ok(Err(err)) => self.fail("write", &err),
             Err(elapsed) => self.fail("write", &elapsed),

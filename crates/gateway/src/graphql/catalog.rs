@@ -390,9 +390,6 @@ impl CatalogMutation {
     async fn create_category(&self, ctx: &Context<'_>, input: NewCategoryDto) -> Result<CategoryDto> {
         let (state, principal) = (ctx.data::<AppState>()?, ctx.data::<Principal>()?);
         principal.require(Permission::CatalogWrite)?;
-        let txn = emporium_core::db::begin_write(&state.db).await.map_err(ApiError::from)?;
-        let category = catalog::create_category(&txn, input.into()).await.map_err(ApiError::from)?;
-        txn.commit().await.map_err(ApiError::from)?;
-        Ok(category.into())
+        Ok(products::create_category(state, input.into()).await?.into())
     }
 }

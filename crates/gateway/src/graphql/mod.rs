@@ -3,7 +3,7 @@
 mod catalog;
 mod query_cache;
 
-pub use query_cache::ParsedQueries;
+pub use query_cache::{ParsedQueries, response_key};
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 

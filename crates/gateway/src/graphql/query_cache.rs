@@ -1,12 +1,16 @@
 //! Parsed GraphQL documents by query text: clients send the same few queries again and again,
 //! and parsing was a tenth of a product query's CPU. Bounded by the total size of the queries.
+//! Also the key under which an anonymous read-only request's whole response may be cached.
 //!
 //! Validation results are deliberately not cached: that needs an async-graphql extension, and
 //! any registered extension makes every field resolve take a registry lookup and an extension
 //! chain, which cost field-heavy queries more than validation did.
 
 use async_graphql::Request;
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
 
 /// Bytes of query text the cache may hold.
 const MAX_BYTES: u64 = 8 * 1024 * 1024;
@@ -42,4 +46,26 @@ impl Default for ParsedQueries {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// The cache key of a request whose answer depends only on the catalog: every operation in it
+/// is a query (no mutation or subscription). `None` for anything else, and for documents that
+/// do not parse. The caller decides whether the caller's identity allows sharing the answer.
+pub fn response_key(request: &mut Request) -> Option<String> {
+    let read_only = match &request.parsed_query().ok()?.operations {
+        DocumentOperations::Single(operation) => operation.node.ty == OperationType::Query,
+        DocumentOperations::Multiple(operations) => {
+            operations.values().all(|operation| operation.node.ty == OperationType::Query)
+        }
+    };
+    if !read_only {
+        return None;
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(request.operation_name.as_deref().unwrap_or_default().as_bytes());
+    hasher.update([0]);
+    hasher.update(request.query.as_bytes());
+    hasher.update([0]);
+    hasher.update(serde_json::to_vec(&request.variables).ok()?);
+    Some(format!("graphql:{}", URL_SAFE_NO_PAD.encode(hasher.finalize())))
 }

@@ -114,8 +114,6 @@ pub async fn create_category(
     ApiJson(body): ApiJson<NewCategoryDto>,
 ) -> Result<(StatusCode, Json<CategoryDto>), ApiError> {
     principal.require(Permission::CatalogWrite)?;
-    let txn = emporium_core::db::begin_write(&state.db).await?;
-    let category = catalog::create_category(&txn, body.into()).await?;
-    txn.commit().await?;
+    let category = crate::products::create_category(&state, body.into()).await?;
     Ok((StatusCode::CREATED, Json(category.into())))
 }
