@@ -101,9 +101,7 @@ async fn pg_template(server: &str) -> anyhow::Result<String> {
             let name = format!("emporium_tmpl_{}_{}", std::process::id(), unique());
             pg_admin(server, &format!("CREATE DATABASE {name}")).await?;
             let config = Config { database_url: with_database(server, &name), ..Config::default() };
-            let db = emporium_gateway::db::connect(&config).await?;
-            emporium_gateway::db::migrate(&db).await?;
-            db.close().await?;
+            emporium_gateway::db::migrate(&config).await?;
             anyhow::Ok(name)
         })
         .await?;

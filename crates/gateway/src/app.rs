@@ -35,8 +35,8 @@ pub struct App {
 
 /// Connects, migrates, and assembles the application.
 pub async fn build(config: Config) -> anyhow::Result<App> {
+    db::migrate(&config).await?;
     let database = db::connect(&config).await?;
-    db::migrate(&database).await?;
     let key = signing_key(&database, config.jwt_secret.as_ref()).await?;
     let cache = match &config.redis_url {
         Some(url) => ProductCache::Redis(RedisCache::new(

@@ -29,7 +29,17 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
     Database::connect(options).await
 }
 
-/// Applies every pending migration.
-pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+/// Applies every pending migration over one dedicated connection, closed afterwards.
+///
+/// Not over the serving pool: sea-orm-migration runs each statement on whichever pooled
+/// connection is free, and a SQLite connection that cached the schema before a unique index
+/// existed compiles `INSERT ... ON CONFLICT (column)` against that stale schema and fails
+/// ("ON CONFLICT clause does not match any PRIMARY KEY or UNIQUE constraint") before SQLite's
+/// stale-schema check could re-prepare it. Connections opened after this see the whole schema.
+pub async fn migrate(config: &Config) -> Result<(), DbErr> {
+    let single = Config { db_max_connections: 1, ..config.clone() };
+    let db = connect(&single).await?;
+    let result = Migrator::up(&db, None).await;
+    db.close().await?;
+    result
 }

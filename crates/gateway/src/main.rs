@@ -100,8 +100,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             app::serve(app).await
         }
         Command::Migrate => {
-            let database = db::connect(&config).await?;
-            db::migrate(&database).await?;
+            db::migrate(&config).await?;
             println!("migrations applied");
             Ok(())
         }
@@ -109,8 +108,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             if password.chars().count() < 10 {
                 anyhow::bail!("--password must be at least 10 characters");
             }
+            db::migrate(&config).await?;
             let database = db::connect(&config).await?;
-            db::migrate(&database).await?;
             let hash = tokio::task::spawn_blocking(move || emporium_customers::hash_password(&password)).await??;
             let created =
                 emporium_customers::create_staff(&database, &email, &hash, &emporium_customers::Permission::ALL)
@@ -126,8 +125,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Seed { .. } => {
+            db::migrate(&config).await?;
             let database = db::connect(&config).await?;
-            db::migrate(&database).await?;
             let report = seed::demo(&database).await?;
             println!("demo shop: {} categories and {} products added", report.categories, report.products);
             Ok(())
