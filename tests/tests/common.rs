@@ -256,6 +256,19 @@ impl TestServer {
         Ok(reply.body)
     }
 
+    /// PostgreSQL only: drops this server's database under it (ending its connections), so the
+    /// database cannot be reached. Returns false on SQLite, where a file cannot be taken away
+    /// from open connections.
+    pub async fn lose_database(&self) -> anyhow::Result<bool> {
+        match &*self.store {
+            Store::Postgres { server, name } => {
+                pg_admin(server, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+                Ok(true)
+            }
+            Store::Sqlite(_) => Ok(false),
+        }
+    }
+
     /// Adds stock for a variant at a location, through the inventory service.
     pub async fn stock(&self, variant_id: &str, units: i64) -> anyhow::Result<()> {
         let location = emporium_inventory::ensure_location(&self.app_db, "main", "Main").await?;

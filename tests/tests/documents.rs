@@ -95,3 +95,26 @@ async fn health_and_readiness_report_their_dependencies() -> TestResult {
     assert_eq!(redis, expected_redis);
     Ok(())
 }
+
+#[tokio::test]
+async fn without_its_database_the_server_is_not_ready_and_answers_503_changing_nothing() -> TestResult {
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    if !server.lose_database().await? {
+        return Ok(());
+    }
+    let ready = server.get("/readyz").await?;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.body["database"], "down");
+    assert_eq!(server.get("/healthz").await?.status, StatusCode::OK, "the process is still up");
+
+    for _ in 0..3 {
+        let read = server.get("/v1/products?sort=name").await?;
+        assert_eq!(read.status, StatusCode::SERVICE_UNAVAILABLE, "{}", read.body);
+        assert_eq!(read.problem_code(), "service_unavailable");
+        assert!(read.headers.contains_key("retry-after"));
+        let write = server.post("/v1/products", Some(&token), crate::common::tee("Lost", "LOST")).await?;
+        assert_eq!(write.status, StatusCode::SERVICE_UNAVAILABLE, "{}", write.body);
+    }
+    Ok(())
+}

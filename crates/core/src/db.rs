@@ -38,17 +38,25 @@ pub fn is_unique_violation(err: &DbErr, table: &str, column: &str) -> bool {
     }
 }
 
-/// Whether `err` means the database could not be reached (as opposed to a bad statement).
+/// Whether `err` means the database could not be reached (as opposed to a bad statement): the
+/// pool could not connect, the connection broke, or the server refuses work for now.
 pub fn is_unavailable(err: &DbErr) -> bool {
     match err {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
-            &**e,
-            sea_orm::sqlx::Error::Io(_)
-                | sea_orm::sqlx::Error::PoolTimedOut
-                | sea_orm::sqlx::Error::PoolClosed
-                | sea_orm::sqlx::Error::WorkerCrashed
-        ),
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => sqlx_unavailable(e),
+        _ => false,
+    }
+}
+
+fn sqlx_unavailable(err: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error;
+    match err {
+        Error::Io(_) | Error::Tls(_) | Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed => true,
+        // PostgreSQL: connection exceptions (08), insufficient resources (53), operator
+        // intervention such as a shutdown or a dropped database (57P), no such database (3D000).
+        Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") || code == "3D000"
+        }),
         _ => false,
     }
 }

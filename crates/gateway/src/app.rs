@@ -21,7 +21,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::auth::{Principal, Tokens, principal_from_headers, signing_key};
 use crate::cache::{MemoryCache, ProductCache, RedisCache, SharedLookup};
 use crate::config::Config;
-use crate::error::{ApiError, PROBLEM_JSON};
+use crate::error::ApiError;
 use crate::extract::{ApiJson, payload_too_large};
 use crate::graphql::{self, ApiSchema};
 use crate::state::AppState;
@@ -146,9 +146,10 @@ async fn problem_for_bare_errors(response: Response) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_problem =
-        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
-    if is_problem {
+    // Only bare answers: no body type, or plain text. Problem+json and deliberate JSON bodies
+    // (the readiness report's 503) stay as they are.
+    let bare = response.headers().get(header::CONTENT_TYPE).is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !bare {
         return response;
     }
     let allow = response.headers().get(header::ALLOW).cloned();
