@@ -21,6 +21,11 @@ use crate::state::AppState;
 /// Builds the read documents of products by id, in the order given (missing ids left out).
 pub async fn build_docs<C: ConnectionTrait>(db: &C, ids: &[String]) -> Result<Vec<Doc>, ApiError> {
     let products = catalog::load_products(db, ids).await?;
+    docs_of(db, products).await
+}
+
+/// The read documents of loaded products: adds each variant's availability.
+async fn docs_of<C: ConnectionTrait>(db: &C, products: Vec<catalog::Product>) -> Result<Vec<Doc>, ApiError> {
     let variant_ids: Vec<String> = products.iter().flat_map(|p| p.variants.iter().map(|v| v.id.clone())).collect();
     let available = emporium_inventory::available(db, &variant_ids).await?;
     Ok(products.into_iter().map(|p| to_doc(ProductDto::new(p, &available))).collect())
@@ -46,9 +51,9 @@ pub async fn read(state: &AppState, principal: &Principal, id_or_slug: &str) -> 
         Lookup::Miss(token) => {
             let product =
                 catalog::get_product(&state.db, id_or_slug).await?.ok_or_else(|| ApiError::not_found("product"))?;
-            let doc = Arc::new(
-                build_docs(&state.db, &[product.id]).await?.pop().ok_or_else(|| ApiError::not_found("product"))?,
-            );
+            // Loaded once: the document is built from this product, not read again by id.
+            let doc =
+                Arc::new(docs_of(&state.db, vec![product]).await?.pop().ok_or_else(|| ApiError::not_found("product"))?);
             state.cache.put(id_or_slug, token, Arc::clone(&doc)).await;
             doc
         }
