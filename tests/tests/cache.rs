@@ -6,6 +6,14 @@ use serde_json::json;
 
 use crate::common::{Options, TestResult, TestServer, redis_url, tee};
 
+/// Two servers sharing one database and one Redis key prefix.
+async fn two_instances() -> anyhow::Result<(TestServer, TestServer)> {
+    let prefix = format!("emporium-test:{}:", uuid::Uuid::now_v7().simple());
+    let a = TestServer::start_with(Options { cache_prefix: Some(prefix.clone()), ..Options::default() }).await?;
+    let b = a.sibling(Options { cache_prefix: Some(prefix), ..Options::default() }).await?;
+    Ok((a, b))
+}
+
 #[tokio::test]
 async fn a_read_after_a_write_returns_the_new_price() -> TestResult {
     let server = TestServer::start().await?;
@@ -84,9 +92,7 @@ async fn two_instances_sharing_the_database_and_redis_never_serve_an_old_version
         // the cross-instance promise is made (and tested) for the Redis configuration.
         return Ok(());
     };
-    let prefix = format!("emporium-test:{}:", uuid::Uuid::now_v7().simple());
-    let a = TestServer::start_with(Options { cache_prefix: Some(prefix.clone()), ..Options::default() }).await?;
-    let b = a.sibling(Options { cache_prefix: Some(prefix), ..Options::default() }).await?;
+    let (a, b) = two_instances().await?;
     let token = a.admin_token().await?;
     a.create_product(&token, tee("Shared Tee", "SHARED")).await?;
     // B reads (and caches) the first version, then A writes.
@@ -174,9 +180,7 @@ async fn two_instances_sharing_redis_list_what_the_other_wrote() -> TestResult {
     let Some(_) = redis_url() else {
         return Ok(());
     };
-    let prefix = format!("emporium-test:{}:", uuid::Uuid::now_v7().simple());
-    let a = TestServer::start_with(Options { cache_prefix: Some(prefix.clone()), ..Options::default() }).await?;
-    let b = a.sibling(Options { cache_prefix: Some(prefix), ..Options::default() }).await?;
+    let (a, b) = two_instances().await?;
     let token = a.admin_token().await?;
     a.create_product(&token, tee("First", "TW1")).await?;
     assert_eq!(slugs(&b.get("/v1/products").await?.body), ["first"]);
@@ -234,9 +238,7 @@ async fn two_instances_sharing_redis_give_the_same_graphql_answer_after_a_write(
     let Some(_) = redis_url() else {
         return Ok(());
     };
-    let prefix = format!("emporium-test:{}:", uuid::Uuid::now_v7().simple());
-    let a = TestServer::start_with(Options { cache_prefix: Some(prefix.clone()), ..Options::default() }).await?;
-    let b = a.sibling(Options { cache_prefix: Some(prefix), ..Options::default() }).await?;
+    let (a, b) = two_instances().await?;
     let token = a.admin_token().await?;
     a.create_product(&token, tee("Shared Graph", "SGQ")).await?;
     let vars = json!({"slug": "shared-graph"});

@@ -354,9 +354,8 @@ pub async fn add_variant<C: ConnectionTrait>(
     let live = live_variants(db, &row.id).await?;
     let mut errors = ValidationErrors::new();
     let checked = validate::variant(&mut errors, "", &options, &input);
-    let mut errors = rebase(errors);
     if live.len() >= validate::MAX_VARIANTS {
-        errors.add("", "too_many", format!("a product has at most {} variants", validate::MAX_VARIANTS));
+        errors.add("body", "too_many", format!("a product has at most {} variants", validate::MAX_VARIANTS));
     }
     if live.iter().any(|v| decode_pairs(&v.options) == checked.options) {
         errors.add("options", "duplicate_combination", "another variant has the same option values");
@@ -472,15 +471,6 @@ pub async fn delete_variant<C: ConnectionTrait>(
     Ok(ProductChange { id: row.id, slugs: vec![row.slug] })
 }
 
-/// Field paths of a lone variant's checks start with `.`; drop it for the variant routes.
-fn rebase(errors: ValidationErrors) -> ValidationErrors {
-    let mut rebased = ValidationErrors::new();
-    for e in errors.errors() {
-        rebased.add(e.field.trim_start_matches('.'), e.code, e.message.clone());
-    }
-    rebased
-}
-
 // ---------------------------------------------------------------------------------------
 // Categories
 
@@ -541,7 +531,13 @@ pub async fn list_categories<C: ConnectionTrait>(
 
 /// Every category, for building the tree in one step.
 pub async fn all_categories<C: ConnectionTrait>(db: &C) -> Result<Vec<Category>, DbErr> {
-    list_categories(db, None, u64::MAX >> 1).await
+    Ok(categories::Entity::find()
+        .order_by_asc(categories::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(to_category)
+        .collect())
 }
 
 /// Categories by id, in no particular order (for batch loaders).

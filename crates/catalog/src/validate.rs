@@ -209,6 +209,11 @@ pub(crate) fn variant_options(
     ordered
 }
 
+/// `prefix.name`, or `name` where the checked object is the whole body (the variant routes).
+fn path(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() { name.to_owned() } else { format!("{prefix}.{name}") }
+}
+
 /// A variant checked against its product's options.
 pub(crate) struct CheckedVariant {
     pub sku: String,
@@ -224,16 +229,11 @@ pub(crate) fn variant(
     variant: &NewVariant,
 ) -> CheckedVariant {
     let sku_value = variant.sku.trim().to_owned();
-    sku(errors, &format!("{field}.sku"), &sku_value);
-    let options = variant_options(errors, &format!("{field}.options"), product_options, &variant.options);
-    let title = optional_text(errors, &format!("{field}.title"), variant.title.as_deref(), MAX_NAME)
+    sku(errors, &path(field, "sku"), &sku_value);
+    let options = variant_options(errors, &path(field, "options"), product_options, &variant.options);
+    let title = optional_text(errors, &path(field, "title"), variant.title.as_deref(), MAX_NAME)
         .unwrap_or_else(|| default_title(&options));
-    CheckedVariant {
-        sku: sku_value,
-        title,
-        options,
-        prices: prices(errors, &format!("{field}.prices"), &variant.prices),
-    }
+    CheckedVariant { sku: sku_value, title, options, prices: prices(errors, &path(field, "prices"), &variant.prices) }
 }
 
 /// `S / Blue` from the option values, or `Default` for a product without options.

@@ -182,8 +182,7 @@ pub struct ProductPage {
 }
 
 /// A variant in a create request.
-#[derive(Debug, Clone, Deserialize, ToSchema, async_graphql::InputObject)]
-#[graphql(name = "NewVariantInput")]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewVariantDto {
     #[schema(example = "TEE-ORG-S")]
@@ -193,7 +192,6 @@ pub struct NewVariantDto {
     /// One value of each of the product's options.
     #[serde(default, deserialize_with = "map_as_pairs")]
     #[schema(value_type = HashMap<String, String>)]
-    #[graphql(skip)]
     pub options: Vec<(String, String)>,
     pub prices: Vec<MoneyDto>,
 }

@@ -202,15 +202,6 @@ impl From<emporium_customers::AccountError> for ApiError {
     }
 }
 
-impl From<emporium_inventory::InventoryError> for ApiError {
-    fn from(err: emporium_inventory::InventoryError) -> Self {
-        match err {
-            emporium_inventory::InventoryError::Database(e) => Self::database(&e),
-            other => Self::new(other.kind(), other.code(), other.to_string()),
-        }
-    }
-}
-
 impl From<sea_orm::DbErr> for ApiError {
     fn from(err: sea_orm::DbErr) -> Self {
         Self::database(&err)

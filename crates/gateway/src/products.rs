@@ -78,21 +78,19 @@ pub async fn list(
     request: &catalog::ListProducts,
 ) -> Result<(Vec<Arc<Doc>>, Option<String>), ApiError> {
     let key = format!("list:{}", request.cache_key());
-    let cached = match state.cache.get_shared(&key).await {
-        SharedLookup::Hit(bytes) => serde_json::from_slice::<IdPage>(&bytes).ok(),
-        SharedLookup::Miss(token) => {
-            let (ids, next_cursor) = catalog::list_products(&state.db, &state.cursors, request).await?;
-            let page = IdPage { ids, next_cursor };
-            state.cache.put_shared(&key, token, Bytes::from(serde_json::to_vec(&page).unwrap_or_default())).await;
-            Some(page)
-        }
+    // An entry that does not parse (written by another version) is recomputed, not trusted
+    // and not overwritten.
+    let (cached, token) = match state.cache.get_shared(&key).await {
+        SharedLookup::Hit(bytes) => (serde_json::from_slice::<IdPage>(&bytes).ok(), None),
+        SharedLookup::Miss(token) => (None, token),
     };
     let page = match cached {
         Some(page) => page,
-        // An entry that does not parse (written by another version) is recomputed, not trusted.
         None => {
             let (ids, next_cursor) = catalog::list_products(&state.db, &state.cursors, request).await?;
-            IdPage { ids, next_cursor }
+            let page = IdPage { ids, next_cursor };
+            state.cache.put_shared(&key, token, Bytes::from(serde_json::to_vec(&page).unwrap_or_default())).await;
+            page
         }
     };
     Ok((read_many(state, &page.ids).await?, page.next_cursor))

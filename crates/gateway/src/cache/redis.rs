@@ -85,6 +85,22 @@ impl RedisCache {
         self.skip_until_ms.store(self.now_ms() + BACKOFF.as_millis() as u64, Ordering::SeqCst);
     }
 
+    /// Runs one Redis call, bounded by the timeout. A failure or a timeout is recorded (Redis is
+    /// then skipped for a while and the epoch moves before it is trusted again) and gives `None`.
+    async fn bounded<T>(&self, what: &str, call: impl Future<Output = redis::RedisResult<T>>) -> Option<T> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(err)) => {
+                self.fail(what, &err);
+                None
+            }
+            Err(elapsed) => {
+                self.fail(what, &elapsed);
+                None
+            }
+        }
+    }
+
     /// A connection if Redis may be used now, moving the epoch first after a failure.
     async fn usable(&self) -> Option<ConnectionManager> {
         if self.now_ms() < self.skip_until_ms.load(Ordering::SeqCst) {
@@ -93,20 +109,9 @@ impl RedisCache {
         let mut connection = self.connection.get()?.clone();
         if self.dirty.load(Ordering::SeqCst) {
             let epoch_key = format!("{}epoch", self.prefix);
-            match tokio::time::timeout(self.timeout, connection.incr::<_, _, i64>(&epoch_key, 1)).await {
-                Ok(Ok(_)) => {
-                    self.dirty.store(false, Ordering::SeqCst);
-                    tracing::info!("Redis answers again; cache moved to a new epoch");
-                }
-                Ok(Err(err)) => {
-                    self.fail("epoch change", &err);
-                    return None;
-                }
-                Err(elapsed) => {
-                    self.fail("epoch change", &elapsed);
-                    return None;
-                }
-            }
+            self.bounded("epoch change", connection.incr::<_, _, i64>(&epoch_key, 1)).await?;
+            self.dirty.store(false, Ordering::SeqCst);
+            tracing::info!("Redis answers again; cache moved to a new epoch");
         }
         Some(connection)
     }
@@ -120,23 +125,14 @@ impl RedisCache {
             names.push(format!("{}g:{key}", self.prefix));
             names.push(format!("{}p:{key}", self.prefix));
         }
-        let values: Vec<Option<Vec<u8>>> = match tokio::time::timeout(self.timeout, connection.mget(&names)).await {
-            Ok(Ok(values)) => values,
-            Ok(Err(err)) => {
-                self.fail("read", &err);
-                return misses();
-            }
-            Err(elapsed) => {
-                self.fail("read", &elapsed);
-                return misses();
-            }
+        let Some(values) = self.bounded::<Vec<Option<Vec<u8>>>>("read", connection.mget(&names)).await else {
+            return misses();
         };
-        let text = |v: &Option<Vec<u8>>| v.as_deref().map(String::from_utf8_lossy).unwrap_or_default().into_owned();
-        let epoch = text(&values[0]);
+        let epoch = text(values.first());
         keys.iter()
             .enumerate()
             .map(|(i, _)| {
-                let generation = text(&values[1 + 2 * i]);
+                let generation = text(values.get(1 + 2 * i));
                 let token = format!("{epoch}\n{generation}");
                 match values[2 + 2 * i].as_deref().and_then(|raw| decode(raw, &token)) {
                     Some(doc) => Lookup::Hit(Arc::new(doc)),
@@ -150,19 +146,8 @@ impl RedisCache {
         let Some(mut connection) = self.usable().await else { return SharedLookup::Miss(None) };
         let names =
             [format!("{}epoch", self.prefix), format!("{}g:{CATALOG}", self.prefix), format!("{}s:{key}", self.prefix)];
-        let values: Vec<Option<Vec<u8>>> = match tokio::time::timeout(self.timeout, connection.mget(&names)).await {
-            Ok(Ok(values)) => values,
-            Ok(Err(err)) => {
-                self.fail("read", &err);
-                return SharedLookup::Miss(None);
-            }
-            Err(elapsed) => {
-                self.fail("read", &elapsed);
-                return SharedLookup::Miss(None);
-            }
-        };
-        let text = |v: Option<&Option<Vec<u8>>>| {
-            v.and_then(|v| v.as_deref()).map(String::from_utf8_lossy).unwrap_or_default().into_owned()
+        let Some(values) = self.bounded::<Vec<Option<Vec<u8>>>>("read", connection.mget(&names)).await else {
+            return SharedLookup::Miss(None);
         };
         let token = format!("{}\n{}", text(values.first()), text(values.get(1)));
         let value = values.get(2).and_then(|v| v.as_deref()).and_then(|raw| {
@@ -181,11 +166,7 @@ impl RedisCache {
         entry.push(b'\n');
         entry.extend_from_slice(value);
         let name = format!("{}s:{key}", self.prefix);
-        match tokio::time::timeout(self.timeout, connection.set_ex::<_, _, ()>(name, entry, self.ttl.as_secs())).await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => self.fail("write", &err),
-            Err(elapsed) => self.fail("write", &elapsed),
-        }
+        self.bounded::<()>("write", connection.set_ex(name, entry, self.ttl.as_secs())).await;
     }
 
     pub(super) async fn put(&self, key: &str, token: Token, doc: &Doc) {
@@ -197,11 +178,7 @@ impl RedisCache {
         }
         value.extend_from_slice(&doc.body);
         let name = format!("{}p:{key}", self.prefix);
-        match tokio::time::timeout(self.timeout, connection.set_ex::<_, _, ()>(name, value, self.ttl.as_secs())).await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => self.fail("write", &err),
-            Err(elapsed) => self.fail("write", &elapsed),
-        }
+        self.bounded::<()>("write", connection.set_ex(name, value, self.ttl.as_secs())).await;
     }
 
     pub(super) async fn invalidate(&self, keys: &[&str]) {
@@ -219,29 +196,18 @@ impl RedisCache {
             pipe.set_ex(format!("{}g:{key}", self.prefix), fresh, generation_ttl).ignore();
             pipe.del(format!("{}p:{key}", self.prefix)).ignore();
         }
-        match tokio::time::timeout(self.timeout, pipe.query_async::<()>(&mut connection)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => self.fail("invalidation", &err),
-            Err(elapsed) => self.fail("invalidation", &elapsed),
-        }
+        self.bounded::<()>("invalidation", pipe.query_async(&mut connection)).await;
     }
 
     pub(super) async fn ping(&self) -> bool {
         let Some(mut connection) = self.usable().await else { return false };
-        let pong: Result<Result<String, _>, _> =
-            tokio::time::timeout(self.timeout, redis::cmd("PING").query_async(&mut connection)).await;
-        match pong {
-            Ok(Ok(_)) => true,
-            Ok(Err(err)) => {
-                self.fail("ping", &err);
-                false
-            }
-            Err(elapsed) => {
-                self.fail("ping", &elapsed);
-                false
-            }
-        }
+        self.bounded::<String>("ping", redis::cmd("PING").query_async(&mut connection)).await.is_some()
     }
+}
+
+/// One `MGET` value as text (absent: empty).
+fn text(value: Option<&Option<Vec<u8>>>) -> String {
+    value.and_then(|v| v.as_deref()).map(String::from_utf8_lossy).unwrap_or_default().into_owned()
 }
 
 /// Parses an entry, if it was stored under `token` (the current epoch and generation).
