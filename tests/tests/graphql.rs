@@ -466,8 +466,8 @@ async fn the_standard_introspection_query_succeeds() -> TestResult {
     Ok(())
 }
 
-/// Checks a GraphQL refusal: not a server error, at least one error, no data.
-fn assert_refused(reply: &Reply, what: &str) {
+/// Checks a GraphQL refusal: not a server error, at least one error with `code`, no data.
+fn assert_refused(reply: &Reply, what: &str, code: &str) {
     assert!(!reply.status.is_server_error(), "{what}: {} {}", reply.status, reply.body);
     assert!(
         reply.status == StatusCode::OK || reply.status == StatusCode::BAD_REQUEST,
@@ -477,7 +477,7 @@ fn assert_refused(reply: &Reply, what: &str) {
     );
     let error = first_error(reply);
     assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: an error without a message");
-    assert_eq!(error["extensions"]["code"], "invalid_query", "{what}: every GraphQL error carries a code");
+    assert_eq!(error["extensions"]["code"], code, "{what}: {}", short(&reply.body));
     assert!(reply.body["data"].is_null(), "{what}: the query was executed: {}", short(&reply.body));
 }
 
@@ -497,7 +497,7 @@ async fn a_query_nested_far_beyond_the_depth_limit_is_refused() -> TestResult {
     }
     deep.push('}');
     let reply = server.graphql(None, &deep, json!({})).await?;
-    assert_refused(&reply, "30 levels of ofType");
+    assert_refused(&reply, "30 levels of ofType", "query_too_deep");
 
     // __type(name: "Query") { fields { type { fields { type { ... } } } } }, 31 levels.
     let mut recursive = String::from("{ __type(name: \"Query\") { ");
@@ -510,7 +510,7 @@ async fn a_query_nested_far_beyond_the_depth_limit_is_refused() -> TestResult {
     }
     recursive.push('}');
     let reply = server.graphql(None, &recursive, json!({})).await?;
-    assert_refused(&reply, "15 levels of fields { type }");
+    assert_refused(&reply, "15 levels of fields { type }", "query_too_deep");
 
     // Hidden in fragments, it is still too deep.
     let mut fragments = String::from("{ __schema { types { ...F0 } } }\n");
@@ -519,7 +519,7 @@ async fn a_query_nested_far_beyond_the_depth_limit_is_refused() -> TestResult {
     }
     fragments.push_str("fragment F30 on __Type { name }\n");
     let reply = server.graphql(None, &fragments, json!({})).await?;
-    assert_refused(&reply, "30 nested fragments");
+    assert_refused(&reply, "30 nested fragments", "query_too_deep");
 
     // The server still answers normally afterwards.
     let ok = server.graphql(None, "{ __typename }", json!({})).await?;
@@ -537,7 +537,7 @@ async fn a_query_far_beyond_the_complexity_limit_is_refused() -> TestResult {
     }
     products.push('}');
     let reply = server.graphql(None, &products, json!({})).await?;
-    assert_refused(&reply, "500 aliased product lists");
+    assert_refused(&reply, "500 aliased product lists", "query_too_large");
     Ok(())
 }
 
@@ -565,5 +565,75 @@ async fn a_graphql_body_that_is_not_json_gets_the_rest_error_answers() -> TestRe
     let no_query = server.post("/graphql", None, serde_json::json!({"variables": {}})).await?;
     assert_eq!(no_query.status, StatusCode::OK);
     assert_eq!(no_query.body["errors"][0]["extensions"]["code"], "invalid_query", "{}", no_query.body);
+    Ok(())
+}
+
+/// `count` fragments, each spreading the previous one three times: 3^count fields expanded.
+fn fragment_fan_out(count: usize) -> String {
+    let mut query =
+        format!("{{ products(first: 1) {{ nodes {{ ...F{} }} }} }}\nfragment F0 on Product {{ id }}\n", count - 1);
+    for i in 1..count {
+        let p = i - 1;
+        query.push_str(&format!("fragment F{i} on Product {{ ...F{p} ...F{p} ...F{p} }}\n"));
+    }
+    query
+}
+
+// Multi-threaded, so the timeout still fires if the server burns its thread expanding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fragment_fan_out_is_refused_before_it_is_expanded() -> TestResult {
+    let server = TestServer::start().await?;
+    let query = fragment_fan_out(30);
+    assert!(query.len() < 1600, "the attack is small: {} bytes", query.len());
+    // Unbounded, this document never comes back (3^30 fields); refused, it costs a walk.
+    let reply = tokio::time::timeout(std::time::Duration::from_secs(5), server.graphql(None, &query, json!({})))
+        .await
+        .map_err(|_| anyhow::anyhow!("a 30-fragment fan-out was not refused within 5 s"))??;
+    assert_refused(&reply, "30 fragments spreading three times", "query_too_complex");
+
+    // A small fan-out is an ordinary query.
+    let reply = server.graphql(None, &fragment_fan_out(3), json!({})).await?;
+    assert!(reply.body["errors"].is_null(), "{}", short(&reply.body));
+    Ok(())
+}
+
+#[tokio::test]
+async fn too_many_fragments_and_an_oversized_query_are_refused_with_codes() -> TestResult {
+    let server = TestServer::start().await?;
+    let mut many = String::from("{ products { nodes { ...F0 } } }\n");
+    for i in 0..100 {
+        many.push_str(&format!("fragment F{i} on Product {{ id }}\n"));
+    }
+    let reply = server.graphql(None, &many, json!({})).await?;
+    assert_refused(&reply, "100 fragments", "too_many_fragments");
+
+    let huge = format!("{{ __typename {} }}", "__typename ".repeat(4000));
+    let reply = server.graphql(None, &huge, json!({})).await?;
+    assert_refused(&reply, "a 44 KB query", "query_too_large");
+
+    // Brackets nested thousands deep never reach the recursive parser.
+    let deep = format!("{}{}", "{ a ".repeat(5000), "}".repeat(5000));
+    let reply = server.graphql(None, &deep, json!({})).await?;
+    assert_refused(&reply, "5000 nested selections", "query_too_deep");
+    Ok(())
+}
+
+#[tokio::test]
+async fn aliased_product_lists_cost_first_times_their_items() -> TestResult {
+    let server = TestServer::start().await?;
+    // 300 searches of 100 items each fit in the text limit, but not in the cost limit.
+    let mut aliases = String::from("{ ");
+    for i in 0..300 {
+        aliases.push_str(&format!("p{i}: products(first: 100, query: \"tee\") {{ nodes {{ id }} }} "));
+    }
+    aliases.push('}');
+    let reply = server.graphql(None, &aliases, json!({})).await?;
+    assert_refused(&reply, "300 aliased searches", "query_too_complex");
+
+    // A few lists, as a storefront's home page asks for, pass.
+    let home = "{ a: products(first: 20) { nodes { id name variants { sku prices { amount currency } } } } \
+                b: products(first: 8, sort: NAME) { nodes { id slug } } }";
+    let reply = server.graphql(None, home, json!({})).await?;
+    assert!(reply.body["errors"].is_null(), "{}", short(&reply.body));
     Ok(())
 }

@@ -179,7 +179,9 @@ async fn graphql_handler(
     ApiJson(mut request): ApiJson<async_graphql::Request>,
 ) -> Result<Response, ApiError> {
     let principal = principal_from_headers(&headers, &state.tokens)?;
-    parsed.prepare(&mut request);
+    if let Err(refusal) = parsed.prepare(&mut request) {
+        return graphql_body(&graphql::error_response(refusal.code, refusal.message));
+    }
     // An anonymous read-only request sees only published catalog data, the same for every
     // anonymous caller: its whole answer is cached under the catalog-wide generation.
     let shared_key = match principal {
@@ -199,16 +201,28 @@ async fn graphql_handler(
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
-            extensions.set("code", "invalid_query");
+            extensions.set("code", graphql::code_of_library_error(&error.message));
         }
     }
-    let body = bytes::Bytes::from(serde_json::to_vec(&response).map_err(|e| ApiError::internal(&e))?);
+    let mut body = bytes::Bytes::from(serde_json::to_vec(&response).map_err(|e| ApiError::internal(&e))?);
+    if body.len() > graphql::MAX_RESPONSE_BYTES {
+        let refusal = graphql::error_response(
+            "response_too_large",
+            format!("The answer would exceed {} bytes; ask for fewer items.", graphql::MAX_RESPONSE_BYTES),
+        );
+        return graphql_body(&refusal);
+    }
     if let Some(key) = &shared_key
         && response.errors.is_empty()
     {
         state.cache.put_shared(key, token, body.clone()).await;
     }
-    Ok(rest::products::json_response(StatusCode::OK, body))
+    Ok(rest::products::json_response(StatusCode::OK, std::mem::take(&mut body)))
+}
+
+fn graphql_body(response: &async_graphql::Response) -> Result<Response, ApiError> {
+    let body = serde_json::to_vec(response).map_err(|e| ApiError::internal(&e))?;
+    Ok(rest::products::json_response(StatusCode::OK, bytes::Bytes::from(body)))
 }
 
 /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests.

@@ -184,6 +184,7 @@ pub struct CatalogQuery;
 #[Object]
 impl CatalogQuery {
     /// A product by id or slug; drafts only for staff.
+    #[graphql(complexity = "crate::graphql::LOOKUP_COST + child_complexity")]
     async fn product(&self, ctx: &Context<'_>, id_or_slug: String) -> Result<Option<Product>> {
         let state = ctx.data::<AppState>()?;
         let principal = ctx.data::<Principal>()?;
@@ -195,7 +196,8 @@ impl CatalogQuery {
     }
 
     /// Products, as `GET /v1/products` lists them.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(clippy::too_many_arguments, reason = "one argument per list filter, as GraphQL declares them")]
+    #[graphql(complexity = "crate::graphql::LIST_COST + first.clamp(0, 100) as usize * child_complexity")]
     async fn products(
         &self,
         ctx: &Context<'_>,
@@ -236,6 +238,7 @@ impl CatalogQuery {
     }
 
     /// Every category, so a client builds the tree from `parentId`.
+    #[graphql(complexity = "crate::graphql::LIST_COST + child_complexity")]
     async fn categories(&self, ctx: &Context<'_>) -> Result<Vec<CategoryDto>> {
         let state = ctx.data::<AppState>()?;
         let all = catalog::all_categories(&state.db).await.map_err(|e| ApiError::database(&e))?;
@@ -243,6 +246,7 @@ impl CatalogQuery {
     }
 
     /// A category by id or slug.
+    #[graphql(complexity = "crate::graphql::LOOKUP_COST + child_complexity")]
     async fn category(&self, ctx: &Context<'_>, id_or_slug: String) -> Result<Option<CategoryDto>> {
         let state = ctx.data::<AppState>()?;
         let found = catalog::get_category(&state.db, &id_or_slug).await.map_err(|e| ApiError::database(&e))?;

@@ -1,8 +1,10 @@
 //! The GraphQL API at `/graphql`: the same services and error codes as REST.
 
+mod bounds;
 mod catalog;
 mod query_cache;
 
+pub use bounds::Refusal;
 pub use query_cache::{ParsedQueries, response_key};
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
@@ -23,8 +25,32 @@ pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Depth limit: deep enough for the standard introspection query (about 15).
 pub const MAX_DEPTH: usize = 20;
-/// Complexity limit: the standard introspection query needs about 180.
+/// Complexity limit: the standard introspection query needs about 180. A list counts `first`
+/// times its items plus a base cost for its query, so aliases cannot multiply list work.
 pub const MAX_COMPLEXITY: usize = 2_000;
+/// Base cost of a field that runs a list query.
+pub const LIST_COST: usize = 100;
+/// Base cost of a field that may read one record from the database.
+pub const LOOKUP_COST: usize = 10;
+/// Largest serialized answer; larger ones are replaced by an error.
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The code of an error async-graphql raised itself (parse, validation, limits).
+pub fn code_of_library_error(message: &str) -> &'static str {
+    match message {
+        "Query is too complex." => "query_too_complex",
+        "Query is nested too deep." => "query_too_deep",
+        m if m.starts_with("The recursion depth of the query") => "query_too_deep",
+        _ => "invalid_query",
+    }
+}
+
+/// An answer carrying one error with `extensions.code`.
+pub fn error_response(code: &'static str, message: impl Into<String>) -> async_graphql::Response {
+    use async_graphql::ErrorExtensions as _;
+    let error = async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", code));
+    async_graphql::Response::from_errors(vec![error.into_server_error(async_graphql::Pos::default())])
+}
 
 /// Builds the schema; `state` is `None` only for printing the SDL.
 pub fn schema(state: Option<AppState>) -> ApiSchema {

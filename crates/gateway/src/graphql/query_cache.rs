@@ -12,6 +12,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
+use super::bounds::{self, Refusal};
+
 /// Bytes of query text the cache may hold.
 const MAX_BYTES: u64 = 8 * 1024 * 1024;
 
@@ -30,15 +32,21 @@ impl ParsedQueries {
         )
     }
 
-    /// Gives `request` its parsed document, from the cache or by parsing it once. A query that
-    /// does not parse is left for async-graphql to report.
-    pub fn prepare(&self, request: &mut Request) {
+    /// Gives `request` its parsed document, from the cache or by parsing it once, and refuses
+    /// a document whose cost is out of bounds before anything expands it. Only documents within
+    /// the bounds are cached. A query that does not parse is left for async-graphql to report.
+    pub fn prepare(&self, request: &mut Request) -> Result<(), Refusal> {
         if let Some(document) = self.0.get(&request.query) {
             request.set_parsed_query(document);
-        } else if let Ok(document) = request.parsed_query() {
+            return Ok(());
+        }
+        bounds::check_text(&request.query)?;
+        if let Ok(document) = request.parsed_query() {
+            bounds::check_document(document)?;
             let document = document.clone();
             self.0.insert(request.query.clone(), document);
         }
+        Ok(())
     }
 }
 
