@@ -498,6 +498,8 @@ async fn category_filter_by_id_or_slug_includes_sub_categories() -> TestResult {
     let apparel_id = text(&apparel, "id")?;
     let shirts = create_category(&server, &token, json!({"name": "Shirts", "parent_id": apparel_id})).await?;
     let shirts_id = text(&shirts, "id")?;
+    let formal = create_category(&server, &token, json!({"name": "Formal", "parent_id": shirts_id})).await?;
+    let formal_id = text(&formal, "id")?;
     let tools = create_category(&server, &token, json!({"name": "Tools"})).await?;
     let tools_id = text(&tools, "id")?;
 
@@ -511,14 +513,20 @@ async fn category_filter_by_id_or_slug_includes_sub_categories() -> TestResult {
     let mut body = tee("Hammer", "HAMMER");
     body["category_ids"] = json!([tools_id]);
     let hammer = server.create_product(&token, body).await?;
+    // Two levels under Apparel.
+    let mut body = tee("Dinner Shirt", "DINNER");
+    body["category_ids"] = json!([formal_id]);
+    let dinner = server.create_product(&token, body).await?;
     server.create_product(&token, tee("Uncategorised", "LOOSE")).await?;
     let (jacket, shirt, hammer) = (text(&jacket, "id")?, text(&shirt, "id")?, text(&hammer, "id")?);
+    let dinner = text(&dinner, "id")?;
 
     for (category, expected) in [
-        (apparel_id.as_str(), vec![shirt.clone(), jacket.clone()]),
-        ("apparel", vec![shirt.clone(), jacket.clone()]),
-        (shirts_id.as_str(), vec![shirt.clone()]),
-        ("shirts", vec![shirt.clone()]),
+        (apparel_id.as_str(), vec![dinner.clone(), shirt.clone(), jacket.clone()]),
+        ("apparel", vec![dinner.clone(), shirt.clone(), jacket.clone()]),
+        (shirts_id.as_str(), vec![dinner.clone(), shirt.clone()]),
+        ("shirts", vec![dinner.clone(), shirt.clone()]),
+        ("formal", vec![dinner.clone()]),
         ("tools", vec![hammer.clone()]),
     ] {
         let reply = get_query(&server, "/v1/products", None, &[("category", category)]).await?;

@@ -27,6 +27,8 @@ pub enum Store {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub app_db: sea_orm::DatabaseConnection,
+    /// The server's state, for tests that reach under the API (its cache).
+    pub state: emporium_gateway::state::AppState,
     pub client: reqwest::Client,
     store: std::sync::Arc<Store>,
     owner: bool,
@@ -52,6 +54,8 @@ pub struct Options {
     pub cache_prefix: Option<String>,
     /// A request body limit other than the default.
     pub body_limit: Option<usize>,
+    /// A header-read timeout other than the default.
+    pub header_read_timeout: Option<std::time::Duration>,
 }
 
 pub fn postgres_url() -> Option<String> {
@@ -184,13 +188,26 @@ impl TestServer {
         if let Some(limit) = options.body_limit {
             config.body_limit = limit;
         }
+        if let Some(timeout) = options.header_read_timeout {
+            config.header_read_timeout = timeout;
+        }
+        let header_read_timeout = config.header_read_timeout;
         let App { router, state } = emporium_gateway::build(config).await.context("building the app")?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
+            let _ = emporium_gateway::serve_on(listener, router, header_read_timeout, std::future::pending()).await;
         });
-        Ok(Self { addr, app_db: state.db.clone(), client: reqwest::Client::new(), store, owner, task, _dir: dir })
+        Ok(Self {
+            addr,
+            app_db: state.db.clone(),
+            state,
+            client: reqwest::Client::new(),
+            store,
+            owner,
+            task,
+            _dir: dir,
+        })
     }
 
     /// The Redis key prefix this server uses, to start a sibling sharing it.

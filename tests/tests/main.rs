@@ -5,6 +5,7 @@
 mod common;
 
 mod auth;
+mod bounds;
 mod cache;
 mod catalog_errors;
 mod catalog_products;

@@ -7,7 +7,7 @@ use sea_orm::{ConnectionTrait, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CatalogError;
-use crate::service::{category_with_descendants, get_category};
+use crate::service::get_category;
 
 /// How a product list is ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -37,6 +37,17 @@ pub enum StatusFilter {
     All,
 }
 
+impl StatusFilter {
+    /// Whether a product that is (or is not) published belongs in a list with this filter.
+    pub fn admits(self, published: bool) -> bool {
+        match self {
+            Self::All => true,
+            Self::Published => published,
+            Self::Draft => !published,
+        }
+    }
+}
+
 /// A product list request, already checked for shape by the caller.
 #[derive(Debug, Clone, Default)]
 pub struct ListProducts {
@@ -50,6 +61,9 @@ pub struct ListProducts {
     pub currency: Option<Currency>,
     pub status: StatusFilter,
 }
+
+/// Longest `q` accepted, in characters.
+pub const MAX_QUERY_CHARS: usize = 200;
 
 impl ListProducts {
     /// A key naming exactly this page of this query, for caching its result.
@@ -94,8 +108,18 @@ pub async fn list_products<C: ConnectionTrait>(
         }
     };
 
-    let mut sql = String::from("SELECT p.id, ");
+    let mut sql = String::new();
     let mut values: Vec<Value> = Vec::new();
+    if let Some(category) = &request.category {
+        // The category and its descendants, in the same statement (UNION stops at a cycle).
+        sql.push_str(
+            "WITH RECURSIVE tree(id) AS (SELECT id FROM categories WHERE id = ? OR slug = ? \
+             UNION SELECT c.id FROM categories c JOIN tree t ON c.parent_id = t.id) ",
+        );
+        values.push(category.clone().into());
+        values.push(category.clone().into());
+    }
+    sql.push_str("SELECT p.id, ");
     // The sort key, selected so the next cursor can carry it. Products without a price in
     // the currency sort after all priced ones, in both directions.
     let key_expr = match request.sort {
@@ -130,21 +154,11 @@ pub async fn list_products<C: ConnectionTrait>(
         sql.push_str(" AND p.search_text LIKE ? ESCAPE '\\'");
         values.push(format!("%{}%", like_escape(&q.to_lowercase())).into());
     }
-    if let Some(category) = &request.category {
-        let Some(root) = get_category(db, category).await? else {
-            return Err(CatalogError::Invalid(emporium_core::ValidationErrors::single(
-                "category",
-                "unknown_category",
-                "no category has this id or slug",
-            )));
-        };
-        let ids = category_with_descendants(db, &root.id).await?;
+    if request.category.is_some() {
         sql.push_str(
-            " AND EXISTS (SELECT 1 FROM product_categories pc WHERE pc.product_id = p.id AND pc.category_id IN (",
+            " AND EXISTS (SELECT 1 FROM product_categories pc WHERE pc.product_id = p.id \
+             AND pc.category_id IN (SELECT id FROM tree))",
         );
-        sql.push_str(&vec!["?"; ids.len()].join(", "));
-        sql.push_str("))");
-        values.extend(ids.into_iter().map(Value::from));
     }
     if let Some(after) = &after {
         // Row-value comparisons, read the same way by SQLite and PostgreSQL.
@@ -181,6 +195,17 @@ pub async fn list_products<C: ConnectionTrait>(
     values.push(((limit + 1) as i64).into());
 
     let rows = db.query_all_raw(statement(db.get_database_backend(), &sql, values)).await?;
+    // An empty page may mean an unknown category: only then is it looked up.
+    if rows.is_empty()
+        && let Some(category) = &request.category
+        && get_category(db, category).await?.is_none()
+    {
+        return Err(CatalogError::Invalid(emporium_core::ValidationErrors::single(
+            "category",
+            "unknown_category",
+            "no category has this id or slug",
+        )));
+    }
     let mut ids = Vec::with_capacity(rows.len());
     let mut last_key = None;
     for row in rows.iter().take(limit as usize) {

@@ -558,19 +558,6 @@ pub async fn get_category<C: ConnectionTrait>(db: &C, id_or_slug: &str) -> Resul
     Ok(categories::Entity::find().filter(column.eq(id_or_slug)).one(db).await?.map(to_category))
 }
 
-/// The category and all of its descendants.
-pub async fn category_with_descendants<C: ConnectionTrait>(db: &C, root_id: &str) -> Result<Vec<String>, DbErr> {
-    let all = all_categories(db).await?;
-    let mut found = vec![root_id.to_owned()];
-    let mut i = 0;
-    while i < found.len() {
-        let parent = found[i].clone();
-        found.extend(all.iter().filter(|c| c.parent_id.as_deref() == Some(&parent)).map(|c| c.id.clone()));
-        i += 1;
-    }
-    Ok(found)
-}
-
 fn to_category(row: categories::Model) -> Category {
     Category { id: row.id, slug: row.slug, name: row.name, parent_id: row.parent_id }
 }

@@ -15,6 +15,7 @@ use sha2::Sha256;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -88,6 +89,7 @@ fn router(state: AppState) -> Router {
     let (rest, openapi) = rest::router().split_for_parts();
     let schema = graphql::schema(Some(state.clone()));
     let body_limit = state.config.body_limit;
+    let request_timeout = state.config.request_timeout;
     Router::new()
         .merge(rest.with_state(state.clone()))
         .route(
@@ -98,6 +100,9 @@ fn router(state: AppState) -> Router {
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(|| async { ApiError::new(emporium_core::ErrorKind::NotFound, "not_found", "No such route.") })
         .layer(axum::middleware::from_fn_with_state(state, idempotency::layer))
+        // A request still running past the timeout is dropped (its transaction rolls back)
+        // and answered 503.
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
             ApiError::with_status(StatusCode::INTERNAL_SERVER_ERROR, "internal", "An unexpected error occurred.")
@@ -163,6 +168,11 @@ async fn problem_for_bare_errors(response: Response) -> Response {
             ApiError::with_status(status, "unsupported_media_type", "Send the body as Content-Type: application/json.")
         }
         StatusCode::BAD_REQUEST => ApiError::with_status(status, "malformed_body", "The request could not be read."),
+        StatusCode::SERVICE_UNAVAILABLE => ApiError::new(
+            emporium_core::ErrorKind::Unavailable,
+            "service_unavailable",
+            "The request took too long; retry.",
+        ),
         s if s.is_server_error() => ApiError::with_status(s, "internal", "An unexpected error occurred."),
         s => ApiError::with_status(s, "bad_request", "The request was refused."),
     }
@@ -229,7 +239,7 @@ fn graphql_body(response: &async_graphql::Response) -> Result<Response, ApiError
 pub async fn serve(app: App) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(app.state.config.addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "serving; REST under /v1, docs at /docs, GraphQL at /graphql");
-    axum::serve(listener, app.router).with_graceful_shutdown(shutdown_signal()).await?;
+    crate::serve::serve_on(listener, app.router, app.state.config.header_read_timeout, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -60,6 +60,13 @@ pub struct Config {
     pub refresh_token_ttl: Duration,
     /// `EMPORIUM_BODY_LIMIT`: largest request body in bytes.
     pub body_limit: usize,
+    /// `EMPORIUM_HEADER_TIMEOUT_MS`: a connection that has not sent a request's headers in this
+    /// time is closed.
+    pub header_read_timeout: Duration,
+    /// `EMPORIUM_REQUEST_TIMEOUT_MS`: a request still running after this is answered 503.
+    pub request_timeout: Duration,
+    /// `EMPORIUM_DB_STATEMENT_TIMEOUT_MS`: PostgreSQL cancels a statement running longer.
+    pub db_statement_timeout: Duration,
     /// `EMPORIUM_LOG`: a tracing filter such as `info` or `emporium_gateway=debug`.
     pub log_filter: String,
     /// `EMPORIUM_LOG_FORMAT`: `text` or `json`.
@@ -90,6 +97,9 @@ impl Default for Config {
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             body_limit: 1024 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            db_statement_timeout: Duration::from_secs(10),
             log_filter: "info".to_owned(),
             log_format: LogFormat::Text,
         }
@@ -157,6 +167,18 @@ impl Config {
         }
         if let Some(v) = get("EMPORIUM_BODY_LIMIT") {
             config.body_limit = parse_range("EMPORIUM_BODY_LIMIT", &v, 1024, 1 << 30)? as usize;
+        }
+        if let Some(v) = get("EMPORIUM_HEADER_TIMEOUT_MS") {
+            config.header_read_timeout =
+                Duration::from_millis(parse_range("EMPORIUM_HEADER_TIMEOUT_MS", &v, 100, 600_000)?);
+        }
+        if let Some(v) = get("EMPORIUM_REQUEST_TIMEOUT_MS") {
+            config.request_timeout =
+                Duration::from_millis(parse_range("EMPORIUM_REQUEST_TIMEOUT_MS", &v, 100, 600_000)?);
+        }
+        if let Some(v) = get("EMPORIUM_DB_STATEMENT_TIMEOUT_MS") {
+            config.db_statement_timeout =
+                Duration::from_millis(parse_range("EMPORIUM_DB_STATEMENT_TIMEOUT_MS", &v, 100, 600_000)?);
         }
         if let Some(v) = get("EMPORIUM_LOG") {
             config.log_filter = v;

@@ -12,6 +12,9 @@ use crate::config::Config;
 /// concurrent writers wait for each other instead of failing.
 pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(config.database_url.clone());
+    // PostgreSQL cancels a statement that runs too long, so no request holds a connection (or
+    // its locks) for longer. SQLite has no such setting; its statements are local and short.
+    let statement_timeout = config.db_statement_timeout.as_millis().to_string();
     options
         .max_connections(config.db_max_connections)
         .min_connections(1)
@@ -25,7 +28,8 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
-        });
+        })
+        .map_sqlx_postgres_opts(move |opts| opts.options([("statement_timeout", statement_timeout.as_str())]));
     Database::connect(options).await
 }
 
@@ -37,7 +41,9 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
 /// ("ON CONFLICT clause does not match any PRIMARY KEY or UNIQUE constraint") before SQLite's
 /// stale-schema check could re-prepare it. Connections opened after this see the whole schema.
 pub async fn migrate(config: &Config) -> Result<(), DbErr> {
-    let single = Config { db_max_connections: 1, ..config.clone() };
+    // Migrations may take long on a big shop: no statement timeout for them.
+    let single =
+        Config { db_max_connections: 1, db_statement_timeout: Duration::from_secs(24 * 3600), ..config.clone() };
     let db = connect(&single).await?;
     let result = Migrator::up(&db, None).await;
     db.close().await?;

@@ -15,7 +15,9 @@ pub mod idempotency;
 pub mod products;
 pub mod rest;
 pub mod seed;
+pub mod serve;
 pub mod state;
 
 pub use app::{App, build, serve};
 pub use config::Config;
+pub use serve::serve_on;

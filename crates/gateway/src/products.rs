@@ -93,7 +93,11 @@ pub async fn list(
             page
         }
     };
-    Ok((read_many(state, &page.ids).await?, page.next_cursor))
+    // A product whose status changed after the page's ids were read is left out rather than
+    // shown with a status the list does not ask for (a draft in a shopper's list).
+    let mut docs = read_many(state, &page.ids).await?;
+    docs.retain(|doc| request.status.admits(doc.published));
+    Ok((docs, page.next_cursor))
 }
 
 /// Documents of products by id, through the cache; misses are loaded in one batch.

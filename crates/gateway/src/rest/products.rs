@@ -27,7 +27,7 @@ pub struct ListParams {
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Searches names, descriptions and SKUs, ignoring case.
+    /// Searches names, descriptions and SKUs, ignoring case; at most 200 characters.
     pub q: Option<String>,
     /// A category id or slug; includes its sub-categories.
     pub category: Option<String>,
@@ -73,6 +73,9 @@ impl ListParams {
         };
         if matches!(sort, catalog::ProductSort::PriceAsc | catalog::ProductSort::PriceDesc) && self.currency.is_none() {
             errors.add("currency", "required", "price sorts need a currency");
+        }
+        if self.q.as_deref().is_some_and(|q| q.chars().count() > catalog::MAX_QUERY_CHARS) {
+            errors.add("q", "too_long", format!("must be at most {} characters", catalog::MAX_QUERY_CHARS));
         }
         let status = match self.status.as_deref() {
             None | Some("published") => catalog::StatusFilter::Published,
