@@ -10,6 +10,7 @@ use sea_orm_migration::prelude::*;
 
 mod m0001_initial;
 mod m0002_idempotency;
+mod m0003_idempotency_claims;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -17,7 +18,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_initial::Migration), Box::new(m0002_idempotency::Migration)]
+        vec![
+            Box::new(m0001_initial::Migration),
+            Box::new(m0002_idempotency::Migration),
+            Box::new(m0003_idempotency_claims::Migration),
+        ]
     }
 }
 

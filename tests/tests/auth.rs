@@ -1,7 +1,7 @@
 //! Staff sign-in: login, access tokens (JWT), refresh-token rotation with reuse detection,
 //! logout. Forged, tampered, unsigned and expired tokens are refused.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, Reply, TestResult, TestServer, tee};
@@ -484,5 +484,51 @@ async fn logout_answers_204_and_the_refresh_token_then_fails() -> TestResult {
 
     // Another session of the same account is not signed out.
     assert_eq!(refresh(&server, other.str("refresh_token")?).await?.status, StatusCode::OK);
+    Ok(())
+}
+
+/// Every staff-only catalog route, with a body that is invalid (so a check after the body
+/// would answer 422 instead).
+fn staff_only_routes(product: &str, variant: &str) -> Vec<(Method, String, Option<Value>)> {
+    vec![
+        (Method::POST, "/v1/products".into(), Some(json!({}))),
+        (Method::PATCH, format!("/v1/products/{product}"), Some(json!({"nonsense": 1}))),
+        (Method::DELETE, format!("/v1/products/{product}"), None),
+        (Method::POST, format!("/v1/products/{product}/variants"), Some(json!({}))),
+        (Method::PATCH, format!("/v1/products/{product}/variants/{variant}"), Some(json!({"nonsense": 1}))),
+        (Method::DELETE, format!("/v1/products/{product}/variants/{variant}"), None),
+        (Method::POST, "/v1/categories".into(), Some(json!({}))),
+    ]
+}
+
+#[tokio::test]
+async fn staff_routes_check_credentials_before_the_body() -> TestResult {
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    let product = server.create_product(&token, tee("Guarded Tee", "GUARD")).await?;
+    let (product_id, variant_id) =
+        (product["id"].as_str().unwrap_or_default(), product["variants"][0]["id"].as_str().unwrap_or_default());
+
+    let hash = emporium_customers::hash_password("read only password")?;
+    emporium_customers::create_staff(
+        &server.app_db,
+        "reader@shop.test",
+        &hash,
+        &[emporium_customers::Permission::CatalogRead],
+    )
+    .await?;
+    let reader = login(&server, json!({"email": "reader@shop.test", "password": "read only password"})).await?;
+    let reader = reader.str("access_token")?.to_owned();
+
+    for (method, path, body) in staff_only_routes(product_id, variant_id) {
+        let anonymous = server.send(method.clone(), &path, None, body.clone()).await?;
+        assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED, "{method} {path} anonymous: {}", anonymous.body);
+        assert_eq!(anonymous.problem_code(), "unauthorized", "{method} {path}");
+        let forbidden = server.send(method.clone(), &path, Some(&reader), body).await?;
+        assert_eq!(forbidden.status, StatusCode::FORBIDDEN, "{method} {path} catalog:read only: {}", forbidden.body);
+        assert_eq!(forbidden.problem_code(), "forbidden", "{method} {path}");
+    }
+    // Nothing changed.
+    assert_eq!(server.get(&format!("/v1/products/{product_id}")).await?.body["name"], "Guarded Tee");
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `Idempotency-Key`: retries return the first answer and do the work once.
 
 use reqwest::StatusCode;
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::common::{Reply, TestResult, TestServer, tee};
@@ -97,5 +98,212 @@ async fn keys_belong_to_their_caller_and_auth_routes_ignore_them() -> TestResult
         .await?;
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(post_keyed(&server, &token, "key-4", &tee("Anon", "ANON")).await?.status, StatusCode::CREATED);
+    Ok(())
+}
+
+/// The request hash the server binds a key to: the path and the exact body bytes.
+fn request_hash(path: &str, body: &Value) -> anyhow::Result<String> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(path.as_bytes());
+    hasher.update([0]);
+    hasher.update(serde_json::to_vec(body)?);
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hasher.finalize()))
+}
+
+/// The admin's staff id, from its access token's `sub`.
+async fn admin_scope(server: &TestServer) -> anyhow::Result<String> {
+    let row = server
+        .app_db
+        .query_one_raw(sea_orm::Statement::from_string(
+            server.app_db.get_database_backend(),
+            format!("SELECT id FROM staff_accounts WHERE email = '{}'", crate::common::ADMIN_EMAIL),
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no admin row"))?;
+    Ok(format!("staff:{}", row.try_get_by_index::<String>(0)?))
+}
+
+/// Leaves a `running` row for the admin's `key`, as a request still in flight (or a crashed
+/// one, when `age` is long) would.
+async fn running_row(server: &TestServer, key: &str, body: &Value, age: chrono::Duration) -> TestResult {
+    let backend = server.app_db.get_database_backend();
+    let created = chrono::Utc::now() - age;
+    let sql = "INSERT INTO idempotency_keys (scope, idempotency_key, request_hash, state, claim_token, created_at) \
+               VALUES (?, ?, ?, 'running', 'someone-else', ?)";
+    let values =
+        [admin_scope(server).await?.into(), key.into(), request_hash("/v1/products", body)?.into(), created.into()];
+    server.app_db.execute_raw(emporium_core::db::statement(backend, sql, values)).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_key_whose_first_request_is_still_running_is_409_idempotency_in_progress() -> TestResult {
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    let body = tee("Running Tee", "RUN");
+    running_row(&server, "key-running", &body, chrono::Duration::zero()).await?;
+    let reply = post_keyed(&server, &token, "key-running", &body).await?;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    assert_eq!(reply.problem_code(), "idempotency_in_progress");
+    assert_eq!(product_count(&server, &token).await?, 0, "nothing may run beside the first request");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_key_abandoned_by_a_crashed_request_is_taken_over_and_the_work_done_once() -> TestResult {
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    let body = tee("Abandoned Tee", "ABANDON");
+    // A `running` row means nothing committed (the answer commits with the write).
+    running_row(&server, "key-abandoned", &body, chrono::Duration::hours(1)).await?;
+    let first = post_keyed(&server, &token, "key-abandoned", &body).await?;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let again = post_keyed(&server, &token, "key-abandoned", &body).await?;
+    assert_eq!(again.status, StatusCode::CREATED);
+    assert_eq!(again.body["id"], first.body["id"]);
+    assert_eq!(product_count(&server, &token).await?, 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_mid_request_can_retry_and_the_work_is_done_once() -> TestResult {
+    use tokio::io::AsyncWriteExt as _;
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    let body = tee("Hang-up Tee", "HANGUP");
+    let bytes = serde_json::to_vec(&body)?;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await?;
+    let head = format!(
+        "POST /v1/products HTTP/1.1\r\nHost: shop\r\nAuthorization: Bearer {token}\r\nIdempotency-Key: key-hangup\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        bytes.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(&bytes).await?;
+    drop(stream);
+
+    // Whether the first request finished or was dropped, a retry soon gets the one answer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let reply = loop {
+        let reply = post_keyed(&server, &token, "key-hangup", &body).await?;
+        if reply.problem_code() != "idempotency_in_progress" || std::time::Instant::now() > deadline {
+            break reply;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(product_count(&server, &token).await?, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_keyed_write_stores_its_answer_in_its_own_transaction() -> TestResult {
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    let first = post_keyed(&server, &token, "key-stored", &tee("Stored Tee", "STORED")).await?;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let row = server
+        .app_db
+        .query_one_raw(sea_orm::Statement::from_string(
+            server.app_db.get_database_backend(),
+            "SELECT state, response_status, response_body FROM idempotency_keys WHERE idempotency_key = 'key-stored'",
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no idempotency row"))?;
+    assert_eq!(row.try_get_by_index::<String>(0)?, "done");
+    assert_eq!(row.try_get_by_index::<i32>(1)?, 201);
+    let stored: Value = serde_json::from_str(&row.try_get_by_index::<String>(2)?)?;
+    assert_eq!(stored, first.body);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_404_is_not_stored_so_the_retry_after_the_resource_exists_succeeds() -> TestResult {
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    let variant = json!({"sku": "LATE-L", "options": {"Size": "L"}, "prices": [{"amount": 100, "currency": "EUR"}]});
+    let keyed = |path: String| {
+        server.client.post(server.url(&path)).bearer_auth(&token).header("idempotency-key", "key-404").json(&variant)
+    };
+    let missing = Reply::from(keyed("/v1/products/late-tee/variants".into()).send().await?).await?;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let mut product = tee("Late Tee", "LATE");
+    product["options"] = json!([{"name": "Size", "values": ["S", "L"]}]);
+    product["variants"] =
+        json!([{"sku": "LATE-S", "options": {"Size": "S"}, "prices": [{"amount": 100, "currency": "EUR"}]}]);
+    server.create_product(&token, product).await?;
+    let retry = Reply::from(keyed("/v1/products/late-tee/variants".into()).send().await?).await?;
+    assert_eq!(retry.status, StatusCode::CREATED, "the 404 was replayed: {}", retry.body);
+    Ok(())
+}
+
+#[tokio::test]
+async fn reads_and_graphql_never_store_an_answer() -> TestResult {
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    let query = json!({"query": "{ products { nodes { name } } }"});
+    let keyed_graphql = || async {
+        let response = server
+            .client
+            .post(server.url("/graphql"))
+            .header("idempotency-key", "key-read")
+            .json(&query)
+            .send()
+            .await?;
+        Reply::from(response).await
+    };
+    let before = keyed_graphql().await?;
+    assert_eq!(before.body["data"]["products"]["nodes"], json!([]));
+    server.create_product(&token, tee("New Tee", "NEW")).await?;
+    let after = keyed_graphql().await?;
+    assert!(after.headers.get("idempotent-replayed").is_none(), "a GraphQL query was replayed");
+    assert_eq!(after.body["data"]["products"]["nodes"], json!([{"name": "New Tee"}]));
+
+    // An unknown route stores nothing either.
+    let unknown = server
+        .client
+        .post(server.url("/v1/nowhere"))
+        .bearer_auth(&token)
+        .header("idempotency-key", "key-nowhere")
+        .json(&json!({}))
+        .send()
+        .await?;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let rows = server
+        .app_db
+        .query_all_raw(sea_orm::Statement::from_string(
+            server.app_db.get_database_backend(),
+            "SELECT idempotency_key FROM idempotency_keys",
+        ))
+        .await?;
+    assert!(rows.is_empty(), "{} idempotency rows were stored for reads", rows.len());
+    Ok(())
+}
+
+#[tokio::test]
+async fn one_staff_members_key_never_replays_to_another() -> TestResult {
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    let hash = emporium_customers::hash_password("another long password")?;
+    emporium_customers::create_staff(&server.app_db, "second@shop.test", &hash, &emporium_customers::Permission::ALL)
+        .await?;
+    let login = server
+        .post("/v1/auth/login", None, json!({"email": "second@shop.test", "password": "another long password"}))
+        .await?;
+    let second = login.str("access_token")?.to_owned();
+
+    let first = post_keyed(&server, &token, "shared-key", &tee("Mine", "MINE")).await?;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let other = post_keyed(&server, &second, "shared-key", &tee("Mine", "MINE")).await?;
+    assert!(other.headers.get("idempotent-replayed").is_none(), "another caller received the first answer");
+    assert_eq!(
+        other.status,
+        StatusCode::CONFLICT,
+        "the second caller's own request ran (its SKUs are taken): {}",
+        other.body
+    );
+    assert_eq!(other.problem_code(), "sku_taken");
     Ok(())
 }

@@ -90,6 +90,8 @@ fn router(state: AppState) -> Router {
     let schema = graphql::schema(Some(state.clone()));
     let body_limit = state.config.body_limit;
     let request_timeout = state.config.request_timeout;
+    // Keys apply to the REST routes only (route_layer: not to unknown routes, the fallback).
+    let rest = rest.route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer));
     Router::new()
         .merge(rest.with_state(state.clone()))
         .route(
@@ -99,7 +101,6 @@ fn router(state: AppState) -> Router {
         .route("/graphql/assets/{file}", get(ide::asset))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(|| async { ApiError::new(emporium_core::ErrorKind::NotFound, "not_found", "No such route.") })
-        .layer(axum::middleware::from_fn_with_state(state, idempotency::layer))
         // A request still running past the timeout is dropped (its transaction rolls back)
         // and answered 503.
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))

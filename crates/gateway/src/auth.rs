@@ -141,6 +141,43 @@ impl Principal {
     }
 }
 
+/// A permission a route needs, named as a type so the route's signature shows it.
+pub trait Capability {
+    /// The permission checked.
+    const PERMISSION: Permission;
+}
+
+/// Capabilities routes ask for.
+pub mod caps {
+    use super::{Capability, Permission};
+
+    /// Read drafts and staff-only catalog fields.
+    pub struct CatalogRead;
+    /// Create, change and delete products and categories.
+    pub struct CatalogWrite;
+
+    impl Capability for CatalogRead {
+        const PERMISSION: Permission = Permission::CatalogRead;
+    }
+    impl Capability for CatalogWrite {
+        const PERMISSION: Permission = Permission::CatalogWrite;
+    }
+}
+
+/// The caller, checked for capability `C` before anything else of the request is read: 401
+/// without (or with bad) credentials, 403 without the permission, whatever the body holds.
+pub struct Can<C: Capability>(pub Principal, std::marker::PhantomData<C>);
+
+impl<C: Capability> FromRequestParts<AppState> for Can<C> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let principal = principal_from_headers(&parts.headers, &state.tokens)?;
+        principal.require(C::PERMISSION)?;
+        Ok(Self(principal, std::marker::PhantomData))
+    }
+}
+
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 

@@ -1,16 +1,35 @@
 //! `Idempotency-Key` on mutating POSTs (IETF Idempotency-Key draft): the same key with the same
 //! body returns the first answer again and does the work once; another body is 422
 //! `idempotency_key_reused`; while the first request runs, 409 `idempotency_in_progress`.
-//! Keys belong to the caller (a staff member, a customer, or anonymous), so one caller's key
-//! never replays another's answer. Answers are kept at least 24 hours.
+//!
+//! How "once" holds: the middleware claims the key (a `running` row with a fresh claim token)
+//! and hands the claim to the handler as [`Idempotency`]. A handler that writes records its
+//! answer with [`Idempotency::record`] inside its own transaction, conditional on still holding
+//! the claim, so the write and its stored answer commit together or not at all. Once that has
+//! committed nothing releases or takes over the key: a failure afterwards, a crash, a dropped
+//! connection all leave a `done` row whose answer a retry receives. A `running` row therefore
+//! always means nothing committed, and one abandoned by a crash may be taken over safely (the
+//! old holder, if it still runs, then fails its conditional record and rolls back).
+//!
+//! Keys belong to their caller. Staff and customers are scoped by account; an anonymous caller
+//! has no account, so its key must be a random UUID and is its own scope (a guest cannot guess
+//! another guest's key, and a cart id is a capability, so neither may its answer leak).
+//!
+//! Only routes mounted with the middleware (the REST router's mutating POSTs outside
+//! `/v1/auth/`) take keys; reads, unknown routes and GraphQL never store an answer.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
 use chrono::{Duration, Utc};
 use emporium_core::ErrorKind;
 use emporium_core::db::statement;
@@ -25,10 +44,123 @@ use crate::state::AppState;
 const HEADER: &str = "idempotency-key";
 /// How long answers are kept.
 const RETENTION_HOURS: i64 = 48;
-/// A `running` row older than this was left by a crashed process and may be taken over.
-const ABANDONED_AFTER_SECONDS: i64 = 300;
+/// Longest answer body kept for replay; a larger answer is replayed as its status alone.
+pub const MAX_STORED_BODY: usize = 256 * 1024;
 
-/// The middleware. Requests without the header, other methods and `/v1/auth/` pass through.
+/// What a request must not carry.
+fn invalid_key(message: &str) -> ApiError {
+    ApiError::validation(emporium_core::ValidationErrors::single("Idempotency-Key", "invalid", message))
+}
+
+fn in_progress() -> ApiError {
+    ApiError::new(
+        ErrorKind::Conflict,
+        "idempotency_in_progress",
+        "A request with this Idempotency-Key is still running; retry shortly.",
+    )
+}
+
+/// A held key: the row this request owns while it runs.
+#[derive(Debug)]
+struct Claim {
+    scope: String,
+    key: String,
+    token: String,
+    /// Set once the handler recorded its answer in its transaction.
+    recorded: AtomicBool,
+}
+
+/// The idempotency claim of a request, for its handler: absent without a key. A handler that
+/// commits a write calls [`Idempotency::record`] in that write's transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Idempotency(Option<Arc<Claim>>);
+
+/// An answer, kept whole so it can be stored before it is sent.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub content_type: Option<&'static str>,
+    pub body: Bytes,
+    pub etag: Option<String>,
+}
+
+impl Answer {
+    /// A JSON answer.
+    pub fn json(status: StatusCode, body: Bytes) -> Self {
+        Self { status, content_type: Some("application/json"), body, etag: None }
+    }
+
+    /// An answer without a body (204).
+    pub fn empty(status: StatusCode) -> Self {
+        Self { status, content_type: None, body: Bytes::new(), etag: None }
+    }
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, self.body).into_response();
+        let headers = response.headers_mut();
+        match self.content_type {
+            Some(media) => headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media)),
+            None => headers.remove(header::CONTENT_TYPE),
+        };
+        if let Some(etag) = self.etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
+            headers.insert(header::ETAG, etag);
+        }
+        response
+    }
+}
+
+impl Idempotency {
+    /// No key: nothing to record (GraphQL, or a request without the header).
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    /// Stores `answer` as this key's outcome, in `txn`, the write's own transaction. Fails with
+    /// 409 `idempotency_in_progress` if the claim was lost (taken over as abandoned), which
+    /// rolls the write back, since another request now does it.
+    pub async fn record<C: ConnectionTrait>(&self, txn: &C, answer: &Answer) -> Result<(), ApiError> {
+        let Some(claim) = &self.0 else { return Ok(()) };
+        let stored = finish(txn, claim, answer.status, answer.content_type, &answer.body).await?;
+        if !stored {
+            return Err(in_progress());
+        }
+        claim.recorded.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+impl FromRequestParts<AppState> for Idempotency {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(RefusedKey(refusal)) = parts.extensions.get::<RefusedKey>() {
+            return Err(refusal.clone());
+        }
+        Ok(parts.extensions.get::<Idempotency>().cloned().unwrap_or_default())
+    }
+}
+
+/// A key this caller may not use, refused by the [`Idempotency`] extractor: handlers take it
+/// after their credential check, so an anonymous caller on a staff route still hears 401.
+#[derive(Clone)]
+struct RefusedKey(ApiError);
+
+/// The scope of a caller's keys, or why the key cannot be used by this caller.
+fn scope_of(principal: &Principal, key: &str) -> Result<String, ApiError> {
+    match principal {
+        Principal::Staff { id, .. } => Ok(format!("staff:{id}")),
+        Principal::Customer { id } => Ok(format!("customer:{id}")),
+        Principal::Anonymous => match uuid::Uuid::parse_str(key) {
+            Ok(uuid) if !uuid.is_nil() && !uuid.is_max() => Ok(format!("anonymous:{}", uuid.hyphenated())),
+            _ => Err(invalid_key("without credentials, the key must be a random UUID")),
+        },
+    }
+}
+
+/// The middleware, mounted on the mutating routes. Requests without the header and other
+/// methods pass through; so do requests with bad credentials (the handler refuses them).
 pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if request.method() != Method::POST || request.uri().path().starts_with("/v1/auth/") {
         return next.run(request).await;
@@ -36,28 +168,23 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     let Some(key) = request.headers().get(HEADER).cloned() else {
         return next.run(request).await;
     };
-    let key = match key.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 255) {
-        Some(key) => key.to_owned(),
-        None => {
-            return ApiError::validation(emporium_core::ValidationErrors::single(
-                "Idempotency-Key",
-                "invalid",
-                "must be 1 to 255 visible ASCII characters",
-            ))
-            .into_response();
+    let Some(key) = key.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 255).map(str::to_owned) else {
+        return invalid_key("must be 1 to 255 visible ASCII characters").into_response();
+    };
+    let Ok(principal) = principal_from_headers(request.headers(), &state.tokens) else {
+        return next.run(request).await;
+    };
+    let scope = match scope_of(&principal, &key) {
+        Ok(scope) => scope,
+        Err(refusal) => {
+            let mut request = request;
+            request.extensions_mut().insert(RefusedKey(refusal));
+            return next.run(request).await;
         }
     };
-    // Bad credentials are the handler's to refuse; such requests are not recorded.
-    let scope = match principal_from_headers(request.headers(), &state.tokens) {
-        Ok(Principal::Anonymous) => "anonymous".to_owned(),
-        Ok(Principal::Staff { id, .. }) => format!("staff:{id}"),
-        Ok(Principal::Customer { id }) => format!("customer:{id}"),
-        Err(_) => return next.run(request).await,
-    };
     let (parts, body) = request.into_parts();
-    let bytes = match to_bytes(body, state.config.body_limit).await {
-        Ok(bytes) => bytes,
-        Err(_) => return payload_too_large().into_response(),
+    let Ok(bytes) = to_bytes(body, state.config.body_limit).await else {
+        return payload_too_large().into_response();
     };
     let mut hasher = Sha256::new();
     hasher.update(parts.uri.path().as_bytes());
@@ -65,56 +192,123 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     hasher.update(&bytes);
     let request_hash = URL_SAFE_NO_PAD.encode(hasher.finalize());
 
-    match claim(&state.db, &scope, &key, &request_hash).await {
-        Ok(Claim::Mine) => {}
-        Ok(Claim::Replay(response)) => return response,
-        Ok(Claim::Refused(error)) => return error.into_response(),
+    let abandoned_after = Duration::from_std(state.config.request_timeout).unwrap_or_default() + Duration::seconds(30);
+    let claim = match claim(&state.db, &scope, &key, &request_hash, abandoned_after).await {
+        Ok(Claimed::Mine(claim)) => claim,
+        Ok(Claimed::Replay(response)) => return response,
+        Ok(Claimed::Refused(error)) => return error.into_response(),
         Err(err) => return ApiError::database(&err).into_response(),
-    }
-
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
-    let status = response.status();
-    // Failures the client may retry with the same key are forgotten, not replayed.
-    if status.is_server_error() || matches!(status.as_u16(), 401 | 403 | 429) {
-        let _ = release(&state.db, &scope, &key).await;
+    };
+    let mut request = Request::from_parts(parts, Body::from(bytes));
+    request.extensions_mut().insert(Idempotency(Some(Arc::clone(&claim))));
+    // If this future is dropped (the client went away, a timeout, a panic) the claim is freed:
+    // whatever the handler did rolled back unless it recorded its answer with it.
+    let guard = ReleaseOnDrop(Some((state.db.clone(), Arc::clone(&claim))));
+    let response = next.run(request).await;
+    guard.defuse();
+    if claim.recorded.load(Ordering::SeqCst) {
+        // Stored with the write itself.
         return response;
     }
+    let status = response.status();
+    if status.is_success() {
+        // Every mutating handler records in its transaction; one that did not is a bug, and its
+        // answer is stored here as the next best thing.
+        tracing::error!(scope = %claim.scope, "a keyed write answered without recording its outcome");
+    } else if forgettable(status) {
+        // Nothing was done, and a retry may succeed: the key is free again.
+        if let Err(err) = release(&state.db, &claim).await {
+            tracing::warn!(error = %err, "releasing an idempotency key failed");
+        }
+        return response;
+    }
+    // A refusal (422, 409...) changed nothing and is replayed as it was.
     let (parts, body) = response.into_parts();
-    let Ok(body) = to_bytes(body, usize::MAX).await else {
-        let _ = release(&state.db, &scope, &key).await;
+    let Ok(body) = to_bytes(body, MAX_STORED_BODY * 4).await else {
+        let _ = release(&state.db, &claim).await;
         return ApiError::with_status(StatusCode::INTERNAL_SERVER_ERROR, "internal", "The answer could not be read.")
             .into_response();
     };
-    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    if let Err(err) = store(&state.db, &scope, &key, status, content_type.as_deref(), &body).await {
+    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(known_media);
+    if let Err(err) = finish(&state.db, &claim, status, content_type, &body).await {
         tracing::error!(error = %err, "storing an idempotent answer failed");
     }
     Response::from_parts(parts, Body::from(body))
 }
 
-enum Claim {
+/// Frees a claim when the request is abandoned mid-flight.
+struct ReleaseOnDrop(Option<(DatabaseConnection, Arc<Claim>)>);
+
+impl ReleaseOnDrop {
+    fn defuse(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        let Some((db, claim)) = self.0.take() else { return };
+        if claim.recorded.load(Ordering::SeqCst) {
+            return;
+        }
+        // A `done` row is never deleted, so this is safe even if the write's commit is still
+        // in flight: the delete waits for it and then matches nothing.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(err) = release(&db, &claim).await {
+                    tracing::warn!(error = %err, "releasing an abandoned idempotency key failed");
+                }
+            });
+        }
+    }
+}
+
+/// Answers after which the key is forgotten: server failures, credentials, throttling, a
+/// missing resource (which may exist on a retry) and timeouts.
+fn forgettable(status: StatusCode) -> bool {
+    status.is_server_error() || matches!(status.as_u16(), 401 | 403 | 404 | 408 | 429)
+}
+
+/// The media types answers carry, as static strings.
+fn known_media(media: &str) -> Option<&'static str> {
+    match media {
+        "application/json" => Some("application/json"),
+        "application/problem+json" => Some(crate::error::PROBLEM_JSON),
+        _ => None,
+    }
+}
+
+enum Claimed {
     /// This request holds the key and does the work.
-    Mine,
+    Mine(Arc<Claim>),
     /// The first answer, again.
     Replay(Response),
     /// Another body, or the first request still running.
     Refused(ApiError),
 }
 
-async fn claim(db: &DatabaseConnection, scope: &str, key: &str, request_hash: &str) -> Result<Claim, DbErr> {
+async fn claim(
+    db: &DatabaseConnection,
+    scope: &str,
+    key: &str,
+    request_hash: &str,
+    abandoned_after: Duration,
+) -> Result<Claimed, DbErr> {
     let backend = db.get_database_backend();
     let now = Utc::now();
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let mine = || Claim { scope: scope.to_owned(), key: key.to_owned(), token: token.clone(), recorded: false.into() };
     let inserted = db
         .execute_raw(statement(
             backend,
-            "INSERT INTO idempotency_keys (scope, idempotency_key, request_hash, state, created_at) \
-             VALUES (?, ?, ?, 'running', ?) ON CONFLICT (scope, idempotency_key) DO NOTHING",
-            [scope.into(), key.into(), request_hash.into(), now.into()],
+            "INSERT INTO idempotency_keys (scope, idempotency_key, request_hash, state, claim_token, created_at) \
+             VALUES (?, ?, ?, 'running', ?, ?) ON CONFLICT (scope, idempotency_key) DO NOTHING",
+            [scope.into(), key.into(), request_hash.into(), token.clone().into(), now.into()],
         ))
         .await?
         .rows_affected();
     if inserted == 1 {
-        return Ok(Claim::Mine);
+        return Ok(Claimed::Mine(Arc::new(mine())));
     }
     let Some(row) = db
         .query_one_raw(statement(
@@ -126,11 +320,11 @@ async fn claim(db: &DatabaseConnection, scope: &str, key: &str, request_hash: &s
         .await?
     else {
         // Released between our insert and select: a retry may claim it.
-        return Ok(Claim::Refused(in_progress()));
+        return Ok(Claimed::Refused(in_progress()));
     };
     let stored_hash: String = row.try_get_by_index(0)?;
     if stored_hash != request_hash {
-        return Ok(Claim::Refused(ApiError::new(
+        return Ok(Claimed::Refused(ApiError::new(
             ErrorKind::Invalid,
             "idempotency_key_reused",
             "This Idempotency-Key was used with another request.",
@@ -138,71 +332,76 @@ async fn claim(db: &DatabaseConnection, scope: &str, key: &str, request_hash: &s
     }
     let state: String = row.try_get_by_index(1)?;
     if state == "running" {
+        // Nothing of a running row has committed (see the module's doc): one left by a crash
+        // may be taken over, and the new claim token locks the old holder out.
         let created_at: chrono::DateTime<Utc> = row.try_get_by_index(5)?;
-        if created_at < now - Duration::seconds(ABANDONED_AFTER_SECONDS) {
+        if created_at < now - abandoned_after {
             let taken = db
                 .execute_raw(statement(
                     backend,
-                    "UPDATE idempotency_keys SET created_at = ? WHERE scope = ? AND idempotency_key = ? \
-                     AND state = 'running' AND created_at = ?",
-                    [now.into(), scope.into(), key.into(), created_at.into()],
+                    "UPDATE idempotency_keys SET created_at = ?, claim_token = ? WHERE scope = ? \
+                     AND idempotency_key = ? AND state = 'running' AND created_at = ?",
+                    [now.into(), token.clone().into(), scope.into(), key.into(), created_at.into()],
                 ))
                 .await?
                 .rows_affected();
             if taken == 1 {
-                return Ok(Claim::Mine);
+                return Ok(Claimed::Mine(Arc::new(mine())));
             }
         }
-        return Ok(Claim::Refused(in_progress()));
+        return Ok(Claimed::Refused(in_progress()));
     }
     let status: i32 = row.try_get_by_index::<Option<i32>>(2)?.unwrap_or(200);
     let content_type: Option<String> = row.try_get_by_index(3)?;
     let body: String = row.try_get_by_index::<Option<String>>(4)?.unwrap_or_default();
     let mut response = (StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK), body).into_response();
-    if let Some(value) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        response.headers_mut().insert(header::CONTENT_TYPE, value);
-    }
+    match content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        Some(value) => response.headers_mut().insert(header::CONTENT_TYPE, value),
+        None => response.headers_mut().remove(header::CONTENT_TYPE),
+    };
     response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-    Ok(Claim::Replay(response))
+    Ok(Claimed::Replay(response))
 }
 
-fn in_progress() -> ApiError {
-    ApiError::new(
-        ErrorKind::Conflict,
-        "idempotency_in_progress",
-        "A request with this Idempotency-Key is still running; retry shortly.",
-    )
-}
-
-async fn store(
-    db: &DatabaseConnection,
-    scope: &str,
-    key: &str,
+/// Marks the claim done with its answer, if the claim is still held. A body over
+/// [`MAX_STORED_BODY`] is not kept (the replay then carries the status alone).
+async fn finish<C: ConnectionTrait>(
+    db: &C,
+    claim: &Claim,
     status: StatusCode,
     content_type: Option<&str>,
     body: &[u8],
-) -> Result<(), DbErr> {
-    db.execute_raw(statement(
-        db.get_database_backend(),
-        "UPDATE idempotency_keys SET state = 'done', response_status = ?, response_content_type = ?, response_body = ? \
-         WHERE scope = ? AND idempotency_key = ?",
-        [
-            i32::from(status.as_u16()).into(),
-            content_type.map(str::to_owned).into(),
-            String::from_utf8_lossy(body).into_owned().into(),
-            scope.into(),
-            key.into(),
-        ],
-    ))
-    .await?;
-    Ok(())
+) -> Result<bool, DbErr> {
+    let (content_type, body) = if body.len() <= MAX_STORED_BODY {
+        (content_type.map(str::to_owned), Some(String::from_utf8_lossy(body).into_owned()))
+    } else {
+        (None, None)
+    };
+    let updated = db
+        .execute_raw(statement(
+            db.get_database_backend(),
+            "UPDATE idempotency_keys SET state = 'done', response_status = ?, response_content_type = ?, \
+             response_body = ? WHERE scope = ? AND idempotency_key = ? AND claim_token = ? AND state = 'running'",
+            [
+                i32::from(status.as_u16()).into(),
+                content_type.into(),
+                body.into(),
+                claim.scope.clone().into(),
+                claim.key.clone().into(),
+                claim.token.clone().into(),
+            ],
+        ))
+        .await?
+        .rows_affected();
+    Ok(updated == 1)
 }
 
-async fn release(db: &DatabaseConnection, scope: &str, key: &str) -> Result<(), DbErr> {
+/// Frees a claim nothing was recorded for. A `done` row is never touched.
+async fn release(db: &DatabaseConnection, claim: &Claim) -> Result<(), DbErr> {
     db.execute_raw(statement(
         db.get_database_backend(),
-        "DELETE FROM idempotency_keys WHERE scope = ? AND idempotency_key = ? AND state = 'running'",
-        [scope.into(), key.into()],
+        "DELETE FROM idempotency_keys WHERE scope = ? AND idempotency_key = ? AND claim_token = ? AND state = 'running'",
+        [claim.scope.clone().into(), claim.key.clone().into(), claim.token.clone().into()],
     ))
     .await?;
     Ok(())
@@ -219,4 +418,19 @@ pub async fn purge_expired(db: &DatabaseConnection) -> Result<u64, DbErr> {
         ))
         .await?
         .rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anonymous_keys_must_be_random_uuids_and_are_their_own_scope() {
+        let key = "9b2f6a4e-3c1d-4e8f-a7b6-5d4c3b2a1f0e";
+        assert_eq!(scope_of(&Principal::Anonymous, key).ok().as_deref(), Some(format!("anonymous:{key}").as_str()));
+        assert!(scope_of(&Principal::Anonymous, "1").is_err());
+        assert!(scope_of(&Principal::Anonymous, "00000000-0000-0000-0000-000000000000").is_err());
+        let staff = Principal::Staff { id: "stf_1".into(), permissions: vec![] };
+        assert_eq!(scope_of(&staff, "1").ok().as_deref(), Some("staff:stf_1"));
+    }
 }

@@ -4,18 +4,20 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::{BufMut, Bytes, BytesMut};
 use emporium_catalog as catalog;
 use emporium_core::db::begin_write;
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use sha2::{Digest, Sha256};
 
 use crate::auth::Principal;
 use crate::cache::{CATALOG, Doc, Lookup, SharedLookup};
 use crate::dto::ProductDto;
 use crate::error::ApiError;
+use crate::idempotency::{Answer, Idempotency};
 use crate::state::AppState;
 
 /// Builds the read documents of products by id, in the order given (missing ids left out).
@@ -150,29 +152,63 @@ pub fn page_body(docs: &[Arc<Doc>], next_cursor: Option<&str>) -> Bytes {
     body.freeze()
 }
 
-/// Runs a catalog write in one write transaction, then drops every cached copy of what it
-/// touched before the caller answers. Returns the product's fresh document (if it still exists).
-pub async fn write<T, F>(state: &AppState, op: F) -> Result<(catalog::ProductChange, T, Option<Arc<Doc>>), ApiError>
-where
-    F: for<'t> FnOnce(
-        &'t sea_orm::DatabaseTransaction,
-    )
-        -> futures::future::BoxFuture<'t, Result<(catalog::ProductChange, T), catalog::CatalogError>>,
-{
-    let txn = begin_write(&state.db).await?;
-    let (change, extra) = op(&txn).await?;
-    txn.commit().await?;
-    let keys: Vec<&str> = change.keys().chain([CATALOG]).collect();
-    state.cache.invalidate(&keys).await;
-    let doc = build_docs(&state.db, std::slice::from_ref(&change.id)).await?.pop().map(Arc::new);
-    Ok((change, extra, doc))
+/// A catalog write: one write transaction. The answer is built from what that transaction
+/// reads and, for a request with an `Idempotency-Key`, recorded in it; once it has committed,
+/// every cached copy of what it touched is dropped, before the caller answers.
+///
+/// ```text
+/// let mut write = Write::begin(&state).await?;
+/// let change = catalog::create_product(write.txn(), input).await?;
+/// write.touch(&change);
+/// let doc = write.doc(&change.id).await?;
+/// write.commit_answering(&idempotency, answer).await
+/// ```
+pub struct Write<'s> {
+    state: &'s AppState,
+    txn: DatabaseTransaction,
+    /// Cache keys to invalidate once committed; catalog-wide entries always.
+    keys: Vec<String>,
 }
 
-/// Creates a category. Catalog-wide entries (GraphQL responses naming categories) are dropped.
-pub async fn create_category(state: &AppState, input: catalog::NewCategory) -> Result<catalog::Category, ApiError> {
-    let txn = begin_write(&state.db).await?;
-    let category = catalog::create_category(&txn, input).await?;
-    txn.commit().await?;
-    state.cache.invalidate(&[CATALOG]).await;
-    Ok(category)
+impl<'s> Write<'s> {
+    /// Begins the write transaction.
+    pub async fn begin(state: &'s AppState) -> Result<Self, ApiError> {
+        Ok(Self { state, txn: begin_write(&state.db).await?, keys: vec![CATALOG.to_owned()] })
+    }
+
+    /// The transaction, for the catalog operations.
+    pub fn txn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    /// Notes a changed product: its id and slugs are invalidated once committed.
+    pub fn touch(&mut self, change: &catalog::ProductChange) {
+        self.keys.extend(change.keys().map(str::to_owned));
+    }
+
+    /// A product's document as this transaction sees it.
+    pub async fn doc(&self, id: &str) -> Result<Doc, ApiError> {
+        build_docs(&self.txn, &[id.to_owned()]).await?.pop().ok_or_else(|| ApiError::not_found("product"))
+    }
+
+    /// Commits, then invalidates.
+    pub async fn commit(self) -> Result<(), ApiError> {
+        self.txn.commit().await?;
+        let keys: Vec<&str> = self.keys.iter().map(String::as_str).collect();
+        self.state.cache.invalidate(&keys).await;
+        Ok(())
+    }
+
+    /// Records `answer` as the request's idempotent outcome in the transaction, commits, then
+    /// invalidates: the write and its stored answer are one fact.
+    pub async fn commit_answering(self, idempotency: &Idempotency, answer: Answer) -> Result<Answer, ApiError> {
+        idempotency.record(&self.txn, &answer).await?;
+        self.commit().await?;
+        Ok(answer)
+    }
+}
+
+/// A product document as an answer, with its ETag.
+pub fn doc_answer(status: StatusCode, doc: &Doc) -> Answer {
+    Answer { etag: Some(doc.etag.clone()), ..Answer::json(status, doc.body.clone()) }
 }

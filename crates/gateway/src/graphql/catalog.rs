@@ -8,7 +8,6 @@ use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject};
 use emporium_catalog as catalog;
 use emporium_core::Patch;
 use emporium_customers::Permission;
-use futures::FutureExt;
 
 use crate::auth::Principal;
 use crate::cache::Doc;
@@ -347,10 +346,12 @@ impl CatalogMutation {
             images: input.images.into_iter().map(|i| catalog::Image { url: i.url, alt: i.alt }).collect(),
             variants: input.variants.into_iter().map(Into::into).collect(),
         };
-        let (_, (), doc) =
-            products::write(state, |txn| async move { Ok((catalog::create_product(txn, input).await?, ())) }.boxed())
-                .await?;
-        to_product(&*doc.ok_or_else(|| ApiError::not_found("product"))?)
+        let mut write = products::Write::begin(state).await?;
+        let change = catalog::create_product(write.txn(), input).await.map_err(ApiError::from)?;
+        write.touch(&change);
+        let doc = write.doc(&change.id).await?;
+        write.commit().await?;
+        to_product(&doc)
     }
 
     /// Changes a product's own fields.
@@ -374,19 +375,22 @@ impl CatalogMutation {
             images: patch(input.images)
                 .map(|is| is.into_iter().map(|i| catalog::Image { url: i.url, alt: i.alt }).collect()),
         };
-        let (_, (), doc) = products::write(state, |txn| {
-            async move { Ok((catalog::patch_product(txn, &id_or_slug, patch_input).await?, ())) }.boxed()
-        })
-        .await?;
-        to_product(&*doc.ok_or_else(|| ApiError::not_found("product"))?)
+        let mut write = products::Write::begin(state).await?;
+        let change = catalog::patch_product(write.txn(), &id_or_slug, patch_input).await.map_err(ApiError::from)?;
+        write.touch(&change);
+        let doc = write.doc(&change.id).await?;
+        write.commit().await?;
+        to_product(&doc)
     }
 
     /// Deletes a product.
     async fn delete_product(&self, ctx: &Context<'_>, id_or_slug: String) -> Result<bool> {
         let (state, principal) = (ctx.data::<AppState>()?, ctx.data::<Principal>()?);
         principal.require(Permission::CatalogWrite)?;
-        products::write(state, |txn| async move { Ok((catalog::delete_product(txn, &id_or_slug).await?, ())) }.boxed())
-            .await?;
+        let mut write = products::Write::begin(state).await?;
+        let change = catalog::delete_product(write.txn(), &id_or_slug).await.map_err(ApiError::from)?;
+        write.touch(&change);
+        write.commit().await?;
         Ok(true)
     }
 
@@ -394,6 +398,9 @@ impl CatalogMutation {
     async fn create_category(&self, ctx: &Context<'_>, input: NewCategoryDto) -> Result<CategoryDto> {
         let (state, principal) = (ctx.data::<AppState>()?, ctx.data::<Principal>()?);
         principal.require(Permission::CatalogWrite)?;
-        Ok(products::create_category(state, input.into()).await?.into())
+        let write = products::Write::begin(state).await?;
+        let category = catalog::create_category(write.txn(), input.into()).await.map_err(ApiError::from)?;
+        write.commit().await?;
+        Ok(category.into())
     }
 }

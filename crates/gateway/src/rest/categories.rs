@@ -5,14 +5,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use emporium_catalog as catalog;
 use emporium_core::{Limit, ValidationErrors};
-use emporium_customers::Permission;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::auth::Principal;
+use crate::auth::{Can, Principal, caps};
 use crate::dto::{CategoryDto, CategoryPage, NewCategoryDto};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::idempotency::{Answer, Idempotency};
+use crate::products;
 use crate::rest::IdempotencyKey;
 use crate::state::AppState;
 
@@ -110,10 +111,12 @@ pub async fn get_category(
 )]
 pub async fn create_category(
     State(state): State<AppState>,
-    principal: Principal,
+    _: Can<caps::CatalogWrite>,
+    idempotency: Idempotency,
     ApiJson(body): ApiJson<NewCategoryDto>,
-) -> Result<(StatusCode, Json<CategoryDto>), ApiError> {
-    principal.require(Permission::CatalogWrite)?;
-    let category = crate::products::create_category(&state, body.into()).await?;
-    Ok((StatusCode::CREATED, Json(category.into())))
+) -> Result<Answer, ApiError> {
+    let write = products::Write::begin(&state).await?;
+    let category = catalog::create_category(write.txn(), body.into()).await?;
+    let body = serde_json::to_vec(&CategoryDto::from(category)).map_err(|e| ApiError::internal(&e))?;
+    write.commit_answering(&idempotency, Answer::json(StatusCode::CREATED, body.into())).await
 }

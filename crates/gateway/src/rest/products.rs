@@ -6,15 +6,15 @@ use axum::response::{IntoResponse, Response};
 use emporium_catalog as catalog;
 use emporium_core::{Currency, Limit, ValidationErrors};
 use emporium_customers::Permission;
-use futures::FutureExt;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::auth::Principal;
+use crate::auth::{Can, Principal, caps};
 use crate::cache::Doc;
 use crate::dto::{NewProductDto, NewVariantDto, ProductDto, ProductPage, ProductPatchDto, VariantDto, VariantPatchDto};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::idempotency::{Answer, Idempotency};
 use crate::products;
 use crate::rest::IdempotencyKey;
 use crate::state::AppState;
@@ -145,7 +145,7 @@ pub async fn get_product(
         set_etag(&mut response, &doc);
         return Ok(response);
     }
-    Ok(doc_response(StatusCode::OK, &doc))
+    Ok(products::doc_answer(StatusCode::OK, &doc).into_response())
 }
 
 /// Create a product with its variants, all or nothing.
@@ -164,16 +164,15 @@ pub async fn get_product(
 )]
 pub async fn create_product(
     State(state): State<AppState>,
-    principal: Principal,
+    _: Can<caps::CatalogWrite>,
+    idempotency: Idempotency,
     ApiJson(body): ApiJson<NewProductDto>,
-) -> Result<Response, ApiError> {
-    principal.require(Permission::CatalogWrite)?;
-    let input: catalog::NewProduct = body.into();
-    let (_, (), doc) =
-        products::write(&state, |txn| async move { Ok((catalog::create_product(txn, input).await?, ())) }.boxed())
-            .await?;
-    let doc = doc.ok_or_else(|| ApiError::not_found("product"))?;
-    Ok(doc_response(StatusCode::CREATED, &doc))
+) -> Result<Answer, ApiError> {
+    let mut write = products::Write::begin(&state).await?;
+    let change = catalog::create_product(write.txn(), body.into()).await?;
+    write.touch(&change);
+    let doc = write.doc(&change.id).await?;
+    write.commit_answering(&idempotency, products::doc_answer(StatusCode::CREATED, &doc)).await
 }
 
 /// Change a product's own fields (JSON merge patch).
@@ -192,17 +191,16 @@ pub async fn create_product(
 )]
 pub async fn update_product(
     State(state): State<AppState>,
-    principal: Principal,
+    _: Can<caps::CatalogWrite>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ProductPatchDto>,
-) -> Result<Response, ApiError> {
-    principal.require(Permission::CatalogWrite)?;
-    let patch: catalog::ProductPatch = body.into();
-    let (_, (), doc) =
-        products::write(&state, |txn| async move { Ok((catalog::patch_product(txn, &id, patch).await?, ())) }.boxed())
-            .await?;
-    let doc = doc.ok_or_else(|| ApiError::not_found("product"))?;
-    Ok(doc_response(StatusCode::OK, &doc))
+) -> Result<Answer, ApiError> {
+    let mut write = products::Write::begin(&state).await?;
+    let change = catalog::patch_product(write.txn(), &id, body.into()).await?;
+    write.touch(&change);
+    let doc = write.doc(&change.id).await?;
+    write.commit().await?;
+    Ok(products::doc_answer(StatusCode::OK, &doc))
 }
 
 /// Delete a product. It reads as 404 afterwards; its slug and SKUs become free.
@@ -218,11 +216,13 @@ pub async fn update_product(
 )]
 pub async fn delete_product(
     State(state): State<AppState>,
-    principal: Principal,
+    _: Can<caps::CatalogWrite>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    principal.require(Permission::CatalogWrite)?;
-    products::write(&state, |txn| async move { Ok((catalog::delete_product(txn, &id).await?, ())) }.boxed()).await?;
+    let mut write = products::Write::begin(&state).await?;
+    let change = catalog::delete_product(write.txn(), &id).await?;
+    write.touch(&change);
+    write.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -242,15 +242,16 @@ pub async fn delete_product(
 )]
 pub async fn add_variant(
     State(state): State<AppState>,
-    principal: Principal,
+    _: Can<caps::CatalogWrite>,
+    idempotency: Idempotency,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NewVariantDto>,
-) -> Result<Response, ApiError> {
-    principal.require(Permission::CatalogWrite)?;
-    let input: catalog::NewVariant = body.into();
-    let (_, variant_id, doc) =
-        products::write(&state, |txn| async move { catalog::add_variant(txn, &id, input).await }.boxed()).await?;
-    variant_response(StatusCode::CREATED, doc.as_deref(), &variant_id)
+) -> Result<Answer, ApiError> {
+    let mut write = products::Write::begin(&state).await?;
+    let (change, variant_id) = catalog::add_variant(write.txn(), &id, body.into()).await?;
+    write.touch(&change);
+    let answer = variant_answer(StatusCode::CREATED, &write.doc(&change.id).await?, &variant_id)?;
+    write.commit_answering(&idempotency, answer).await
 }
 
 /// Change a variant (JSON merge patch; `prices` replaces the list).
@@ -269,18 +270,16 @@ pub async fn add_variant(
 )]
 pub async fn update_variant(
     State(state): State<AppState>,
-    principal: Principal,
+    _: Can<caps::CatalogWrite>,
     Path((id, variant_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<VariantPatchDto>,
-) -> Result<Response, ApiError> {
-    principal.require(Permission::CatalogWrite)?;
-    let patch: catalog::VariantPatch = body.into();
-    let vid = variant_id.clone();
-    let (_, (), doc) = products::write(&state, |txn| {
-        async move { Ok((catalog::patch_variant(txn, &id, &vid, patch).await?, ())) }.boxed()
-    })
-    .await?;
-    variant_response(StatusCode::OK, doc.as_deref(), &variant_id)
+) -> Result<Answer, ApiError> {
+    let mut write = products::Write::begin(&state).await?;
+    let change = catalog::patch_variant(write.txn(), &id, &variant_id, body.into()).await?;
+    write.touch(&change);
+    let answer = variant_answer(StatusCode::OK, &write.doc(&change.id).await?, &variant_id)?;
+    write.commit().await?;
+    Ok(answer)
 }
 
 /// Delete a variant; a product keeps at least one (409 `last_variant`).
@@ -297,22 +296,21 @@ pub async fn update_variant(
 )]
 pub async fn delete_variant(
     State(state): State<AppState>,
-    principal: Principal,
+    _: Can<caps::CatalogWrite>,
     Path((id, variant_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    principal.require(Permission::CatalogWrite)?;
-    products::write(&state, |txn| {
-        async move { Ok((catalog::delete_variant(txn, &id, &variant_id).await?, ())) }.boxed()
-    })
-    .await?;
+    let mut write = products::Write::begin(&state).await?;
+    let change = catalog::delete_variant(write.txn(), &id, &variant_id).await?;
+    write.touch(&change);
+    write.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn variant_response(status: StatusCode, doc: Option<&Doc>, variant_id: &str) -> Result<Response, ApiError> {
-    let doc = doc.ok_or_else(|| ApiError::not_found("product"))?;
+fn variant_answer(status: StatusCode, doc: &Doc, variant_id: &str) -> Result<Answer, ApiError> {
     let product = doc.product().map_err(|e| ApiError::internal(&e))?;
     let variant = product.variants.iter().find(|v| v.id == variant_id).ok_or_else(|| ApiError::not_found("variant"))?;
-    Ok((status, axum::Json(variant)).into_response())
+    let body = serde_json::to_vec(variant).map_err(|e| ApiError::internal(&e))?;
+    Ok(Answer::json(status, body.into()))
 }
 
 /// Whether `If-None-Match` lists `etag` (weak comparison, as RFC 9110 asks for GET).
@@ -328,12 +326,6 @@ fn set_etag(response: &mut Response, doc: &Doc) {
     if let Ok(value) = HeaderValue::from_str(&doc.etag) {
         response.headers_mut().insert(header::ETAG, value);
     }
-}
-
-fn doc_response(status: StatusCode, doc: &Doc) -> Response {
-    let mut response = json_response(status, doc.body.clone());
-    set_etag(&mut response, doc);
-    response
 }
 
 /// A JSON body that is already serialized.
