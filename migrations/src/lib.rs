@@ -11,6 +11,7 @@ use sea_orm_migration::prelude::*;
 mod m0001_initial;
 mod m0002_idempotency;
 mod m0003_idempotency_claims;
+mod m0004_cache_invalidations;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_initial::Migration),
             Box::new(m0002_idempotency::Migration),
             Box::new(m0003_idempotency_claims::Migration),
+            Box::new(m0004_cache_invalidations::Migration),
         ]
     }
 }

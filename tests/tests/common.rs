@@ -273,16 +273,20 @@ impl TestServer {
         Ok(reply.body)
     }
 
-    /// PostgreSQL only: drops this server's database under it (ending its connections), so the
-    /// database cannot be reached. Returns false on SQLite, where a file cannot be taken away
-    /// from open connections.
+    /// Makes the database unreachable for this server: on PostgreSQL its database is dropped
+    /// under it (ending its connections), on SQLite its pool is closed.
     pub async fn lose_database(&self) -> anyhow::Result<bool> {
         match &*self.store {
             Store::Postgres { server, name } => {
                 pg_admin(server, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
                 Ok(true)
             }
-            Store::Sqlite(_) => Ok(false),
+            // A file cannot be taken away from open connections; closing the pool makes the
+            // database just as unreachable for the server.
+            Store::Sqlite(_) => {
+                self.state.db.clone().close().await?;
+                Ok(true)
+            }
         }
     }
 
@@ -383,4 +387,71 @@ pub fn tee(name: &str, sku_prefix: &str) -> Value {
             {"sku": format!("{sku_prefix}-M"), "options": {"Size": "M"}, "prices": [{"amount": 2600, "currency": "EUR"}]}
         ]
     })
+}
+
+/// The Redis for a test that cannot run without one: `EMPORIUM_TEST_REDIS_URL`, or in CI (where
+/// Redis always runs) the local one, so such a test never skips there. Elsewhere, without the
+/// variable, the test says it is skipped and returns `None`.
+pub fn redis_or_skip(test: &str) -> Option<String> {
+    if let Some(url) = redis_url() {
+        return Some(url);
+    }
+    if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") {
+        return Some("redis://127.0.0.1:6379".to_owned());
+    }
+    eprintln!("SKIPPED {test}: needs Redis; set EMPORIUM_TEST_REDIS_URL to run it");
+    None
+}
+
+/// A TCP relay between a server and Redis that a test can cut, as a network partition would.
+pub struct CuttableLink {
+    pub url: String,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CuttableLink {
+    /// Relays to the Redis at `redis` (a `redis://host:port` URL).
+    pub async fn to(redis: &str) -> anyhow::Result<Self> {
+        let target = redis.trim_start_matches("redis://").trim_end_matches('/').to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("redis://{}", listener.local_addr()?);
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&cut);
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: the connection closes at once
+                }
+                let flag = std::sync::Arc::clone(&flag);
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else { return };
+                    let relay = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
+                    let watch = async {
+                        while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                        }
+                    };
+                    // Cut: stop relaying and leave the client hanging (no reset, as a partition).
+                    tokio::select! {
+                        _ = relay => {}
+                        () = watch => { std::future::pending::<()>().await }
+                    }
+                });
+            }
+        });
+        Ok(Self { url, cut, task })
+    }
+
+    /// Stops relaying: open connections hang, new ones are closed.
+    pub fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for CuttableLink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

@@ -56,6 +56,12 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         config: Arc::new(config),
     };
     spawn_housekeeping(state.db.clone());
+    // Invalidation log rows outlive every entry that could depend on them.
+    crate::cache::sync::spawn(
+        state.db.clone(),
+        Arc::clone(&state.cache),
+        state.config.cache_ttl + std::time::Duration::from_secs(60),
+    );
     Ok(App { router: router(state.clone()), state })
 }
 

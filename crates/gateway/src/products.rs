@@ -14,7 +14,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use sha2::{Digest, Sha256};
 
 use crate::auth::Principal;
-use crate::cache::{CATALOG, Doc, Lookup, SharedLookup};
+use crate::cache::{self, CATALOG, Doc, Lookup, SharedLookup};
 use crate::dto::ProductDto;
 use crate::error::ApiError;
 use crate::idempotency::{Answer, Idempotency};
@@ -191,11 +191,12 @@ impl<'s> Write<'s> {
         build_docs(&self.txn, &[id.to_owned()]).await?.pop().ok_or_else(|| ApiError::not_found("product"))
     }
 
-    /// Commits, then invalidates.
+    /// Records the invalidation with the write, commits, then invalidates.
     pub async fn commit(self) -> Result<(), ApiError> {
-        self.txn.commit().await?;
         let keys: Vec<&str> = self.keys.iter().map(String::as_str).collect();
-        self.state.cache.invalidate(&keys).await;
+        let version = cache::sync::record(&self.txn, &keys).await?;
+        self.txn.commit().await?;
+        self.state.cache.invalidate(&keys, version).await;
         Ok(())
     }
 

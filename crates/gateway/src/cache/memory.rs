@@ -1,7 +1,6 @@
 //! The in-process cache (moka): for one instance, or when no Redis is configured.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,15 +10,15 @@ use super::{CATALOG, Doc, Lookup, SharedLookup, Token};
 /// Bytes of catalog-wide entries (list pages, GraphQL responses) kept at most.
 const SHARED_BYTES: u64 = 32 * 1024 * 1024;
 
-/// Documents and generations in this process's memory.
+/// Documents and generations in this process's memory. A key's generation is the cache version
+/// of the last write that touched it (0 if none has since this process started).
 pub struct MemoryCache {
-    entries: moka::sync::Cache<String, (u64, Arc<Doc>)>,
+    entries: moka::sync::Cache<String, (i64, Arc<Doc>)>,
     /// Catalog-wide entries, weighed by their size.
-    shared: moka::sync::Cache<String, (u64, Bytes)>,
+    shared: moka::sync::Cache<String, (i64, Bytes)>,
     /// Never evicted: a forgotten generation would revive a stale entry. One small entry per
     /// key ever written, which is bounded by the catalog's size.
-    generations: moka::sync::Cache<String, u64>,
-    next_generation: AtomicU64,
+    generations: moka::sync::Cache<String, i64>,
 }
 
 impl MemoryCache {
@@ -28,18 +27,17 @@ impl MemoryCache {
         Self {
             entries: moka::sync::Cache::builder().max_capacity(max_entries).time_to_live(ttl).build(),
             shared: moka::sync::Cache::builder()
-                .weigher(|key: &String, (_, value): &(u64, Bytes)| {
+                .weigher(|key: &String, (_, value): &(i64, Bytes)| {
                     u32::try_from(key.len() + value.len()).unwrap_or(u32::MAX)
                 })
                 .max_capacity(SHARED_BYTES)
                 .time_to_live(ttl)
                 .build(),
             generations: moka::sync::Cache::builder().build(),
-            next_generation: AtomicU64::new(1),
         }
     }
 
-    fn generation(&self, key: &str) -> u64 {
+    fn generation(&self, key: &str) -> i64 {
         self.generations.get(key).unwrap_or(0)
     }
 
@@ -71,11 +69,18 @@ impl MemoryCache {
         }
     }
 
-    pub(super) fn invalidate(&self, keys: &[&str]) {
-        for key in keys {
-            let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-            self.generations.insert((*key).to_owned(), generation);
-            self.entries.invalidate(*key);
+    /// Moves `key`'s generation forward to `version` (never back: applying a write twice, or
+    /// an older one after a newer, changes nothing).
+    pub(super) fn invalidate(&self, key: &str, version: i64) {
+        let result = self.generations.entry_by_ref(key).and_compute_with(|current| match current {
+            Some(entry) if *entry.value() >= version => moka::ops::compute::Op::Nop,
+            _ => moka::ops::compute::Op::Put(version),
+        });
+        if matches!(
+            result,
+            moka::ops::compute::CompResult::Inserted(_) | moka::ops::compute::CompResult::ReplacedWith(_)
+        ) {
+            self.entries.invalidate(key);
         }
     }
 }
@@ -100,7 +105,7 @@ mod tests {
         // A reader misses and goes to the database...
         let Lookup::Miss(Some(token)) = cache.get("tee") else { unreachable!("empty cache must miss") };
         // ...a write commits and invalidates...
-        cache.invalidate(&["tee"]);
+        cache.invalidate("tee", 1);
         // ...and the reader stores what it read before the write.
         cache.put("tee", token, doc("old"));
         assert!(matches!(cache.get("tee"), Lookup::Miss(Some(_))));
@@ -108,5 +113,9 @@ mod tests {
         let Lookup::Miss(Some(token)) = cache.get("tee") else { unreachable!("must miss") };
         cache.put("tee", token, doc("new"));
         assert!(matches!(cache.get("tee"), Lookup::Hit(d) if d.body == "new"));
+
+        // The same write applied again (the invalidation log replayed) keeps the entry.
+        cache.invalidate("tee", 1);
+        assert!(matches!(cache.get("tee"), Lookup::Hit(_)));
     }
 }

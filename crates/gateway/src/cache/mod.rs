@@ -8,6 +8,7 @@
 
 mod memory;
 mod redis;
+pub mod sync;
 
 use std::sync::{Arc, OnceLock};
 
@@ -121,12 +122,40 @@ impl ProductCache {
         }
     }
 
-    /// Kills every cached document under `keys`. Call after the write committed and before
+    /// Kills every cached document under `keys`, moving their generations to `version`, the
+    /// write's cache version from [`sync::record`]. Call after the write committed and before
     /// answering it, with [`CATALOG`] among the keys when catalog-wide entries may be stale.
-    pub async fn invalidate(&self, keys: &[&str]) {
+    /// If Redis does not take it, every instance's next poll of the log applies it.
+    pub async fn invalidate(&self, keys: &[&str], version: i64) {
         match self {
-            Self::Memory(cache) => cache.invalidate(keys),
-            Self::Redis(cache) => cache.invalidate(keys).await,
+            Self::Memory(cache) => keys.iter().for_each(|key| cache.invalidate(key, version)),
+            Self::Redis(cache) => {
+                let rows: Vec<(i64, &str)> = keys.iter().map(|key| (version, *key)).collect();
+                if cache.advance(&rows).await {
+                    cache.knows(version);
+                }
+            }
+        }
+    }
+
+    /// Applies rows of the invalidation log; false if the cache could not take them.
+    pub(crate) async fn apply(&self, rows: &[(i64, String)]) -> bool {
+        match self {
+            Self::Memory(cache) => {
+                rows.iter().for_each(|(version, key)| cache.invalidate(key, *version));
+                true
+            }
+            Self::Redis(cache) => {
+                let rows: Vec<(i64, &str)> = rows.iter().map(|(version, key)| (*version, key.as_str())).collect();
+                cache.advance(&rows).await
+            }
+        }
+    }
+
+    /// Notes that the log has been applied up to `version`.
+    pub(crate) fn synced(&self, version: i64) {
+        if let Self::Redis(cache) = self {
+            cache.synced(version);
         }
     }
 

@@ -1,15 +1,23 @@
 //! The Redis cache, shared by every instance that shares the database.
 //!
-//! Keys: `{prefix}epoch`, `{prefix}g:{key}` (the key's generation) and `{prefix}p:{key}`
-//! (`epoch \n generation \n id \n slug \n published \n etag \n body`). A read fetches all
-//! three in one `MGET` and trusts an entry only if both its epoch and its generation are
-//! current. When Redis fails, this instance stops using it for a second at a time and, before
-//! it trusts Redis again, moves every instance to a new epoch: an invalidation lost during
-//! the outage can then never serve a stale entry.
+//! Keys: `{prefix}g:{key}` (the key's generation: the cache version of the last write that
+//! touched it), `{prefix}p:{key}` (`generation \n id \n slug \n published \n etag \n body`) and
+//! `{prefix}s:{key}` (a catalog-wide entry: `generation \n bytes`, under the `catalog` key's
+//! generation). A read fetches generation and entry in one `MGET` and trusts the entry only
+//! if it was stored under the current generation. Generations only move forward.
+//!
+//! A missing generation (expired, or evicted under memory pressure) is never read as valid:
+//! the reader sets it to the newest version this instance knows before storing anything under
+//! it, so an entry stored under an older generation stays dead.
+//!
+//! This instance uses Redis only while its last complete pass over the invalidation log
+//! (`sync.rs`) is recent, and not for a second after a failed call. An invalidation its writer
+//! could not deliver (Redis cut off, a timeout, a crash after the commit) is thus applied by
+//! every other instance's next poll, and an instance that cannot apply it stops trusting
+//! Redis: no instance serves the old entry for more than about a second.
 
-use std::sync::Arc;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,6 +29,22 @@ use crate::config::Secret;
 
 /// How long Redis is left alone after a failure before it is tried again.
 const BACKOFF: Duration = Duration::from_secs(1);
+/// How old this instance's last complete sync may be for Redis to be trusted.
+const TRUST_WINDOW: Duration = Duration::from_millis(750);
+
+/// Moves generations forward, never back, and drops the entries of those it moved.
+/// KEYS: generation and entry key pairs; ARGV: the version, the generation TTL.
+const ADVANCE: &str = r"
+local v = tonumber(ARGV[1])
+for i = 1, #KEYS, 2 do
+  local current = tonumber(redis.call('GET', KEYS[i]))
+  if not current or current < v then
+    redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[2])
+    redis.call('DEL', KEYS[i + 1])
+  end
+end
+return 1
+";
 
 /// A product cache in Redis.
 pub struct RedisCache {
@@ -28,10 +52,12 @@ pub struct RedisCache {
     prefix: String,
     ttl: Duration,
     timeout: Duration,
-    /// Set when a call failed: the epoch must move before Redis is trusted again.
-    dirty: AtomicBool,
     /// Milliseconds since `started` until which Redis is not tried.
     skip_until_ms: AtomicU64,
+    /// Milliseconds since `started` of the last complete sync (0: none yet).
+    synced_at_ms: AtomicU64,
+    /// The newest cache version this instance knows to be applied.
+    known_version: AtomicI64,
     started: Instant,
 }
 
@@ -67,26 +93,26 @@ impl RedisCache {
             prefix,
             ttl,
             timeout,
-            // A fresh instance cannot know what was missed before it started: move the epoch once.
-            dirty: AtomicBool::new(true),
             skip_until_ms: AtomicU64::new(0),
+            synced_at_ms: AtomicU64::new(0),
+            known_version: AtomicI64::new(0),
             started: Instant::now(),
         })
     }
 
     fn now_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
+        self.started.elapsed().as_millis() as u64 + 1
     }
 
     fn fail(&self, what: &str, err: &dyn std::fmt::Display) {
-        if !self.dirty.swap(true, Ordering::SeqCst) {
+        let until = self.now_ms() + BACKOFF.as_millis() as u64;
+        if self.skip_until_ms.swap(until, Ordering::SeqCst) < self.now_ms() {
             tracing::warn!(error = %err, "Redis {what} failed; serving from the database");
         }
-        self.skip_until_ms.store(self.now_ms() + BACKOFF.as_millis() as u64, Ordering::SeqCst);
     }
 
     /// Runs one Redis call, bounded by the timeout. A failure or a timeout is recorded (Redis is
-    /// then skipped for a while and the epoch moves before it is trusted again) and gives `None`.
+    /// then skipped for a while) and gives `None`.
     async fn bounded<T>(&self, what: &str, call: impl Future<Output = redis::RedisResult<T>>) -> Option<T> {
         match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(value)) => Some(value),
@@ -101,26 +127,51 @@ impl RedisCache {
         }
     }
 
-    /// A connection if Redis may be used now, moving the epoch first after a failure.
-    async fn usable(&self) -> Option<ConnectionManager> {
+    /// A connection, whether or not reads may trust Redis now (writes and syncs always try).
+    fn connection(&self) -> Option<ConnectionManager> {
         if self.now_ms() < self.skip_until_ms.load(Ordering::SeqCst) {
             return None;
         }
-        let mut connection = self.connection.get()?.clone();
-        if self.dirty.load(Ordering::SeqCst) {
-            let epoch_key = format!("{}epoch", self.prefix);
-            self.bounded("epoch change", connection.incr::<_, _, i64>(&epoch_key, 1)).await?;
-            self.dirty.store(false, Ordering::SeqCst);
-            tracing::info!("Redis answers again; cache moved to a new epoch");
+        self.connection.get().cloned()
+    }
+
+    /// A connection for reading entries: only while this instance's sync is recent.
+    fn trusted(&self) -> Option<ConnectionManager> {
+        let synced = self.synced_at_ms.load(Ordering::SeqCst);
+        if synced == 0 || self.now_ms().saturating_sub(synced) > TRUST_WINDOW.as_millis() as u64 {
+            return None;
         }
-        Some(connection)
+        self.connection()
+    }
+
+    /// How long a generation lives: longer than every entry stored under it.
+    fn generation_ttl(&self) -> u64 {
+        self.ttl.as_secs() * 2 + 60
+    }
+
+    /// Tokens for keys whose generation is missing: each is set to the newest version this
+    /// instance knows, unless someone set it first (then nothing is stored this time).
+    async fn initialise(&self, connection: &mut ConnectionManager, keys: &[&str]) -> Vec<Option<Token>> {
+        let known = self.known_version.load(Ordering::SeqCst);
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("SET")
+                .arg(format!("{}g:{key}", self.prefix))
+                .arg(known)
+                .arg("NX")
+                .arg("EX")
+                .arg(self.generation_ttl());
+        }
+        let Some(replies) = self.bounded::<Vec<Option<String>>>("write", pipe.query_async(connection)).await else {
+            return keys.iter().map(|_| None).collect();
+        };
+        replies.into_iter().map(|set| set.map(|_| Token(known.to_string()))).collect()
     }
 
     pub(super) async fn get_many(&self, keys: &[&str]) -> Vec<Lookup> {
         let misses = || keys.iter().map(|_| Lookup::Miss(None)).collect();
-        let Some(mut connection) = self.usable().await else { return misses() };
-        let mut names = Vec::with_capacity(1 + 2 * keys.len());
-        names.push(format!("{}epoch", self.prefix));
+        let Some(mut connection) = self.trusted() else { return misses() };
+        let mut names = Vec::with_capacity(2 * keys.len());
         for key in keys {
             names.push(format!("{}g:{key}", self.prefix));
             names.push(format!("{}p:{key}", self.prefix));
@@ -128,29 +179,45 @@ impl RedisCache {
         let Some(values) = self.bounded::<Vec<Option<Vec<u8>>>>("read", connection.mget(&names)).await else {
             return misses();
         };
-        let epoch = text(values.first());
-        keys.iter()
-            .enumerate()
-            .map(|(i, _)| {
-                let generation = text(values.get(1 + 2 * i));
-                let token = format!("{epoch}\n{generation}");
-                match values[2 + 2 * i].as_deref().and_then(|raw| decode(raw, &token)) {
-                    Some(doc) => Lookup::Hit(Arc::new(doc)),
-                    None => Lookup::Miss(Some(Token(token))),
+        let mut lookups: Vec<Lookup> = Vec::with_capacity(keys.len());
+        let mut uninitialised = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            match values.get(2 * i).and_then(|v| v.as_deref()) {
+                None => {
+                    uninitialised.push((i, *key));
+                    lookups.push(Lookup::Miss(None));
                 }
-            })
-            .collect()
+                Some(generation) => {
+                    let token = String::from_utf8_lossy(generation).into_owned();
+                    match values.get(2 * i + 1).and_then(|v| v.as_deref()).and_then(|raw| decode(raw, &token)) {
+                        Some(doc) => lookups.push(Lookup::Hit(Arc::new(doc))),
+                        None => lookups.push(Lookup::Miss(Some(Token(token)))),
+                    }
+                }
+            }
+        }
+        if !uninitialised.is_empty() {
+            let names: Vec<&str> = uninitialised.iter().map(|(_, key)| *key).collect();
+            let tokens = self.initialise(&mut connection, &names).await;
+            for ((i, _), token) in uninitialised.into_iter().zip(tokens) {
+                lookups[i] = Lookup::Miss(token);
+            }
+        }
+        lookups
     }
 
     pub(super) async fn get_shared(&self, key: &str) -> SharedLookup {
-        let Some(mut connection) = self.usable().await else { return SharedLookup::Miss(None) };
-        let names =
-            [format!("{}epoch", self.prefix), format!("{}g:{CATALOG}", self.prefix), format!("{}s:{key}", self.prefix)];
+        let Some(mut connection) = self.trusted() else { return SharedLookup::Miss(None) };
+        let names = [format!("{}g:{CATALOG}", self.prefix), format!("{}s:{key}", self.prefix)];
         let Some(values) = self.bounded::<Vec<Option<Vec<u8>>>>("read", connection.mget(&names)).await else {
             return SharedLookup::Miss(None);
         };
-        let token = format!("{}\n{}", text(values.first()), text(values.get(1)));
-        let value = values.get(2).and_then(|v| v.as_deref()).and_then(|raw| {
+        let Some(generation) = values.first().and_then(|v| v.as_deref()) else {
+            let token = self.initialise(&mut connection, &[CATALOG]).await.pop().flatten();
+            return SharedLookup::Miss(token);
+        };
+        let token = String::from_utf8_lossy(generation).into_owned();
+        let value = values.get(1).and_then(|v| v.as_deref()).and_then(|raw| {
             let rest = raw.strip_prefix(token.as_bytes())?.strip_prefix(b"\n")?;
             Some(Bytes::copy_from_slice(rest))
         });
@@ -161,7 +228,7 @@ impl RedisCache {
     }
 
     pub(super) async fn put_shared(&self, key: &str, token: Token, value: &[u8]) {
-        let Some(mut connection) = self.usable().await else { return };
+        let Some(mut connection) = self.trusted() else { return };
         let mut entry = token.0.into_bytes();
         entry.push(b'\n');
         entry.extend_from_slice(value);
@@ -170,7 +237,7 @@ impl RedisCache {
     }
 
     pub(super) async fn put(&self, key: &str, token: Token, doc: &Doc) {
-        let Some(mut connection) = self.usable().await else { return };
+        let Some(mut connection) = self.trusted() else { return };
         let mut value = Vec::with_capacity(doc.body.len() + 128);
         for part in [token.0.as_str(), &doc.id, &doc.slug, if doc.published { "1" } else { "0" }, &doc.etag] {
             value.extend_from_slice(part.as_bytes());
@@ -181,36 +248,44 @@ impl RedisCache {
         self.bounded::<()>("write", connection.set_ex(name, value, self.ttl.as_secs())).await;
     }
 
-    pub(super) async fn invalidate(&self, keys: &[&str]) {
-        // Even when Redis is skipped, mark the cache dirty: this write's invalidation is lost,
-        // so the epoch must move before any instance trusts Redis again.
-        let Some(mut connection) = self.usable().await else {
-            self.dirty.store(true, Ordering::SeqCst);
-            return;
-        };
-        // A generation outlives every entry stored under the previous one.
-        let generation_ttl = self.ttl.as_secs() * 2 + 60;
-        let mut pipe = redis::pipe();
-        for key in keys {
-            let fresh = format!("{:016x}", rand::random::<u64>());
-            pipe.set_ex(format!("{}g:{key}", self.prefix), fresh, generation_ttl).ignore();
-            pipe.del(format!("{}p:{key}", self.prefix)).ignore();
+    /// Moves the generations of `rows` (version, key) forward. False if Redis did not take it.
+    pub(super) async fn advance(&self, rows: &[(i64, &str)]) -> bool {
+        if rows.is_empty() {
+            return true;
         }
-        self.bounded::<()>("invalidation", pipe.query_async(&mut connection)).await;
+        let Some(mut connection) = self.connection() else { return false };
+        let mut pipe = redis::pipe();
+        for (version, key) in rows {
+            pipe.cmd("EVAL")
+                .arg(ADVANCE)
+                .arg(2)
+                .arg(format!("{}g:{key}", self.prefix))
+                .arg(format!("{}p:{key}", self.prefix))
+                .arg(*version)
+                .arg(self.generation_ttl())
+                .ignore();
+        }
+        self.bounded::<()>("invalidation", pipe.query_async(&mut connection)).await.is_some()
+    }
+
+    /// Notes that every write up to `version` has been applied.
+    pub(super) fn synced(&self, version: i64) {
+        self.known_version.fetch_max(version, Ordering::SeqCst);
+        self.synced_at_ms.store(self.now_ms(), Ordering::SeqCst);
+    }
+
+    /// Notes a version this instance wrote and applied itself.
+    pub(super) fn knows(&self, version: i64) {
+        self.known_version.fetch_max(version, Ordering::SeqCst);
     }
 
     pub(super) async fn ping(&self) -> bool {
-        let Some(mut connection) = self.usable().await else { return false };
+        let Some(mut connection) = self.connection() else { return false };
         self.bounded::<String>("ping", redis::cmd("PING").query_async(&mut connection)).await.is_some()
     }
 }
 
-/// One `MGET` value as text (absent: empty).
-fn text(value: Option<&Option<Vec<u8>>>) -> String {
-    value.and_then(|v| v.as_deref()).map(String::from_utf8_lossy).unwrap_or_default().into_owned()
-}
-
-/// Parses an entry, if it was stored under `token` (the current epoch and generation).
+/// Parses an entry, if it was stored under `token` (the current generation).
 fn decode(raw: &[u8], token: &str) -> Option<Doc> {
     let mut rest = raw;
     let mut next = || {
@@ -219,8 +294,7 @@ fn decode(raw: &[u8], token: &str) -> Option<Doc> {
         rest = &rest[end + 1..];
         Some(part)
     };
-    let stored_token = format!("{}\n{}", next()?, next()?);
-    if stored_token != token {
+    if next()? != token {
         return None;
     }
     let id = next()?;
