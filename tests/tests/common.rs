@@ -1,7 +1,5 @@
 //! The test harness: a real server per test.
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 
@@ -56,6 +54,8 @@ pub struct Options {
     pub body_limit: Option<usize>,
     /// A header-read timeout other than the default.
     pub header_read_timeout: Option<std::time::Duration>,
+    /// Origins allowed to call the API from a browser.
+    pub cors_origins: Vec<String>,
 }
 
 pub fn postgres_url() -> Option<String> {
@@ -191,6 +191,7 @@ impl TestServer {
         if let Some(timeout) = options.header_read_timeout {
             config.header_read_timeout = timeout;
         }
+        config.cors_origins = options.cors_origins.clone();
         let header_read_timeout = config.header_read_timeout;
         let App { router, state } = emporium_gateway::build(config).await.context("building the app")?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

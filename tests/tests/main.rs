@@ -9,6 +9,7 @@ mod bounds;
 mod cache;
 mod catalog_errors;
 mod catalog_products;
+mod cors;
 mod documents;
 mod graphql;
 mod idempotency;

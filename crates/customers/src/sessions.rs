@@ -12,13 +12,25 @@ use sha2::{Digest, Sha256};
 
 use crate::{AccountError, AccountKind};
 
-/// A newly issued refresh token (shown to the client once) and whose it is.
-#[derive(Debug, Clone)]
+/// A newly issued refresh token (shown to the client once) and whose it is. Its `Debug` output
+/// leaves the token out.
+#[derive(Clone)]
 pub struct Session {
     pub refresh_token: String,
     pub account_kind: AccountKind,
     pub account_id: String,
     pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("refresh_token", &"***")
+            .field("account_kind", &self.account_kind)
+            .field("account_id", &self.account_id)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// What a refresh attempt found.

@@ -47,13 +47,24 @@ impl Permission {
     }
 }
 
-/// A staff account as stored.
-#[derive(Debug, Clone)]
+/// A staff account as stored. Its `Debug` output leaves the password hash out.
+#[derive(Clone)]
 pub struct StaffAccount {
     pub id: String,
     pub email: String,
     pub password_hash: String,
     pub permissions: Vec<Permission>,
+}
+
+impl std::fmt::Debug for StaffAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffAccount")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("password_hash", &"***")
+            .field("permissions", &self.permissions)
+            .finish()
+    }
 }
 
 /// Emails are compared without regard to case or surrounding spaces.
@@ -145,4 +156,27 @@ pub async fn staff_permissions<C: ConnectionTrait>(
         }
         None => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let account = StaffAccount {
+            id: "stf_1".into(),
+            email: "a@shop.test".into(),
+            password_hash: "$argon2id$secret-hash".into(),
+            permissions: vec![Permission::CatalogRead],
+        };
+        assert!(!format!("{account:?}").contains("secret-hash"));
+        let session = crate::sessions::Session {
+            refresh_token: "the-refresh-token".into(),
+            account_kind: crate::AccountKind::Staff,
+            account_id: "stf_1".into(),
+            expires_at: chrono::Utc::now(),
+        };
+        assert!(!format!("{session:?}").contains("the-refresh-token"));
+    }
 }

@@ -62,7 +62,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         Arc::clone(&state.cache),
         state.config.cache_ttl + std::time::Duration::from_secs(60),
     );
-    Ok(App { router: router(state.clone()), state })
+    Ok(App { router: with_cors(router(state.clone()), &state.config.cors_origins), state })
 }
 
 /// Hourly: forget idempotent answers past their retention.
@@ -89,6 +89,45 @@ fn derive_key(key: &[u8], purpose: &[u8]) -> Vec<u8> {
         }
         Err(_) => key.to_vec(),
     }
+}
+
+/// CORS for the configured origins only: a request from one of them goes through tower-http's
+/// CORS layer (preflights answered, the origin named in `Access-Control-Allow-Origin`); any
+/// other request, including another origin's preflight, gets no CORS headers at all.
+fn with_cors(router: Router, origins: &[String]) -> Router {
+    use axum::http::{HeaderName, HeaderValue, Method};
+    use tower::ServiceExt as _;
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    if origins.is_empty() {
+        return router;
+    }
+    let allowed: Arc<std::collections::HashSet<HeaderValue>> = Arc::new(origins.iter().cloned().collect());
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+            HeaderName::from_static("x-api-key"),
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::RETRY_AFTER,
+            HeaderName::from_static("ratelimit-limit"),
+            HeaderName::from_static("ratelimit-remaining"),
+            HeaderName::from_static("ratelimit-reset"),
+            HeaderName::from_static("idempotent-replayed"),
+            HeaderName::from_static("x-request-id"),
+        ])
+        .max_age(std::time::Duration::from_secs(600));
+    let with = router.clone().layer(cors);
+    Router::new().fallback_service(tower::service_fn(move |request: Request<Body>| {
+        let allowed = request.headers().get(header::ORIGIN).is_some_and(|origin| allowed.contains(origin));
+        if allowed { with.clone() } else { router.clone() }.oneshot(request)
+    }))
 }
 
 fn router(state: AppState) -> Router {

@@ -67,6 +67,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// `EMPORIUM_DB_STATEMENT_TIMEOUT_MS`: PostgreSQL cancels a statement running longer.
     pub db_statement_timeout: Duration,
+    /// `EMPORIUM_CORS_ORIGINS`: exact origins whose browser pages may call the API.
+    pub cors_origins: Vec<String>,
     /// `EMPORIUM_LOG`: a tracing filter such as `info` or `emporium_gateway=debug`.
     pub log_filter: String,
     /// `EMPORIUM_LOG_FORMAT`: `text` or `json`.
@@ -100,6 +102,7 @@ impl Default for Config {
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             db_statement_timeout: Duration::from_secs(10),
+            cors_origins: Vec::new(),
             log_filter: "info".to_owned(),
             log_format: LogFormat::Text,
         }
@@ -180,6 +183,9 @@ impl Config {
             config.db_statement_timeout =
                 Duration::from_millis(parse_range("EMPORIUM_DB_STATEMENT_TIMEOUT_MS", &v, 100, 600_000)?);
         }
+        if let Some(v) = get("EMPORIUM_CORS_ORIGINS") {
+            config.cors_origins = parse_origins(&v)?;
+        }
         if let Some(v) = get("EMPORIUM_LOG") {
             config.log_filter = v;
         }
@@ -201,6 +207,24 @@ impl Config {
 
 fn parse<T: std::str::FromStr>(variable: &'static str, value: &str, expected: &str) -> Result<T, ConfigError> {
     value.trim().parse().map_err(|_| ConfigError { variable, problem: format!("'{value}' is not {expected}") })
+}
+
+/// A comma-separated list of exact origins (`scheme://host[:port]`, nothing after).
+fn parse_origins(value: &str) -> Result<Vec<String>, ConfigError> {
+    let mut origins = Vec::new();
+    for origin in value.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+        let valid =
+            rest.is_some_and(|host| !host.is_empty() && !host.contains(['/', '?', '#', ' ', '*']) && host.is_ascii());
+        if !valid {
+            return Err(ConfigError {
+                variable: "EMPORIUM_CORS_ORIGINS",
+                problem: format!("'{origin}' is not an origin such as https://shop.example or http://localhost:3000"),
+            });
+        }
+        origins.push(origin.to_owned());
+    }
+    Ok(origins)
 }
 
 fn parse_range(variable: &'static str, value: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
@@ -239,6 +263,17 @@ mod tests {
         assert_eq!(err, Some("EMPORIUM_ADDR"));
         let err = config(&[("EMPORIUM_JWT_SECRET", "short")]).err().map(|e| e.variable);
         assert_eq!(err, Some("EMPORIUM_JWT_SECRET"));
+    }
+
+    #[test]
+    fn cors_origins_are_exact_origins() -> Result<(), ConfigError> {
+        let c = config(&[("EMPORIUM_CORS_ORIGINS", "https://shop.example, http://localhost:3000")])?;
+        assert_eq!(c.cors_origins, ["https://shop.example", "http://localhost:3000"]);
+        for bad in ["*", "shop.example", "https://shop.example/", "https://shop.example/path"] {
+            let err = config(&[("EMPORIUM_CORS_ORIGINS", bad)]).err().map(|e| e.variable);
+            assert_eq!(err, Some("EMPORIUM_CORS_ORIGINS"), "{bad} was accepted");
+        }
+        Ok(())
     }
 
     #[test]

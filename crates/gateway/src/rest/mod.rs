@@ -45,7 +45,7 @@ pub struct IdempotencyKey {
     /// (422 `idempotency_key_reused` with another body, 409 `idempotency_in_progress` while the
     /// first runs). Kept at least 24 hours.
     #[into_params(rename = "Idempotency-Key")]
-    #[allow(dead_code)]
+    #[expect(dead_code, reason = "read only by the OpenAPI derive, never constructed")]
     idempotency_key: Option<String>,
 }
 
