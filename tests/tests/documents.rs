@@ -118,3 +118,45 @@ async fn without_its_database_the_server_is_not_ready_and_answers_503_changing_n
     }
     Ok(())
 }
+
+/// The value of one sample line of a Prometheus text body (`name{labels} value`).
+fn sample(body: &str, line_start: &str) -> Option<f64> {
+    body.lines().find(|line| line.starts_with(line_start)).and_then(|line| line.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status_and_cache_hits() -> TestResult {
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    server.create_product(&token, crate::common::tee("Metric Tee", "METRIC")).await?;
+    for _ in 0..3 {
+        assert_eq!(server.get("/v1/products/metric-tee").await?.status, StatusCode::OK);
+    }
+    assert_eq!(server.get("/v1/products/no-such-tee").await?.status, StatusCode::NOT_FOUND);
+
+    let reply = server.client.get(server.url("/metrics")).send().await?;
+    assert_eq!(reply.status(), StatusCode::OK);
+    let media = reply.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert!(media.starts_with("text/plain"), "{media}");
+    let body = reply.text().await?;
+    let ok = r#"emporium_http_requests_total{method="GET",route="/v1/products/{id}",status="200"}"#;
+    assert_eq!(sample(&body, ok), Some(3.0), "{body}");
+    let missing = r#"emporium_http_requests_total{method="GET",route="/v1/products/{id}",status="404"}"#;
+    assert_eq!(sample(&body, missing), Some(1.0));
+    let created = r#"emporium_http_requests_total{method="POST",route="/v1/products",status="201"}"#;
+    assert_eq!(sample(&body, created), Some(1.0));
+    let latency = r#"emporium_http_request_duration_seconds_count{method="GET",route="/v1/products/{id}"}"#;
+    assert_eq!(sample(&body, latency), Some(4.0));
+    let hits = sample(&body, r#"emporium_cache_lookups_total{entry="product",result="hit"}"#).unwrap_or_default();
+    assert!(hits >= 2.0, "two of the three reads hit the cache: {hits}");
+    assert!(sample(&body, r#"emporium_db_pool_connections{state="max"}"#).is_some_and(|max| max >= 1.0));
+    // Unknown routes are one label, whatever their path.
+    server.get("/nowhere/1").await?;
+    server.get("/nowhere/2").await?;
+    let body = server.client.get(server.url("/metrics")).send().await?.text().await?;
+    assert_eq!(
+        sample(&body, r#"emporium_http_requests_total{method="GET",route="unmatched",status="404"}"#),
+        Some(2.0)
+    );
+    Ok(())
+}

@@ -20,11 +20,12 @@ use tower_http::trace::TraceLayer;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{Principal, Tokens, principal_from_headers, signing_key};
-use crate::cache::{MemoryCache, ProductCache, RedisCache, SharedLookup};
+use crate::cache::{CacheStore, MemoryCache, ProductCache, RedisCache, SharedLookup};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, payload_too_large};
 use crate::graphql::{self, ApiSchema};
+use crate::metrics::{Metrics, MetricsLayer};
 use crate::state::AppState;
 use crate::{db, ide, idempotency, rest};
 
@@ -39,18 +40,20 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     db::migrate(&config).await?;
     let database = db::connect(&config).await?;
     let key = signing_key(&database, config.jwt_secret.as_ref()).await?;
-    let cache = match &config.redis_url {
-        Some(url) => ProductCache::Redis(RedisCache::new(
+    let store = match &config.redis_url {
+        Some(url) => CacheStore::Redis(RedisCache::new(
             url,
             config.cache_prefix.clone(),
             config.cache_ttl,
             config.redis_timeout,
         )?),
-        None => ProductCache::Memory(MemoryCache::new(config.cache_ttl, 100_000)),
+        None => CacheStore::Memory(MemoryCache::new(config.cache_ttl, 100_000)),
     };
+    let metrics = Arc::new(Metrics::new()?);
     let state = AppState {
         db: database,
-        cache: Arc::new(cache),
+        cache: Arc::new(ProductCache::new(store, metrics.cache.clone())),
+        metrics,
         tokens: Arc::new(Tokens::new(&key, config.access_token_ttl)),
         cursors: Arc::new(CursorCodec::new(&derive_key(&key, b"cursor"))),
         config: Arc::new(config),
@@ -135,6 +138,7 @@ fn router(state: AppState) -> Router {
     let schema = graphql::schema(Some(state.clone()));
     let body_limit = state.config.body_limit;
     let request_timeout = state.config.request_timeout;
+    let metrics = Arc::clone(&state.metrics);
     // Keys apply to the REST routes only (route_layer: not to unknown routes, the fallback).
     let rest = rest.route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer));
     Router::new()
@@ -166,6 +170,7 @@ fn router(state: AppState) -> Router {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
         }))
         .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
+        .layer(MetricsLayer(metrics))
 }
 
 /// Request ids: a random per-process prefix and a counter. Unique across instances without a

@@ -193,17 +193,29 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     let request_hash = URL_SAFE_NO_PAD.encode(hasher.finalize());
 
     let abandoned_after = Duration::from_std(state.config.request_timeout).unwrap_or_default() + Duration::seconds(30);
-    let claim = match claim(&state.db, &scope, &key, &request_hash, abandoned_after).await {
-        Ok(Claimed::Mine(claim)) => claim,
-        Ok(Claimed::Replay(response)) => return response,
-        Ok(Claimed::Refused(error)) => return error.into_response(),
+    let claim = Arc::new(Claim {
+        scope,
+        key,
+        token: uuid::Uuid::new_v4().simple().to_string(),
+        recorded: AtomicBool::new(false),
+    });
+    // From here on, if this future is dropped (the client went away, a timeout, a panic) the
+    // claim is freed: whatever the handler did rolled back unless it recorded its answer.
+    let guard = ReleaseOnDrop(Some((state.db.clone(), Arc::clone(&claim))));
+    match try_claim(&state.db, &claim, &request_hash, abandoned_after).await {
+        Ok(Claimed::Mine) => {}
+        Ok(Claimed::Replay(response)) => {
+            guard.defuse();
+            return response;
+        }
+        Ok(Claimed::Refused(error)) => {
+            guard.defuse();
+            return error.into_response();
+        }
         Err(err) => return ApiError::database(&err).into_response(),
-    };
+    }
     let mut request = Request::from_parts(parts, Body::from(bytes));
     request.extensions_mut().insert(Idempotency(Some(Arc::clone(&claim))));
-    // If this future is dropped (the client went away, a timeout, a panic) the claim is freed:
-    // whatever the handler did rolled back unless it recorded its answer with it.
-    let guard = ReleaseOnDrop(Some((state.db.clone(), Arc::clone(&claim))));
     let response = next.run(request).await;
     guard.defuse();
     if claim.recorded.load(Ordering::SeqCst) {
@@ -280,35 +292,34 @@ fn known_media(media: &str) -> Option<&'static str> {
 
 enum Claimed {
     /// This request holds the key and does the work.
-    Mine(Arc<Claim>),
+    Mine,
     /// The first answer, again.
     Replay(Response),
     /// Another body, or the first request still running.
     Refused(ApiError),
 }
 
-async fn claim(
+/// Takes the key for `claim`, or says why not.
+async fn try_claim(
     db: &DatabaseConnection,
-    scope: &str,
-    key: &str,
+    claim: &Claim,
     request_hash: &str,
     abandoned_after: Duration,
 ) -> Result<Claimed, DbErr> {
     let backend = db.get_database_backend();
     let now = Utc::now();
-    let token = uuid::Uuid::new_v4().simple().to_string();
-    let mine = || Claim { scope: scope.to_owned(), key: key.to_owned(), token: token.clone(), recorded: false.into() };
+    let (scope, key, token) = (claim.scope.as_str(), claim.key.as_str(), claim.token.as_str());
     let inserted = db
         .execute_raw(statement(
             backend,
             "INSERT INTO idempotency_keys (scope, idempotency_key, request_hash, state, claim_token, created_at) \
              VALUES (?, ?, ?, 'running', ?, ?) ON CONFLICT (scope, idempotency_key) DO NOTHING",
-            [scope.into(), key.into(), request_hash.into(), token.clone().into(), now.into()],
+            [scope.into(), key.into(), request_hash.into(), token.into(), now.into()],
         ))
         .await?
         .rows_affected();
     if inserted == 1 {
-        return Ok(Claimed::Mine(Arc::new(mine())));
+        return Ok(Claimed::Mine);
     }
     let Some(row) = db
         .query_one_raw(statement(
@@ -341,12 +352,12 @@ async fn claim(
                     backend,
                     "UPDATE idempotency_keys SET created_at = ?, claim_token = ? WHERE scope = ? \
                      AND idempotency_key = ? AND state = 'running' AND created_at = ?",
-                    [now.into(), token.clone().into(), scope.into(), key.into(), created_at.into()],
+                    [now.into(), token.into(), scope.into(), key.into(), created_at.into()],
                 ))
                 .await?
                 .rows_affected();
             if taken == 1 {
-                return Ok(Claimed::Mine(Arc::new(mine())));
+                return Ok(Claimed::Mine);
             }
         }
         return Ok(Claimed::Refused(in_progress()));

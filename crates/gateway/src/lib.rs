@@ -12,6 +12,7 @@ pub mod extract;
 pub mod graphql;
 pub mod ide;
 pub mod idempotency;
+pub mod metrics;
 pub mod products;
 pub mod rest;
 pub mod seed;

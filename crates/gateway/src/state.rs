@@ -8,12 +8,14 @@ use sea_orm::DatabaseConnection;
 use crate::auth::Tokens;
 use crate::cache::ProductCache;
 use crate::config::Config;
+use crate::metrics::Metrics;
 
 /// Shared application state; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
     pub cache: Arc<ProductCache>,
+    pub metrics: Arc<Metrics>,
     pub tokens: Arc<Tokens>,
     pub cursors: Arc<CursorCodec>,
     pub config: Arc<Config>,

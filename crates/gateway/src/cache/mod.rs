@@ -17,6 +17,7 @@ use bytes::Bytes;
 pub use self::memory::MemoryCache;
 pub use self::redis::RedisCache;
 use crate::dto::ProductDto;
+use crate::metrics::CacheCounters;
 
 /// A product's serialized read document and what a request needs to know without parsing it.
 #[derive(Debug, Clone)]
@@ -74,21 +75,36 @@ pub const CATALOG: &str = "catalog";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token(String);
 
-/// The configured cache.
-pub enum ProductCache {
+/// Where entries live.
+pub enum CacheStore {
     /// Moka, in this process.
     Memory(MemoryCache),
     /// Redis, shared by every instance.
     Redis(RedisCache),
 }
 
+/// The configured cache, counting its hits and misses.
+pub struct ProductCache {
+    store: CacheStore,
+    counters: CacheCounters,
+}
+
 impl ProductCache {
+    /// A cache over `store`.
+    pub fn new(store: CacheStore, counters: CacheCounters) -> Self {
+        Self { store, counters }
+    }
+
     /// Looks up several keys at once (one Redis round trip).
     pub async fn get_many(&self, keys: &[&str]) -> Vec<Lookup> {
-        match self {
-            Self::Memory(cache) => keys.iter().map(|key| cache.get(key)).collect(),
-            Self::Redis(cache) => cache.get_many(keys).await,
-        }
+        let lookups: Vec<Lookup> = match &self.store {
+            CacheStore::Memory(cache) => keys.iter().map(|key| cache.get(key)).collect(),
+            CacheStore::Redis(cache) => cache.get_many(keys).await,
+        };
+        let hits = lookups.iter().filter(|l| matches!(l, Lookup::Hit(_))).count() as u64;
+        self.counters.product_hit.inc_by(hits);
+        self.counters.product_miss.inc_by(lookups.len() as u64 - hits);
+        lookups
     }
 
     /// Looks up one key.
@@ -99,26 +115,31 @@ impl ProductCache {
     /// Stores a document read after `token` was taken.
     pub async fn put(&self, key: &str, token: Option<Token>, doc: Arc<Doc>) {
         let Some(token) = token else { return };
-        match self {
-            Self::Memory(cache) => cache.put(key, token, doc),
-            Self::Redis(cache) => cache.put(key, token, &doc).await,
+        match &self.store {
+            CacheStore::Memory(cache) => cache.put(key, token, doc),
+            CacheStore::Redis(cache) => cache.put(key, token, &doc).await,
         }
     }
 
     /// Looks up a catalog-wide entry; its generation is the shared [`CATALOG`] one.
     pub async fn get_shared(&self, key: &str) -> SharedLookup {
-        match self {
-            Self::Memory(cache) => cache.get_shared(key),
-            Self::Redis(cache) => cache.get_shared(key).await,
+        let lookup = match &self.store {
+            CacheStore::Memory(cache) => cache.get_shared(key),
+            CacheStore::Redis(cache) => cache.get_shared(key).await,
+        };
+        match lookup {
+            SharedLookup::Hit(_) => self.counters.shared_hit.inc(),
+            SharedLookup::Miss(_) => self.counters.shared_miss.inc(),
         }
+        lookup
     }
 
     /// Stores a catalog-wide entry computed after `token` was taken.
     pub async fn put_shared(&self, key: &str, token: Option<Token>, value: Bytes) {
         let Some(token) = token else { return };
-        match self {
-            Self::Memory(cache) => cache.put_shared(key, token, value),
-            Self::Redis(cache) => cache.put_shared(key, token, &value).await,
+        match &self.store {
+            CacheStore::Memory(cache) => cache.put_shared(key, token, value),
+            CacheStore::Redis(cache) => cache.put_shared(key, token, &value).await,
         }
     }
 
@@ -127,9 +148,9 @@ impl ProductCache {
     /// answering it, with [`CATALOG`] among the keys when catalog-wide entries may be stale.
     /// If Redis does not take it, every instance's next poll of the log applies it.
     pub async fn invalidate(&self, keys: &[&str], version: i64) {
-        match self {
-            Self::Memory(cache) => keys.iter().for_each(|key| cache.invalidate(key, version)),
-            Self::Redis(cache) => {
+        match &self.store {
+            CacheStore::Memory(cache) => keys.iter().for_each(|key| cache.invalidate(key, version)),
+            CacheStore::Redis(cache) => {
                 let rows: Vec<(i64, &str)> = keys.iter().map(|key| (version, *key)).collect();
                 if cache.advance(&rows).await {
                     cache.knows(version);
@@ -140,12 +161,12 @@ impl ProductCache {
 
     /// Applies rows of the invalidation log; false if the cache could not take them.
     pub(crate) async fn apply(&self, rows: &[(i64, String)]) -> bool {
-        match self {
-            Self::Memory(cache) => {
+        match &self.store {
+            CacheStore::Memory(cache) => {
                 rows.iter().for_each(|(version, key)| cache.invalidate(key, *version));
                 true
             }
-            Self::Redis(cache) => {
+            CacheStore::Redis(cache) => {
                 let rows: Vec<(i64, &str)> = rows.iter().map(|(version, key)| (*version, key.as_str())).collect();
                 cache.advance(&rows).await
             }
@@ -154,16 +175,16 @@ impl ProductCache {
 
     /// Notes that the log has been applied up to `version`.
     pub(crate) fn synced(&self, version: i64) {
-        if let Self::Redis(cache) = self {
+        if let CacheStore::Redis(cache) = &self.store {
             cache.synced(version);
         }
     }
 
     /// `off` (in process), `up` or `down`, for `/readyz`.
     pub async fn redis_status(&self) -> &'static str {
-        match self {
-            Self::Memory(_) => "off",
-            Self::Redis(cache) => {
+        match &self.store {
+            CacheStore::Memory(_) => "off",
+            CacheStore::Redis(cache) => {
                 if cache.ping().await {
                     "up"
                 } else {
