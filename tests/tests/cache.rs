@@ -220,12 +220,12 @@ async fn anonymous_graphql_answers_follow_every_catalog_write() -> TestResult {
     let renamed = server.graphql(None, PRODUCT_QUERY, vars.clone()).await?;
     assert_eq!(renamed.body["data"]["product"]["name"], "Graph Tee 2");
 
-    let categories = "{ categories { slug } }";
-    assert_eq!(server.graphql(None, categories, json!({})).await?.body["data"]["categories"], json!([]));
+    let categories = "{ categories { nodes { slug } } }";
+    assert_eq!(server.graphql(None, categories, json!({})).await?.body["data"]["categories"]["nodes"], json!([]));
     let created = server.post("/v1/categories", Some(&token), json!({"name": "Shirts"})).await?;
     assert_eq!(created.status, StatusCode::CREATED);
     assert_eq!(
-        server.graphql(None, categories, json!({})).await?.body["data"]["categories"],
+        server.graphql(None, categories, json!({})).await?.body["data"]["categories"]["nodes"],
         json!([{"slug": "shirts"}])
     );
 

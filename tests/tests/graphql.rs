@@ -205,8 +205,8 @@ async fn a_products_categories_resolve_to_their_names() -> TestResult {
         ]
     );
 
-    let reply = server.graphql(None, "{ categories { id name slug parentId } }", json!({})).await?;
-    let categories = data(&reply)["categories"].as_array().cloned().unwrap_or_default();
+    let reply = server.graphql(None, "{ categories { nodes { id name slug parentId } } }", json!({})).await?;
+    let categories = data(&reply)["categories"]["nodes"].as_array().cloned().unwrap_or_default();
     assert_eq!(categories.len(), 2, "{categories:?}");
     Ok(())
 }
@@ -635,5 +635,156 @@ async fn aliased_product_lists_cost_first_times_their_items() -> TestResult {
                 b: products(first: 8, sort: NAME) { nodes { id slug } } }";
     let reply = server.graphql(None, home, json!({})).await?;
     assert!(reply.body["errors"].is_null(), "{}", short(&reply.body));
+    Ok(())
+}
+
+#[tokio::test]
+async fn money_amounts_are_a_scalar_that_carries_three_billion_intact() -> TestResult {
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    // IDR 30,000,000.00 is 3,000,000,000 minor units: past GraphQL's 32-bit Int.
+    let mut body = input("Rupiah Tee", "IDR");
+    body["variants"] = json!([{"sku": "IDR-1", "prices": [{"amount": 3_000_000_000_i64, "currency": "IDR"}]}]);
+    body["options"] = json!([]);
+    let created = server.graphql(Some(&token), &create_mutation(), json!({"input": body})).await?;
+    assert_eq!(
+        data(&created)["createProduct"]["variants"][0]["prices"][0]["amount"],
+        json!(3_000_000_000_i64),
+        "{}",
+        short(&created.body)
+    );
+    let read = server
+        .graphql(None, "{ product(idOrSlug: \"rupiah-tee\") { variants { prices { amount currency } } } }", json!({}))
+        .await?;
+    assert_eq!(
+        data(&read)["product"]["variants"][0]["prices"][0],
+        json!({"amount": 3_000_000_000_i64, "currency": "IDR"})
+    );
+
+    let sdl = emporium_gateway::graphql::sdl();
+    assert!(sdl.contains("scalar Amount"), "no Amount scalar in the schema");
+    assert!(sdl.contains("amount: Amount!"), "Money.amount is not the Amount scalar");
+    for name in ["type Money ", "type Image ", "type ProductOption ", "type ProductEdge ", "type PageInfo "] {
+        assert!(sdl.contains(name), "no {name} in the schema");
+    }
+    assert!(!sdl.contains("Dto"), "an implementation type name leaked into the schema");
+    Ok(())
+}
+
+#[tokio::test]
+async fn products_are_a_relay_connection_with_edges_cursors_and_page_info() -> TestResult {
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    for (name, sku) in [("Edge One", "EDGE1"), ("Edge Two", "EDGE2"), ("Edge Three", "EDGE3")] {
+        server.create_product(&token, tee(name, sku)).await?;
+    }
+    let query = "query($after: String) { products(first: 2, after: $after) { \
+                 edges { cursor node { name } } nodes { name } \
+                 pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }";
+    let first = server.graphql(None, query, json!({"after": null})).await?;
+    let page = &data(&first)["products"];
+    let edges = page["edges"].as_array().cloned().unwrap_or_default();
+    assert_eq!(edges.len(), 2, "{}", short(&first.body));
+    assert_eq!(page["nodes"], json!([edges[0]["node"], edges[1]["node"]]));
+    assert_eq!(page["pageInfo"]["hasNextPage"], true);
+    assert_eq!(page["pageInfo"]["hasPreviousPage"], false);
+    assert_eq!(page["pageInfo"]["startCursor"], edges[0]["cursor"]);
+    assert_eq!(page["pageInfo"]["endCursor"], edges[1]["cursor"]);
+
+    // Any edge's cursor continues after that edge.
+    let after_first = server.graphql(None, query, json!({"after": edges[0]["cursor"]})).await?;
+    assert_eq!(data(&after_first)["products"]["edges"][0]["node"], edges[1]["node"]);
+    let last = server.graphql(None, query, json!({"after": page["pageInfo"]["endCursor"]})).await?;
+    let last = &data(&last)["products"];
+    assert_eq!(last["edges"].as_array().map(Vec::len), Some(1));
+    assert_eq!(last["pageInfo"]["hasNextPage"], false);
+    assert_eq!(last["pageInfo"]["hasPreviousPage"], true);
+    assert!(last["pageInfo"]["endCursor"].is_string(), "the last page still names its last edge's cursor");
+    Ok(())
+}
+
+#[tokio::test]
+async fn categories_page_as_a_connection() -> TestResult {
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    for name in ["Alpha", "Beta", "Gamma"] {
+        assert_eq!(
+            server.post("/v1/categories", Some(&token), json!({"name": name})).await?.status,
+            StatusCode::CREATED
+        );
+    }
+    let query = "query($after: String) { categories(first: 2, after: $after) { nodes { name } pageInfo { hasNextPage endCursor } } }";
+    let first = server.graphql(None, query, json!({"after": null})).await?;
+    assert_eq!(data(&first)["categories"]["nodes"], json!([{"name": "Alpha"}, {"name": "Beta"}]));
+    let cursor = data(&first)["categories"]["pageInfo"]["endCursor"].clone();
+    let second = server.graphql(None, query, json!({"after": cursor})).await?;
+    assert_eq!(data(&second)["categories"]["nodes"], json!([{"name": "Gamma"}]));
+    assert_eq!(data(&second)["categories"]["pageInfo"]["hasNextPage"], false);
+    let bad = server.graphql(None, "{ categories(first: 0) { nodes { name } } }", json!({})).await?;
+    assert_eq!(first_error(&bad)["extensions"]["code"], "validation_failed");
+    let tampered = server.graphql(None, query, json!({"after": "nonsense"})).await?;
+    assert_eq!(first_error(&tampered)["extensions"]["code"], "invalid_cursor");
+    Ok(())
+}
+
+#[tokio::test]
+async fn variants_are_added_changed_and_deleted_over_graphql_as_over_rest() -> TestResult {
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    server.create_product(&token, tee("Variant Tee", "VGQ")).await?;
+    let add = "mutation($input: VariantInput!) { addVariant(product: \"variant-tee\", input: $input) { id sku options { name value } prices { amount currency } } }";
+    let added = server
+        .graphql(Some(&token), add, json!({"input": {"sku": "VGQ-L", "options": [{"name": "Size", "value": "M"}], "prices": [{"amount": 2800, "currency": "EUR"}]}}))
+        .await?;
+    // M is taken by VGQ-M: the same rule as REST, with its code.
+    assert_eq!(first_error(&added)["extensions"]["code"], "validation_failed", "{}", short(&added.body));
+    let patched = server
+        .patch(
+            "/v1/products/variant-tee",
+            Some(&token),
+            json!({"options": [{"name": "Size", "values": ["S", "M", "L"]}]}),
+        )
+        .await?;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    let added = server
+        .graphql(Some(&token), add, json!({"input": {"sku": "VGQ-L", "options": [{"name": "Size", "value": "L"}], "prices": [{"amount": 2800, "currency": "EUR"}]}}))
+        .await?;
+    let variant = data(&added)["addVariant"].clone();
+    assert_eq!(variant["sku"], "VGQ-L", "{}", short(&added.body));
+    let id = variant["id"].as_str().unwrap_or_default().to_owned();
+
+    let update = "mutation($id: String!, $input: UpdateVariantInput!) { updateVariant(product: \"variant-tee\", variantId: $id, input: $input) { sku title prices { amount } } }";
+    let updated = server
+        .graphql(
+            Some(&token),
+            update,
+            json!({"id": id, "input": {"title": "Large", "prices": [{"amount": 2900, "currency": "EUR"}]}}),
+        )
+        .await?;
+    assert_eq!(
+        data(&updated)["updateVariant"],
+        json!({"sku": "VGQ-L", "title": "Large", "prices": [{"amount": 2900}]}),
+        "{}",
+        short(&updated.body)
+    );
+    let rest = server.get("/v1/products/variant-tee").await?;
+    assert_eq!(rest.body["variants"][2]["prices"][0]["amount"], 2900);
+
+    let delete = "mutation($id: String!) { deleteVariant(product: \"variant-tee\", variantId: $id) }";
+    assert_eq!(data(&server.graphql(Some(&token), delete, json!({"id": id})).await?)["deleteVariant"], true);
+    assert_eq!(server.get("/v1/products/variant-tee").await?.body["variants"].as_array().map(Vec::len), Some(2));
+
+    // Options change through updateProduct too.
+    let options = "mutation { updateProduct(idOrSlug: \"variant-tee\", input: {options: [{name: \"Size\", values: [\"S\", \"M\", \"XL\"]}]}) { options { name values } } }";
+    let reply = server.graphql(Some(&token), options, json!({})).await?;
+    assert_eq!(
+        data(&reply)["updateProduct"]["options"],
+        json!([{"name": "Size", "values": ["S", "M", "XL"]}]),
+        "{}",
+        short(&reply.body)
+    );
+
+    let anonymous = server.graphql(None, delete, json!({"id": "var_x"})).await?;
+    assert_eq!(first_error(&anonymous)["extensions"]["code"], "unauthorized");
     Ok(())
 }

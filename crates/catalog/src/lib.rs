@@ -12,5 +12,5 @@ mod validate;
 
 pub use error::CatalogError;
 pub use model::*;
-pub use query::{ListProducts, MAX_QUERY_CHARS, ProductSort, StatusFilter, list_products};
+pub use query::{IdPage, ListProducts, MAX_QUERY_CHARS, ProductSort, StatusFilter, list_products};
 pub use service::*;

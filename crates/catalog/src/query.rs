@@ -90,12 +90,23 @@ enum SortKey {
     Text(String),
 }
 
-/// One page of product ids in order, and the cursor of the next page.
+/// One page of a product list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdPage {
+    /// Product ids, in order.
+    pub ids: Vec<String>,
+    /// Per id, the cursor that continues after it (GraphQL edges carry one each).
+    pub cursors: Vec<String>,
+    /// The cursor of the next page, if there is one.
+    pub next_cursor: Option<String>,
+}
+
+/// One page of product ids in order, with their cursors.
 pub async fn list_products<C: ConnectionTrait>(
     db: &C,
     codec: &CursorCodec,
     request: &ListProducts,
-) -> Result<(Vec<String>, Option<String>), CatalogError> {
+) -> Result<IdPage, CatalogError> {
     let fingerprint = fingerprint(request);
     let after: Option<PageCursor> = match &request.cursor {
         None => None,
@@ -206,23 +217,21 @@ pub async fn list_products<C: ConnectionTrait>(
             "no category has this id or slug",
         )));
     }
-    let mut ids = Vec::with_capacity(rows.len());
-    let mut last_key = None;
+    let mut page = IdPage::default();
     for row in rows.iter().take(limit as usize) {
-        ids.push(row.try_get_by_index::<String>(0)?);
-        last_key = match request.sort {
+        let id = row.try_get_by_index::<String>(0)?;
+        let key = match request.sort {
             ProductSort::Newest => None,
             ProductSort::Name => Some(SortKey::Text(row.try_get_by_index::<String>(1)?)),
             ProductSort::PriceAsc | ProductSort::PriceDesc => Some(SortKey::Amount(row.try_get_by_index::<i64>(1)?)),
         };
+        page.cursors.push(codec.encode(&PageCursor { query: fingerprint.clone(), key, id: id.clone() }));
+        page.ids.push(id);
     }
-    let next = match ids.last() {
-        Some(id) if rows.len() as u64 > limit => {
-            Some(codec.encode(&PageCursor { query: fingerprint, key: last_key, id: id.clone() }))
-        }
-        _ => None,
-    };
-    Ok((ids, next))
+    if rows.len() as u64 > limit {
+        page.next_cursor = page.cursors.last().cloned();
+    }
+    Ok(page)
 }
 
 fn fingerprint(request: &ListProducts) -> String {

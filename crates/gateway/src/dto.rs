@@ -9,8 +9,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use utoipa::ToSchema;
 
 /// An amount of money in the currency's minor units.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, async_graphql::SimpleObject, async_graphql::InputObject)]
-#[graphql(input_name = "MoneyInput")]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoneyDto {
     /// Minor units (cents for EUR, yen for JPY), within ±(2^53 − 1).
@@ -35,7 +34,7 @@ impl From<MoneyDto> for catalog::PriceInput {
 
 /// A product option and its values.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, async_graphql::SimpleObject, async_graphql::InputObject)]
-#[graphql(input_name = "ProductOptionInput")]
+#[graphql(name = "ProductOption", input_name = "ProductOptionInput")]
 #[serde(deny_unknown_fields)]
 pub struct ProductOptionDto {
     #[schema(example = "Size")]
@@ -46,7 +45,7 @@ pub struct ProductOptionDto {
 
 /// A product image.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, async_graphql::SimpleObject, async_graphql::InputObject)]
-#[graphql(input_name = "ImageInput")]
+#[graphql(name = "Image", input_name = "ImageInput")]
 #[serde(deny_unknown_fields)]
 pub struct ImageDto {
     pub url: String,

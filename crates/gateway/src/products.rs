@@ -10,6 +10,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::{BufMut, Bytes, BytesMut};
 use emporium_catalog as catalog;
 use emporium_core::db::begin_write;
+use emporium_core::{Currency, Limit, ValidationErrors};
+use emporium_customers::Permission;
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use sha2::{Digest, Sha256};
 
@@ -66,44 +68,127 @@ pub async fn read(state: &AppState, principal: &Principal, id_or_slug: &str) -> 
     Ok(doc)
 }
 
-/// A cached list page: the ids in order and the next page's cursor.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct IdPage {
-    ids: Vec<String>,
-    next_cursor: Option<String>,
+/// A product list as a caller asks for it, typed: REST parses its query string into one,
+/// GraphQL its arguments. [`ListInput::check`] applies the rules both share.
+#[derive(Debug, Default)]
+pub struct ListInput {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+    pub q: Option<String>,
+    pub category: Option<String>,
+    pub sort: Option<catalog::ProductSort>,
+    pub currency: Option<String>,
+    pub status: Option<catalog::StatusFilter>,
+}
+
+/// What each transport calls the list's parameters, for error paths.
+pub struct ListFields {
+    pub limit: &'static str,
+    pub q: &'static str,
+    pub currency: &'static str,
+    pub status: &'static str,
+}
+
+impl ListFields {
+    /// `GET /v1/products`'s query parameters.
+    pub const REST: Self = Self { limit: "limit", q: "q", currency: "currency", status: "status" };
+    /// The `products` field's arguments.
+    pub const GRAPHQL: Self = Self { limit: "first", q: "query", currency: "currency", status: "status" };
+}
+
+impl ListInput {
+    /// Checks every rule, adding to `errors` (which may already hold the transport's own
+    /// parse errors), and reports them all at once. A status other than published needs staff.
+    pub fn check(
+        self,
+        principal: &Principal,
+        fields: &ListFields,
+        mut errors: ValidationErrors,
+    ) -> Result<catalog::ListProducts, ApiError> {
+        let limit = match self.limit {
+            None => Some(Limit::default()),
+            Some(n) => Limit::parse(Some(n)),
+        };
+        if limit.is_none() {
+            errors.add(fields.limit, "out_of_range", "must be a whole number from 1 to 100");
+        }
+        if self.q.as_deref().is_some_and(|q| q.chars().count() > catalog::MAX_QUERY_CHARS) {
+            errors.add(fields.q, "too_long", format!("must be at most {} characters", catalog::MAX_QUERY_CHARS));
+        }
+        let currency = match self.currency.as_deref().map(Currency::parse) {
+            None => None,
+            Some(Ok(currency)) => Some(currency),
+            Some(Err(_)) => {
+                errors.add(fields.currency, "invalid_currency", "must be an upper-case ISO 4217 code such as EUR");
+                None
+            }
+        };
+        let sort = self.sort.unwrap_or_default();
+        if matches!(sort, catalog::ProductSort::PriceAsc | catalog::ProductSort::PriceDesc) && self.currency.is_none() {
+            errors.add(fields.currency, "required", "price sorts need a currency");
+        }
+        let status = self.status.unwrap_or_default();
+        if status != catalog::StatusFilter::Published {
+            principal.require(Permission::CatalogRead)?;
+        }
+        let limit = errors.finish(limit).map_err(ApiError::validation)?.unwrap_or_default();
+        Ok(catalog::ListProducts {
+            limit,
+            cursor: self.cursor,
+            q: self.q,
+            category: self.category,
+            sort,
+            currency,
+            status,
+        })
+    }
+}
+
+/// One page of products: each document with the cursor that continues after it.
+pub struct ListPage {
+    pub items: Vec<(Arc<Doc>, String)>,
+    pub next_cursor: Option<String>,
+}
+
+impl ListPage {
+    /// The documents, in order.
+    pub fn docs(&self) -> impl Iterator<Item = &Arc<Doc>> {
+        self.items.iter().map(|(doc, _)| doc)
+    }
 }
 
 /// One page of a product list: ids from the page cache (or the database), documents from
 /// the document cache.
-pub async fn list(
-    state: &AppState,
-    request: &catalog::ListProducts,
-) -> Result<(Vec<Arc<Doc>>, Option<String>), ApiError> {
+pub async fn list(state: &AppState, request: &catalog::ListProducts) -> Result<ListPage, ApiError> {
     let key = format!("list:{}", request.cache_key());
     // An entry that does not parse (written by another version) is recomputed, not trusted
     // and not overwritten.
     let (cached, token) = match state.cache.get_shared(&key).await {
-        SharedLookup::Hit(bytes) => (serde_json::from_slice::<IdPage>(&bytes).ok(), None),
+        SharedLookup::Hit(bytes) => (serde_json::from_slice::<catalog::IdPage>(&bytes).ok(), None),
         SharedLookup::Miss(token) => (None, token),
     };
     let page = match cached {
         Some(page) => page,
         None => {
-            let (ids, next_cursor) = catalog::list_products(&state.db, &state.cursors, request).await?;
-            let page = IdPage { ids, next_cursor };
+            let page = catalog::list_products(&state.db, &state.cursors, request).await?;
             state.cache.put_shared(&key, token, Bytes::from(serde_json::to_vec(&page).unwrap_or_default())).await;
             page
         }
     };
-    // A product whose status changed after the page's ids were read is left out rather than
-    // shown with a status the list does not ask for (a draft in a shopper's list).
-    let mut docs = read_many(state, &page.ids).await?;
-    docs.retain(|doc| request.status.admits(doc.published));
-    Ok((docs, page.next_cursor))
+    let docs = read_many(state, &page.ids).await?;
+    let items = docs
+        .into_iter()
+        .zip(page.cursors)
+        // Gone since the page was read (deleted), or no longer of the status the list asks
+        // for (unpublished meanwhile): left out, never shown as it now is.
+        .filter_map(|(doc, cursor)| doc.filter(|d| request.status.admits(d.published)).map(|d| (d, cursor)))
+        .collect();
+    Ok(ListPage { items, next_cursor: page.next_cursor })
 }
 
-/// Documents of products by id, through the cache; misses are loaded in one batch.
-pub async fn read_many(state: &AppState, ids: &[String]) -> Result<Vec<Arc<Doc>>, ApiError> {
+/// Documents of products by id, through the cache, aligned with `ids` (`None` where a product
+/// no longer exists); misses are loaded in one batch.
+pub async fn read_many(state: &AppState, ids: &[String]) -> Result<Vec<Option<Arc<Doc>>>, ApiError> {
     let keys: Vec<&str> = ids.iter().map(String::as_str).collect();
     let lookups = state.cache.get_many(&keys).await;
     let mut docs: Vec<Option<Arc<Doc>>> = Vec::with_capacity(ids.len());
@@ -132,22 +217,55 @@ pub async fn read_many(state: &AppState, ids: &[String]) -> Result<Vec<Arc<Doc>>
             }
         }
     }
-    Ok(docs.into_iter().flatten().collect())
+    Ok(docs)
+}
+
+/// A page of categories, oldest first, each with the cursor that continues after it.
+pub async fn list_categories(
+    state: &AppState,
+    limit: Limit,
+    cursor: Option<&str>,
+) -> Result<(Vec<(catalog::Category, String)>, Option<String>), ApiError> {
+    let after = match cursor {
+        None => None,
+        Some(text) => Some(
+            state
+                .cursors
+                .decode::<(String, String)>(text)
+                .filter(|(kind, _)| kind == "categories")
+                .map(|(_, id)| id)
+                .ok_or_else(|| {
+                ApiError::new(emporium_core::ErrorKind::Invalid, "invalid_cursor", "The cursor is unknown or altered.")
+            })?,
+        ),
+    };
+    let mut rows = catalog::list_categories(&state.db, after.as_deref(), limit.get() + 1).await?;
+    let more = rows.len() as u64 > limit.get();
+    rows.truncate(limit.get() as usize);
+    let page: Vec<(catalog::Category, String)> = rows
+        .into_iter()
+        .map(|c| {
+            let cursor = state.cursors.encode(&("categories", c.id.as_str()));
+            (c, cursor)
+        })
+        .collect();
+    let next = if more { page.last().map(|(_, cursor)| cursor.clone()) } else { None };
+    Ok((page, next))
 }
 
 /// A list page as JSON, assembled from the cached documents without re-serializing them.
-pub fn page_body(docs: &[Arc<Doc>], next_cursor: Option<&str>) -> Bytes {
-    let size: usize = docs.iter().map(|d| d.body.len() + 1).sum::<usize>() + 64;
+pub fn page_body(page: &ListPage) -> Bytes {
+    let size: usize = page.docs().map(|d| d.body.len() + 1).sum::<usize>() + 64;
     let mut body = BytesMut::with_capacity(size);
     body.put_slice(b"{\"data\":[");
-    for (i, doc) in docs.iter().enumerate() {
+    for (i, doc) in page.docs().enumerate() {
         if i > 0 {
             body.put_u8(b',');
         }
         body.put_slice(&doc.body);
     }
     body.put_slice(b"],\"next_cursor\":");
-    body.put_slice(&serde_json::to_vec(&next_cursor).unwrap_or_else(|_| b"null".to_vec()));
+    body.put_slice(&serde_json::to_vec(&page.next_cursor).unwrap_or_else(|_| b"null".to_vec()));
     body.put_u8(b'}');
     body.freeze()
 }

@@ -9,6 +9,7 @@ use emporium_catalog as catalog;
 use emporium_core::Patch;
 use emporium_customers::Permission;
 
+use super::money::MoneyInput;
 use crate::auth::Principal;
 use crate::cache::Doc;
 use crate::dto::{
@@ -16,7 +17,6 @@ use crate::dto::{
 };
 use crate::error::ApiError;
 use crate::products;
-use crate::rest::products::ListParams;
 use crate::state::AppState;
 
 /// Batches category lookups of a whole product list into one query.
@@ -72,6 +72,7 @@ impl VariantDto {
 }
 
 /// A product: a view of its cached read document, resolved without copying it.
+#[derive(Clone)]
 pub struct Product(Arc<ProductDto>);
 
 #[Object]
@@ -140,6 +141,12 @@ impl Product {
     }
 }
 
+fn variant_of(doc: &Doc, variant_id: &str) -> Result<VariantDto> {
+    let product = doc.product().map_err(|e| ApiError::internal(&e))?;
+    let variant = product.variants.iter().find(|v| v.id == variant_id).ok_or_else(|| ApiError::not_found("variant"))?;
+    Ok(variant.clone())
+}
+
 fn to_product(doc: &Doc) -> Result<Product> {
     Ok(Product(doc.product().map_err(|e| ApiError::internal(&e))?))
 }
@@ -153,6 +160,17 @@ pub enum ProductSort {
     PriceDesc,
 }
 
+impl From<ProductSort> for catalog::ProductSort {
+    fn from(sort: ProductSort) -> Self {
+        match sort {
+            ProductSort::Newest => Self::Newest,
+            ProductSort::Name => Self::Name,
+            ProductSort::PriceAsc => Self::PriceAsc,
+            ProductSort::PriceDesc => Self::PriceDesc,
+        }
+    }
+}
+
 /// Which statuses a staff list includes.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum StatusFilter {
@@ -161,18 +179,67 @@ pub enum StatusFilter {
     All,
 }
 
-/// Where a page ended.
+impl From<StatusFilter> for catalog::StatusFilter {
+    fn from(status: StatusFilter) -> Self {
+        match status {
+            StatusFilter::Draft => Self::Draft,
+            StatusFilter::Published => Self::Published,
+            StatusFilter::All => Self::All,
+        }
+    }
+}
+
+/// Where a page of a connection starts and ends (Relay's `PageInfo`).
 #[derive(SimpleObject)]
 pub struct PageInfo {
+    /// Whether another page follows.
     pub has_next_page: bool,
-    /// Pass as `after` for the next page.
+    /// Whether this page was asked for after a cursor (so items come before it).
+    pub has_previous_page: bool,
+    /// The first edge's cursor.
+    pub start_cursor: Option<String>,
+    /// The last edge's cursor: pass it as `after` for the next page.
     pub end_cursor: Option<String>,
 }
 
-/// A page of products.
+impl PageInfo {
+    fn of(cursors: &[&str], has_next_page: bool, after: bool) -> Self {
+        Self {
+            has_next_page,
+            has_previous_page: after,
+            start_cursor: cursors.first().map(|c| (*c).to_owned()),
+            end_cursor: cursors.last().map(|c| (*c).to_owned()),
+        }
+    }
+}
+
+/// A product in a connection, with the cursor that continues after it.
+#[derive(SimpleObject)]
+pub struct ProductEdge {
+    pub cursor: String,
+    pub node: Product,
+}
+
+/// A page of products (a Relay connection; `nodes` is a shortcut to the edges' nodes).
 #[derive(SimpleObject)]
 pub struct ProductConnection {
+    pub edges: Vec<ProductEdge>,
     pub nodes: Vec<Product>,
+    pub page_info: PageInfo,
+}
+
+/// A category in a connection.
+#[derive(SimpleObject)]
+pub struct CategoryEdge {
+    pub cursor: String,
+    pub node: CategoryDto,
+}
+
+/// A page of categories, oldest first.
+#[derive(SimpleObject)]
+pub struct CategoryConnection {
+    pub edges: Vec<CategoryEdge>,
+    pub nodes: Vec<CategoryDto>,
     pub page_info: PageInfo,
 }
 
@@ -210,38 +277,50 @@ impl CatalogQuery {
     ) -> Result<ProductConnection> {
         let state = ctx.data::<AppState>()?;
         let principal = ctx.data::<Principal>()?;
-        let params = ListParams {
-            limit: Some(first.to_string()),
+        let had_cursor = after.is_some();
+        let input = products::ListInput {
+            limit: Some(first),
             cursor: after,
             q: query,
             category,
-            sort: sort.map(|s| match s {
-                ProductSort::Newest => "newest".to_owned(),
-                ProductSort::Name => "name".to_owned(),
-                ProductSort::PriceAsc => "price_asc".to_owned(),
-                ProductSort::PriceDesc => "price_desc".to_owned(),
-            }),
+            sort: sort.map(Into::into),
             currency,
-            status: status.map(|s| match s {
-                StatusFilter::Draft => "draft".to_owned(),
-                StatusFilter::Published => "published".to_owned(),
-                StatusFilter::All => "all".to_owned(),
-            }),
+            status: status.map(Into::into),
         };
-        let request = params.parse(principal)?;
-        let (docs, next) = products::list(state, &request).await?;
-        Ok(ProductConnection {
-            nodes: docs.iter().map(|d| to_product(d)).collect::<Result<_>>()?,
-            page_info: PageInfo { has_next_page: next.is_some(), end_cursor: next },
-        })
+        let request = input.check(principal, &products::ListFields::GRAPHQL, Default::default())?;
+        let page = products::list(state, &request).await?;
+        let mut edges = Vec::with_capacity(page.items.len());
+        for (doc, cursor) in &page.items {
+            edges.push(ProductEdge { cursor: cursor.clone(), node: to_product(doc)? });
+        }
+        let cursors: Vec<&str> = edges.iter().map(|e| e.cursor.as_str()).collect();
+        let page_info = PageInfo::of(&cursors, page.next_cursor.is_some(), had_cursor);
+        Ok(ProductConnection { nodes: edges.iter().map(|e| e.node.clone()).collect(), edges, page_info })
     }
 
-    /// Every category, so a client builds the tree from `parentId`.
-    #[graphql(complexity = "crate::graphql::LIST_COST + child_complexity")]
-    async fn categories(&self, ctx: &Context<'_>) -> Result<Vec<CategoryDto>> {
+    /// Categories, oldest first; a client builds the tree from `parentId`.
+    #[graphql(complexity = "crate::graphql::LIST_COST + first.clamp(0, 100) as usize * child_complexity")]
+    async fn categories(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 100)] first: i64,
+        after: Option<String>,
+    ) -> Result<CategoryConnection> {
         let state = ctx.data::<AppState>()?;
-        let all = catalog::all_categories(&state.db).await.map_err(|e| ApiError::database(&e))?;
-        Ok(all.into_iter().map(Into::into).collect())
+        let limit = emporium_core::Limit::parse(Some(first)).ok_or_else(|| {
+            ApiError::validation(emporium_core::ValidationErrors::single(
+                "first",
+                "out_of_range",
+                "must be a whole number from 1 to 100",
+            ))
+        })?;
+        let had_cursor = after.is_some();
+        let (rows, next) = products::list_categories(state, limit, after.as_deref()).await?;
+        let edges: Vec<CategoryEdge> =
+            rows.into_iter().map(|(c, cursor)| CategoryEdge { cursor, node: c.into() }).collect();
+        let cursors: Vec<&str> = edges.iter().map(|e| e.cursor.as_str()).collect();
+        let page_info = PageInfo::of(&cursors, next.is_some(), had_cursor);
+        Ok(CategoryConnection { nodes: edges.iter().map(|e| e.node.clone()).collect(), edges, page_info })
     }
 
     /// A category by id or slug.
@@ -260,14 +339,23 @@ pub struct OptionValueInput {
     pub value: String,
 }
 
-/// A variant in `createProduct`.
+/// A variant in `createProduct` and `addVariant`.
 #[derive(InputObject)]
 pub struct VariantInput {
     pub sku: String,
     pub title: Option<String>,
     #[graphql(default)]
     pub options: Vec<OptionValueInput>,
-    pub prices: Vec<MoneyDto>,
+    pub prices: Vec<MoneyInput>,
+}
+
+/// `updateVariant`'s input: fields left out stay; `prices` replaces the whole list.
+#[derive(InputObject)]
+pub struct UpdateVariantInput {
+    pub sku: async_graphql::MaybeUndefined<String>,
+    pub title: async_graphql::MaybeUndefined<String>,
+    pub options: async_graphql::MaybeUndefined<Vec<OptionValueInput>>,
+    pub prices: async_graphql::MaybeUndefined<Vec<MoneyInput>>,
 }
 
 impl From<VariantInput> for catalog::NewVariant {
@@ -309,6 +397,7 @@ pub struct UpdateProductInput {
     pub seo_title: async_graphql::MaybeUndefined<String>,
     pub seo_description: async_graphql::MaybeUndefined<String>,
     pub category_ids: async_graphql::MaybeUndefined<Vec<String>>,
+    pub options: async_graphql::MaybeUndefined<Vec<ProductOptionDto>>,
     pub images: async_graphql::MaybeUndefined<Vec<ImageDto>>,
 }
 
@@ -371,7 +460,8 @@ impl CatalogMutation {
             seo_title: patch(input.seo_title),
             seo_description: patch(input.seo_description),
             category_ids: patch(input.category_ids),
-            options: Patch::Missing,
+            options: patch(input.options)
+                .map(|os| os.into_iter().map(|o| catalog::ProductOption { name: o.name, values: o.values }).collect()),
             images: patch(input.images)
                 .map(|is| is.into_iter().map(|i| catalog::Image { url: i.url, alt: i.alt }).collect()),
         };
@@ -389,6 +479,55 @@ impl CatalogMutation {
         principal.require(Permission::CatalogWrite)?;
         let mut write = products::Write::begin(state).await?;
         let change = catalog::delete_product(write.txn(), &id_or_slug).await.map_err(ApiError::from)?;
+        write.touch(&change);
+        write.commit().await?;
+        Ok(true)
+    }
+
+    /// Adds a variant to a product.
+    async fn add_variant(&self, ctx: &Context<'_>, product: String, input: VariantInput) -> Result<VariantDto> {
+        let (state, principal) = (ctx.data::<AppState>()?, ctx.data::<Principal>()?);
+        principal.require(Permission::CatalogWrite)?;
+        let mut write = products::Write::begin(state).await?;
+        let (change, variant_id) =
+            catalog::add_variant(write.txn(), &product, input.into()).await.map_err(ApiError::from)?;
+        write.touch(&change);
+        let variant = variant_of(&write.doc(&change.id).await?, &variant_id)?;
+        write.commit().await?;
+        Ok(variant)
+    }
+
+    /// Changes a variant.
+    async fn update_variant(
+        &self,
+        ctx: &Context<'_>,
+        product: String,
+        variant_id: String,
+        input: UpdateVariantInput,
+    ) -> Result<VariantDto> {
+        let (state, principal) = (ctx.data::<AppState>()?, ctx.data::<Principal>()?);
+        principal.require(Permission::CatalogWrite)?;
+        let patch_input = catalog::VariantPatch {
+            sku: patch(input.sku),
+            title: patch(input.title),
+            options: patch(input.options).map(|os| os.into_iter().map(|o| (o.name, o.value)).collect()),
+            prices: patch(input.prices).map(|ps| ps.into_iter().map(Into::into).collect()),
+        };
+        let mut write = products::Write::begin(state).await?;
+        let change =
+            catalog::patch_variant(write.txn(), &product, &variant_id, patch_input).await.map_err(ApiError::from)?;
+        write.touch(&change);
+        let variant = variant_of(&write.doc(&change.id).await?, &variant_id)?;
+        write.commit().await?;
+        Ok(variant)
+    }
+
+    /// Deletes a variant; a product keeps at least one (`last_variant`).
+    async fn delete_variant(&self, ctx: &Context<'_>, product: String, variant_id: String) -> Result<bool> {
+        let (state, principal) = (ctx.data::<AppState>()?, ctx.data::<Principal>()?);
+        principal.require(Permission::CatalogWrite)?;
+        let mut write = products::Write::begin(state).await?;
+        let change = catalog::delete_variant(write.txn(), &product, &variant_id).await.map_err(ApiError::from)?;
         write.touch(&change);
         write.commit().await?;
         Ok(true)

@@ -2,6 +2,7 @@
 
 mod bounds;
 mod catalog;
+mod money;
 mod query_cache;
 
 pub use bounds::Refusal;

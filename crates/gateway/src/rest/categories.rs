@@ -21,7 +21,8 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CategoryListParams {
-    /// Page size, 1 to 100 (default 20).
+    /// Page size (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -50,31 +51,8 @@ pub async fn list_categories(
     .ok_or_else(|| {
         ApiError::validation(ValidationErrors::single("limit", "out_of_range", "must be a whole number from 1 to 100"))
     })?;
-    let after: Option<String> = match &params.cursor {
-        None => None,
-        Some(text) => Some(
-            state
-                .cursors
-                .decode::<(String, String)>(text)
-                .filter(|(kind, _)| kind == "categories")
-                .ok_or_else(|| {
-                    ApiError::new(
-                        emporium_core::ErrorKind::Invalid,
-                        "invalid_cursor",
-                        "The cursor is unknown or altered.",
-                    )
-                })?
-                .1,
-        ),
-    };
-    let mut rows = catalog::list_categories(&state.db, after.as_deref(), limit.get() + 1).await?;
-    let next_cursor = if rows.len() as u64 > limit.get() {
-        rows.truncate(limit.get() as usize);
-        rows.last().map(|c| state.cursors.encode(&("categories", c.id.as_str())))
-    } else {
-        None
-    };
-    Ok(Json(CategoryPage { data: rows.into_iter().map(Into::into).collect(), next_cursor }))
+    let (rows, next_cursor) = products::list_categories(&state, limit, params.cursor.as_deref()).await?;
+    Ok(Json(CategoryPage { data: rows.into_iter().map(|(c, _)| c.into()).collect(), next_cursor }))
 }
 
 /// Read a category by id or slug.

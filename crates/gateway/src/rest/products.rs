@@ -4,8 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use emporium_catalog as catalog;
-use emporium_core::{Currency, Limit, ValidationErrors};
-use emporium_customers::Permission;
+use emporium_core::ValidationErrors;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -19,86 +18,93 @@ use crate::products;
 use crate::rest::IdempotencyKey;
 use crate::state::AppState;
 
-/// Query parameters of `GET /v1/products`.
+/// Query parameters of `GET /v1/products`. Read as text, so a bad value is a 422 naming the
+/// parameter rather than a bare rejection; the document gives their real types.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// Page size, 1 to 100 (default 20).
+    /// Page size (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Searches names, descriptions and SKUs, ignoring case; at most 200 characters.
+    /// Searches names, descriptions and SKUs, ignoring case.
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// A category id or slug; includes its sub-categories.
     pub category: Option<String>,
-    /// `newest` (default), `name`, `price_asc` or `price_desc`.
+    /// The order (default `newest`).
+    #[param(value_type = Option<SortParam>)]
     pub sort: Option<String>,
     /// ISO 4217 code; required by the price sorts.
+    #[param(pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
-    /// Staff only: `draft`, `published` (default) or `all`.
+    /// Staff only (default `published`).
+    #[param(value_type = Option<StatusParam>)]
     pub status: Option<String>,
 }
 
+/// How a product list is ordered.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum SortParam {
+    Newest,
+    Name,
+    PriceAsc,
+    PriceDesc,
+}
+
+/// Which statuses a staff list includes.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum StatusParam {
+    Draft,
+    Published,
+    All,
+}
+
 impl ListParams {
-    /// Checks every parameter, reporting all problems at once.
+    /// Parses the text of each parameter, then checks the list's rules, reporting every
+    /// problem at once.
     pub fn parse(self, principal: &Principal) -> Result<catalog::ListProducts, ApiError> {
         let mut errors = ValidationErrors::new();
         let limit = match self.limit.as_deref().map(str::parse::<i64>) {
-            None => Some(Limit::default()),
-            Some(Ok(n)) => Limit::parse(Some(n)),
-            Some(Err(_)) => None,
+            None => None,
+            Some(Ok(n)) => Some(n),
+            // Out of range, so `check` reports it with the range.
+            Some(Err(_)) => Some(0),
         };
-        if limit.is_none() {
-            errors.add("limit", "out_of_range", "must be a whole number from 1 to 100");
-        }
         let sort = match self.sort.as_deref() {
-            None | Some("newest") => catalog::ProductSort::Newest,
-            Some("name") => catalog::ProductSort::Name,
-            Some("price_asc") => catalog::ProductSort::PriceAsc,
-            Some("price_desc") => catalog::ProductSort::PriceDesc,
+            None => None,
+            Some("newest") => Some(catalog::ProductSort::Newest),
+            Some("name") => Some(catalog::ProductSort::Name),
+            Some("price_asc") => Some(catalog::ProductSort::PriceAsc),
+            Some("price_desc") => Some(catalog::ProductSort::PriceDesc),
             Some(_) => {
                 errors.add("sort", "invalid_value", "must be newest, name, price_asc or price_desc");
-                catalog::ProductSort::Newest
+                None
             }
         };
-        let currency = match self.currency.as_deref() {
-            None => None,
-            Some(code) => match Currency::parse(code) {
-                Ok(currency) => Some(currency),
-                Err(_) => {
-                    errors.add("currency", "invalid_currency", "must be an upper-case ISO 4217 code such as EUR");
-                    None
-                }
-            },
-        };
-        if matches!(sort, catalog::ProductSort::PriceAsc | catalog::ProductSort::PriceDesc) && self.currency.is_none() {
-            errors.add("currency", "required", "price sorts need a currency");
-        }
-        if self.q.as_deref().is_some_and(|q| q.chars().count() > catalog::MAX_QUERY_CHARS) {
-            errors.add("q", "too_long", format!("must be at most {} characters", catalog::MAX_QUERY_CHARS));
-        }
         let status = match self.status.as_deref() {
-            None | Some("published") => catalog::StatusFilter::Published,
-            Some("draft") => catalog::StatusFilter::Draft,
-            Some("all") => catalog::StatusFilter::All,
+            None => None,
+            Some("published") => Some(catalog::StatusFilter::Published),
+            Some("draft") => Some(catalog::StatusFilter::Draft),
+            Some("all") => Some(catalog::StatusFilter::All),
             Some(_) => {
                 errors.add("status", "invalid_value", "must be draft, published or all");
-                catalog::StatusFilter::Published
+                None
             }
         };
-        if status != catalog::StatusFilter::Published {
-            principal.require(Permission::CatalogRead)?;
-        }
-        let limit = errors.finish(limit).map_err(ApiError::validation)?.unwrap_or_default();
-        Ok(catalog::ListProducts {
+        let input = products::ListInput {
             limit,
             cursor: self.cursor,
             q: self.q,
             category: self.category,
             sort,
-            currency,
+            currency: self.currency,
             status,
-        })
+        };
+        input.check(principal, &products::ListFields::REST, errors)
     }
 }
 
@@ -118,8 +124,8 @@ pub async fn list_products(
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Response, ApiError> {
     let request = params.parse(&principal)?;
-    let (docs, next) = products::list(&state, &request).await?;
-    Ok(json_response(StatusCode::OK, products::page_body(&docs, next.as_deref())))
+    let page = products::list(&state, &request).await?;
+    Ok(json_response(StatusCode::OK, products::page_body(&page)))
 }
 
 /// Read a product by id or slug.
