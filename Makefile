@@ -3,7 +3,7 @@
 CARGO ?= cargo
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: run test test-all lint fmt check openapi graphql bench clean
+.PHONY: run test test-all lint fmt check openapi graphql error-codes bench clean
 
 ## Build and serve the demo shop on SQLite (./emporium.db) at http://$(ADDR)
 run:
@@ -34,6 +34,10 @@ openapi:
 ## Regenerate schema/schema.graphql from the code.
 graphql:
 	$(CARGO) run -q -p emporium-gateway --bin emporium -- export graphql > schema/schema.graphql
+
+## Regenerate docs/error-codes.md from the code.
+error-codes:
+	$(CARGO) run -q -p emporium-gateway --bin emporium -- export error-codes > docs/error-codes.md
 
 ## Load-test a release build against the demo shop (see docs/benchmarks.md).
 bench:

@@ -31,6 +31,22 @@ fn committed_graphql_schema_matches_the_code() -> TestResult {
 }
 
 #[test]
+fn committed_error_code_table_matches_the_code() -> TestResult {
+    let generated = emporium_gateway::error::error_code_table();
+    assert!(
+        committed("docs/error-codes.md")? == generated,
+        "docs/error-codes.md is out of date: run `make error-codes` and commit it"
+    );
+    // One code, one status: a code never means two things.
+    let mut seen = std::collections::HashMap::new();
+    for line in generated.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split(" | ").collect();
+        assert!(seen.insert(cells[0].to_owned(), cells[1].to_owned()).is_none(), "{} listed twice", cells[0]);
+    }
+    Ok(())
+}
+
+#[test]
 fn every_operation_has_an_id_a_tag_and_responses() -> TestResult {
     let doc = serde_json::to_value(emporium_gateway::rest::openapi())?;
     let paths = doc["paths"].as_object().ok_or_else(|| anyhow::anyhow!("no paths"))?;

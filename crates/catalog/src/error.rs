@@ -1,6 +1,6 @@
 //! The catalog's errors, each with a stable code and a kind.
 
-use emporium_core::{ErrorKind, ValidationErrors};
+use emporium_core::{DomainError, ErrorCode, ErrorKind, ValidationErrors};
 use sea_orm::DbErr;
 
 /// Why a catalog operation failed.
@@ -10,13 +10,13 @@ pub enum CatalogError {
     #[error("{0}")]
     Invalid(ValidationErrors),
     /// No such product, or it is deleted, or a draft the caller may not see.
-    #[error("product not found")]
+    #[error("No product has this id or slug.")]
     ProductNotFound,
     /// No such variant on that product.
-    #[error("variant not found")]
+    #[error("The product has no variant with this id.")]
     VariantNotFound,
     /// No such category.
-    #[error("category not found")]
+    #[error("No category has this id or slug.")]
     CategoryNotFound,
     /// The slug belongs to another product or category.
     #[error("slug '{slug}' is already taken")]
@@ -35,9 +35,29 @@ pub enum CatalogError {
     Database(#[from] DbErr),
 }
 
-impl CatalogError {
-    /// The stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
+/// Every code a catalog operation may answer.
+pub const ERROR_CODES: &[ErrorCode] = &[
+    ErrorCode {
+        code: "not_found",
+        kind: ErrorKind::NotFound,
+        meaning: "No such product, variant or category (or a draft the caller may not see).",
+    },
+    ErrorCode {
+        code: "slug_taken",
+        kind: ErrorKind::Conflict,
+        meaning: "The slug belongs to another product or category.",
+    },
+    ErrorCode { code: "sku_taken", kind: ErrorKind::Conflict, meaning: "The SKU belongs to another variant." },
+    ErrorCode { code: "last_variant", kind: ErrorKind::Conflict, meaning: "A product keeps at least one variant." },
+    ErrorCode {
+        code: "invalid_cursor",
+        kind: ErrorKind::Invalid,
+        meaning: "The cursor is unknown, altered or belongs to another query.",
+    },
+];
+
+impl DomainError for CatalogError {
+    fn code(&self) -> &'static str {
         match self {
             Self::Invalid(_) => "validation_failed",
             Self::ProductNotFound | Self::VariantNotFound | Self::CategoryNotFound => "not_found",
@@ -45,27 +65,23 @@ impl CatalogError {
             Self::SkuTaken { .. } => "sku_taken",
             Self::LastVariant => "last_variant",
             Self::InvalidCursor => "invalid_cursor",
-            Self::Database(e) if emporium_core::db::is_unavailable(e) => "service_unavailable",
-            Self::Database(_) => "internal",
+            Self::Database(e) => e.code(),
         }
     }
 
-    /// The kind, which decides the HTTP status.
-    pub fn kind(&self) -> ErrorKind {
+    fn kind(&self) -> ErrorKind {
         match self {
             Self::Invalid(_) | Self::InvalidCursor => ErrorKind::Invalid,
             Self::ProductNotFound | Self::VariantNotFound | Self::CategoryNotFound => ErrorKind::NotFound,
             Self::SlugTaken { .. } | Self::SkuTaken { .. } | Self::LastVariant => ErrorKind::Conflict,
-            Self::Database(e) if emporium_core::db::is_unavailable(e) => ErrorKind::Unavailable,
-            Self::Database(_) => ErrorKind::Internal,
+            Self::Database(e) => e.kind(),
         }
     }
 
-    /// Field-level problems, for `validation_failed`.
-    pub fn field_errors(&self) -> Option<&ValidationErrors> {
+    fn field_errors(&self) -> &[emporium_core::FieldError] {
         match self {
-            Self::Invalid(errors) => Some(errors),
-            _ => None,
+            Self::Invalid(errors) => errors.errors(),
+            _ => &[],
         }
     }
 }
@@ -73,5 +89,29 @@ impl CatalogError {
 impl From<ValidationErrors> for CatalogError {
     fn from(errors: ValidationErrors) -> Self {
         Self::Invalid(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_in_the_published_table() {
+        let errors = [
+            CatalogError::Invalid(ValidationErrors::single("name", "required", "is required")),
+            CatalogError::ProductNotFound,
+            CatalogError::VariantNotFound,
+            CatalogError::CategoryNotFound,
+            CatalogError::SlugTaken { slug: "tee".into() },
+            CatalogError::SkuTaken { sku: "TEE".into() },
+            CatalogError::LastVariant,
+            CatalogError::InvalidCursor,
+            CatalogError::Database(DbErr::Custom("x".into())),
+        ];
+        for error in errors {
+            let entry = ERROR_CODES.iter().chain(emporium_core::COMMON_CODES).find(|c| c.code == error.code());
+            assert_eq!(entry.map(|c| c.kind), Some(error.kind()), "{} is not in the table with its kind", error.code());
+        }
     }
 }

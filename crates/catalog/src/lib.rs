@@ -10,7 +10,7 @@ mod query;
 mod service;
 mod validate;
 
-pub use error::CatalogError;
+pub use error::{CatalogError, ERROR_CODES};
 pub use model::*;
 pub use query::{IdPage, ListProducts, MAX_QUERY_CHARS, ProductSort, StatusFilter, list_products};
 pub use service::*;

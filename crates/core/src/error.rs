@@ -21,6 +21,100 @@ pub enum ErrorKind {
     Internal,
 }
 
+impl ErrorKind {
+    /// The kind's name in the published table of codes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Invalid => "invalid",
+            Self::NotFound => "not_found",
+            Self::Conflict => "conflict",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden => "forbidden",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+/// The contract every domain error keeps, so the gateway answers any of them through one
+/// mapping (to an HTTP status and to GraphQL's `extensions.code`) without knowing the domain.
+pub trait DomainError: std::error::Error + Send + Sync + 'static {
+    /// A stable snake_case code, listed in the domain's [`ErrorCode`] table.
+    fn code(&self) -> &'static str;
+
+    /// The kind, which decides the status.
+    fn kind(&self) -> ErrorKind;
+
+    /// Field-level problems (for `validation_failed`).
+    fn field_errors(&self) -> &[FieldError] {
+        &[]
+    }
+
+    /// What the caller may be told. Internal and unavailability errors never say more than a
+    /// generic sentence (their cause is logged instead); others say what `Display` says.
+    fn safe_detail(&self) -> String {
+        match self.kind() {
+            ErrorKind::Internal => "An unexpected error occurred.".to_owned(),
+            ErrorKind::Unavailable => "A service the request needs cannot be reached; nothing was changed.".to_owned(),
+            _ => self.to_string(),
+        }
+    }
+}
+
+/// One entry of a published table of error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode {
+    /// The code, as answers carry it.
+    pub code: &'static str,
+    /// Its kind (and so its status).
+    pub kind: ErrorKind,
+    /// When it is answered.
+    pub meaning: &'static str,
+}
+
+/// The codes every domain may answer: validation and the database.
+pub const COMMON_CODES: &[ErrorCode] = &[
+    ErrorCode {
+        code: "validation_failed",
+        kind: ErrorKind::Invalid,
+        meaning: "The input broke rules; `errors` lists each field.",
+    },
+    ErrorCode {
+        code: "service_unavailable",
+        kind: ErrorKind::Unavailable,
+        meaning: "The database (or another dependency) cannot be reached; nothing changed. Retry after `Retry-After`.",
+    },
+    ErrorCode {
+        code: "internal",
+        kind: ErrorKind::Internal,
+        meaning: "An unexpected failure; quote the `x-request-id` header when reporting it.",
+    },
+];
+
+impl DomainError for ValidationErrors {
+    fn code(&self) -> &'static str {
+        "validation_failed"
+    }
+
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Invalid
+    }
+
+    fn field_errors(&self) -> &[FieldError] {
+        &self.0
+    }
+}
+
+impl DomainError for sea_orm::DbErr {
+    fn code(&self) -> &'static str {
+        if crate::db::is_unavailable(self) { "service_unavailable" } else { "internal" }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        if crate::db::is_unavailable(self) { ErrorKind::Unavailable } else { ErrorKind::Internal }
+    }
+}
+
 /// One problem with one field of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
@@ -67,6 +161,12 @@ impl ValidationErrors {
     /// The recorded problems, in the order found.
     pub fn errors(&self) -> &[FieldError] {
         &self.0
+    }
+}
+
+impl From<Vec<FieldError>> for ValidationErrors {
+    fn from(errors: Vec<FieldError>) -> Self {
+        Self(errors)
     }
 }
 

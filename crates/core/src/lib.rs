@@ -10,7 +10,7 @@ pub mod page;
 pub mod patch;
 pub mod slug;
 
-pub use error::{ErrorKind, FieldError, ValidationErrors};
+pub use error::{COMMON_CODES, DomainError, ErrorCode, ErrorKind, FieldError, ValidationErrors};
 pub use money::{Currency, Money, MoneyError};
 pub use page::{Cursor, CursorCodec, Limit};
 pub use patch::Patch;

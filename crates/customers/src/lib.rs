@@ -11,7 +11,7 @@ pub use password::{hash_password, verify_password};
 pub use sessions::{RefreshOutcome, Session, issue_session, refresh_session, revoke_session};
 pub use staff::{Permission, StaffAccount, create_staff, find_staff_by_email, staff_permissions};
 
-use emporium_core::ErrorKind;
+use emporium_core::{DomainError, ErrorCode, ErrorKind};
 use sea_orm::DbErr;
 
 /// Which kind of account a session or token belongs to.
@@ -59,24 +59,44 @@ pub enum AccountError {
     Database(#[from] DbErr),
 }
 
-impl AccountError {
-    /// The stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
+/// Every code an account operation may answer.
+pub const ERROR_CODES: &[ErrorCode] = &[ErrorCode {
+    code: "unauthorized",
+    kind: ErrorKind::Unauthenticated,
+    meaning: "No or bad credentials: a wrong email or password, an unknown, spent or revoked token.",
+}];
+
+impl DomainError for AccountError {
+    fn code(&self) -> &'static str {
         match self {
             Self::InvalidCredentials => "unauthorized",
             Self::Invalid(_) => "validation_failed",
-            Self::Database(e) if emporium_core::db::is_unavailable(e) => "service_unavailable",
-            Self::Hashing | Self::Database(_) => "internal",
+            Self::Database(e) => e.code(),
+            Self::Hashing => "internal",
         }
     }
 
-    /// The kind, which decides the HTTP status.
-    pub fn kind(&self) -> ErrorKind {
+    fn kind(&self) -> ErrorKind {
         match self {
             Self::InvalidCredentials => ErrorKind::Unauthenticated,
             Self::Invalid(_) => ErrorKind::Invalid,
-            Self::Database(e) if emporium_core::db::is_unavailable(e) => ErrorKind::Unavailable,
-            Self::Hashing | Self::Database(_) => ErrorKind::Internal,
+            Self::Database(e) => e.kind(),
+            Self::Hashing => ErrorKind::Internal,
+        }
+    }
+
+    fn field_errors(&self) -> &[emporium_core::FieldError] {
+        match self {
+            Self::Invalid(errors) => errors.errors(),
+            _ => &[],
+        }
+    }
+
+    fn safe_detail(&self) -> String {
+        match self {
+            Self::InvalidCredentials => "Wrong email, password or token.".to_owned(),
+            Self::Invalid(errors) => errors.to_string(),
+            _ => "An unexpected error occurred.".to_owned(),
         }
     }
 }

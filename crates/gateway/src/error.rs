@@ -3,7 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use emporium_core::{ErrorKind, FieldError, ValidationErrors};
+use emporium_core::{DomainError, ErrorKind, FieldError, ValidationErrors};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -176,34 +176,86 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<emporium_catalog::CatalogError> for ApiError {
-    fn from(err: emporium_catalog::CatalogError) -> Self {
-        use emporium_catalog::CatalogError as E;
-        match err {
-            E::Invalid(errors) => Self::validation(errors),
-            E::Database(e) => Self::database(&e),
-            E::ProductNotFound => Self::not_found("product"),
-            E::VariantNotFound => Self::not_found("variant"),
-            E::CategoryNotFound => Self::not_found("category"),
-            other => Self::new(other.kind(), other.code(), other.to_string()),
+/// Every domain error becomes an answer the same way: its kind decides the status, its code
+/// and safe detail are sent, its field errors listed. Internal failures are logged with their
+/// cause chain and answered generically; unavailability is 503 with `Retry-After`.
+impl<E: DomainError> From<E> for ApiError {
+    fn from(err: E) -> Self {
+        match err.kind() {
+            ErrorKind::Internal => Self::internal(&err),
+            ErrorKind::Unavailable => {
+                tracing::warn!(error = %err, "a dependency is unavailable");
+                Self::new(ErrorKind::Unavailable, "service_unavailable", err.safe_detail())
+            }
+            ErrorKind::Invalid if !err.field_errors().is_empty() => {
+                Self { code: err.code(), ..Self::validation(ValidationErrors::from(err.field_errors().to_vec())) }
+            }
+            kind => Self::new(kind, err.code(), err.safe_detail()),
         }
     }
 }
 
-impl From<emporium_customers::AccountError> for ApiError {
-    fn from(err: emporium_customers::AccountError) -> Self {
-        use emporium_customers::AccountError as E;
-        match err {
-            E::Invalid(errors) => Self::validation(errors),
-            E::Database(e) => Self::database(&e),
-            E::InvalidCredentials => Self::unauthorized("Wrong email, password or token."),
-            E::Hashing => Self::internal(&err),
+/// Codes the gateway itself answers: transport problems, credentials, idempotency, GraphQL.
+pub const GATEWAY_CODES: &[(&str, u16, &str)] = &[
+    ("not_found", 404, "No such route (or resource)."),
+    ("method_not_allowed", 405, "The route does not take this method; `Allow` lists those it takes."),
+    ("malformed_body", 400, "The body is not valid JSON."),
+    ("unsupported_media_type", 415, "The body was not sent as `application/json`."),
+    ("payload_too_large", 413, "The body is larger than the limit (1 MiB by default)."),
+    ("bad_request", 400, "The request was refused at the HTTP level."),
+    ("unauthorized", 401, "No or bad credentials."),
+    ("forbidden", 403, "Authenticated, but without the permission the route needs."),
+    ("validation_failed", 422, "A parameter or header broke a rule; `errors` lists each one."),
+    ("invalid_cursor", 422, "The cursor is unknown or altered."),
+    ("idempotency_key_reused", 422, "This `Idempotency-Key` was used with another request."),
+    ("idempotency_in_progress", 409, "A request with this `Idempotency-Key` is still running; retry shortly."),
+    ("service_unavailable", 503, "The database cannot be reached, or the request took too long; nothing changed."),
+    ("internal", 500, "An unexpected failure; quote `x-request-id`."),
+    ("invalid_query", 200, "GraphQL: the document does not parse or validate against the schema."),
+    ("query_too_large", 200, "GraphQL: the query text is over 32 KiB."),
+    ("query_too_deep", 200, "GraphQL: the query nests deeper than the limit."),
+    ("query_too_complex", 200, "GraphQL: the query costs more than the limit (lists cost `first` times their items)."),
+    ("too_many_fragments", 200, "GraphQL: more than 64 fragments."),
+    ("fragment_cycle", 200, "GraphQL: a fragment spreads itself."),
+    ("response_too_large", 200, "GraphQL: the answer would be over 4 MiB."),
+];
+
+/// The published table of every code, as `docs/error-codes.md` holds it.
+pub fn error_code_table() -> String {
+    let mut rows: Vec<(String, String, String, String)> = Vec::new();
+    let mut add = |code: &str, status: String, meaning: &str, source: &str| {
+        if let Some(row) = rows.iter_mut().find(|r| r.0 == code) {
+            if !row.3.split(", ").any(|s| s == source) {
+                row.3.push_str(", ");
+                row.3.push_str(source);
+            }
+        } else {
+            rows.push((code.to_owned(), status, meaning.to_owned(), source.to_owned()));
+        }
+    };
+    for (code, status, meaning) in GATEWAY_CODES {
+        let status = if *status == 200 { "200 (GraphQL `extensions.code`)".to_owned() } else { status.to_string() };
+        add(code, status, meaning, "gateway");
+    }
+    let domains: [(&str, &[emporium_core::ErrorCode]); 4] = [
+        ("every domain", emporium_core::COMMON_CODES),
+        ("catalog", emporium_catalog::ERROR_CODES),
+        ("inventory", emporium_inventory::ERROR_CODES),
+        ("customers", emporium_customers::ERROR_CODES),
+    ];
+    for (source, codes) in domains {
+        for entry in codes {
+            add(entry.code, status_of(entry.kind).as_u16().to_string(), entry.meaning, source);
         }
     }
-}
-
-impl From<sea_orm::DbErr> for ApiError {
-    fn from(err: sea_orm::DbErr) -> Self {
-        Self::database(&err)
+    rows.sort();
+    let mut table = String::from(
+        "# Error codes\n\nGenerated by `emporium export error-codes` (`make error-codes`); a test fails when it \
+         differs from the code.\nEvery error answer is `application/problem+json` with one of these `code`s; \
+         GraphQL errors carry the same code in `extensions.code`.\n\n| code | status | meaning | answered by |\n|---|---|---|---|\n",
+    );
+    for (code, status, meaning, source) in rows {
+        table.push_str(&format!("| `{code}` | {status} | {meaning} | {source} |\n"));
     }
+    table
 }

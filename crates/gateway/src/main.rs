@@ -67,6 +67,7 @@ enum AdminCommand {
 enum Export {
     Openapi,
     Graphql,
+    ErrorCodes,
 }
 
 #[tokio::main]
@@ -75,6 +76,9 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Export { what: Export::Openapi } => {
             println!("{}", rest::openapi().to_pretty_json()?);
+        }
+        Command::Export { what: Export::ErrorCodes } => {
+            print!("{}", emporium_gateway::error::error_code_table());
         }
         Command::Export { what: Export::Graphql } => {
             print!("{}", graphql::sdl());

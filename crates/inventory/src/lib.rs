@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use emporium_core::db::statement;
-use emporium_core::{ErrorKind, id};
+use emporium_core::{DomainError, ErrorCode, ErrorKind, id};
 use sea_orm::{ConnectionTrait, DbErr, Value};
 
 /// Prefix of location ids.
@@ -28,22 +28,30 @@ pub enum InventoryError {
     Database(#[from] DbErr),
 }
 
-impl InventoryError {
-    /// The stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
+/// Every code an inventory operation may answer.
+pub const ERROR_CODES: &[ErrorCode] = &[
+    ErrorCode {
+        code: "insufficient_stock",
+        kind: ErrorKind::Conflict,
+        meaning: "On-hand would go below zero or below what is reserved.",
+    },
+    ErrorCode { code: "not_found", kind: ErrorKind::NotFound, meaning: "No such location or SKU." },
+];
+
+impl DomainError for InventoryError {
+    fn code(&self) -> &'static str {
         match self {
             Self::InsufficientStock { .. } => "insufficient_stock",
             Self::LocationNotFound => "not_found",
-            Self::Database(_) => "internal",
+            Self::Database(e) => e.code(),
         }
     }
 
-    /// The kind, which decides the HTTP status.
-    pub fn kind(&self) -> ErrorKind {
+    fn kind(&self) -> ErrorKind {
         match self {
             Self::InsufficientStock { .. } => ErrorKind::Conflict,
             Self::LocationNotFound => ErrorKind::NotFound,
-            Self::Database(_) => ErrorKind::Internal,
+            Self::Database(e) => e.kind(),
         }
     }
 }
