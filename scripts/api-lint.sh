@@ -106,7 +106,7 @@ st_run() { # $1: label; rest: extra schemathesis arguments
   fi
   echo "== schemathesis ($label): max $MAX_EXAMPLES examples per operation, seed $SEED"
   local rc=0
-  (cd "$work" && timeout --kill-after=10 "$RUN_TIMEOUT" "$VENV/bin/schemathesis" run "$work/openapi.json" \
+  (cd "$work" && timeout --foreground --kill-after=10 "$RUN_TIMEOUT" "$VENV/bin/schemathesis" run "$work/openapi.json" \
     --url "$BASE" --max-examples "$MAX_EXAMPLES" --seed "$SEED" --continue-on-failure \
     --generation-database none --no-color --request-timeout 10 "${report_args[@]}" "$@") || rc=$?
   if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then

@@ -788,3 +788,38 @@ async fn variants_are_added_changed_and_deleted_over_graphql_as_over_rest() -> T
     assert_eq!(first_error(&anonymous)["extensions"]["code"], "unauthorized");
     Ok(())
 }
+
+#[tokio::test]
+async fn staff_sign_in_refresh_and_sign_out_over_graphql_as_over_rest() -> TestResult {
+    let server = TestServer::start().await?;
+    let login = "mutation($email: String!, $password: String!) { login(email: $email, password: $password) { accessToken refreshToken tokenType expiresIn } }";
+    let vars = json!({"email": crate::common::ADMIN_EMAIL, "password": crate::common::ADMIN_PASSWORD});
+    let reply = server.graphql(None, login, vars).await?;
+    let pair = data(&reply)["login"].clone();
+    assert_eq!(pair["tokenType"], "Bearer", "{}", short(&reply.body));
+    let access = pair["accessToken"].as_str().unwrap_or_default().to_owned();
+    let refresh = pair["refreshToken"].as_str().unwrap_or_default().to_owned();
+    // The access token works over REST.
+    assert_eq!(server.get_as("/v1/products?status=all", &access).await?.status, StatusCode::OK);
+
+    let rotate = "mutation($t: String!) { refreshToken(refreshToken: $t) { refreshToken } }";
+    let rotated = server.graphql(None, rotate, json!({"t": refresh})).await?;
+    let next = data(&rotated)["refreshToken"]["refreshToken"].as_str().unwrap_or_default().to_owned();
+    assert!(!next.is_empty() && next != refresh, "{}", short(&rotated.body));
+    // The old one, again: the family is revoked, with the REST code.
+    let reused = server.graphql(None, rotate, json!({"t": refresh})).await?;
+    assert_eq!(first_error(&reused)["extensions"]["code"], "unauthorized");
+
+    let wrong = server
+        .graphql(None, login, json!({"email": crate::common::ADMIN_EMAIL, "password": "wrong password!"}))
+        .await?;
+    assert_eq!(first_error(&wrong)["extensions"]["code"], "unauthorized");
+    // Aliases cannot multiply password checks.
+    let twice = "mutation { a: login(email: \"a@b.c\", password: \"x\") { accessToken } b: login(email: \"a@b.c\", password: \"y\") { accessToken } }";
+    let reply = server.graphql(None, twice, json!({})).await?;
+    assert_eq!(first_error(&reply)["extensions"]["code"], "query_too_complex", "{}", short(&reply.body));
+
+    let logout = "mutation($t: String!) { logout(refreshToken: $t) }";
+    assert_eq!(data(&server.graphql(None, logout, json!({"t": next})).await?)["logout"], true);
+    Ok(())
+}

@@ -19,13 +19,14 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::{Principal, Tokens, principal_from_headers, signing_key};
+use crate::auth::{self, Principal, Tokens, signing_key};
 use crate::cache::{CacheStore, MemoryCache, ProductCache, RedisCache, SharedLookup};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, payload_too_large};
 use crate::graphql::{self, ApiSchema};
 use crate::metrics::{Metrics, MetricsLayer};
+use crate::redis::SharedRedis;
 use crate::state::AppState;
 use crate::{db, ide, idempotency, rest};
 
@@ -40,19 +41,21 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     db::migrate(&config).await?;
     let database = db::connect(&config).await?;
     let key = signing_key(&database, config.jwt_secret.as_ref()).await?;
-    let store = match &config.redis_url {
-        Some(url) => CacheStore::Redis(RedisCache::new(
-            url,
-            config.cache_prefix.clone(),
-            config.cache_ttl,
-            config.redis_timeout,
-        )?),
+    let redis = match &config.redis_url {
+        Some(url) => Some(Arc::new(SharedRedis::connect(url, config.redis_timeout)?)),
+        None => None,
+    };
+    let store = match &redis {
+        Some(redis) => {
+            CacheStore::Redis(RedisCache::new(Arc::clone(redis), config.cache_prefix.clone(), config.cache_ttl))
+        }
         None => CacheStore::Memory(MemoryCache::new(config.cache_ttl, 100_000)),
     };
     let metrics = Arc::new(Metrics::new()?);
     let state = AppState {
         db: database,
         cache: Arc::new(ProductCache::new(store, metrics.cache.clone())),
+        redis,
         metrics,
         tokens: Arc::new(Tokens::new(&key, config.access_token_ttl)),
         cursors: Arc::new(CursorCodec::new(&derive_key(&key, b"cursor"))),
@@ -239,7 +242,7 @@ async fn graphql_handler(
     headers: HeaderMap,
     ApiJson(mut request): ApiJson<async_graphql::Request>,
 ) -> Result<Response, ApiError> {
-    let principal = principal_from_headers(&headers, &state.tokens)?;
+    let principal = auth::resolve(&state, &headers).await?;
     if let Err(refusal) = parsed.prepare(&mut request) {
         return graphql_body(&graphql::error_response(refusal.code, refusal.message));
     }

@@ -1,7 +1,6 @@
 //! Who is calling: staff access tokens (JWT, HS256 pinned, `exp`/`iss`/`aud` required) and
 //! the principal extracted from each request.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
@@ -172,7 +171,7 @@ impl<C: Capability> FromRequestParts<AppState> for Can<C> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let principal = principal_from_headers(&parts.headers, &state.tokens)?;
+        let principal = resolve(state, &parts.headers).await?;
         principal.require(C::PERMISSION)?;
         Ok(Self(principal, std::marker::PhantomData))
     }
@@ -182,13 +181,15 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        principal_from_headers(&parts.headers, &state.tokens)
+        resolve(state, &parts.headers).await
     }
 }
 
-/// Reads the credentials of a request. Credentials that are present but wrong are 401, even
-/// on routes anonymous callers may use, so a client never mistakes a broken key for access.
-pub fn principal_from_headers(headers: &axum::http::HeaderMap, tokens: &Arc<Tokens>) -> Result<Principal, ApiError> {
+/// Who is calling, from a request's headers: the one resolver every transport uses. Async,
+/// because API keys (next) are looked up in the database. Credentials that are present but
+/// wrong are 401, even on routes anonymous callers may use, so a client never mistakes a
+/// broken key for access.
+pub async fn resolve(state: &AppState, headers: &axum::http::HeaderMap) -> Result<Principal, ApiError> {
     if headers.contains_key("x-api-key") {
         // No API key has been issued yet (integrator keys come with their issue): every key is unknown.
         return Err(ApiError::unauthorized("Unknown or revoked API key."));
@@ -201,5 +202,5 @@ pub fn principal_from_headers(headers: &axum::http::HeaderMap, tokens: &Arc<Toke
         .ok()
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .ok_or_else(|| ApiError::unauthorized("Send Authorization: Bearer <access_token>."))?;
-    tokens.verify(token.trim()).ok_or_else(|| ApiError::unauthorized("The access token is invalid or expired."))
+    state.tokens.verify(token.trim()).ok_or_else(|| ApiError::unauthorized("The access token is invalid or expired."))
 }

@@ -36,7 +36,7 @@ use emporium_core::db::statement;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use sha2::{Digest, Sha256};
 
-use crate::auth::{Principal, principal_from_headers};
+use crate::auth::{self, Principal};
 use crate::error::ApiError;
 use crate::extract::payload_too_large;
 use crate::state::AppState;
@@ -171,7 +171,7 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     let Some(key) = key.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 255).map(str::to_owned) else {
         return invalid_key("must be 1 to 255 visible ASCII characters").into_response();
     };
-    let Ok(principal) = principal_from_headers(request.headers(), &state.tokens) else {
+    let Ok(principal) = auth::resolve(&state, request.headers()).await else {
         return next.run(request).await;
     };
     let scope = match scope_of(&principal, &key) {

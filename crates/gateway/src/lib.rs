@@ -14,9 +14,11 @@ pub mod ide;
 pub mod idempotency;
 pub mod metrics;
 pub mod products;
+pub mod redis;
 pub mod rest;
 pub mod seed;
 pub mod serve;
+pub mod sessions;
 pub mod state;
 
 pub use app::{App, build, serve};

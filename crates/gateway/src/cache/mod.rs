@@ -179,18 +179,4 @@ impl ProductCache {
             cache.synced(version);
         }
     }
-
-    /// `off` (in process), `up` or `down`, for `/readyz`.
-    pub async fn redis_status(&self) -> &'static str {
-        match &self.store {
-            CacheStore::Memory(_) => "off",
-            CacheStore::Redis(cache) => {
-                if cache.ping().await {
-                    "up"
-                } else {
-                    "down"
-                }
-            }
-        }
-    }
 }

@@ -16,19 +16,17 @@
 //! every other instance's next poll, and an instance that cannot apply it stops trusting
 //! Redis: no instance serves the old entry for more than about a second.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use super::{CATALOG, Doc, Lookup, SharedLookup, Token};
-use crate::config::Secret;
+use crate::redis::SharedRedis;
 
-/// How long Redis is left alone after a failure before it is tried again.
-const BACKOFF: Duration = Duration::from_secs(1);
 /// How old this instance's last complete sync may be for Redis to be trusted.
 const TRUST_WINDOW: Duration = Duration::from_millis(750);
 
@@ -48,97 +46,35 @@ return 1
 
 /// A product cache in Redis.
 pub struct RedisCache {
-    connection: Arc<OnceLock<ConnectionManager>>,
+    redis: Arc<SharedRedis>,
     prefix: String,
     ttl: Duration,
-    timeout: Duration,
-    /// Milliseconds since `started` until which Redis is not tried.
-    skip_until_ms: AtomicU64,
-    /// Milliseconds since `started` of the last complete sync (0: none yet).
+    /// `redis.now_ms()` of the last complete sync (0: none yet).
     synced_at_ms: AtomicU64,
     /// The newest cache version this instance knows to be applied.
     known_version: AtomicI64,
-    started: Instant,
 }
 
 impl RedisCache {
-    /// Connects in the background, so a server starts (and serves from the database) even
-    /// while Redis is down.
-    pub fn new(url: &Secret, prefix: String, ttl: Duration, timeout: Duration) -> Result<Self, redis::RedisError> {
-        let client = redis::Client::open(url.expose())?;
-        let connection = Arc::new(OnceLock::new());
-        let slot = Arc::clone(&connection);
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout.max(Duration::from_millis(500))))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(1));
-        tokio::spawn(async move {
-            loop {
-                match ConnectionManager::new_with_config(client.clone(), config.clone()).await {
-                    Ok(manager) => {
-                        let _ = slot.set(manager);
-                        tracing::info!("connected to Redis");
-                        return;
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = %err, "Redis unreachable; serving from the database");
-                        tokio::time::sleep(BACKOFF).await;
-                    }
-                }
-            }
-        });
-        Ok(Self {
-            connection,
-            prefix,
-            ttl,
-            timeout,
-            skip_until_ms: AtomicU64::new(0),
-            synced_at_ms: AtomicU64::new(0),
-            known_version: AtomicI64::new(0),
-            started: Instant::now(),
-        })
+    /// A cache in `redis` under `prefix`.
+    pub fn new(redis: Arc<SharedRedis>, prefix: String, ttl: Duration) -> Self {
+        Self { redis, prefix, ttl, synced_at_ms: AtomicU64::new(0), known_version: AtomicI64::new(0) }
     }
 
-    fn now_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64 + 1
-    }
-
-    fn fail(&self, what: &str, err: &dyn std::fmt::Display) {
-        let until = self.now_ms() + BACKOFF.as_millis() as u64;
-        if self.skip_until_ms.swap(until, Ordering::SeqCst) < self.now_ms() {
-            tracing::warn!(error = %err, "Redis {what} failed; serving from the database");
-        }
-    }
-
-    /// Runs one Redis call, bounded by the timeout. A failure or a timeout is recorded (Redis is
-    /// then skipped for a while) and gives `None`.
+    /// Runs one bounded Redis call.
     async fn bounded<T>(&self, what: &str, call: impl Future<Output = redis::RedisResult<T>>) -> Option<T> {
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(value)) => Some(value),
-            Ok(Err(err)) => {
-                self.fail(what, &err);
-                None
-            }
-            Err(elapsed) => {
-                self.fail(what, &elapsed);
-                None
-            }
-        }
+        self.redis.call(what, call).await
     }
 
     /// A connection, whether or not reads may trust Redis now (writes and syncs always try).
     fn connection(&self) -> Option<ConnectionManager> {
-        if self.now_ms() < self.skip_until_ms.load(Ordering::SeqCst) {
-            return None;
-        }
-        self.connection.get().cloned()
+        self.redis.connection()
     }
 
     /// A connection for reading entries: only while this instance's sync is recent.
     fn trusted(&self) -> Option<ConnectionManager> {
         let synced = self.synced_at_ms.load(Ordering::SeqCst);
-        if synced == 0 || self.now_ms().saturating_sub(synced) > TRUST_WINDOW.as_millis() as u64 {
+        if synced == 0 || self.redis.now_ms().saturating_sub(synced) > TRUST_WINDOW.as_millis() as u64 {
             return None;
         }
         self.connection()
@@ -271,17 +207,12 @@ impl RedisCache {
     /// Notes that every write up to `version` has been applied.
     pub(super) fn synced(&self, version: i64) {
         self.known_version.fetch_max(version, Ordering::SeqCst);
-        self.synced_at_ms.store(self.now_ms(), Ordering::SeqCst);
+        self.synced_at_ms.store(self.redis.now_ms(), Ordering::SeqCst);
     }
 
     /// Notes a version this instance wrote and applied itself.
     pub(super) fn knows(&self, version: i64) {
         self.known_version.fetch_max(version, Ordering::SeqCst);
-    }
-
-    pub(super) async fn ping(&self) -> bool {
-        let Some(mut connection) = self.connection() else { return false };
-        self.bounded::<String>("ping", redis::cmd("PING").query_async(&mut connection)).await.is_some()
     }
 }
 

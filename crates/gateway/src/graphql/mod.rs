@@ -4,6 +4,7 @@ mod bounds;
 mod catalog;
 mod money;
 mod query_cache;
+mod sessions;
 
 pub use bounds::Refusal;
 pub use query_cache::{ParsedQueries, response_key};
@@ -19,7 +20,7 @@ pub struct Query(catalog::CatalogQuery);
 
 /// Every mutation, merged from one object per domain.
 #[derive(MergedObject, Default)]
-pub struct Mutation(catalog::CatalogMutation);
+pub struct Mutation(catalog::CatalogMutation, sessions::SessionMutation);
 
 /// The schema type.
 pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -31,6 +32,8 @@ pub const MAX_DEPTH: usize = 20;
 pub const MAX_COMPLEXITY: usize = 2_000;
 /// Base cost of a field that runs a list query.
 pub const LIST_COST: usize = 100;
+/// Cost of a login: most of a document's budget, so one document checks one password.
+pub const LOGIN_COST: usize = 1_500;
 /// Base cost of a field that may read one record from the database.
 pub const LOOKUP_COST: usize = 10;
 /// Largest serialized answer; larger ones are replaced by an error.

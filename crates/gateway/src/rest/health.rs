@@ -33,7 +33,11 @@ pub async fn healthz() -> StatusCode {
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let database = tokio::time::timeout(std::time::Duration::from_secs(2), state.db.ping()).await;
     let database_up = matches!(database, Ok(Ok(())));
-    let redis = state.cache.redis_status().await;
+    let redis = match &state.redis {
+        None => "off",
+        Some(redis) if redis.ping().await => "up",
+        Some(_) => "down",
+    };
     let status = if database_up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(Readiness { database: if database_up { "up" } else { "down" }, redis }))
 }

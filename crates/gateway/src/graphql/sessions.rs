@@ -1,0 +1,75 @@
+//! Sign-in over GraphQL: the same use cases as `/v1/auth/*`.
+
+use async_graphql::{Context, Enum, Object, Result, SimpleObject};
+
+use crate::sessions;
+use crate::state::AppState;
+
+/// Which kind of account to sign in to.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum AccountType {
+    Staff,
+    Customer,
+}
+
+/// An access token (send it as `Authorization: Bearer`) and the refresh token that renews it.
+#[derive(SimpleObject)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+impl From<sessions::TokenPair> for TokenPair {
+    fn from(pair: sessions::TokenPair) -> Self {
+        Self {
+            access_token: pair.access_token,
+            refresh_token: pair.refresh_token,
+            token_type: "Bearer",
+            expires_in: pair.expires_in,
+        }
+    }
+}
+
+/// Sign-in, token rotation and sign-out.
+#[derive(Default)]
+pub struct SessionMutation;
+
+#[Object]
+impl SessionMutation {
+    /// Signs in with email and password; left out, `account` tries a staff account first.
+    /// Costs most of a document's complexity, so aliases cannot multiply password checks.
+    #[graphql(complexity = "crate::graphql::LOGIN_COST")]
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+        account: Option<AccountType>,
+    ) -> Result<TokenPair> {
+        let state = ctx.data::<AppState>()?;
+        let account = account.map(|a| match a {
+            AccountType::Staff => sessions::AccountChoice::Staff,
+            AccountType::Customer => sessions::AccountChoice::Customer,
+        });
+        Ok(sessions::login(state, &email, password, account).await?.into())
+    }
+
+    /// Trades a refresh token for a new pair; a token used twice revokes its whole family.
+    #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10")]
+    async fn refresh_token(&self, ctx: &Context<'_>, refresh_token: String) -> Result<TokenPair> {
+        let state = ctx.data::<AppState>()?;
+        Ok(sessions::refresh(state, &refresh_token).await?.into())
+    }
+
+    /// Revokes a refresh token's session (unknown tokens too).
+    #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10")]
+    async fn logout(&self, ctx: &Context<'_>, refresh_token: String) -> Result<bool> {
+        let state = ctx.data::<AppState>()?;
+        sessions::logout(state, &refresh_token).await?;
+        Ok(true)
+    }
+}
