@@ -22,6 +22,7 @@ VENV="$CACHE/venv"
 NPM_PREFIX="$CACHE/npm"
 
 BIN="${1:-${CARGO_TARGET_DIR:-target}/debug/emporium}"
+CONFIG="$(cd "$(dirname "$0")" && pwd)/schemathesis.toml"
 if [ ! -x "$BIN" ]; then
   echo "api-lint: no server binary at $BIN (build it first, or pass its path)" >&2
   exit 2
@@ -106,7 +107,8 @@ st_run() { # $1: label; rest: extra schemathesis arguments
   fi
   echo "== schemathesis ($label): max $MAX_EXAMPLES examples per operation, seed $SEED"
   local rc=0
-  (cd "$work" && timeout --foreground --kill-after=10 "$RUN_TIMEOUT" "$VENV/bin/schemathesis" run "$work/openapi.json" \
+  (cd "$work" && timeout --foreground --kill-after=10 "$RUN_TIMEOUT" "$VENV/bin/schemathesis" \
+    --config-file "$CONFIG" run "$work/openapi.json" \
     --url "$BASE" --max-examples "$MAX_EXAMPLES" --seed "$SEED" --continue-on-failure \
     --generation-database none --no-color --request-timeout 10 "${report_args[@]}" "$@") || rc=$?
   if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then

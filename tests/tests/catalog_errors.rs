@@ -559,3 +559,24 @@ async fn every_response_carries_an_x_request_id() -> TestResult {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_field_of_the_wrong_shape_in_well_formed_json_is_422_naming_it_not_400() -> TestResult {
+    let server = TestServer::start().await?;
+    let reply =
+        server.post("/v1/auth/login", None, serde_json::json!({"account": {}, "email": "", "password": "x"})).await?;
+    assert_eq!(reply.status, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
+    assert_eq!(reply.problem_code(), "validation_failed");
+    assert_eq!(reply.error_fields().first().map(|(field, _)| field.as_str()), Some("account"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn empty_list_parameters_count_as_not_given() -> TestResult {
+    let server = TestServer::start().await?;
+    for path in ["/v1/products?limit=&cursor=&q=&category=&sort=&currency=&status=", "/v1/categories?limit=&cursor="] {
+        let reply = server.get(path).await?;
+        assert_eq!(reply.status, reqwest::StatusCode::OK, "{path}: {}", reply.body);
+    }
+    Ok(())
+}

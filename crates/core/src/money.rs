@@ -75,6 +75,11 @@ impl Currency {
         }
     }
 
+    /// Every code [`Currency::parse`] accepts, for documents that list them.
+    pub fn codes() -> impl Iterator<Item = &'static str> {
+        CODES.split(' ').filter(|c| !c.is_empty())
+    }
+
     /// The code, e.g. `"EUR"`.
     pub fn code(&self) -> &str {
         // Only ever built from ASCII upper-case letters.

@@ -138,6 +138,7 @@ fn with_cors(router: Router, origins: &[String]) -> Router {
 
 fn router(state: AppState) -> Router {
     let (rest, openapi) = rest::router().split_for_parts();
+    let openapi = rest::complete(openapi);
     let schema = graphql::schema(Some(state.clone()));
     let body_limit = state.config.body_limit;
     let request_timeout = state.config.request_timeout;

@@ -12,13 +12,28 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoneyDto {
-    /// Minor units (cents for EUR, yen for JPY), within ±(2^53 − 1).
-    #[schema(example = 1999)]
+    /// Minor units (cents for EUR, yen for JPY), above zero and at most 2^53 − 1.
+    #[schema(example = 1999, minimum = 1, maximum = 9_007_199_254_740_991_i64)]
     pub amount: i64,
     /// Upper-case ISO 4217 code.
-    #[schema(example = "EUR")]
+    #[schema(value_type = CurrencyCode, example = "EUR")]
     pub currency: String,
 }
+
+/// An upper-case ISO 4217 currency code.
+pub struct CurrencyCode;
+
+impl utoipa::PartialSchema for CurrencyCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("An upper-case ISO 4217 currency code."))
+            .enum_values(Some(emporium_core::Currency::codes()))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CurrencyCode {}
 
 impl From<Money> for MoneyDto {
     fn from(money: Money) -> Self {
@@ -37,9 +52,9 @@ impl From<MoneyDto> for catalog::PriceInput {
 #[graphql(name = "ProductOption", input_name = "ProductOptionInput")]
 #[serde(deny_unknown_fields)]
 pub struct ProductOptionDto {
-    #[schema(example = "Size")]
+    #[schema(example = "Size", min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
-    #[schema(example = json!(["S", "M", "L"]))]
+    #[schema(example = json!(["S", "M", "L"]), min_items = 1, max_items = 100)]
     pub values: Vec<String>,
 }
 
@@ -48,6 +63,8 @@ pub struct ProductOptionDto {
 #[graphql(name = "Image", input_name = "ImageInput")]
 #[serde(deny_unknown_fields)]
 pub struct ImageDto {
+    /// An absolute http(s) URL.
+    #[schema(pattern = r"^https?://[^\s/?#]+[^\s]*$", max_length = 2048)]
     pub url: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alt: Option<String>,
@@ -184,7 +201,7 @@ pub struct ProductPage {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewVariantDto {
-    #[schema(example = "TEE-ORG-S")]
+    #[schema(example = "TEE-ORG-S", pattern = r"^[A-Za-z0-9._-]{1,64}$")]
     pub sku: String,
     #[serde(default)]
     pub title: Option<String>,
@@ -192,6 +209,8 @@ pub struct NewVariantDto {
     #[serde(default, deserialize_with = "map_as_pairs")]
     #[schema(value_type = HashMap<String, String>)]
     pub options: Vec<(String, String)>,
+    /// One price per currency.
+    #[schema(min_items = 1)]
     pub prices: Vec<MoneyDto>,
 }
 
@@ -228,22 +247,33 @@ impl From<StatusDto> for catalog::ProductStatus {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProductDto {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
+    /// Made from the name when left out.
     #[serde(default)]
+    #[schema(pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 120)]
     pub slug: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 20000)]
     pub description: Option<String>,
     pub status: StatusDto,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub seo_title: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub seo_description: Option<String>,
+    /// Ids of existing categories.
     #[serde(default)]
     pub category_ids: Vec<String>,
     #[serde(default)]
+    #[schema(max_items = 5)]
     pub options: Vec<ProductOptionDto>,
     #[serde(default)]
+    #[schema(max_items = 30)]
     pub images: Vec<ImageDto>,
+    /// Each names one value of every option.
+    #[schema(min_items = 1, max_items = 250)]
     pub variants: Vec<NewVariantDto>,
 }
 
@@ -273,31 +303,32 @@ impl From<NewProductDto> for catalog::NewProduct {
 #[serde(deny_unknown_fields)]
 pub struct ProductPatchDto {
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Patch<String>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 120)]
     pub slug: Patch<String>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 20000)]
     pub description: Patch<String>,
     #[serde(default)]
-    #[schema(value_type = Option<StatusDto>)]
+    #[schema(value_type = StatusDto)]
     pub status: Patch<StatusDto>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 200)]
     pub seo_title: Patch<String>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500)]
     pub seo_description: Patch<String>,
     #[serde(default)]
     #[schema(value_type = Option<Vec<String>>)]
     pub category_ids: Patch<Vec<String>>,
+    /// Every variant must still name one value of each option.
     #[serde(default)]
-    #[schema(value_type = Option<Vec<ProductOptionDto>>)]
+    #[schema(value_type = Option<Vec<ProductOptionDto>>, max_items = 5)]
     pub options: Patch<Vec<ProductOptionDto>>,
     #[serde(default)]
-    #[schema(value_type = Option<Vec<ImageDto>>)]
+    #[schema(value_type = Option<Vec<ImageDto>>, max_items = 30)]
     pub images: Patch<Vec<ImageDto>>,
 }
 
@@ -324,16 +355,16 @@ impl From<ProductPatchDto> for catalog::ProductPatch {
 #[serde(deny_unknown_fields)]
 pub struct VariantPatchDto {
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, pattern = r"^[A-Za-z0-9._-]{1,64}$")]
     pub sku: Patch<String>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"\S")]
     pub title: Patch<String>,
     #[serde(default, deserialize_with = "patch_pairs")]
     #[schema(value_type = Option<HashMap<String, String>>)]
     pub options: Patch<Vec<(String, String)>>,
     #[serde(default)]
-    #[schema(value_type = Option<Vec<MoneyDto>>)]
+    #[schema(value_type = Vec<MoneyDto>, min_items = 1)]
     pub prices: Patch<Vec<MoneyDto>>,
 }
 
@@ -362,8 +393,10 @@ impl From<VariantPatchDto> for catalog::VariantPatch {
 #[graphql(name = "NewCategoryInput")]
 #[serde(deny_unknown_fields)]
 pub struct NewCategoryDto {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     #[serde(default)]
+    #[schema(pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 120)]
     pub slug: Option<String>,
     #[serde(default)]
     pub parent_id: Option<String>,

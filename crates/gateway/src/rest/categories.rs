@@ -43,7 +43,9 @@ pub async fn list_categories(
     _principal: Principal,
     ApiQuery(params): ApiQuery<CategoryListParams>,
 ) -> Result<Json<CategoryPage>, ApiError> {
-    let limit = match params.limit.as_deref().map(str::parse::<i64>) {
+    // An empty parameter (`?cursor=`, as forms send) means the parameter is not given.
+    let cursor = params.cursor.filter(|c| !c.is_empty());
+    let limit = match params.limit.as_deref().filter(|l| !l.is_empty()).map(str::parse::<i64>) {
         None => Some(Limit::default()),
         Some(Ok(n)) => Limit::parse(Some(n)),
         Some(Err(_)) => None,
@@ -51,7 +53,7 @@ pub async fn list_categories(
     .ok_or_else(|| {
         ApiError::validation(ValidationErrors::single("limit", "out_of_range", "must be a whole number from 1 to 100"))
     })?;
-    let (rows, next_cursor) = products::list_categories(&state, limit, params.cursor.as_deref()).await?;
+    let (rows, next_cursor) = products::list_categories(&state, limit, cursor.as_deref()).await?;
     Ok(Json(CategoryPage { data: rows.into_iter().map(|(c, _)| c.into()).collect(), next_cursor }))
 }
 

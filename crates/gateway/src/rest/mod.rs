@@ -14,13 +14,14 @@ use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
+    servers((url = "/", description = "This server")),
     info(title = "Emporium API", version = "1", description = "Headless commerce: catalog, inventory, carts, orders, payments, customers. Errors are application/problem+json with a stable `code`; money is integer minor units."),
     tags(
         (name = "catalog", description = "Products, variants, prices and categories"),
         (name = "auth", description = "Sign-in and tokens"),
         (name = "health", description = "Liveness and readiness"),
     ),
-    components(schemas(crate::error::Problem)),
+    components(schemas(crate::error::Problem, products::SortParam, products::StatusParam)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -44,7 +45,7 @@ pub struct IdempotencyKey {
     /// Retries with the same key and body return the first answer and do the work once
     /// (422 `idempotency_key_reused` with another body, 409 `idempotency_in_progress` while the
     /// first runs). Kept at least 24 hours.
-    #[into_params(rename = "Idempotency-Key")]
+    #[param(rename = "Idempotency-Key", min_length = 1, max_length = 255)]
     #[expect(dead_code, reason = "read only by the OpenAPI derive, never constructed")]
     idempotency_key: Option<String>,
 }
@@ -68,5 +69,63 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document as the server serves it.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    router().split_for_parts().1
+    complete(router().split_for_parts().1)
+}
+
+/// Documents, on every operation, the error answers that come from shared machinery rather
+/// than from the handler (so no route can forget one): a body's 400, 413, 415 and 422;
+/// credentials' 401 and 403; an idempotency key's 409 and 422; the database's 503.
+pub fn complete(document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use serde_json::{Value, json};
+    let Ok(mut doc) = serde_json::to_value(&document) else { return document };
+    let problem = |description: &str| {
+        json!({
+            "description": description,
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        })
+    };
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else { continue };
+            for (method, operation) in item.iter_mut() {
+                let Some(operation) = operation.as_object_mut() else { continue };
+                let has_body = operation.contains_key("requestBody");
+                let security = operation.get("security").and_then(Value::as_array).cloned().unwrap_or_default();
+                let bearer = security.iter().any(|s| s.get("bearer").is_some());
+                let anonymous_allowed =
+                    security.is_empty() || security.iter().any(|s| s.as_object().is_some_and(|o| o.is_empty()));
+                let keyed = operation
+                    .get("parameters")
+                    .and_then(Value::as_array)
+                    .is_some_and(|ps| ps.iter().any(|p| p["name"] == "Idempotency-Key"));
+                let uses_database = !matches!(path.as_str(), "/healthz" | "/metrics");
+                let mut add = |status: &str, description: &str| {
+                    let responses = operation.entry("responses").or_insert_with(|| json!({}));
+                    if let Some(responses) = responses.as_object_mut() {
+                        responses.entry(status.to_owned()).or_insert_with(|| problem(description));
+                    }
+                };
+                if has_body {
+                    add("400", "`malformed_body`: the body is not JSON");
+                    add("413", "`payload_too_large`: the body is over the limit");
+                    add("415", "`unsupported_media_type`: the body is not sent as JSON");
+                    add("422", "`validation_failed`: the body breaks a rule");
+                }
+                if bearer {
+                    add("401", "`unauthorized`: no or bad credentials");
+                    if !anonymous_allowed {
+                        add("403", "`forbidden`: the credentials lack the permission");
+                    }
+                }
+                if keyed {
+                    add("409", "`idempotency_in_progress`: a request with this key is still running");
+                    add("422", "`idempotency_key_reused` or `validation_failed`");
+                }
+                if uses_database && method != "parameters" {
+                    add("503", "`service_unavailable`: the database cannot be reached; nothing changed");
+                }
+            }
+        }
+    }
+    serde_json::from_value(doc).unwrap_or(document)
 }

@@ -37,7 +37,7 @@ pub struct ListParams {
     #[param(value_type = Option<SortParam>)]
     pub sort: Option<String>,
     /// ISO 4217 code; required by the price sorts.
-    #[param(pattern = "^[A-Z]{3}$")]
+    #[param(value_type = Option<crate::dto::CurrencyCode>)]
     pub currency: Option<String>,
     /// Staff only (default `published`).
     #[param(value_type = Option<StatusParam>)]
@@ -67,14 +67,19 @@ impl ListParams {
     /// Parses the text of each parameter, then checks the list's rules, reporting every
     /// problem at once.
     pub fn parse(self, principal: &Principal) -> Result<catalog::ListProducts, ApiError> {
+        // An empty parameter (`?cursor=`, as forms send) means the parameter is not given.
+        let given = |value: Option<String>| value.filter(|v| !v.is_empty());
+        let Self { limit, cursor, q, category, sort, currency, status } = self;
+        let (limit, cursor, q, category) = (given(limit), given(cursor), given(q), given(category));
+        let (sort, currency, status) = (given(sort), given(currency), given(status));
         let mut errors = ValidationErrors::new();
-        let limit = match self.limit.as_deref().map(str::parse::<i64>) {
+        let limit = match limit.as_deref().map(str::parse::<i64>) {
             None => None,
             Some(Ok(n)) => Some(n),
             // Out of range, so `check` reports it with the range.
             Some(Err(_)) => Some(0),
         };
-        let sort = match self.sort.as_deref() {
+        let sort = match sort.as_deref() {
             None => None,
             Some("newest") => Some(catalog::ProductSort::Newest),
             Some("name") => Some(catalog::ProductSort::Name),
@@ -85,7 +90,7 @@ impl ListParams {
                 None
             }
         };
-        let status = match self.status.as_deref() {
+        let status = match status.as_deref() {
             None => None,
             Some("published") => Some(catalog::StatusFilter::Published),
             Some("draft") => Some(catalog::StatusFilter::Draft),
@@ -95,15 +100,7 @@ impl ListParams {
                 None
             }
         };
-        let input = products::ListInput {
-            limit,
-            cursor: self.cursor,
-            q: self.q,
-            category: self.category,
-            sort,
-            currency: self.currency,
-            status,
-        };
+        let input = products::ListInput { limit, cursor, q, category, sort, currency, status };
         input.check(principal, &products::ListFields::REST, errors)
     }
 }
