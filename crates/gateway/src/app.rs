@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::http::{Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use emporium_core::CursorCodec;
@@ -19,7 +19,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::{self, Principal, Tokens, signing_key};
+use crate::auth::{Principal, Tokens, signing_key};
 use crate::cache::{CacheStore, MemoryCache, ProductCache, RedisCache, SharedLookup};
 use crate::config::Config;
 use crate::error::ApiError;
@@ -27,7 +27,7 @@ use crate::extract::{ApiJson, payload_too_large};
 use crate::graphql::{self, ApiSchema};
 use crate::metrics::{Metrics, MetricsLayer};
 use crate::redis::SharedRedis;
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use crate::{db, ide, idempotency, rest};
 
 /// A built application, ready to serve.
@@ -52,15 +52,15 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         None => CacheStore::Memory(MemoryCache::new(config.cache_ttl, 100_000)),
     };
     let metrics = Arc::new(Metrics::new()?);
-    let state = AppState {
+    let state = AppState::new(Shared {
         db: database,
         cache: Arc::new(ProductCache::new(store, metrics.cache.clone())),
         redis,
         metrics,
-        tokens: Arc::new(Tokens::new(&key, config.access_token_ttl)),
-        cursors: Arc::new(CursorCodec::new(&derive_key(&key, b"cursor"))),
-        config: Arc::new(config),
-    };
+        tokens: Tokens::new(&key, config.access_token_ttl),
+        cursors: CursorCodec::new(&derive_key(&key, b"cursor")),
+        config,
+    });
     spawn_housekeeping(state.db.clone());
     // Invalidation log rows outlive every entry that could depend on them.
     crate::cache::sync::spawn(
@@ -194,8 +194,13 @@ impl RequestIds {
 
 impl MakeRequestId for RequestIds {
     fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
+        use std::fmt::Write as _;
         let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        axum::http::HeaderValue::from_str(&format!("{}-{n:x}", self.prefix)).ok().map(RequestId::new)
+        let mut id = String::with_capacity(self.prefix.len() + 17);
+        id.push_str(&self.prefix);
+        let _ = write!(id, "-{n:x}");
+        // From the string's own buffer, without the copy `from_str` makes.
+        axum::http::HeaderValue::from_maybe_shared(bytes::Bytes::from(id)).ok().map(RequestId::new)
     }
 }
 
@@ -238,12 +243,20 @@ async fn problem_for_bare_errors(response: Response) -> Response {
     rewritten
 }
 
+/// What the GraphQL route holds.
+type GraphqlState = (AppState, ApiSchema, graphql::ParsedQueries);
+
+impl axum::extract::FromRef<GraphqlState> for AppState {
+    fn from_ref(state: &GraphqlState) -> Self {
+        state.0.clone()
+    }
+}
+
 async fn graphql_handler(
-    State((state, schema, parsed)): State<(AppState, ApiSchema, graphql::ParsedQueries)>,
-    headers: HeaderMap,
+    State((state, schema, parsed)): State<GraphqlState>,
+    principal: Principal,
     ApiJson(mut request): ApiJson<async_graphql::Request>,
 ) -> Result<Response, ApiError> {
-    let principal = auth::resolve(&state, &headers).await?;
     if let Err(refusal) = parsed.prepare(&mut request) {
         return graphql_body(&graphql::error_response(refusal.code, refusal.message));
     }

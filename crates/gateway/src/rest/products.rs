@@ -1,7 +1,7 @@
 //! `/v1/products`: the catalog's products and their variants.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use emporium_catalog as catalog;
 use emporium_core::ValidationErrors;
@@ -140,10 +140,10 @@ pub async fn get_product(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    if_none_match: IfNoneMatch,
 ) -> Result<Response, ApiError> {
     let doc = products::read(&state, &principal, &id).await?;
-    if if_none_match(&headers, &doc.etag) {
+    if if_none_match.matches(&doc.etag) {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
         set_etag(&mut response, &doc);
         return Ok(response);
@@ -316,13 +316,26 @@ fn variant_answer(status: StatusCode, doc: &Doc, variant_id: &str) -> Result<Ans
     Ok(Answer::json(status, body.into()))
 }
 
-/// Whether `If-None-Match` lists `etag` (weak comparison, as RFC 9110 asks for GET).
-fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|value| value.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag))
+/// The `If-None-Match` values of a request, taken alone (a `HeaderMap` extractor would copy
+/// every header of every read).
+pub struct IfNoneMatch(Vec<HeaderValue>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IfNoneMatch {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.headers.get_all(header::IF_NONE_MATCH).iter().cloned().collect()))
+    }
+}
+
+impl IfNoneMatch {
+    /// Whether it lists `etag` (weak comparison, as RFC 9110 asks for GET).
+    fn matches(&self, etag: &str) -> bool {
+        self.0
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|value| value.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag))
+    }
 }
 
 fn set_etag(response: &mut Response, doc: &Doc) {
