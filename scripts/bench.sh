@@ -9,6 +9,7 @@ CONNECTIONS="${BENCH_CONNECTIONS:-64}"
 THREADS="${BENCH_THREADS:-2}"
 PORT="${BENCH_PORT:-18181}"
 CEILING_PORT="${BENCH_CEILING_PORT:-18182}"
+LIST_CEILING_PORT="${BENCH_LIST_CEILING_PORT:-18183}"
 SLUG="organic-cotton-tee"
 
 if ! command -v wrk >/dev/null 2>&1; then
@@ -23,6 +24,7 @@ work="$(mktemp -d)"
 cleanup() {
   [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null || true
   [ -n "${ceiling_pid:-}" ] && kill "$ceiling_pid" 2>/dev/null || true
+  [ -n "${list_ceiling_pid:-}" ] && kill "$list_ceiling_pid" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -36,6 +38,10 @@ for _ in $(seq 1 100); do curl -fs "127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && b
 curl -fs "127.0.0.1:$PORT/v1/products/$SLUG" >"$work/product.json"
 "$BIN" bench-ceiling --addr "127.0.0.1:$CEILING_PORT" --file "$work/product.json" &
 ceiling_pid=$!
+# The listing's own ceiling: the same page's bytes (about 48 KB) from memory.
+curl -fs "127.0.0.1:$PORT/v1/products?limit=20" >"$work/list.json"
+"$BIN" bench-ceiling --addr "127.0.0.1:$LIST_CEILING_PORT" --file "$work/list.json" &
+list_ceiling_pid=$!
 sleep 0.5
 
 cat >"$work/graphql.lua" <<'LUA'
@@ -82,7 +88,7 @@ wrk -t1 -c4 -d1s "http://127.0.0.1:$PORT/v1/products?limit=20" >/dev/null
 ceiling() { run "http://127.0.0.1:$CEILING_PORT/"; }
 read -r c1_rps c1_p50 c1_p99 < <(ceiling)
 read -r p_rps p_p50 p_p99 < <(run "http://127.0.0.1:$PORT/v1/products/$SLUG")
-read -r c2_rps _ _ < <(ceiling)
+read -r c2_rps c2_p50 c2_p99 < <(run "http://127.0.0.1:$LIST_CEILING_PORT/")
 read -r l_rps l_p50 l_p99 < <(run "http://127.0.0.1:$PORT/v1/products?limit=20")
 read -r c3_rps _ _ < <(ceiling)
 read -r g_rps g_p50 g_p99 < <(run -s "$work/graphql.lua" "http://127.0.0.1:$PORT/graphql")
@@ -96,6 +102,7 @@ printf "| %-34s | %10s | %8s | %8s | %14s |\n" "target" "req/s" "p50 ms" "p99 ms
 printf "|%s|%s|%s|%s|%s|\n" "------------------------------------" "------------" "----------" "----------" "----------------"
 printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "ceiling (axum, bytes from memory)" "$c1_rps" "$c1_p50" "$c1_p99" "100%"
 printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "GET /v1/products/{slug} (cached)" "$p_rps" "$p_p50" "$p_p99" "$(ratio "$p_rps" "$c1_rps") of $(printf %.0f "$c1_rps")"
+printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "ceiling, the list page's bytes" "$c2_rps" "$c2_p50" "$c2_p99" "100%"
 printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "GET /v1/products?limit=20" "$l_rps" "$l_p50" "$l_p99" "$(ratio "$l_rps" "$c2_rps") of $(printf %.0f "$c2_rps")"
 printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "POST /graphql (product, anonymous)" "$g_rps" "$g_p50" "$g_p99" "$(ratio "$g_rps" "$c3_rps") of $(printf %.0f "$c3_rps")"
 printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "POST /graphql (product, staff)" "$s_rps" "$s_p50" "$s_p99" "$(ratio "$s_rps" "$c4_rps") of $(printf %.0f "$c4_rps")"

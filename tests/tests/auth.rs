@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, Reply, TestResult, TestServer, tee};
+use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, Options, Reply, TestResult, TestServer, tee};
 
 /// The signing secret every test server is configured with (`TestServer::start_with` in
 /// common.rs sets `config.jwt_secret` to this); used to hand-sign tokens below.
@@ -39,119 +39,30 @@ async fn create_with(server: &TestServer, token: &str, sku: &str) -> anyhow::Res
 }
 
 // ---------------------------------------------------------------------------------------
-// Base64url, SHA-256 and HMAC-SHA256, by hand (the tests have no crypto crates)
-
-const B64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+// Hand-signed tokens (with the workspace's base64, hmac and sha2 crates)
 
 fn b64url_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        let chars = chunk.len() + 1;
-        for i in 0..chars {
-            out.push(char::from(B64URL[((n >> (18 - 6 * i)) & 0x3f) as usize]));
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 fn b64url_decode(text: &str) -> anyhow::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut buffer = 0u32;
-    let mut bits = 0;
-    for c in text.trim_end_matches('=').bytes() {
-        let value = B64URL.iter().position(|&b| b == c).ok_or_else(|| anyhow::anyhow!("not base64url: {c}"))?;
-        buffer = (buffer << 6) | value as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-            buffer &= (1 << bits) - 1;
-        }
-    }
-    Ok(out)
+    use base64::Engine as _;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.trim_end_matches('='))?)
 }
 
-fn sha256(data: &[u8]) -> [u8; 32] {
-    const K: [u32; 64] = [
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
-        0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
-        0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8,
-        0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
-        0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819,
-        0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
-        0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-        0xc67178f2,
-    ];
-    let mut h: [u32; 8] =
-        [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
-    let mut message = data.to_vec();
-    message.push(0x80);
-    while message.len() % 64 != 56 {
-        message.push(0);
-    }
-    message.extend_from_slice(&((data.len() as u64) * 8).to_be_bytes());
-    for block in message.chunks(64) {
-        let mut w = [0u32; 64];
-        for (i, word) in block.chunks(4).enumerate() {
-            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
-        }
-        for i in 16..64 {
-            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
-            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-            w[i] = w[i - 16].wrapping_add(s0).wrapping_add(w[i - 7]).wrapping_add(s1);
-        }
-        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = h;
-        for (k, wi) in K.iter().zip(w.iter()) {
-            let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
-            let ch = (e & f) ^ (!e & g);
-            let t1 = hh.wrapping_add(s1).wrapping_add(ch).wrapping_add(*k).wrapping_add(*wi);
-            let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
-            let maj = (a & b) ^ (a & c) ^ (b & c);
-            let t2 = s0.wrapping_add(maj);
-            hh = g;
-            g = f;
-            f = e;
-            e = d.wrapping_add(t1);
-            d = c;
-            c = b;
-            b = a;
-            a = t1.wrapping_add(t2);
-        }
-        for (slot, value) in h.iter_mut().zip([a, b, c, d, e, f, g, hh]) {
-            *slot = slot.wrapping_add(value);
-        }
-    }
-    let mut out = [0u8; 32];
-    for (chunk, word) in out.chunks_mut(4).zip(h) {
-        chunk.copy_from_slice(&word.to_be_bytes());
-    }
-    out
-}
-
-fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&sha256(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let mut inner: Vec<u8> = block.iter().map(|b| b ^ 0x36).collect();
-    inner.extend_from_slice(message);
-    let mut outer: Vec<u8> = block.iter().map(|b| b ^ 0x5c).collect();
-    outer.extend_from_slice(&sha256(&inner));
-    sha256(&outer)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+fn hmac_sha256(key: &[u8], message: &[u8]) -> anyhow::Result<Vec<u8>> {
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key)?;
+    mac.update(message);
+    Ok(mac.finalize().into_bytes().to_vec())
 }
 
 /// A JWT with this header and payload, signed HS256 with `secret`.
 fn sign(header: &Value, payload: &Value, secret: &[u8]) -> String {
     let signing_input =
         format!("{}.{}", b64url_encode(header.to_string().as_bytes()), b64url_encode(payload.to_string().as_bytes()));
-    let signature = hmac_sha256(secret, signing_input.as_bytes());
+    let signature = hmac_sha256(secret, signing_input.as_bytes()).unwrap_or_default();
     format!("{signing_input}.{}", b64url_encode(&signature))
 }
 
@@ -166,31 +77,6 @@ fn decode(token: &str) -> anyhow::Result<(Value, Value)> {
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
-}
-
-#[test]
-fn the_hand_written_crypto_helpers_match_known_vectors() {
-    assert_eq!(hex(&sha256(b"")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    assert_eq!(hex(&sha256(b"abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    assert_eq!(
-        hex(&sha256(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")),
-        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
-    );
-    // RFC 4231, test cases 2 and 6 (a key longer than the block).
-    assert_eq!(
-        hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
-        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-    );
-    assert_eq!(
-        hex(&hmac_sha256(&[0xaa; 131], b"Test Using Larger Than Block-Size Key - Hash Key First")),
-        "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
-    );
-    for text in ["", "f", "fo", "foo", "foob", "fooba", "foobar"] {
-        let encoded = b64url_encode(text.as_bytes());
-        assert_eq!(b64url_decode(&encoded).ok().as_deref(), Some(text.as_bytes()), "{encoded}");
-    }
-    assert_eq!(b64url_encode(b"foobar"), "Zm9vYmFy");
-    assert_eq!(b64url_encode(&[0xfb, 0xff]), "-_8");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -530,5 +416,41 @@ async fn staff_routes_check_credentials_before_the_body() -> TestResult {
     }
     // Nothing changed.
     assert_eq!(server.get(&format!("/v1/products/{product_id}")).await?.body["name"], "Guarded Tee");
+    Ok(())
+}
+
+#[tokio::test]
+async fn without_a_configured_secret_the_key_is_kept_in_the_database_for_every_instance_and_restart() -> TestResult {
+    let a = TestServer::start_with(Options { generated_signing_key: true, ..Options::default() }).await?;
+    let token = a.admin_token().await?;
+    let (_, claims) = decode(&token)?;
+    assert_eq!(claims["iss"], "emporium");
+    // Not the configured test secret: the key was generated and stored.
+    let forged = sign(&json!({"alg": "HS256", "typ": "JWT"}), &claims, TEST_JWT_SECRET.as_bytes());
+    assert_eq!(a.get_as("/v1/products?status=all", &forged).await?.status, StatusCode::UNAUTHORIZED);
+
+    // A second instance on the same database accepts the first one's token...
+    let b = a.sibling(Options { generated_signing_key: true, ..Options::default() }).await?;
+    assert_eq!(b.get_as("/v1/products?status=all", &token).await?.status, StatusCode::OK);
+    // ...and so does the first after a restart (a new process on the same database).
+    drop(b);
+    let restarted = a.sibling(Options { generated_signing_key: true, ..Options::default() }).await?;
+    assert_eq!(restarted.get_as("/v1/products?status=all", &token).await?.status, StatusCode::OK);
+    Ok(())
+}
+
+#[tokio::test]
+async fn admin_create_makes_the_first_admin_once_and_then_changes_nothing() -> TestResult {
+    let server = TestServer::start().await?;
+    let created =
+        emporium_gateway::seed::create_admin(&server.app_db, "owner@shop.test", "the first password".into()).await?;
+    assert!(created, "the first call creates the account");
+    let again =
+        emporium_gateway::seed::create_admin(&server.app_db, " Owner@Shop.test ", "another password!".into()).await?;
+    assert!(!again, "the same email (in another case) changes nothing");
+    let first = login(&server, json!({"email": "owner@shop.test", "password": "the first password"})).await?;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let second = login(&server, json!({"email": "owner@shop.test", "password": "another password!"})).await?;
+    assert_eq!(second.status, StatusCode::UNAUTHORIZED, "the second password must not have replaced the first");
     Ok(())
 }

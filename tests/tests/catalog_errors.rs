@@ -580,3 +580,99 @@ async fn empty_list_parameters_count_as_not_given() -> TestResult {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn unknown_fields_in_a_patch_are_422_naming_them_and_change_nothing() -> TestResult {
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    let product = server.create_product(&token, tee("Patched Tee", "PUNK")).await?;
+    let variant = product["variants"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let reply = server.patch("/v1/products/patched-tee", Some(&token), json!({"name": "New", "price": 1})).await?;
+    assert_names_field(&reply, "price");
+    let reply = server
+        .patch(&format!("/v1/products/patched-tee/variants/{variant}"), Some(&token), json!({"available": 99}))
+        .await?;
+    assert_names_field(&reply, "available");
+    assert_eq!(server.get("/v1/products/patched-tee").await?.body["name"], "Patched Tee");
+    Ok(())
+}
+
+#[tokio::test]
+async fn category_list_parameters_out_of_range_or_tampered_are_422() -> TestResult {
+    let server = TestServer::start().await?;
+    for limit in ["0", "101", "ten", "-1"] {
+        let reply = server.get(&format!("/v1/categories?limit={limit}")).await?;
+        assert_invalid(&reply, &[("limit", "out_of_range")]);
+    }
+    let reply = server.get("/v1/categories?cursor=not-a-cursor").await?;
+    assert_problem(&reply, StatusCode::UNPROCESSABLE_ENTITY, "invalid_cursor");
+    // A product list's cursor is not a category list's.
+    let token = server.admin_token().await?;
+    for i in 0..3 {
+        server.create_product(&token, tee(&format!("Cursor Tee {i}"), &format!("CUR{i}"))).await?;
+    }
+    let products = server.get("/v1/products?limit=1").await?;
+    let cursor = products.body["next_cursor"].as_str().unwrap_or_default().to_owned();
+    let reply = server.get(&format!("/v1/categories?cursor={cursor}")).await?;
+    assert_problem(&reply, StatusCode::UNPROCESSABLE_ENTITY, "invalid_cursor");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_default_body_limit_is_one_mebibyte() -> TestResult {
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    // Just over 1 MiB of otherwise valid JSON: refused before it is parsed.
+    let mut big = simple("Huge Tee", "HUGE-1");
+    big["description"] = json!("x".repeat(1024 * 1024));
+    let reply = server.post("/v1/products", Some(&token), big).await?;
+    assert_problem(&reply, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    let query = json!({"query": format!("{{ __typename }} #{}", "x".repeat(1024 * 1024))});
+    let reply = server.post("/graphql", None, query).await?;
+    assert_problem(&reply, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    // Under it, the same route takes a large (but valid) description.
+    let mut large = simple("Large Tee", "LARGE-1");
+    large["description"] = json!("x".repeat(19_000));
+    assert_eq!(server.post("/v1/products", Some(&token), large).await?.status, StatusCode::CREATED);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_product_reads_with_exactly_the_fields_the_contract_lists() -> TestResult {
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    server.create_product(&token, tee("Shape Tee", "SHAPE")).await?;
+    let read = server.get("/v1/products/shape-tee").await?;
+    let keys = |value: &Value| -> Vec<String> {
+        let mut keys: Vec<String> = value.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+        keys.sort();
+        keys
+    };
+    // Present even when empty or null: a client reading a missing key must not see `null`
+    // by accident, so every key is always there.
+    assert_eq!(
+        keys(&read.body),
+        [
+            "category_ids",
+            "created_at",
+            "description",
+            "id",
+            "images",
+            "name",
+            "options",
+            "seo_description",
+            "seo_title",
+            "slug",
+            "status",
+            "updated_at",
+            "variants"
+        ]
+    );
+    assert!(read.body["seo_title"].is_null() && read.body.get("seo_title").is_some());
+    assert_eq!(keys(&read.body["variants"][0]), ["available", "id", "options", "prices", "sku", "title"]);
+    assert_eq!(keys(&read.body["variants"][0]["prices"][0]), ["amount", "currency"]);
+    let list = server.get("/v1/products").await?;
+    assert_eq!(keys(&list.body), ["data", "next_cursor"]);
+    assert_eq!(keys(&list.body["data"][0]), keys(&read.body), "lists carry the same document");
+    Ok(())
+}

@@ -1107,7 +1107,8 @@ async fn a_create_whose_second_sku_is_taken_leaves_nothing_behind() -> TestResul
     Ok(())
 }
 
-#[tokio::test]
+// Multi-threaded: the server's handlers really run at once, not merely interleaved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_concurrent_creates_sharing_a_sku_yield_one_201_and_seven_409() -> TestResult {
     let server = TestServer::start().await?;
     let token = server.admin_token().await?;

@@ -56,6 +56,8 @@ pub struct Options {
     pub header_read_timeout: Option<std::time::Duration>,
     /// Origins allowed to call the API from a browser.
     pub cors_origins: Vec<String>,
+    /// Leave `EMPORIUM_JWT_SECRET` unset: the key is generated once and kept in the database.
+    pub generated_signing_key: bool,
 }
 
 pub fn postgres_url() -> Option<String> {
@@ -172,14 +174,16 @@ impl TestServer {
         options: Options,
         owner: bool,
     ) -> anyhow::Result<Self> {
-        let mut config = Config::default();
-        config.addr = "127.0.0.1:0".parse()?;
-        config.database_url = match &*store {
+        let database_url = match &*store {
             Store::Sqlite(path) => format!("sqlite://{}", path.display()),
             Store::Postgres { server, name } => with_database(server, name),
         };
-        config.db_max_connections = 8;
-        config.jwt_secret = Some(emporium_gateway::config::Secret::new("test-secret-that-is-long-enough-0123456789"));
+        let mut config =
+            Config { addr: "127.0.0.1:0".parse()?, database_url, db_max_connections: 8, ..Config::default() };
+        if !options.generated_signing_key {
+            config.jwt_secret =
+                Some(emporium_gateway::config::Secret::new("test-secret-that-is-long-enough-0123456789"));
+        }
         if let Some(url) = options.redis_url.clone().or_else(redis_url) {
             config.redis_url = Some(emporium_gateway::config::Secret::new(url));
             config.cache_prefix =

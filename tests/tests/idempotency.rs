@@ -64,7 +64,8 @@ async fn a_refused_request_is_replayed_as_refused() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
+// Multi-threaded: the server's handlers really run at once, not merely interleaved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_requests_with_one_key_do_the_work_once() -> TestResult {
     let server = TestServer::start().await?;
     let token = server.admin_token().await?;

@@ -144,8 +144,8 @@ fn router(state: AppState) -> Router {
     let request_timeout = state.config.request_timeout;
     let metrics = Arc::clone(&state.metrics);
     // Keys apply to the REST routes only (route_layer: not to unknown routes, the fallback).
-    let rest = rest.route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer));
-    Router::new()
+    let rest = rest.route_layer(idempotency::IdempotencyLayer(state.clone()));
+    let routes = Router::new()
         .merge(rest.with_state(state.clone()))
         .route(
             "/graphql",
@@ -154,27 +154,33 @@ fn router(state: AppState) -> Router {
         .route("/graphql/assets/{file}", get(ide::asset))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(|| async { ApiError::new(emporium_core::ErrorKind::NotFound, "not_found", "No such route.") })
-        // A request still running past the timeout is dropped (its transaction rolls back)
-        // and answered 503.
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))
+        // Inside the router, where the matched route is known.
+        .layer(MetricsLayer(metrics));
+    // The rest wraps the router once, as one stack: each `Router::layer` boxes every route
+    // again, and each box is cloned per request.
+    let stack = tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
+            let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
+        }))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        // Outside the limit and the panic guard, so their plain-text answers are rewritten too.
+        .layer(tower::util::MapResponseLayer::new(problem_for_bare_errors))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        // One limit in front of everything: async-graphql reads the raw body stream, so
+        // axum's own limit would not guard /graphql.
+        .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
             ApiError::with_status(StatusCode::INTERNAL_SERVER_ERROR, "internal", "An unexpected error occurred.")
                 .into_response()
         }))
-        // One limit in front of everything: async-graphql reads the raw body stream, so
-        // axum's own limit would not guard /graphql.
-        .layer(RequestBodyLimitLayer::new(body_limit))
-        .layer(axum::extract::DefaultBodyLimit::disable())
-        // Outside the limit and the panic guard, so their plain-text answers are rewritten too.
-        .layer(axum::middleware::map_response(problem_for_bare_errors))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
-            let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
-        }))
-        .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
-        .layer(MetricsLayer(metrics))
+        // A request still running past the timeout is dropped (its transaction rolls back)
+        // and answered 503.
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))
+        .service(routes);
+    Router::new().fallback_service(stack)
 }
 
 /// Request ids: a random per-process prefix and a counter. Unique across instances without a
@@ -206,7 +212,12 @@ impl MakeRequestId for RequestIds {
 
 /// Rewrites error responses that axum or tower produced as plain text (unknown route, wrong
 /// method, body too large, panics) into problem+json, so every error has one shape.
-async fn problem_for_bare_errors(response: Response) -> Response {
+fn problem_for_bare_errors<B>(response: Response<B>) -> Response
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    let response = response.map(Body::new);
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;

@@ -22,10 +22,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -159,12 +158,69 @@ fn scope_of(principal: &Principal, key: &str) -> Result<String, ApiError> {
     }
 }
 
-/// The middleware, mounted on the mutating routes. Requests without the header and other
-/// methods pass through; so do requests with bad credentials (the handler refuses them).
-pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if request.method() != Method::POST || request.uri().path().starts_with("/v1/auth/") {
-        return next.run(request).await;
+/// The middleware, mounted on the REST routes. Only a `POST` outside `/v1/auth/` that carries
+/// the header takes the keyed path (and its boxed future); every other request goes straight
+/// to the route, at no cost.
+#[derive(Clone)]
+pub struct IdempotencyLayer(pub AppState);
+
+impl<S> tower::Layer<S> for IdempotencyLayer {
+    type Service = IdempotencyService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        IdempotencyService { inner, state: self.0.clone() }
     }
+}
+
+/// See [`IdempotencyLayer`].
+#[derive(Clone)]
+pub struct IdempotencyService<S> {
+    inner: S,
+    state: AppState,
+}
+
+impl<S> tower::Service<Request> for IdempotencyService<S>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future =
+        futures::future::Either<S::Future, futures::future::BoxFuture<'static, Result<Response, Self::Error>>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let keyed = request.method() == Method::POST
+            && !request.uri().path().starts_with("/v1/auth/")
+            && request.headers().contains_key(HEADER);
+        if !keyed {
+            return futures::future::Either::Left(self.inner.call(request));
+        }
+        // The service that was made ready runs the request; a fresh clone takes its place.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let state = self.state.clone();
+        futures::future::Either::Right(Box::pin(async move {
+            let next = move |request: Request| {
+                let mut inner = inner;
+                async move { inner.call(request).await.unwrap_or_else(|never| match never {}) }
+            };
+            Ok(keyed_request(state, request, next).await)
+        }))
+    }
+}
+
+/// A keyed mutating request: claim, run, record or release.
+async fn keyed_request<F, Fut>(state: AppState, request: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
+    let next = Next(next);
     let Some(key) = request.headers().get(HEADER).cloned() else {
         return next.run(request).await;
     };
@@ -246,6 +302,19 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         tracing::error!(error = %err, "storing an idempotent answer failed");
     }
     Response::from_parts(parts, Body::from(body))
+}
+
+/// The rest of the stack, run once.
+struct Next<F>(F);
+
+impl<F, Fut> Next<F>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
+    async fn run(self, request: Request) -> Response {
+        (self.0)(request).await
+    }
 }
 
 /// Frees a claim when the request is abandoned mid-flight.

@@ -114,10 +114,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             db::migrate(&config).await?;
             let database = db::connect(&config).await?;
-            let hash = tokio::task::spawn_blocking(move || emporium_customers::hash_password(&password)).await??;
-            let created =
-                emporium_customers::create_staff(&database, &email, &hash, &emporium_customers::Permission::ALL)
-                    .await?;
+            let created = seed::create_admin(&database, &email, password).await?;
             println!(
                 "{}",
                 if created {

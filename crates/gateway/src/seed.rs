@@ -126,3 +126,17 @@ pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<SeedReport> {
     txn.commit().await?;
     Ok(report)
 }
+
+/// Creates a staff account with every permission, unless one with this email exists (then
+/// nothing changes, its password included): how a new shop gets its first admin. Returns
+/// whether an account was created.
+pub async fn create_admin(
+    db: &sea_orm::DatabaseConnection,
+    email: &str,
+    password: String,
+) -> Result<bool, emporium_customers::AccountError> {
+    let hash = tokio::task::spawn_blocking(move || emporium_customers::hash_password(&password))
+        .await
+        .map_err(|_| emporium_customers::AccountError::Hashing)??;
+    emporium_customers::create_staff(db, email, &hash, &emporium_customers::Permission::ALL).await
+}
