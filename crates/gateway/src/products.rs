@@ -253,6 +253,20 @@ pub async fn list_categories(
     Ok((page, next))
 }
 
+/// A product list page as REST sends it, cached whole under the catalog-wide generation: every
+/// write that could change any document on the page moves that generation too, so the whole
+/// body is exactly as fresh as its parts, and a hit costs one lookup.
+pub async fn list_body(state: &AppState, request: &catalog::ListProducts) -> Result<Bytes, ApiError> {
+    let key = format!("list-body:{}", request.cache_key());
+    let token = match state.cache.get_shared(&key).await {
+        SharedLookup::Hit(body) => return Ok(body),
+        SharedLookup::Miss(token) => token,
+    };
+    let body = page_body(&list(state, request).await?);
+    state.cache.put_shared(&key, token, body.clone()).await;
+    Ok(body)
+}
+
 /// A list page as JSON, assembled from the cached documents without re-serializing them.
 pub fn page_body(page: &ListPage) -> Bytes {
     let size: usize = page.docs().map(|d| d.body.len() + 1).sum::<usize>() + 64;

@@ -121,8 +121,7 @@ pub async fn list_products(
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Response, ApiError> {
     let request = params.parse(&principal)?;
-    let page = products::list(&state, &request).await?;
-    Ok(json_response(StatusCode::OK, products::page_body(&page)))
+    Ok(json_response(StatusCode::OK, products::list_body(&state, &request).await?))
 }
 
 /// Read a product by id or slug.
