@@ -16,11 +16,16 @@ pub enum AccountChoice {
     Customer,
 }
 
-/// An access token and the refresh token that renews it. Its `Debug` output leaves both out.
-#[derive(Clone)]
+/// An access token (send it as `Authorization: Bearer`) and the refresh token that renews it,
+/// as both transports answer a sign-in. Its `Debug` output leaves both tokens out.
+#[derive(Clone, serde::Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
+#[schema(as = TokenResponse)]
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: String,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: u64,
 }
@@ -68,6 +73,7 @@ pub async fn login(
     Ok(TokenPair {
         access_token: state.tokens.issue(AccountKind::Staff, &staff.id, &staff.permissions)?,
         refresh_token: session.refresh_token,
+        token_type: "Bearer",
         expires_in: state.tokens.ttl_seconds(),
     })
 }
@@ -95,6 +101,7 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenPair,
     Ok(TokenPair {
         access_token: state.tokens.issue(session.account_kind, &session.account_id, &permissions)?,
         refresh_token: session.refresh_token,
+        token_type: "Bearer",
         expires_in: state.tokens.ttl_seconds(),
     })
 }

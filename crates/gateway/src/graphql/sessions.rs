@@ -1,8 +1,8 @@
 //! Sign-in over GraphQL: the same use cases as `/v1/auth/*`.
 
-use async_graphql::{Context, Enum, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, Object, Result};
 
-use crate::sessions;
+use crate::sessions::{self, TokenPair};
 use crate::state::AppState;
 
 /// Which kind of account to sign in to.
@@ -10,28 +10,6 @@ use crate::state::AppState;
 pub enum AccountType {
     Staff,
     Customer,
-}
-
-/// An access token (send it as `Authorization: Bearer`) and the refresh token that renews it.
-#[derive(SimpleObject)]
-pub struct TokenPair {
-    pub access_token: String,
-    pub refresh_token: String,
-    /// Always `Bearer`.
-    pub token_type: &'static str,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-}
-
-impl From<sessions::TokenPair> for TokenPair {
-    fn from(pair: sessions::TokenPair) -> Self {
-        Self {
-            access_token: pair.access_token,
-            refresh_token: pair.refresh_token,
-            token_type: "Bearer",
-            expires_in: pair.expires_in,
-        }
-    }
 }
 
 /// Sign-in, token rotation and sign-out.
@@ -55,14 +33,14 @@ impl SessionMutation {
             AccountType::Staff => sessions::AccountChoice::Staff,
             AccountType::Customer => sessions::AccountChoice::Customer,
         });
-        Ok(sessions::login(state, &email, password, account).await?.into())
+        Ok(sessions::login(state, &email, password, account).await?)
     }
 
     /// Trades a refresh token for a new pair; a token used twice revokes its whole family.
     #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10")]
     async fn refresh_token(&self, ctx: &Context<'_>, refresh_token: String) -> Result<TokenPair> {
         let state = ctx.data::<AppState>()?;
-        Ok(sessions::refresh(state, &refresh_token).await?.into())
+        Ok(sessions::refresh(state, &refresh_token).await?)
     }
 
     /// Revokes a refresh token's session (unknown tokens too).

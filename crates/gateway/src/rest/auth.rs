@@ -3,12 +3,12 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, Problem};
 use crate::extract::ApiJson;
-use crate::sessions;
+use crate::sessions::{self, TokenPair};
 use crate::state::AppState;
 
 /// `POST /v1/auth/login`.
@@ -39,34 +39,12 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
-/// A token pair.
-#[derive(Serialize, ToSchema)]
-pub struct TokenResponse {
-    pub access_token: String,
-    pub refresh_token: String,
-    #[schema(example = "Bearer")]
-    pub token_type: &'static str,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-}
-
-impl From<sessions::TokenPair> for TokenResponse {
-    fn from(pair: sessions::TokenPair) -> Self {
-        Self {
-            access_token: pair.access_token,
-            refresh_token: pair.refresh_token,
-            token_type: "Bearer",
-            expires_in: pair.expires_in,
-        }
-    }
-}
-
 /// Sign in with email and password.
 #[utoipa::path(
     post, path = "/v1/auth/login", tag = "auth", operation_id = "login",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 200, description = "Signed in", body = TokenPair),
         (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
     ),
@@ -75,12 +53,12 @@ impl From<sessions::TokenPair> for TokenResponse {
 pub async fn login(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<LoginRequest>,
-) -> Result<Json<TokenResponse>, ApiError> {
+) -> Result<Json<TokenPair>, ApiError> {
     let account = body.account.map(|a| match a {
         AccountChoice::Staff => sessions::AccountChoice::Staff,
         AccountChoice::Customer => sessions::AccountChoice::Customer,
     });
-    Ok(Json(sessions::login(&state, &body.email, body.password, account).await?.into()))
+    Ok(Json(sessions::login(&state, &body.email, body.password, account).await?))
 }
 
 /// Trade a refresh token for a new pair. A token used twice revokes its whole family.
@@ -88,7 +66,7 @@ pub async fn login(
     post, path = "/v1/auth/refresh", tag = "auth", operation_id = "refresh_token",
     request_body = RefreshRequest,
     responses(
-        (status = 200, description = "A new pair", body = TokenResponse),
+        (status = 200, description = "A new pair", body = TokenPair),
         (status = 401, description = "Unknown, expired, spent or revoked token", body = Problem, content_type = "application/problem+json"),
     ),
     security(())
@@ -96,8 +74,8 @@ pub async fn login(
 pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshRequest>,
-) -> Result<Json<TokenResponse>, ApiError> {
-    Ok(Json(sessions::refresh(&state, &body.refresh_token).await?.into()))
+) -> Result<Json<TokenPair>, ApiError> {
+    Ok(Json(sessions::refresh(&state, &body.refresh_token).await?))
 }
 
 /// Revoke a refresh token's session. Unknown tokens are accepted too (logout is idempotent).
