@@ -308,3 +308,14 @@ async fn one_staff_members_key_never_replays_to_another() -> TestResult {
     assert_eq!(other.problem_code(), "sku_taken");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_key_longer_than_255_characters_is_422_naming_the_header_and_does_nothing() -> TestResult {
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    let reply = post_keyed(&server, &token, &"k".repeat(256), &tee("Long Key Tee", "LONGKEY")).await?;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
+    assert_eq!(reply.error_fields(), [("Idempotency-Key".to_owned(), "invalid".to_owned())]);
+    assert_eq!(product_count(&server, &token).await?, 0);
+    Ok(())
+}

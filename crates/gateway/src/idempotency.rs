@@ -88,11 +88,6 @@ impl Answer {
     pub fn json(status: StatusCode, body: Bytes) -> Self {
         Self { status, content_type: Some("application/json"), body, etag: None }
     }
-
-    /// An answer without a body (204).
-    pub fn empty(status: StatusCode) -> Self {
-        Self { status, content_type: None, body: Bytes::new(), etag: None }
-    }
 }
 
 impl IntoResponse for Answer {
@@ -111,11 +106,6 @@ impl IntoResponse for Answer {
 }
 
 impl Idempotency {
-    /// No key: nothing to record (GraphQL, or a request without the header).
-    pub fn none() -> Self {
-        Self(None)
-    }
-
     /// Stores `answer` as this key's outcome, in `txn`, the write's own transaction. Fails with
     /// 409 `idempotency_in_progress` if the claim was lost (taken over as abandoned), which
     /// rolls the write back, since another request now does it.
@@ -220,22 +210,19 @@ where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Response>,
 {
-    let next = Next(next);
-    let Some(key) = request.headers().get(HEADER).cloned() else {
-        return next.run(request).await;
-    };
-    let Some(key) = key.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 255).map(str::to_owned) else {
+    let key = request.headers().get(HEADER).and_then(|v| v.to_str().ok());
+    let Some(key) = key.filter(|k| !k.is_empty() && k.len() <= 255).map(str::to_owned) else {
         return invalid_key("must be 1 to 255 visible ASCII characters").into_response();
     };
     let Ok(principal) = auth::resolve(&state, request.headers()).await else {
-        return next.run(request).await;
+        return next(request).await;
     };
     let scope = match scope_of(&principal, &key) {
         Ok(scope) => scope,
         Err(refusal) => {
             let mut request = request;
             request.extensions_mut().insert(RefusedKey(refusal));
-            return next.run(request).await;
+            return next(request).await;
         }
     };
     let (parts, body) = request.into_parts();
@@ -272,7 +259,7 @@ where
     }
     let mut request = Request::from_parts(parts, Body::from(bytes));
     request.extensions_mut().insert(Idempotency(Some(Arc::clone(&claim))));
-    let response = next.run(request).await;
+    let response = next(request).await;
     guard.defuse();
     if claim.recorded.load(Ordering::SeqCst) {
         // Stored with the write itself.
@@ -302,19 +289,6 @@ where
         tracing::error!(error = %err, "storing an idempotent answer failed");
     }
     Response::from_parts(parts, Body::from(body))
-}
-
-/// The rest of the stack, run once.
-struct Next<F>(F);
-
-impl<F, Fut> Next<F>
-where
-    F: FnOnce(Request) -> Fut,
-    Fut: Future<Output = Response>,
-{
-    async fn run(self, request: Request) -> Response {
-        (self.0)(request).await
-    }
 }
 
 /// Frees a claim when the request is abandoned mid-flight.

@@ -86,15 +86,24 @@ pub struct ListFields {
     pub limit: &'static str,
     pub q: &'static str,
     pub currency: &'static str,
-    pub status: &'static str,
 }
 
 impl ListFields {
     /// `GET /v1/products`'s query parameters.
-    pub const REST: Self = Self { limit: "limit", q: "q", currency: "currency", status: "status" };
+    pub const REST: Self = Self { limit: "limit", q: "q", currency: "currency" };
     /// The `products` field's arguments.
-    pub const GRAPHQL: Self = Self { limit: "first", q: "query", currency: "currency", status: "status" };
+    pub const GRAPHQL: Self = Self { limit: "first", q: "query", currency: "currency" };
 }
+
+/// A page size as asked for (default 20, 1 to 100), or `None` when out of range.
+fn page_limit(limit: Option<i64>) -> Option<Limit> {
+    match limit {
+        None => Some(Limit::default()),
+        Some(n) => Limit::parse(Some(n)),
+    }
+}
+
+const LIMIT_RULE: &str = "must be a whole number from 1 to 100";
 
 impl ListInput {
     /// Checks every rule, adding to `errors` (which may already hold the transport's own
@@ -105,12 +114,9 @@ impl ListInput {
         fields: &ListFields,
         mut errors: ValidationErrors,
     ) -> Result<catalog::ListProducts, ApiError> {
-        let limit = match self.limit {
-            None => Some(Limit::default()),
-            Some(n) => Limit::parse(Some(n)),
-        };
+        let limit = page_limit(self.limit);
         if limit.is_none() {
-            errors.add(fields.limit, "out_of_range", "must be a whole number from 1 to 100");
+            errors.add(fields.limit, "out_of_range", LIMIT_RULE);
         }
         if self.q.as_deref().is_some_and(|q| q.chars().count() > catalog::MAX_QUERY_CHARS) {
             errors.add(fields.q, "too_long", format!("must be at most {} characters", catalog::MAX_QUERY_CHARS));
@@ -221,11 +227,15 @@ pub async fn read_many(state: &AppState, ids: &[String]) -> Result<Vec<Option<Ar
 }
 
 /// A page of categories, oldest first, each with the cursor that continues after it.
+/// `limit_field` names the page size in the caller's transport, for its error.
 pub async fn list_categories(
     state: &AppState,
-    limit: Limit,
+    limit: Option<i64>,
+    limit_field: &'static str,
     cursor: Option<&str>,
 ) -> Result<(Vec<(catalog::Category, String)>, Option<String>), ApiError> {
+    let limit = page_limit(limit)
+        .ok_or_else(|| ApiError::validation(ValidationErrors::single(limit_field, "out_of_range", LIMIT_RULE)))?;
     let after = match cursor {
         None => None,
         Some(text) => Some(

@@ -307,15 +307,8 @@ impl CatalogQuery {
         after: Option<String>,
     ) -> Result<CategoryConnection> {
         let state = ctx.data::<AppState>()?;
-        let limit = emporium_core::Limit::parse(Some(first)).ok_or_else(|| {
-            ApiError::validation(emporium_core::ValidationErrors::single(
-                "first",
-                "out_of_range",
-                "must be a whole number from 1 to 100",
-            ))
-        })?;
         let had_cursor = after.is_some();
-        let (rows, next) = products::list_categories(state, limit, after.as_deref()).await?;
+        let (rows, next) = products::list_categories(state, Some(first), "first", after.as_deref()).await?;
         let edges: Vec<CategoryEdge> =
             rows.into_iter().map(|(c, cursor)| CategoryEdge { cursor, node: c.into() }).collect();
         let cursors: Vec<&str> = edges.iter().map(|e| e.cursor.as_str()).collect();

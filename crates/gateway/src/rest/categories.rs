@@ -4,7 +4,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use emporium_catalog as catalog;
-use emporium_core::{Limit, ValidationErrors};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -45,15 +44,9 @@ pub async fn list_categories(
 ) -> Result<Json<CategoryPage>, ApiError> {
     // An empty parameter (`?cursor=`, as forms send) means the parameter is not given.
     let cursor = params.cursor.filter(|c| !c.is_empty());
-    let limit = match params.limit.as_deref().filter(|l| !l.is_empty()).map(str::parse::<i64>) {
-        None => Some(Limit::default()),
-        Some(Ok(n)) => Limit::parse(Some(n)),
-        Some(Err(_)) => None,
-    }
-    .ok_or_else(|| {
-        ApiError::validation(ValidationErrors::single("limit", "out_of_range", "must be a whole number from 1 to 100"))
-    })?;
-    let (rows, next_cursor) = products::list_categories(&state, limit, cursor.as_deref()).await?;
+    // Not a whole number: out of range, so the page size's rule is reported.
+    let limit = params.limit.as_deref().filter(|l| !l.is_empty()).map(|l| l.parse::<i64>().unwrap_or(0));
+    let (rows, next_cursor) = products::list_categories(&state, limit, "limit", cursor.as_deref()).await?;
     Ok(Json(CategoryPage { data: rows.into_iter().map(|(c, _)| c.into()).collect(), next_cursor }))
 }
 
