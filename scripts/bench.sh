@@ -31,6 +31,8 @@ trap cleanup EXIT
 
 EMPORIUM_DATABASE_URL="sqlite://$work/bench.db" EMPORIUM_LOG=warn \
   "$BIN" admin create --email bench@shop.test --password bench-password-1 >/dev/null
+# Rate limits off: a load generator is one address sending far past any sane allowance.
+EMPORIUM_RATE_LIMIT_ANONYMOUS=0 EMPORIUM_RATE_LIMIT_CUSTOMER=0 EMPORIUM_RATE_LIMIT_API_KEY=0 \
 EMPORIUM_DATABASE_URL="sqlite://$work/bench.db" EMPORIUM_ADDR="127.0.0.1:$PORT" EMPORIUM_LOG=warn \
   "$BIN" serve --demo >"$work/server.log" 2>&1 &
 server_pid=$!

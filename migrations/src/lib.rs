@@ -12,6 +12,7 @@ mod m0001_initial;
 mod m0002_idempotency;
 mod m0003_idempotency_claims;
 mod m0004_cache_invalidations;
+mod m0005_accounts;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_idempotency::Migration),
             Box::new(m0003_idempotency_claims::Migration),
             Box::new(m0004_cache_invalidations::Migration),
+            Box::new(m0005_accounts::Migration),
         ]
     }
 }

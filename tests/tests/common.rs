@@ -14,6 +14,8 @@ pub type TestResult = anyhow::Result<()>;
 /// The staff account every test server has.
 pub const ADMIN_EMAIL: &str = "admin@shop.test";
 pub const ADMIN_PASSWORD: &str = "correct horse battery";
+/// The password of customers `TestServer::customer` registers.
+pub const CUSTOMER_PASSWORD: &str = "customer password 1";
 
 /// Where a test's data lives.
 pub enum Store {
@@ -58,6 +60,10 @@ pub struct Options {
     pub cors_origins: Vec<String>,
     /// Leave `EMPORIUM_JWT_SECRET` unset: the key is generated once and kept in the database.
     pub generated_signing_key: bool,
+    /// Rate limits (requests per minute); off unless a test asks.
+    pub rate_limits: emporium_gateway::limits::Allowances,
+    /// Trust this header for the client's address.
+    pub client_ip_header: Option<&'static str>,
 }
 
 pub fn postgres_url() -> Option<String> {
@@ -158,8 +164,8 @@ impl TestServer {
         };
         let server = Self::launch(std::sync::Arc::new(store), dir, options, true).await?;
         let hash = hashed_admin_password().to_owned();
-        emporium_customers::create_staff(&server.app_db, ADMIN_EMAIL, &hash, &emporium_customers::Permission::ALL)
-            .await?;
+        let email = emporium_customers::Email::parse(ADMIN_EMAIL, "email")?;
+        emporium_customers::ensure_staff(&server.app_db, &email, &hash, emporium_customers::Role::Admin).await?;
         Ok(server)
     }
 
@@ -196,6 +202,8 @@ impl TestServer {
             config.header_read_timeout = timeout;
         }
         config.cors_origins = options.cors_origins.clone();
+        config.rate_limits = options.rate_limits;
+        config.client_ip_header = options.client_ip_header.map(axum::http::HeaderName::from_static);
         let header_read_timeout = config.header_read_timeout;
         let App { router, state } = emporium_gateway::build(config).await.context("building the app")?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -221,6 +229,8 @@ impl TestServer {
     }
 
     /// Sends a request and returns status, headers and JSON body (`Value::Null` if empty).
+    /// A `token` that starts with `emp_` is an API key, sent as `X-Api-Key`; any other is an
+    /// access token, sent as `Authorization: Bearer`.
     pub async fn send(
         &self,
         method: Method,
@@ -229,8 +239,10 @@ impl TestServer {
         body: Option<Value>,
     ) -> anyhow::Result<Reply> {
         let mut request = self.client.request(method, self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
+        match token {
+            Some(key) if key.starts_with("emp_") => request = request.header("x-api-key", key),
+            Some(token) => request = request.bearer_auth(token),
+            None => {}
         }
         if let Some(body) = body {
             request = request.json(&body);
@@ -264,6 +276,51 @@ impl TestServer {
             self.post("/v1/auth/login", None, json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await?;
         anyhow::ensure!(reply.status == StatusCode::OK, "login failed: {:?}", reply.body);
         Ok(reply.str("access_token")?.to_owned())
+    }
+
+    /// Waits until the server reaches its Redis, if it has one (it connects in the background).
+    pub async fn wait_for_redis(&self) -> anyhow::Result<()> {
+        for _ in 0..100 {
+            if self.get("/readyz").await?.body["redis"] != "down" {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("the server did not reach Redis in 5 s")
+    }
+
+    /// Creates a staff account with `role` (straight in the database) and signs it in.
+    pub async fn staff_token(&self, email: &str, role: emporium_customers::Role) -> anyhow::Result<String> {
+        let hash = hashed_admin_password().to_owned();
+        let parsed = emporium_customers::Email::parse(email, "email")?;
+        emporium_customers::ensure_staff(&self.app_db, &parsed, &hash, role).await?;
+        let reply = self.post("/v1/auth/login", None, json!({"email": email, "password": ADMIN_PASSWORD})).await?;
+        anyhow::ensure!(reply.status == StatusCode::OK, "staff login failed: {:?}", reply.body);
+        Ok(reply.str("access_token")?.to_owned())
+    }
+
+    /// Registers a customer through the API and signs them in: their id and access token.
+    pub async fn customer(&self, email: &str) -> anyhow::Result<(String, String)> {
+        let registered = self
+            .post(
+                "/v1/customers",
+                None,
+                json!({"email": email, "password": CUSTOMER_PASSWORD, "first_name": "Ada", "last_name": "Lovelace"}),
+            )
+            .await?;
+        anyhow::ensure!(registered.status == StatusCode::CREATED, "register failed: {:?}", registered.body);
+        let reply = self
+            .post("/v1/auth/login", None, json!({"email": email, "password": CUSTOMER_PASSWORD, "account": "customer"}))
+            .await?;
+        anyhow::ensure!(reply.status == StatusCode::OK, "customer login failed: {:?}", reply.body);
+        Ok((registered.str("id")?.to_owned(), reply.str("access_token")?.to_owned()))
+    }
+
+    /// Creates an API key with `scopes` as the admin: its id and secret.
+    pub async fn api_key(&self, admin: &str, scopes: &[&str]) -> anyhow::Result<(String, String)> {
+        let reply = self.post("/v1/api-keys", Some(admin), json!({"name": "test key", "scopes": scopes})).await?;
+        anyhow::ensure!(reply.status == StatusCode::CREATED, "key creation failed: {:?}", reply.body);
+        Ok((reply.str("id")?.to_owned(), reply.str("key")?.to_owned()))
     }
 
     /// Posts a GraphQL operation.

@@ -287,13 +287,7 @@ async fn reads_and_graphql_never_store_an_answer() -> TestResult {
 async fn one_staff_members_key_never_replays_to_another() -> TestResult {
     let server = TestServer::start().await?;
     let token = server.admin_token().await?;
-    let hash = emporium_customers::hash_password("another long password")?;
-    emporium_customers::create_staff(&server.app_db, "second@shop.test", &hash, &emporium_customers::Permission::ALL)
-        .await?;
-    let login = server
-        .post("/v1/auth/login", None, json!({"email": "second@shop.test", "password": "another long password"}))
-        .await?;
-    let second = login.str("access_token")?.to_owned();
+    let second = server.staff_token("second@shop.test", emporium_customers::Role::Admin).await?;
 
     let first = post_keyed(&server, &token, "shared-key", &tee("Mine", "MINE")).await?;
     assert_eq!(first.status, StatusCode::CREATED);

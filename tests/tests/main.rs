@@ -4,6 +4,7 @@
 
 mod common;
 
+mod accounts;
 mod auth;
 mod bounds;
 mod cache;
@@ -13,3 +14,5 @@ mod cors;
 mod documents;
 mod graphql;
 mod idempotency;
+mod limits;
+mod matrix;

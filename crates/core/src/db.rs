@@ -100,3 +100,10 @@ pub fn statement(
     };
     sea_orm::Statement::from_sql_and_values(backend, sql, values)
 }
+
+/// The current time at the precision both databases keep (microseconds), so a value answered
+/// right after a write equals what a later read returns.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound as _;
+    chrono::Utc::now().trunc_subsecs(6)
+}

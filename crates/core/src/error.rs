@@ -148,6 +148,11 @@ impl ValidationErrors {
         errors
     }
 
+    /// Adds every problem of `other`.
+    pub fn extend(&mut self, other: ValidationErrors) {
+        self.0.extend(other.0);
+    }
+
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -1,15 +1,41 @@
-//! Accounts and sessions: staff accounts with Argon2id passwords and rotating refresh tokens.
-//!
-//! Customer accounts, addresses and integrator API keys are not built yet; the tables and
-//! `AccountKind` leave room for them.
+//! Accounts: staff with roles, customers with address books, integrator API keys, and the
+//! refresh-token sessions they sign in with. Passwords are Argon2id hashes; secrets never
+//! print through `Debug`.
 
+mod addresses;
+mod api_keys;
+mod country;
+mod customers;
+mod email;
 mod password;
+mod roles;
 mod sessions;
 mod staff;
 
-pub use password::{hash_password, verify_password};
-pub use sessions::{RefreshOutcome, Session, issue_session, refresh_session, revoke_session};
-pub use staff::{Permission, StaffAccount, create_staff, find_staff_by_email, staff_permissions};
+pub use addresses::{
+    Address, AddressChange, AddressInput, MAX_ADDRESSES, SavedAddress, add_address, change_address, delete_address,
+    get_address, list_addresses,
+};
+pub use api_keys::{
+    ApiKey, IssuedKey, KEY_PREFIX, NewApiKey, create_api_key, find_api_key, hash_secret, list_api_keys, record_key_use,
+    revoke_api_key,
+};
+pub use country::Country;
+pub use customers::{
+    Customer, CustomerChange, Name, NewCustomer, change_customer, customer_password_hash, find_customer_login,
+    get_customer, register_customer, search_customers, set_customer_password,
+};
+pub use email::Email;
+pub use password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, Password, hash_password, verify_password};
+pub use roles::{Permission, Permissions, Role};
+pub use sessions::{
+    RefreshOutcome, Session, SessionLifetimes, issue_session, purge_expired_sessions, refresh_session,
+    revoke_account_sessions, revoke_session,
+};
+pub use staff::{
+    StaffAccess, StaffChange, StaffLogin, StaffMember, change_staff, create_staff, ensure_staff, find_staff_login,
+    get_staff, list_staff, staff_access,
+};
 
 use emporium_core::{DomainError, ErrorCode, ErrorKind};
 use sea_orm::DbErr;
@@ -48,9 +74,24 @@ pub enum AccountError {
     /// Wrong email or password, or an unknown, spent or revoked refresh token.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// The email already has an account of this kind.
+    #[error("An account with this email already exists.")]
+    EmailTaken,
+    /// The only enabled admin would lose admin rights.
+    #[error("This is the last enabled admin; make another admin first.")]
+    LastAdmin,
+    /// A customer's address book is full.
+    #[error("The address book is full ({MAX_ADDRESSES} addresses); remove one first.")]
+    AddressBookFull,
+    /// No such resource (or not the caller's).
+    #[error("No such {0}.")]
+    NotFound(&'static str),
     /// The input broke one or more rules.
     #[error("{0}")]
-    Invalid(emporium_core::ValidationErrors),
+    Invalid(#[from] emporium_core::ValidationErrors),
+    /// A stored value no longer parses (never written by this code).
+    #[error("stored {0} is corrupt")]
+    Corrupt(&'static str),
     /// Hashing failed (never with valid parameters).
     #[error("password hashing failed")]
     Hashing,
@@ -60,28 +101,47 @@ pub enum AccountError {
 }
 
 /// Every code an account operation may answer.
-pub const ERROR_CODES: &[ErrorCode] = &[ErrorCode {
-    code: "unauthorized",
-    kind: ErrorKind::Unauthenticated,
-    meaning: "No or bad credentials: a wrong email or password, an unknown, spent or revoked token.",
-}];
+pub const ERROR_CODES: &[ErrorCode] = &[
+    ErrorCode {
+        code: "unauthorized",
+        kind: ErrorKind::Unauthenticated,
+        meaning: "No or bad credentials: a wrong email or password, an unknown, spent or revoked token or API key.",
+    },
+    ErrorCode { code: "email_taken", kind: ErrorKind::Conflict, meaning: "An account with this email already exists." },
+    ErrorCode {
+        code: "last_admin",
+        kind: ErrorKind::Conflict,
+        meaning: "The change would leave the shop without an enabled admin.",
+    },
+    ErrorCode {
+        code: "address_book_full",
+        kind: ErrorKind::Conflict,
+        meaning: "The customer already keeps the most addresses allowed.",
+    },
+];
 
 impl DomainError for AccountError {
     fn code(&self) -> &'static str {
         match self {
             Self::InvalidCredentials => "unauthorized",
+            Self::EmailTaken => "email_taken",
+            Self::LastAdmin => "last_admin",
+            Self::AddressBookFull => "address_book_full",
+            Self::NotFound(_) => "not_found",
             Self::Invalid(_) => "validation_failed",
             Self::Database(e) => e.code(),
-            Self::Hashing => "internal",
+            Self::Corrupt(_) | Self::Hashing => "internal",
         }
     }
 
     fn kind(&self) -> ErrorKind {
         match self {
             Self::InvalidCredentials => ErrorKind::Unauthenticated,
+            Self::EmailTaken | Self::LastAdmin | Self::AddressBookFull => ErrorKind::Conflict,
+            Self::NotFound(_) => ErrorKind::NotFound,
             Self::Invalid(_) => ErrorKind::Invalid,
             Self::Database(e) => e.kind(),
-            Self::Hashing => ErrorKind::Internal,
+            Self::Corrupt(_) | Self::Hashing => ErrorKind::Internal,
         }
     }
 
@@ -95,8 +155,27 @@ impl DomainError for AccountError {
     fn safe_detail(&self) -> String {
         match self {
             Self::InvalidCredentials => "Wrong email, password or token.".to_owned(),
-            Self::Invalid(errors) => errors.to_string(),
-            _ => "An unexpected error occurred.".to_owned(),
+            Self::Database(e) => e.safe_detail(),
+            Self::Corrupt(_) | Self::Hashing => "An unexpected error occurred.".to_owned(),
+            other => other.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let login = StaffLogin { id: "stf_1".into(), password_hash: "$argon2id$secret-hash".into(), role: Role::Admin };
+        assert!(!format!("{login:?}").contains("secret-hash"));
+        let session = Session {
+            refresh_token: "the-refresh-token".into(),
+            account_kind: AccountKind::Staff,
+            account_id: "stf_1".into(),
+            expires_at: chrono::Utc::now(),
+        };
+        assert!(!format!("{session:?}").contains("the-refresh-token"));
     }
 }

@@ -55,14 +55,23 @@ fn new_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// How long refresh tokens live: each one, and the family it rotates within (a family ends at
+/// its absolute lifetime however often it was refreshed: a stolen, kept-alive family dies too).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLifetimes {
+    pub token: Duration,
+    pub family: Duration,
+}
+
 /// Starts a new session family for an account.
 pub async fn issue_session<C: ConnectionTrait>(
     db: &C,
     kind: AccountKind,
     account_id: &str,
-    ttl: Duration,
+    lifetimes: SessionLifetimes,
 ) -> Result<Session, AccountError> {
-    insert(db, &id::new_id("fam"), kind, account_id, ttl).await
+    let family_ends = emporium_core::db::now() + lifetimes.family;
+    insert(db, &id::new_id("fam"), kind, account_id, lifetimes.token, family_ends).await
 }
 
 async fn insert<C: ConnectionTrait>(
@@ -71,14 +80,15 @@ async fn insert<C: ConnectionTrait>(
     kind: AccountKind,
     account_id: &str,
     ttl: Duration,
+    family_ends: DateTime<Utc>,
 ) -> Result<Session, AccountError> {
     let token = new_token();
-    let now = Utc::now();
-    let expires_at = now + ttl;
+    let now = emporium_core::db::now();
+    let expires_at = (now + ttl).min(family_ends);
     db.execute_raw(statement(
         db.get_database_backend(),
-        "INSERT INTO refresh_tokens (id, family_id, account_kind, account_id, token_hash, expires_at, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO refresh_tokens (id, family_id, account_kind, account_id, token_hash, expires_at, \
+         family_expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
             id::new_id("rt").into(),
             family_id.into(),
@@ -86,6 +96,7 @@ async fn insert<C: ConnectionTrait>(
             account_id.into(),
             hash_token(&token).into(),
             expires_at.into(),
+            family_ends.into(),
             now.into(),
         ],
     ))
@@ -97,13 +108,15 @@ async fn insert<C: ConnectionTrait>(
 pub async fn refresh_session<C: ConnectionTrait>(
     db: &C,
     token: &str,
-    ttl: Duration,
+    lifetimes: SessionLifetimes,
 ) -> Result<RefreshOutcome, AccountError> {
+    // Tokens issued before families had an absolute end carry none: theirs starts now.
+    let default_family_end = emporium_core::db::now() + lifetimes.family;
     let backend = db.get_database_backend();
     let Some(row) = db
         .query_one_raw(statement(
             backend,
-            "SELECT id, family_id, account_kind, account_id, expires_at, used_at, revoked_at \
+            "SELECT id, family_id, account_kind, account_id, expires_at, used_at, revoked_at, family_expires_at \
              FROM refresh_tokens WHERE token_hash = ?",
             [hash_token(token).into()],
         ))
@@ -118,7 +131,8 @@ pub async fn refresh_session<C: ConnectionTrait>(
     let expires_at: DateTime<Utc> = row.try_get_by_index(4)?;
     let used_at: Option<DateTime<Utc>> = row.try_get_by_index(5)?;
     let revoked_at: Option<DateTime<Utc>> = row.try_get_by_index(6)?;
-    if revoked_at.is_some() || expires_at <= Utc::now() {
+    let family_ends: DateTime<Utc> = row.try_get_by_index::<Option<DateTime<Utc>>>(7)?.unwrap_or(default_family_end);
+    if revoked_at.is_some() || expires_at <= emporium_core::db::now() {
         return Ok(RefreshOutcome::Invalid);
     }
     if used_at.is_some() {
@@ -130,7 +144,7 @@ pub async fn refresh_session<C: ConnectionTrait>(
         .execute_raw(statement(
             backend,
             "UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL",
-            [Utc::now().into(), token_id.into()],
+            [emporium_core::db::now().into(), token_id.into()],
         ))
         .await?
         .rows_affected();
@@ -138,7 +152,10 @@ pub async fn refresh_session<C: ConnectionTrait>(
         revoke_family(db, &family_id).await?;
         return Ok(RefreshOutcome::Reused);
     }
-    Ok(RefreshOutcome::Rotated(insert(db, &family_id, kind, &account_id, ttl).await?))
+    if family_ends <= emporium_core::db::now() {
+        return Ok(RefreshOutcome::Invalid);
+    }
+    Ok(RefreshOutcome::Rotated(insert(db, &family_id, kind, &account_id, lifetimes.token, family_ends).await?))
 }
 
 /// Revokes the session `token` belongs to. Unknown tokens are ignored (logout is idempotent).
@@ -160,8 +177,37 @@ async fn revoke_family<C: ConnectionTrait>(db: &C, family_id: &str) -> Result<()
     db.execute_raw(statement(
         db.get_database_backend(),
         "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL",
-        [Utc::now().into(), family_id.into()],
+        [emporium_core::db::now().into(), family_id.into()],
     ))
     .await?;
     Ok(())
+}
+
+/// Revokes every session of an account (a password change, a disabled account).
+pub async fn revoke_account_sessions<C: ConnectionTrait>(
+    db: &C,
+    kind: AccountKind,
+    account_id: &str,
+) -> Result<u64, AccountError> {
+    Ok(db
+        .execute_raw(statement(
+            db.get_database_backend(),
+            "UPDATE refresh_tokens SET revoked_at = ? WHERE account_kind = ? AND account_id = ? AND revoked_at IS NULL",
+            [emporium_core::db::now().into(), kind.as_str().into(), account_id.into()],
+        ))
+        .await?
+        .rows_affected())
+}
+
+/// Deletes refresh tokens past their expiry: they can no longer be used, and a reused one
+/// that expired is refused as unknown, which is just as safe.
+pub async fn purge_expired_sessions<C: ConnectionTrait>(db: &C) -> Result<u64, AccountError> {
+    Ok(db
+        .execute_raw(statement(
+            db.get_database_backend(),
+            "DELETE FROM refresh_tokens WHERE expires_at < ?",
+            [emporium_core::db::now().into()],
+        ))
+        .await?
+        .rows_affected())
 }

@@ -1,112 +1,84 @@
-//! Staff accounts and their permissions.
+//! Staff accounts: an email, a password hash and a role. Every change moves `version`, which
+//! the gateway compares with what it cached, so a disabled account or a new role takes effect
+//! within seconds rather than at token expiry.
 
-use chrono::Utc;
-use emporium_core::db::statement;
+use chrono::{DateTime, Utc};
+use emporium_core::db::{is_unique_violation, statement};
 use emporium_core::id;
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, QueryResult};
 
-use crate::AccountError;
+use crate::{AccountError, Email, Role};
 
-/// What a staff member (or later an API key) may do. Stored as space-separated names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Permission {
-    CatalogRead,
-    CatalogWrite,
-    InventoryRead,
-    InventoryWrite,
-    OrdersRead,
-    OrdersWrite,
-}
-
-impl Permission {
-    /// Every permission: what `emporium admin create` grants.
-    pub const ALL: [Permission; 6] = [
-        Self::CatalogRead,
-        Self::CatalogWrite,
-        Self::InventoryRead,
-        Self::InventoryWrite,
-        Self::OrdersRead,
-        Self::OrdersWrite,
-    ];
-
-    /// The scope name, e.g. `catalog:write`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::CatalogRead => "catalog:read",
-            Self::CatalogWrite => "catalog:write",
-            Self::InventoryRead => "inventory:read",
-            Self::InventoryWrite => "inventory:write",
-            Self::OrdersRead => "orders:read",
-            Self::OrdersWrite => "orders:write",
-        }
-    }
-
-    /// Parses a scope name.
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == text)
-    }
-}
-
-/// A staff account as stored. Its `Debug` output leaves the password hash out.
+/// A staff account with its password hash, for signing in. `Debug` leaves the hash out.
 #[derive(Clone)]
-pub struct StaffAccount {
+pub struct StaffLogin {
     pub id: String,
-    pub email: String,
     pub password_hash: String,
-    pub permissions: Vec<Permission>,
+    pub role: Role,
 }
 
-impl std::fmt::Debug for StaffAccount {
+impl std::fmt::Debug for StaffLogin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StaffAccount")
-            .field("id", &self.id)
-            .field("email", &self.email)
-            .field("password_hash", &"***")
-            .field("permissions", &self.permissions)
-            .finish()
+        f.debug_struct("StaffLogin").field("id", &self.id).field("role", &self.role).finish_non_exhaustive()
     }
 }
 
-/// Emails are compared without regard to case or surrounding spaces.
-fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
+/// A staff account as others see it.
+#[derive(Debug, Clone)]
+pub struct StaffMember {
+    pub id: String,
+    pub email: Email,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
 }
 
-fn check_email(email: &str) -> bool {
-    let mut parts = email.split('@');
-    matches!((parts.next(), parts.next(), parts.next()), (Some(local), Some(domain), None)
-        if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
-            && email.len() <= 254 && !email.chars().any(char::is_whitespace))
+/// What a live staff token's holder may currently do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaffAccess {
+    pub role: Role,
+    pub version: i64,
 }
 
-/// Creates a staff account with `permissions`, or does nothing if the email already has one.
-/// Returns whether an account was created.
-pub async fn create_staff<C: ConnectionTrait>(
+/// A change to a staff account.
+#[derive(Debug, Clone, Default)]
+pub struct StaffChange {
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+}
+
+const COLUMNS: &str = "id, email, role, disabled_at, created_at";
+
+fn member(row: &QueryResult) -> Result<StaffMember, AccountError> {
+    let role: String = row.try_get_by_index(2)?;
+    Ok(StaffMember {
+        id: row.try_get_by_index(0)?,
+        email: Email::from_stored(row.try_get_by_index(1)?),
+        role: Role::parse(&role).unwrap_or(Role::Support),
+        disabled: row.try_get_by_index::<Option<DateTime<Utc>>>(3)?.is_some(),
+        created_at: row.try_get_by_index(4)?,
+    })
+}
+
+/// Creates a staff account, or does nothing if the email already has one (`emporium admin
+/// create` is safe to run twice). Returns whether an account was created.
+pub async fn ensure_staff<C: ConnectionTrait>(
     db: &C,
-    email: &str,
+    email: &Email,
     password_hash: &str,
-    permissions: &[Permission],
+    role: Role,
 ) -> Result<bool, AccountError> {
-    let email = normalize_email(email);
-    if !check_email(&email) {
-        return Err(AccountError::Invalid(emporium_core::ValidationErrors::single(
-            "email",
-            "invalid_email",
-            "must be an email address",
-        )));
-    }
-    let now = Utc::now();
-    let names: Vec<&str> = permissions.iter().map(|p| p.as_str()).collect();
+    let now = emporium_core::db::now();
     let inserted = db
         .execute_raw(statement(
             db.get_database_backend(),
-            "INSERT INTO staff_accounts (id, email, password_hash, permissions, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO NOTHING",
+            "INSERT INTO staff_accounts (id, email, password_hash, role, version, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (email) DO NOTHING",
             [
                 id::new_id("staff").into(),
-                email.into(),
+                email.as_str().into(),
                 password_hash.into(),
-                names.join(" ").into(),
+                role.as_str().into(),
                 now.into(),
                 now.into(),
             ],
@@ -116,67 +88,132 @@ pub async fn create_staff<C: ConnectionTrait>(
     Ok(inserted == 1)
 }
 
-/// The enabled staff account with this email, if any.
-pub async fn find_staff_by_email<C: ConnectionTrait>(
+/// Creates a staff account; an email that already has one is 409 `email_taken`.
+pub async fn create_staff<C: ConnectionTrait>(
     db: &C,
-    email: &str,
-) -> Result<Option<StaffAccount>, AccountError> {
+    email: &Email,
+    password_hash: &str,
+    role: Role,
+) -> Result<StaffMember, AccountError> {
+    let now = emporium_core::db::now();
+    let staff_id = id::new_id("staff");
+    db.execute_raw(statement(
+        db.get_database_backend(),
+        "INSERT INTO staff_accounts (id, email, password_hash, role, version, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, 1, ?, ?)",
+        [
+            staff_id.clone().into(),
+            email.as_str().into(),
+            password_hash.into(),
+            role.as_str().into(),
+            now.into(),
+            now.into(),
+        ],
+    ))
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e, "staff_accounts", "email") { AccountError::EmailTaken } else { e.into() }
+    })?;
+    Ok(StaffMember { id: staff_id, email: email.clone(), role, disabled: false, created_at: now })
+}
+
+/// The enabled staff account with this email, for signing in.
+pub async fn find_staff_login<C: ConnectionTrait>(db: &C, email: &Email) -> Result<Option<StaffLogin>, AccountError> {
     let row = db
         .query_one_raw(statement(
             db.get_database_backend(),
-            "SELECT id, email, password_hash, permissions FROM staff_accounts WHERE email = ? AND disabled_at IS NULL",
-            [normalize_email(email).into()],
+            "SELECT id, password_hash, role FROM staff_accounts WHERE email = ? AND disabled_at IS NULL",
+            [email.as_str().into()],
         ))
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let permissions: String = row.try_get_by_index(3)?;
-    Ok(Some(StaffAccount {
+    let role: String = row.try_get_by_index(2)?;
+    Ok(Some(StaffLogin {
         id: row.try_get_by_index(0)?,
-        email: row.try_get_by_index(1)?,
-        password_hash: row.try_get_by_index(2)?,
-        permissions: permissions.split_whitespace().filter_map(Permission::parse).collect(),
+        password_hash: row.try_get_by_index(1)?,
+        role: Role::parse(&role).unwrap_or(Role::Support),
     }))
 }
 
-/// The permissions of an enabled staff account, or `None` if it is gone or disabled.
-pub async fn staff_permissions<C: ConnectionTrait>(
-    db: &C,
-    staff_id: &str,
-) -> Result<Option<Vec<Permission>>, AccountError> {
+/// The role and version of an enabled staff account; `None` if it is gone or disabled.
+pub async fn staff_access<C: ConnectionTrait>(db: &C, staff_id: &str) -> Result<Option<StaffAccess>, AccountError> {
     let row = db
         .query_one_raw(statement(
             db.get_database_backend(),
-            "SELECT permissions FROM staff_accounts WHERE id = ? AND disabled_at IS NULL",
+            "SELECT role, version FROM staff_accounts WHERE id = ? AND disabled_at IS NULL",
             [staff_id.into()],
         ))
         .await?;
-    Ok(match row {
-        Some(row) => {
-            Some(row.try_get_by_index::<String>(0)?.split_whitespace().filter_map(Permission::parse).collect())
-        }
-        None => None,
-    })
+    let Some(row) = row else { return Ok(None) };
+    let role: String = row.try_get_by_index(0)?;
+    let version: i64 = row.try_get_by_index(1)?;
+    Ok(Role::parse(&role).map(|role| StaffAccess { role, version }))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// One staff account.
+pub async fn get_staff<C: ConnectionTrait>(db: &C, staff_id: &str) -> Result<Option<StaffMember>, AccountError> {
+    let row = db
+        .query_one_raw(statement(
+            db.get_database_backend(),
+            &format!("SELECT {COLUMNS} FROM staff_accounts WHERE id = ?"),
+            [staff_id.into()],
+        ))
+        .await?;
+    row.as_ref().map(member).transpose()
+}
 
-    #[test]
-    fn secrets_never_show_in_debug_output() {
-        let account = StaffAccount {
-            id: "stf_1".into(),
-            email: "a@shop.test".into(),
-            password_hash: "$argon2id$secret-hash".into(),
-            permissions: vec![Permission::CatalogRead],
-        };
-        assert!(!format!("{account:?}").contains("secret-hash"));
-        let session = crate::sessions::Session {
-            refresh_token: "the-refresh-token".into(),
-            account_kind: crate::AccountKind::Staff,
-            account_id: "stf_1".into(),
-            expires_at: chrono::Utc::now(),
-        };
-        assert!(!format!("{session:?}").contains("the-refresh-token"));
+/// Staff accounts in creation order, after the id `after`.
+pub async fn list_staff<C: ConnectionTrait>(
+    db: &C,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<StaffMember>, AccountError> {
+    let rows = db
+        .query_all_raw(statement(
+            db.get_database_backend(),
+            &format!("SELECT {COLUMNS} FROM staff_accounts WHERE id > ? ORDER BY id LIMIT ?"),
+            [after.unwrap_or("").into(), (limit as i64).into()],
+        ))
+        .await?;
+    rows.iter().map(member).collect()
+}
+
+/// Changes a staff account's role or disables (or re-enables) it, moving its version. The
+/// last enabled admin can be neither demoted nor disabled (409 `last_admin`). Run it in a write
+/// transaction.
+pub async fn change_staff<C: ConnectionTrait>(
+    db: &C,
+    staff_id: &str,
+    change: &StaffChange,
+) -> Result<Option<StaffMember>, AccountError> {
+    let backend = db.get_database_backend();
+    let Some(current) = get_staff(db, staff_id).await? else { return Ok(None) };
+    let role = change.role.unwrap_or(current.role);
+    let disabled = change.disabled.unwrap_or(current.disabled);
+    let loses_admin = current.role == Role::Admin && !current.disabled && (role != Role::Admin || disabled);
+    if loses_admin {
+        let others = db
+            .query_one_raw(statement(
+                backend,
+                "SELECT COUNT(*) FROM staff_accounts WHERE role = 'admin' AND disabled_at IS NULL AND id <> ?",
+                [staff_id.into()],
+            ))
+            .await?
+            .map(|row| row.try_get_by_index::<i64>(0))
+            .transpose()?
+            .unwrap_or(0);
+        if others == 0 {
+            return Err(AccountError::LastAdmin);
+        }
     }
+    let now = emporium_core::db::now();
+    let disabled_at: Option<DateTime<Utc>> = if disabled { Some(now) } else { None };
+    db.execute_raw(statement(
+        backend,
+        "UPDATE staff_accounts SET role = ?, disabled_at = CASE WHEN ? THEN COALESCE(disabled_at, ?) ELSE NULL END, \
+         version = version + 1, updated_at = ? WHERE id = ?",
+        [role.as_str().into(), disabled.into(), disabled_at.unwrap_or(now).into(), now.into(), staff_id.into()],
+    ))
+    .await?;
+    get_staff(db, staff_id).await
 }

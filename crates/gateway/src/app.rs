@@ -19,13 +19,15 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::{Principal, Tokens, signing_key};
+use crate::auth::{AccountCache, Principal, Tokens, signing_key};
 use crate::cache::{CacheStore, MemoryCache, ProductCache, RedisCache, SharedLookup};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, payload_too_large};
-use crate::graphql::{self, ApiSchema};
+use crate::graphql::{self, ApiSchema, ClientAddress};
+use crate::limits::Limits;
 use crate::metrics::{Metrics, MetricsLayer};
+use crate::rate_limit::{CallerBucket, ClientIp, RateLimitLayer};
 use crate::redis::SharedRedis;
 use crate::state::{AppState, Shared};
 use crate::{db, ide, idempotency, rest};
@@ -52,16 +54,19 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         None => CacheStore::Memory(MemoryCache::new(config.cache_ttl, 100_000)),
     };
     let metrics = Arc::new(Metrics::new()?);
+    let limits = Limits::new(config.rate_limits, redis.clone(), config.cache_prefix.clone());
     let state = AppState::new(Shared {
         db: database,
         cache: Arc::new(ProductCache::new(store, metrics.cache.clone())),
         redis,
         metrics,
         tokens: Tokens::new(&key, config.access_token_ttl),
+        accounts: AccountCache::default(),
+        limits,
         cursors: CursorCodec::new(&derive_key(&key, b"cursor")),
         config,
     });
-    spawn_housekeeping(state.db.clone());
+    spawn_housekeeping(state.clone());
     // Invalidation log rows outlive every entry that could depend on them.
     crate::cache::sync::spawn(
         state.db.clone(),
@@ -71,16 +76,33 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     Ok(App { router: with_cors(router(state.clone()), &state.config.cors_origins), state })
 }
 
-/// Hourly: forget idempotent answers past their retention.
-fn spawn_housekeeping(db: sea_orm::DatabaseConnection) {
+/// Background upkeep: every 30 s write API keys' "last used" times; every minute forget full
+/// rate-limit buckets; hourly purge idempotent answers and refresh tokens past their retention.
+fn spawn_housekeeping(state: AppState) {
     tokio::spawn(async move {
-        let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+        let mut ticks: u64 = 0;
         loop {
-            every_hour.tick().await;
-            match idempotency::purge_expired(&db).await {
+            tick.tick().await;
+            ticks += 1;
+            if let Err(err) = state.accounts.flush_key_uses(&state.db).await {
+                tracing::warn!(error = ?err.code, "recording API key use failed");
+            }
+            if ticks % 2 == 0 {
+                state.limits.housekeeping();
+            }
+            if ticks % 120 != 1 {
+                continue;
+            }
+            match idempotency::purge_expired(&state.db).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(purged = n, "expired idempotency keys removed"),
                 Err(err) => tracing::warn!(error = %err, "purging idempotency keys failed"),
+            }
+            match emporium_customers::purge_expired_sessions(&state.db).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "expired refresh tokens removed"),
+                Err(err) => tracing::warn!(error = %err, "purging refresh tokens failed"),
             }
         }
     });
@@ -179,6 +201,8 @@ fn router(state: AppState) -> Router {
         // A request still running past the timeout is dropped (its transaction rolls back)
         // and answered 503.
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))
+        // In front of every route: resolves the caller once and spends their allowance.
+        .layer(RateLimitLayer(state.clone()))
         .service(routes);
     Router::new().fallback_service(stack)
 }
@@ -266,11 +290,28 @@ impl axum::extract::FromRef<GraphqlState> for AppState {
 async fn graphql_handler(
     State((state, schema, parsed)): State<GraphqlState>,
     principal: Principal,
+    ClientIp(client): ClientIp,
+    bucket: Option<axum::Extension<CallerBucket>>,
     ApiJson(mut request): ApiJson<async_graphql::Request>,
 ) -> Result<Response, ApiError> {
     if let Err(refusal) = parsed.prepare(&mut request) {
         return graphql_body(&graphql::error_response(refusal.code, refusal.message));
     }
+    // The rate limiter charged one request; each further root field (aliases included) is
+    // charged too, so one document cannot do the work of many requests for the price of one.
+    let mut spent = None;
+    if let Some(axum::Extension(CallerBucket(Some(bucket)))) = &bucket {
+        let extra = graphql::root_fields(&mut request).saturating_sub(1);
+        if extra > 0 {
+            spent = state.limits.check(bucket, u32::try_from(extra).unwrap_or(u32::MAX)).await;
+            if let Some(decision) = spent
+                && decision.retry_after.is_some()
+            {
+                return Ok(crate::rate_limit::refused(decision));
+            }
+        }
+    }
+    let mut request = request.data(ClientAddress(client));
     // An anonymous read-only request sees only published catalog data, the same for every
     // anonymous caller: its whole answer is cached under the catalog-wide generation.
     let shared_key = match principal {
@@ -285,6 +326,12 @@ async fn graphql_handler(
         }
     }
     let mut response = schema.execute(request.data(principal)).await;
+    let spent_headers = move |mut answer: Response| {
+        if let Some(decision) = spent {
+            crate::rate_limit::set_headers(answer.headers_mut(), decision);
+        }
+        answer
+    };
     // Parse, validation and limit errors come from async-graphql without a code; every
     // GraphQL error carries one.
     for error in &mut response.errors {
@@ -306,7 +353,7 @@ async fn graphql_handler(
     {
         state.cache.put_shared(key, token, body.clone()).await;
     }
-    Ok(rest::products::json_response(StatusCode::OK, std::mem::take(&mut body)))
+    Ok(spent_headers(rest::products::json_response(StatusCode::OK, std::mem::take(&mut body))))
 }
 
 fn graphql_body(response: &async_graphql::Response) -> Result<Response, ApiError> {

@@ -58,6 +58,14 @@ pub struct Config {
     pub access_token_ttl: Duration,
     /// `EMPORIUM_REFRESH_TOKEN_TTL`: seconds a refresh token is valid.
     pub refresh_token_ttl: Duration,
+    /// `EMPORIUM_SESSION_MAX_AGE`: seconds a sign-in lasts at most, however often its refresh
+    /// token is rotated.
+    pub session_max_age: Duration,
+    /// `EMPORIUM_RATE_LIMIT_ANONYMOUS`, `_CUSTOMER`, `_API_KEY`: requests per minute (0: off).
+    pub rate_limits: crate::limits::Allowances,
+    /// `EMPORIUM_CLIENT_IP_HEADER`: a header a trusted proxy sets to the client's address
+    /// (e.g. `x-forwarded-for`; its last entry is used). Unset: the connection's peer address.
+    pub client_ip_header: Option<axum::http::HeaderName>,
     /// `EMPORIUM_BODY_LIMIT`: largest request body in bytes.
     pub body_limit: usize,
     /// `EMPORIUM_HEADER_TIMEOUT_MS`: a connection that has not sent a request's headers in this
@@ -98,6 +106,13 @@ impl Default for Config {
             jwt_secret: None,
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            session_max_age: Duration::from_secs(90 * 24 * 3600),
+            rate_limits: crate::limits::Allowances {
+                anonymous: std::num::NonZeroU32::new(600),
+                customer: std::num::NonZeroU32::new(1200),
+                api_key: std::num::NonZeroU32::new(6000),
+            },
+            client_ip_header: None,
             body_limit: 1024 * 1024,
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
@@ -167,6 +182,27 @@ impl Config {
         if let Some(v) = get("EMPORIUM_REFRESH_TOKEN_TTL") {
             config.refresh_token_ttl =
                 Duration::from_secs(parse_range("EMPORIUM_REFRESH_TOKEN_TTL", &v, 60, 365 * 24 * 3600)?);
+        }
+        if let Some(v) = get("EMPORIUM_SESSION_MAX_AGE") {
+            config.session_max_age =
+                Duration::from_secs(parse_range("EMPORIUM_SESSION_MAX_AGE", &v, 60, 5 * 365 * 24 * 3600)?);
+        }
+        if config.session_max_age < config.refresh_token_ttl {
+            config.session_max_age = config.refresh_token_ttl;
+        }
+        for (variable, slot) in [
+            ("EMPORIUM_RATE_LIMIT_ANONYMOUS", &mut config.rate_limits.anonymous),
+            ("EMPORIUM_RATE_LIMIT_CUSTOMER", &mut config.rate_limits.customer),
+            ("EMPORIUM_RATE_LIMIT_API_KEY", &mut config.rate_limits.api_key),
+        ] {
+            if let Some(v) = get(variable) {
+                *slot = std::num::NonZeroU32::new(parse_range(variable, &v, 0, 1_000_000)? as u32);
+            }
+        }
+        if let Some(v) = get("EMPORIUM_CLIENT_IP_HEADER") {
+            config.client_ip_header = Some(axum::http::HeaderName::from_bytes(v.trim().as_bytes()).map_err(|_| {
+                ConfigError { variable: "EMPORIUM_CLIENT_IP_HEADER", problem: format!("'{v}' is not a header name") }
+            })?);
         }
         if let Some(v) = get("EMPORIUM_BODY_LIMIT") {
             config.body_limit = parse_range("EMPORIUM_BODY_LIMIT", &v, 1024, 1 << 30)? as usize;

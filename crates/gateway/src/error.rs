@@ -102,6 +102,11 @@ impl ApiError {
         Self::new(ErrorKind::Forbidden, "forbidden", detail)
     }
 
+    /// 429 `rate_limited`, retry after `seconds`.
+    pub fn rate_limited(seconds: u64, detail: impl Into<String>) -> Self {
+        Self { retry_after: Some(seconds), ..Self::with_status(StatusCode::TOO_MANY_REQUESTS, "rate_limited", detail) }
+    }
+
     /// 404 `not_found`.
     pub fn not_found(what: &str) -> Self {
         Self::new(ErrorKind::NotFound, "not_found", format!("No {what} has this id."))
@@ -205,6 +210,7 @@ pub const GATEWAY_CODES: &[(&str, u16, &str)] = &[
     ("bad_request", 400, "The request was refused at the HTTP level."),
     ("unauthorized", 401, "No or bad credentials."),
     ("forbidden", 403, "Authenticated, but without the permission the route needs."),
+    ("rate_limited", 429, "Too many requests, or too many failed sign-ins; retry after `Retry-After` seconds."),
     ("validation_failed", 422, "A parameter or header broke a rule; `errors` lists each one."),
     ("invalid_cursor", 422, "The cursor is unknown or altered."),
     ("idempotency_key_reused", 422, "This `Idempotency-Key` was used with another request."),

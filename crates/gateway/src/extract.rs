@@ -58,6 +58,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             format!("The body is not valid JSON: {err}"),
         ));
     }
+    // Every body is an object: serde would otherwise read a struct from an array of its
+    // fields in order (`[null, null]` as a patch of two fields).
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::validation(ValidationErrors::single(
+            "body",
+            "invalid_type",
+            "the body must be a JSON object",
+        )));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let result: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
     // The body is well-formed JSON (checked above), so whatever the typed parse says, it is

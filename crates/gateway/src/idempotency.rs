@@ -141,6 +141,7 @@ fn scope_of(principal: &Principal, key: &str) -> Result<String, ApiError> {
     match principal {
         Principal::Staff { id, .. } => Ok(format!("staff:{id}")),
         Principal::Customer { id } => Ok(format!("customer:{id}")),
+        Principal::ApiKey { id, .. } => Ok(format!("key:{id}")),
         Principal::Anonymous => match uuid::Uuid::parse_str(key) {
             Ok(uuid) if !uuid.is_nil() && !uuid.is_max() => Ok(format!("anonymous:{}", uuid.hyphenated())),
             _ => Err(invalid_key("without credentials, the key must be a random UUID")),
@@ -214,7 +215,11 @@ where
     let Some(key) = key.filter(|k| !k.is_empty() && k.len() <= 255).map(str::to_owned) else {
         return invalid_key("must be 1 to 255 visible ASCII characters").into_response();
     };
-    let Ok(principal) = auth::resolve(&state, request.headers()).await else {
+    let resolved = match request.extensions().get::<auth::Resolved>() {
+        Some(auth::Resolved(resolved)) => resolved.clone(),
+        None => auth::resolve(&state, request.headers()).await,
+    };
+    let Ok(principal) = resolved else {
         return next(request).await;
     };
     let scope = match scope_of(&principal, &key) {
@@ -484,7 +489,7 @@ mod tests {
         assert_eq!(scope_of(&Principal::Anonymous, key).ok().as_deref(), Some(format!("anonymous:{key}").as_str()));
         assert!(scope_of(&Principal::Anonymous, "1").is_err());
         assert!(scope_of(&Principal::Anonymous, "00000000-0000-0000-0000-000000000000").is_err());
-        let staff = Principal::Staff { id: "stf_1".into(), permissions: vec![] };
+        let staff = Principal::Staff { id: "stf_1".into(), role: emporium_customers::Role::Support };
         assert_eq!(scope_of(&staff, "1").ok().as_deref(), Some("staff:stf_1"));
     }
 }

@@ -1,6 +1,7 @@
 //! The Emporium server: configuration, REST (axum + utoipa) and GraphQL (async-graphql) over
 //! the domain crates, authentication, and the product cache.
 
+pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod cache;
@@ -12,8 +13,10 @@ pub mod extract;
 pub mod graphql;
 pub mod ide;
 pub mod idempotency;
+pub mod limits;
 pub mod metrics;
 pub mod products;
+pub mod rate_limit;
 pub mod redis;
 pub mod rest;
 pub mod seed;

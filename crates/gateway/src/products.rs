@@ -62,7 +62,7 @@ pub async fn read(state: &AppState, principal: &Principal, id_or_slug: &str) -> 
             doc
         }
     };
-    if !doc.published && !principal.is_staff() {
+    if !doc.published && !principal.can(Permission::CatalogRead) {
         return Err(ApiError::not_found("product"));
     }
     Ok(doc)

@@ -127,16 +127,18 @@ pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<SeedReport> {
     Ok(report)
 }
 
-/// Creates a staff account with every permission, unless one with this email exists (then
-/// nothing changes, its password included): how a new shop gets its first admin. Returns
-/// whether an account was created.
+/// Creates an admin staff account, unless one with this email exists (then nothing changes,
+/// its password included): how a new shop gets its first admin. Returns whether an account
+/// was created. The password follows the same policy as every other (10 characters or more).
 pub async fn create_admin(
     db: &sea_orm::DatabaseConnection,
     email: &str,
     password: String,
 ) -> Result<bool, emporium_customers::AccountError> {
-    let hash = tokio::task::spawn_blocking(move || emporium_customers::hash_password(&password))
+    let email = emporium_customers::Email::parse(email, "email")?;
+    let password = emporium_customers::Password::new(password, "password")?;
+    let hash = tokio::task::spawn_blocking(move || password.hash())
         .await
         .map_err(|_| emporium_customers::AccountError::Hashing)??;
-    emporium_customers::create_staff(db, email, &hash, &emporium_customers::Permission::ALL).await
+    emporium_customers::ensure_staff(db, &email, &hash, emporium_customers::Role::Admin).await
 }

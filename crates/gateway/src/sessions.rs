@@ -1,12 +1,16 @@
 //! Sign-in use cases, called by REST (`/v1/auth/*`) and GraphQL (`login`, `refreshToken`,
-//! `logout`) alike: typed inputs in, a token pair out.
+//! `logout`) alike: typed inputs in, a token pair out. Failed sign-ins are throttled per email
+//! and per client address before any password is checked, and every hash runs under the
+//! bound on concurrent hashing.
 
+use std::net::IpAddr;
 use std::sync::OnceLock;
 
 use chrono::Duration;
-use emporium_customers::{self as accounts, AccountKind, RefreshOutcome};
+use emporium_customers::{self as accounts, AccountKind, Email, RefreshOutcome, SessionLifetimes};
 
 use crate::error::ApiError;
+use crate::limits::HashingRefused;
 use crate::state::AppState;
 
 /// Which kind of account a login is for; left out, a staff account is tried first.
@@ -43,36 +47,113 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| accounts::hash_password("decoy password").unwrap_or_default())
 }
 
-fn refresh_ttl(state: &AppState) -> Duration {
-    Duration::seconds(state.config.refresh_token_ttl.as_secs() as i64)
+/// The session lifetimes the configuration sets.
+pub fn lifetimes(state: &AppState) -> SessionLifetimes {
+    SessionLifetimes {
+        token: Duration::seconds(state.config.refresh_token_ttl.as_secs() as i64),
+        family: Duration::seconds(state.config.session_max_age.as_secs() as i64),
+    }
+}
+
+/// Runs password work under the hashing bound: 429 when too much is already queued.
+pub async fn hashing<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    state.limits.hashing().run(work).await.map_err(|refused| match refused {
+        HashingRefused::Busy => {
+            ApiError::rate_limited(1, "Too many sign-ins are being checked right now; retry shortly.")
+        }
+        HashingRefused::Failed => ApiError::with_status(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "An unexpected error occurred.",
+        ),
+    })
+}
+
+/// The throttle keys of a sign-in attempt: its email (as typed, normalised) and address.
+fn throttle_keys(email: &str, client: IpAddr) -> [String; 2] {
+    let email: String = email.trim().to_lowercase().chars().take(254).collect();
+    [format!("email:{email}"), format!("ip:{client}")]
+}
+
+/// Checks a password for `email` through the throttle: 429 while the email or the address
+/// has failed too often, 401 on a mismatch (counted), the account's id and kind on success.
+async fn check_password(
+    state: &AppState,
+    client: IpAddr,
+    email: &str,
+    password: String,
+    account: Option<AccountChoice>,
+) -> Result<(AccountKind, String, i64), ApiError> {
+    let keys = throttle_keys(email, client);
+    if let Some(seconds) = state.limits.login_blocked(&keys).await {
+        return Err(ApiError::rate_limited(seconds, "Too many failed sign-ins; retry after Retry-After seconds."));
+    }
+    let found = match Email::parse(email, "email") {
+        Err(_) => None,
+        Ok(email) => find_account(state, &email, account).await?,
+    };
+    let hash = found.as_ref().map_or_else(|| decoy_hash().to_owned(), |(_, _, _, hash)| hash.clone());
+    let matches = hashing(state, move || accounts::verify_password(&password, &hash)).await?;
+    match found.filter(|_| matches) {
+        Some((kind, id, version, _)) => {
+            state.limits.login_succeeded(&keys[0]).await;
+            Ok((kind, id, version))
+        }
+        None => {
+            state.limits.login_failed(&keys).await;
+            Err(ApiError::unauthorized("Wrong email or password."))
+        }
+    }
+}
+
+/// The account `email` signs in to: the chosen kind, or staff first when none is chosen.
+async fn find_account(
+    state: &AppState,
+    email: &Email,
+    account: Option<AccountChoice>,
+) -> Result<Option<(AccountKind, String, i64, String)>, ApiError> {
+    if account != Some(AccountChoice::Customer)
+        && let Some(staff) = accounts::find_staff_login(&state.db, email).await?
+    {
+        let version = accounts::staff_access(&state.db, &staff.id).await?.map_or(0, |a| a.version);
+        return Ok(Some((AccountKind::Staff, staff.id, version, staff.password_hash)));
+    }
+    if account != Some(AccountChoice::Staff)
+        && let Some((id, hash)) = accounts::find_customer_login(&state.db, email).await?
+    {
+        return Ok(Some((AccountKind::Customer, id, 0, hash)));
+    }
+    Ok(None)
 }
 
 /// Signs in with email and password: a new session family.
 pub async fn login(
     state: &AppState,
+    client: IpAddr,
     email: &str,
     password: String,
     account: Option<AccountChoice>,
 ) -> Result<TokenPair, ApiError> {
-    // Customer accounts are not built yet, so only staff can sign in; a customer login is
-    // answered like any wrong password.
-    let staff = match account {
-        Some(AccountChoice::Customer) => None,
-        Some(AccountChoice::Staff) | None => accounts::find_staff_by_email(&state.db, email).await?,
-    };
-    let hash = staff.as_ref().map_or_else(|| decoy_hash().to_owned(), |s| s.password_hash.clone());
-    let matches = tokio::task::spawn_blocking(move || accounts::verify_password(&password, &hash))
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    let Some(staff) = staff.filter(|_| matches) else {
-        return Err(ApiError::unauthorized("Wrong email or password."));
-    };
+    let (kind, id, version) = check_password(state, client, email, password, account).await?;
     let txn = emporium_core::db::begin_write(&state.db).await?;
-    let session = accounts::issue_session(&txn, AccountKind::Staff, &staff.id, refresh_ttl(state)).await?;
+    let session = accounts::issue_session(&txn, kind, &id, lifetimes(state)).await?;
     txn.commit().await?;
+    pair(state, kind, &id, version, session.refresh_token)
+}
+
+fn pair(
+    state: &AppState,
+    kind: AccountKind,
+    id: &str,
+    version: i64,
+    refresh_token: String,
+) -> Result<TokenPair, ApiError> {
     Ok(TokenPair {
-        access_token: state.tokens.issue(AccountKind::Staff, &staff.id, &staff.permissions)?,
-        refresh_token: session.refresh_token,
+        access_token: state.tokens.issue(kind, id, version)?,
+        refresh_token,
         token_type: "Bearer",
         expires_in: state.tokens.ttl_seconds(),
     })
@@ -81,7 +162,7 @@ pub async fn login(
 /// Trades a refresh token for a new pair. A token used twice revokes its whole family.
 pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenPair, ApiError> {
     let txn = emporium_core::db::begin_write(&state.db).await?;
-    let session = match accounts::refresh_session(&txn, refresh_token, refresh_ttl(state)).await? {
+    let session = match accounts::refresh_session(&txn, refresh_token, lifetimes(state)).await? {
         RefreshOutcome::Rotated(session) => session,
         RefreshOutcome::Invalid => return Err(ApiError::unauthorized("The refresh token is invalid or expired.")),
         RefreshOutcome::Reused => {
@@ -91,19 +172,22 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenPair,
             return Err(ApiError::unauthorized("The refresh token was already used; sign in again."));
         }
     };
-    let permissions = match session.account_kind {
-        AccountKind::Staff => accounts::staff_permissions(&txn, &session.account_id)
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("The account is disabled."))?,
-        AccountKind::Customer => Vec::new(),
+    let version = match session.account_kind {
+        AccountKind::Staff => {
+            accounts::staff_access(&txn, &session.account_id)
+                .await?
+                .ok_or_else(|| ApiError::unauthorized("The account is disabled."))?
+                .version
+        }
+        AccountKind::Customer => {
+            if accounts::get_customer(&txn, &session.account_id).await?.is_none() {
+                return Err(ApiError::unauthorized("The account is disabled."));
+            }
+            0
+        }
     };
     txn.commit().await?;
-    Ok(TokenPair {
-        access_token: state.tokens.issue(session.account_kind, &session.account_id, &permissions)?,
-        refresh_token: session.refresh_token,
-        token_type: "Bearer",
-        expires_in: state.tokens.ttl_seconds(),
-    })
+    pair(state, session.account_kind, &session.account_id, version, session.refresh_token)
 }
 
 /// Revokes a refresh token's session. Unknown tokens are accepted (logout is idempotent).

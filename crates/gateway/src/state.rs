@@ -5,9 +5,10 @@ use std::sync::Arc;
 use emporium_core::CursorCodec;
 use sea_orm::DatabaseConnection;
 
-use crate::auth::Tokens;
+use crate::auth::{AccountCache, Tokens};
 use crate::cache::ProductCache;
 use crate::config::Config;
+use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::redis::SharedRedis;
 
@@ -24,6 +25,10 @@ pub struct Shared {
     /// The shared Redis connection, when `EMPORIUM_REDIS_URL` is set.
     pub redis: Option<Arc<SharedRedis>>,
     pub tokens: Tokens,
+    /// Staff accounts and API keys as the resolver last looked them up.
+    pub accounts: AccountCache,
+    /// Rate limits, login throttling and the bound on password hashing.
+    pub limits: Limits,
     pub cursors: CursorCodec,
     pub config: Config,
 }

@@ -105,6 +105,10 @@ impl RedisCache {
     }
 
     pub(super) async fn get_many(&self, keys: &[&str]) -> Vec<Lookup> {
+        // `MGET` with no key is an error, which would put Redis in its backoff for nothing.
+        if keys.is_empty() {
+            return Vec::new();
+        }
         let misses = || keys.iter().map(|_| Lookup::Miss(None)).collect();
         let Some(mut connection) = self.trusted() else { return misses() };
         let mut names = Vec::with_capacity(2 * keys.len());

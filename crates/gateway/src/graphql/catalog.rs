@@ -203,7 +203,7 @@ pub struct PageInfo {
 }
 
 impl PageInfo {
-    fn of(cursors: &[&str], has_next_page: bool, after: bool) -> Self {
+    pub(crate) fn of(cursors: &[&str], has_next_page: bool, after: bool) -> Self {
         Self {
             has_next_page,
             has_previous_page: after,

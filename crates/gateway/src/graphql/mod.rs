@@ -1,5 +1,6 @@
 //! The GraphQL API at `/graphql`: the same services and error codes as REST.
 
+mod accounts;
 mod bounds;
 mod catalog;
 mod money;
@@ -7,7 +8,8 @@ mod query_cache;
 mod sessions;
 
 pub use bounds::Refusal;
-pub use query_cache::{ParsedQueries, response_key};
+pub use query_cache::{ParsedQueries, response_key, root_fields};
+pub use sessions::ClientAddress;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 
@@ -16,11 +18,11 @@ use crate::state::AppState;
 
 /// Every query, merged from one object per domain.
 #[derive(MergedObject, Default)]
-pub struct Query(catalog::CatalogQuery);
+pub struct Query(catalog::CatalogQuery, accounts::AccountQuery);
 
 /// Every mutation, merged from one object per domain.
 #[derive(MergedObject, Default)]
-pub struct Mutation(catalog::CatalogMutation, sessions::SessionMutation);
+pub struct Mutation(catalog::CatalogMutation, sessions::SessionMutation, accounts::AccountMutation);
 
 /// The schema type.
 pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -77,3 +77,16 @@ pub fn response_key(request: &mut Request) -> Option<String> {
     hasher.update(serde_json::to_vec(&request.variables).ok()?);
     Some(format!("graphql:{}", URL_SAFE_NO_PAD.encode(hasher.finalize())))
 }
+
+/// How many root fields the request's operations select (aliases each count): a document
+/// spends that many requests of its caller's allowance, so aliases cannot multiply a limit.
+pub fn root_fields(request: &mut Request) -> usize {
+    let Ok(document) = request.parsed_query() else { return 1 };
+    let count = match &document.operations {
+        DocumentOperations::Single(operation) => operation.node.selection_set.node.items.len(),
+        DocumentOperations::Multiple(operations) => {
+            operations.values().map(|operation| operation.node.selection_set.node.items.len()).sum()
+        }
+    };
+    count.max(1)
+}

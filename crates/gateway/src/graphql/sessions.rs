@@ -5,6 +5,11 @@ use async_graphql::{Context, Enum, Object, Result};
 use crate::sessions::{self, TokenPair};
 use crate::state::AppState;
 
+/// The client's address, as the request data of every GraphQL request (sign-in throttling is
+/// per address).
+#[derive(Clone, Copy)]
+pub struct ClientAddress(pub std::net::IpAddr);
+
 /// Which kind of account to sign in to.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum AccountType {
@@ -29,11 +34,12 @@ impl SessionMutation {
         account: Option<AccountType>,
     ) -> Result<TokenPair> {
         let state = ctx.data::<AppState>()?;
+        let ClientAddress(client) = *ctx.data::<ClientAddress>()?;
         let account = account.map(|a| match a {
             AccountType::Staff => sessions::AccountChoice::Staff,
             AccountType::Customer => sessions::AccountChoice::Customer,
         });
-        Ok(sessions::login(state, &email, password, account).await?)
+        Ok(sessions::login(state, client, &email, password, account).await?)
     }
 
     /// Trades a refresh token for a new pair; a token used twice revokes its whole family.

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, Problem};
 use crate::extract::ApiJson;
+use crate::rate_limit::ClientIp;
 use crate::sessions::{self, TokenPair};
 use crate::state::AppState;
 
@@ -46,19 +47,21 @@ pub struct RefreshRequest {
     responses(
         (status = 200, description = "Signed in", body = TokenPair),
         (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: 10 failed sign-ins for this email or address within 15 minutes", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
     ),
     security(())
 )]
 pub async fn login(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenPair>, ApiError> {
     let account = body.account.map(|a| match a {
         AccountChoice::Staff => sessions::AccountChoice::Staff,
         AccountChoice::Customer => sessions::AccountChoice::Customer,
     });
-    Ok(Json(sessions::login(&state, &body.email, body.password, account).await?))
+    Ok(Json(sessions::login(&state, client, &body.email, body.password, account).await?))
 }
 
 /// Trade a refresh token for a new pair. A token used twice revokes its whole family.

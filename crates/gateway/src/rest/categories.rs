@@ -35,7 +35,7 @@ pub struct CategoryListParams {
         (status = 200, description = "A page of categories", body = CategoryPage),
         (status = 422, description = "A bad parameter or cursor", body = Problem, content_type = "application/problem+json"),
     ),
-    security((), ("bearer" = []))
+    security((), ("bearer" = []), ("api_key" = []))
 )]
 pub async fn list_categories(
     State(state): State<AppState>,
@@ -58,7 +58,7 @@ pub async fn list_categories(
         (status = 200, description = "The category", body = CategoryDto),
         (status = 404, description = "No such category", body = Problem, content_type = "application/problem+json"),
     ),
-    security((), ("bearer" = []))
+    security((), ("bearer" = []), ("api_key" = []))
 )]
 pub async fn get_category(
     State(state): State<AppState>,
@@ -80,7 +80,7 @@ pub async fn get_category(
         (status = 409, description = "`slug_taken`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_key" = []))
 )]
 pub async fn create_category(
     State(state): State<AppState>,

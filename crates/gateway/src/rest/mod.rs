@@ -1,11 +1,14 @@
 //! The REST API under `/v1`, every route registered through utoipa-axum so none is undocumented.
 
+pub mod api_keys;
 pub mod auth;
 pub mod categories;
+pub mod customers;
 pub mod health;
 pub mod products;
+pub mod staff;
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -18,7 +21,9 @@ use crate::state::AppState;
     info(title = "Emporium API", version = "1", description = "Headless commerce: catalog, inventory, carts, orders, payments, customers. Errors are application/problem+json with a stable `code`; money is integer minor units."),
     tags(
         (name = "catalog", description = "Products, variants, prices and categories"),
-        (name = "auth", description = "Sign-in and tokens"),
+        (name = "auth", description = "Sign-in and tokens, for staff and customers alike"),
+        (name = "customers", description = "Customer accounts, profiles and address books; the staff's customer search"),
+        (name = "staff", description = "Staff accounts, roles and integrator API keys (admins)"),
         (name = "health", description = "Liveness and readiness"),
     ),
     components(schemas(crate::error::Problem, products::SortParam, products::StatusParam)),
@@ -33,7 +38,20 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("An access token from `POST /v1/auth/login`: a staff or a customer account"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Api-Key",
+                "An integrator's key (`emp_...`), acting as staff limited to its scopes",
+            ))),
         );
     }
 }
@@ -65,6 +83,16 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(products::update_variant, products::delete_variant))
         .routes(routes!(categories::list_categories, categories::create_category))
         .routes(routes!(categories::get_category))
+        .routes(routes!(customers::register_customer, customers::list_customers))
+        .routes(routes!(customers::get_me, customers::update_me))
+        .routes(routes!(customers::change_password))
+        .routes(routes!(customers::list_addresses, customers::add_address))
+        .routes(routes!(customers::update_address, customers::delete_address))
+        .routes(routes!(customers::get_customer))
+        .routes(routes!(staff::create_staff, staff::list_staff))
+        .routes(routes!(staff::update_staff))
+        .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
+        .routes(routes!(api_keys::revoke_api_key))
 }
 
 /// The OpenAPI document as the server serves it.
@@ -91,7 +119,7 @@ pub fn complete(document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi 
                 let Some(operation) = operation.as_object_mut() else { continue };
                 let has_body = operation.contains_key("requestBody");
                 let security = operation.get("security").and_then(Value::as_array).cloned().unwrap_or_default();
-                let bearer = security.iter().any(|s| s.get("bearer").is_some());
+                let bearer = security.iter().any(|s| s.get("bearer").is_some() || s.get("api_key").is_some());
                 let anonymous_allowed =
                     security.is_empty() || security.iter().any(|s| s.as_object().is_some_and(|o| o.is_empty()));
                 let keyed = operation
@@ -120,6 +148,12 @@ pub fn complete(document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi 
                 if keyed {
                     add("409", "`idempotency_in_progress`: a request with this key is still running");
                     add("422", "`idempotency_key_reused` or `validation_failed`");
+                }
+                if !matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics") && method != "parameters" {
+                    add(
+                        "429",
+                        "`rate_limited`: past the caller's allowance (or too many failed sign-ins); see `Retry-After`",
+                    );
                 }
                 if uses_database && method != "parameters" {
                     add("503", "`service_unavailable`: the database cannot be reached; nothing changed");

@@ -113,7 +113,7 @@ impl ListParams {
         (status = 200, description = "A page of products", body = ProductPage),
         (status = 422, description = "A bad parameter or cursor", body = Problem, content_type = "application/problem+json"),
     ),
-    security((), ("bearer" = []))
+    security((), ("bearer" = []), ("api_key" = []))
 )]
 pub async fn list_products(
     State(state): State<AppState>,
@@ -133,7 +133,7 @@ pub async fn list_products(
         (status = 304, description = "Unchanged since the ETag sent in If-None-Match"),
         (status = 404, description = "No such product (or a draft)", body = Problem, content_type = "application/problem+json"),
     ),
-    security((), ("bearer" = []))
+    security((), ("bearer" = []), ("api_key" = []))
 )]
 pub async fn get_product(
     State(state): State<AppState>,
@@ -162,7 +162,7 @@ pub async fn get_product(
         (status = 409, description = "`slug_taken` or `sku_taken`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_key" = []))
 )]
 pub async fn create_product(
     State(state): State<AppState>,
@@ -189,7 +189,7 @@ pub async fn create_product(
         (status = 409, description = "`slug_taken`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_key" = []))
 )]
 pub async fn update_product(
     State(state): State<AppState>,
@@ -214,7 +214,7 @@ pub async fn update_product(
         (status = 401, description = "No staff token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_key" = []))
 )]
 pub async fn delete_product(
     State(state): State<AppState>,
@@ -240,7 +240,7 @@ pub async fn delete_product(
         (status = 409, description = "`sku_taken`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_key" = []))
 )]
 pub async fn add_variant(
     State(state): State<AppState>,
@@ -268,7 +268,7 @@ pub async fn add_variant(
         (status = 409, description = "`sku_taken`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_key" = []))
 )]
 pub async fn update_variant(
     State(state): State<AppState>,
@@ -294,7 +294,7 @@ pub async fn update_variant(
         (status = 404, description = "No such product or variant", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`last_variant`", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_key" = []))
 )]
 pub async fn delete_variant(
     State(state): State<AppState>,

@@ -1,0 +1,228 @@
+//! The authorization matrix: every REST route × every kind of caller. The table must list
+//! every operation of the OpenAPI document (and nothing else), so a new route that forgets to
+//! say who may call it fails here before it ships.
+
+use std::num::NonZeroU32;
+
+use emporium_customers::{Permission, Role};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::common::{Options, TestResult, TestServer, tee};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy)]
+enum Rule {
+    /// Health, metrics and sign-in: the answer does not depend on the caller.
+    Any,
+    /// Anyone, anonymous included.
+    Public,
+    /// A signed-in customer, on their own account.
+    Customer,
+    /// A signed-in customer, on a resource of customer A (B hears 404).
+    OwnedByA,
+    /// Staff (or a key) holding this permission.
+    Staff(Permission),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Caller {
+    Anonymous,
+    CustomerA,
+    CustomerB,
+    Staff(Role),
+    Key(Permission),
+}
+
+fn callers() -> Vec<Caller> {
+    let mut all = vec![Caller::Anonymous, Caller::CustomerA, Caller::CustomerB];
+    all.extend(Role::ALL.into_iter().map(Caller::Staff));
+    all.extend(Permission::SCOPES.into_iter().map(Caller::Key));
+    all
+}
+
+/// What a caller should hear.
+#[derive(Debug, PartialEq, Eq)]
+enum Expect {
+    /// Past every credential check: neither 401, 403 nor 404.
+    Allowed,
+    Status(StatusCode),
+    Unchecked,
+}
+
+fn expect(rule: Rule, caller: Caller) -> Expect {
+    use Expect::{Allowed, Status, Unchecked};
+    match (rule, caller) {
+        (Rule::Any, _) => Unchecked,
+        (Rule::Public, _) => Allowed,
+        (_, Caller::Anonymous) => Status(StatusCode::UNAUTHORIZED),
+        (Rule::Customer, Caller::CustomerA | Caller::CustomerB) | (Rule::OwnedByA, Caller::CustomerA) => Allowed,
+        (Rule::OwnedByA, Caller::CustomerB) => Status(StatusCode::NOT_FOUND),
+        (Rule::Customer | Rule::OwnedByA, _) => Status(StatusCode::FORBIDDEN),
+        (Rule::Staff(_), Caller::CustomerA | Caller::CustomerB) => Status(StatusCode::FORBIDDEN),
+        (Rule::Staff(p), Caller::Staff(role)) if role.permissions().contains(p) => Allowed,
+        (Rule::Staff(p), Caller::Key(scope)) if scope == p => Allowed,
+        (Rule::Staff(_), _) => Status(StatusCode::FORBIDDEN),
+    }
+}
+
+/// The routes, as the OpenAPI document names them. Deletions come last, so they do not
+/// remove what the other rows use.
+fn table() -> Vec<(Method, &'static str, Rule)> {
+    use Permission as P;
+    vec![
+        (Method::GET, "/healthz", Rule::Any),
+        (Method::GET, "/readyz", Rule::Any),
+        (Method::GET, "/metrics", Rule::Any),
+        (Method::POST, "/v1/auth/login", Rule::Any),
+        (Method::POST, "/v1/auth/refresh", Rule::Any),
+        (Method::POST, "/v1/auth/logout", Rule::Any),
+        (Method::GET, "/v1/products", Rule::Public),
+        (Method::POST, "/v1/products", Rule::Staff(P::CatalogWrite)),
+        (Method::GET, "/v1/products/{id}", Rule::Public),
+        (Method::PATCH, "/v1/products/{id}", Rule::Staff(P::CatalogWrite)),
+        (Method::POST, "/v1/products/{id}/variants", Rule::Staff(P::CatalogWrite)),
+        (Method::PATCH, "/v1/products/{id}/variants/{variant_id}", Rule::Staff(P::CatalogWrite)),
+        (Method::GET, "/v1/categories", Rule::Public),
+        (Method::POST, "/v1/categories", Rule::Staff(P::CatalogWrite)),
+        (Method::GET, "/v1/categories/{id}", Rule::Public),
+        (Method::POST, "/v1/customers", Rule::Public),
+        (Method::GET, "/v1/customers", Rule::Staff(P::CustomersRead)),
+        (Method::GET, "/v1/customers/{customer_id}", Rule::Staff(P::CustomersRead)),
+        (Method::GET, "/v1/customers/me", Rule::Customer),
+        (Method::PATCH, "/v1/customers/me", Rule::Customer),
+        (Method::POST, "/v1/customers/me/password", Rule::Customer),
+        (Method::GET, "/v1/customers/me/addresses", Rule::Customer),
+        (Method::POST, "/v1/customers/me/addresses", Rule::Customer),
+        (Method::PATCH, "/v1/customers/me/addresses/{address_id}", Rule::OwnedByA),
+        (Method::POST, "/v1/staff", Rule::Staff(P::StaffManage)),
+        (Method::GET, "/v1/staff", Rule::Staff(P::StaffManage)),
+        (Method::PATCH, "/v1/staff/{staff_id}", Rule::Staff(P::StaffManage)),
+        (Method::POST, "/v1/api-keys", Rule::Staff(P::ApiKeysManage)),
+        (Method::GET, "/v1/api-keys", Rule::Staff(P::ApiKeysManage)),
+        (Method::DELETE, "/v1/products/{id}/variants/{variant_id}", Rule::Staff(P::CatalogWrite)),
+        (Method::DELETE, "/v1/products/{id}", Rule::Staff(P::CatalogWrite)),
+        (Method::DELETE, "/v1/customers/me/addresses/{address_id}", Rule::OwnedByA),
+        (Method::DELETE, "/v1/api-keys/{key_id}", Rule::Staff(P::ApiKeysManage)),
+    ]
+}
+
+#[test]
+fn the_matrix_lists_every_operation_of_the_openapi_document() {
+    let document = serde_json::to_value(emporium_gateway::rest::openapi()).unwrap_or_default();
+    let mut documented: Vec<String> = Vec::new();
+    for (path, item) in document["paths"].as_object().into_iter().flatten() {
+        for method in item.as_object().into_iter().flat_map(|o| o.keys()) {
+            if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                documented.push(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    let mut listed: Vec<String> = table().iter().map(|(m, p, _)| format!("{m} {p}")).collect();
+    documented.sort();
+    listed.sort();
+    assert_eq!(listed, documented, "add the route to the matrix with who may call it");
+}
+
+/// Everything one caller's row of requests works on: its own product, address, staff
+/// account and key, so a deletion by one caller leaves the others' targets in place.
+struct Targets {
+    product: String,
+    variant: String,
+    category: String,
+    address: String,
+    customer: String,
+    staff: String,
+    key: String,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_every_kind_of_caller_as_the_contract_says() -> TestResult {
+    // Limits on (and generous), so principals go through the limiter's resolution path.
+    let limits = emporium_gateway::limits::Allowances {
+        anonymous: NonZeroU32::new(1_000_000),
+        customer: NonZeroU32::new(1_000_000),
+        api_key: NonZeroU32::new(1_000_000),
+    };
+    let server = TestServer::start_with(Options { rate_limits: limits, ..Options::default() }).await?;
+    let admin = server.admin_token().await?;
+    let (customer_a, token_a) = server.customer("a@example.com").await?;
+    let (_, token_b) = server.customer("b@example.com").await?;
+
+    let callers = callers();
+    let mut tokens = Vec::new();
+    for caller in &callers {
+        tokens.push(match caller {
+            Caller::Anonymous => None,
+            Caller::CustomerA => Some(token_a.clone()),
+            Caller::CustomerB => Some(token_b.clone()),
+            Caller::Staff(Role::Admin) => Some(admin.clone()),
+            Caller::Staff(role) => Some(server.staff_token(&format!("{}@shop.test", role.as_str()), *role).await?),
+            Caller::Key(scope) => Some(server.api_key(&admin, &[scope.as_str()]).await?.1),
+        });
+    }
+    let category = server.post("/v1/categories", Some(&admin), json!({"name": "Matrix", "slug": "matrix"})).await?;
+    let category = category.str("id")?.to_owned();
+    let mut targets = Vec::new();
+    for i in 0..callers.len() {
+        let product = server.create_product(&admin, tee(&format!("Matrix {i}"), &format!("MX{i}"))).await?;
+        let address = server
+            .post(
+                "/v1/customers/me/addresses",
+                Some(&token_a),
+                json!({"first_name": "A", "last_name": "A", "line1": format!("{i} Road"), "city": "Paris", "postal_code": "75001", "country": "FR"}),
+            )
+            .await?;
+        let staff = server
+            .post(
+                "/v1/staff",
+                Some(&admin),
+                json!({"email": format!("target{i}@shop.test"), "password": "target password", "role": "support"}),
+            )
+            .await?;
+        let (key, _) = server.api_key(&admin, &["events:read"]).await?;
+        targets.push(Targets {
+            product: product["id"].as_str().unwrap_or_default().to_owned(),
+            variant: product["variants"][0]["id"].as_str().unwrap_or_default().to_owned(),
+            category: category.clone(),
+            address: address.str("id")?.to_owned(),
+            customer: customer_a.clone(),
+            staff: staff.str("id")?.to_owned(),
+            key,
+        });
+    }
+
+    let mut failures = Vec::new();
+    for (method, template, rule) in table() {
+        for (i, caller) in callers.iter().enumerate() {
+            let t = &targets[i];
+            let path = template
+                .replace("{variant_id}", &t.variant)
+                .replace("{address_id}", &t.address)
+                .replace("{customer_id}", &t.customer)
+                .replace("{staff_id}", &t.staff)
+                .replace("{key_id}", &t.key)
+                .replace("{id}", if template.starts_with("/v1/categories") { &t.category } else { &t.product });
+            let body = matches!(method, Method::POST | Method::PATCH).then(|| json!({}));
+            let reply = server.send(method.clone(), &path, tokens[i].as_deref(), body).await?;
+            let status = reply.status;
+            let ok = match expect(rule, *caller) {
+                Expect::Unchecked => !status.is_server_error(),
+                Expect::Allowed => {
+                    !status.is_server_error()
+                        && ![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN, StatusCode::NOT_FOUND].contains(&status)
+                }
+                Expect::Status(expected) => status == expected,
+            };
+            if !ok {
+                failures.push(format!(
+                    "{method} {template} as {caller:?}: {status}, expected {:?} ({})",
+                    expect(rule, *caller),
+                    reply.body
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} cells of the matrix failed:\n{}", failures.len(), failures.join("\n"));
+    Ok(())
+}
