@@ -562,3 +562,62 @@ async fn a_body_must_be_an_object_not_an_array_of_its_fields() -> TestResult {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_instance_stops_honouring_a_disabled_staff_token_within_seconds() -> TestResult {
+    let a = TestServer::start().await?;
+    let b = a.sibling(crate::common::Options::default()).await?;
+    let admin = a.admin_token().await?;
+    let created = a
+        .post(
+            "/v1/staff",
+            Some(&admin),
+            json!({"email": "far@shop.test", "password": "far away password", "role": "catalog"}),
+        )
+        .await?;
+    let staff_id = created.str("id")?.to_owned();
+    let token = login(&a, "far@shop.test", "far away password", None).await?.str("access_token")?.to_owned();
+    // B has looked the account up (and cached it) before the change.
+    assert_eq!(b.get_as("/v1/products?status=draft", &token).await?.status, StatusCode::OK);
+
+    let disabled = a.patch(&format!("/v1/staff/{staff_id}"), Some(&admin), json!({"disabled": true})).await?;
+    assert_eq!(disabled.status, StatusCode::OK);
+    let started = std::time::Instant::now();
+    assert_eq!(
+        a.get_as("/v1/products?status=draft", &token).await?.status,
+        StatusCode::UNAUTHORIZED,
+        "at once where changed"
+    );
+    loop {
+        let status = b.get_as("/v1/products?status=draft", &token).await?.status;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(started.elapsed() < std::time::Duration::from_secs(3), "still honoured after {:?}", started.elapsed());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    eprintln!("MEASURED a disabled staff token kept working on another instance for {:?}", started.elapsed());
+    Ok(())
+}
+
+#[tokio::test]
+async fn graphql_logins_cannot_be_multiplied_by_aliases_and_each_failure_counts() -> TestResult {
+    let server = TestServer::start().await?;
+    // A login costs most of a document's complexity: two in one document are refused whole,
+    // before any password is checked (so nothing is counted either).
+    let two = format!(
+        r#"mutation {{ a: login(email: "{ADMIN_EMAIL}", password: "wrong 1") {{ accessToken }} b: login(email: "{ADMIN_EMAIL}", password: "wrong 2") {{ accessToken }} }}"#
+    );
+    let refused = server.graphql(None, &two, json!({})).await?;
+    assert_eq!(refused.body["errors"][0]["extensions"]["code"], "query_too_complex", "{}", refused.body);
+    assert_eq!(login(&server, ADMIN_EMAIL, ADMIN_PASSWORD, None).await?.status, StatusCode::OK);
+    // One per document, ten documents: the email is locked for REST too.
+    for i in 0..10 {
+        let one = format!(r#"mutation {{ login(email: "{ADMIN_EMAIL}", password: "wrong {i}") {{ accessToken }} }}"#);
+        let reply = server.graphql(None, &one, json!({})).await?;
+        assert_eq!(reply.body["errors"][0]["extensions"]["code"], "unauthorized", "{}", reply.body);
+    }
+    assert_eq!(login(&server, ADMIN_EMAIL, ADMIN_PASSWORD, None).await?.status, StatusCode::TOO_MANY_REQUESTS);
+    Ok(())
+}

@@ -226,3 +226,188 @@ async fn every_route_answers_every_kind_of_caller_as_the_contract_says() -> Test
     assert!(failures.is_empty(), "{} cells of the matrix failed:\n{}", failures.len(), failures.join("\n"));
     Ok(())
 }
+
+/// The GraphQL root fields, each with a document that passes validation (so the resolver, and
+/// its credential check, runs) and who may call it. `{i}`, `{product}`, `{variant}`,
+/// `{address}`, `{customer}`, `{staff}` and `{key}` are filled per caller. Deletions last.
+fn graphql_table() -> Vec<(&'static str, &'static str, Rule)> {
+    use Permission as P;
+    vec![
+        ("product", r#"{ product(idOrSlug: "{product}") { id } }"#, Rule::Public),
+        ("products", "{ products(first: 1) { nodes { id } } }", Rule::Public),
+        ("categories", "{ categories(first: 1) { nodes { id } } }", Rule::Public),
+        ("category", r#"{ category(idOrSlug: "matrix") { id } }"#, Rule::Public),
+        ("me", "{ me { id } }", Rule::Customer),
+        ("myAddresses", "{ myAddresses { id } }", Rule::Customer),
+        ("customers", "{ customers(first: 1) { nodes { id } } }", Rule::Staff(P::CustomersRead)),
+        ("customer", r#"{ customer(id: "{customer}") { ordersCount } }"#, Rule::Staff(P::CustomersRead)),
+        ("apiKeys", "{ apiKeys(first: 1) { nodes { id } } }", Rule::Staff(P::ApiKeysManage)),
+        ("staffMembers", "{ staffMembers(first: 1) { nodes { id } } }", Rule::Staff(P::StaffManage)),
+        (
+            "createProduct",
+            r#"mutation { createProduct(input: {name: "G{i}", status: DRAFT, variants: [{sku: "GQL-{i}", prices: [{amount: 100, currency: "EUR"}]}]}) { id } }"#,
+            Rule::Staff(P::CatalogWrite),
+        ),
+        (
+            "updateProduct",
+            r#"mutation { updateProduct(idOrSlug: "{product}", input: {name: "Renamed {i}"}) { id } }"#,
+            Rule::Staff(P::CatalogWrite),
+        ),
+        (
+            "addVariant",
+            r#"mutation { addVariant(product: "{product}", input: {sku: "GV-{i}", prices: [{amount: 100, currency: "EUR"}]}) { id } }"#,
+            Rule::Staff(P::CatalogWrite),
+        ),
+        (
+            "updateVariant",
+            r#"mutation { updateVariant(product: "{product}", variantId: "{variant}", input: {title: "T"}) { id } }"#,
+            Rule::Staff(P::CatalogWrite),
+        ),
+        (
+            "createCategory",
+            r#"mutation { createCategory(input: {name: "GC {i}"}) { id } }"#,
+            Rule::Staff(P::CatalogWrite),
+        ),
+        ("login", r#"mutation { login(email: "nobody@shop.test", password: "x") { accessToken } }"#, Rule::Any),
+        ("refreshToken", r#"mutation { refreshToken(refreshToken: "x") { accessToken } }"#, Rule::Any),
+        ("logout", r#"mutation { logout(refreshToken: "x") }"#, Rule::Any),
+        (
+            "registerCustomer",
+            r#"mutation { registerCustomer(email: "g{i}@example.com", password: "graph password", firstName: "G", lastName: "Q") { id } }"#,
+            Rule::Public,
+        ),
+        ("updateMe", r#"mutation { updateMe(firstName: "Ada") { id } }"#, Rule::Customer),
+        (
+            "changePassword",
+            r#"mutation { changePassword(currentPassword: "not the password", newPassword: "another password") }"#,
+            Rule::Customer,
+        ),
+        (
+            "addAddress",
+            r#"mutation { addAddress(address: {firstName: "A", lastName: "B", line1: "1 Way", city: "Rome", postalCode: "00100", country: "IT"}) { id } }"#,
+            Rule::Customer,
+        ),
+        (
+            "updateAddress",
+            r#"mutation { updateAddress(id: "{address}", changes: {city: "Lyon"}) { id } }"#,
+            Rule::OwnedByA,
+        ),
+        (
+            "createStaff",
+            r#"mutation { createStaff(email: "gs{i}@shop.test", password: "graph staff password", role: SUPPORT) { id } }"#,
+            Rule::Staff(P::StaffManage),
+        ),
+        (
+            "updateStaff",
+            r#"mutation { updateStaff(id: "{staff}", role: SUPPORT) { id } }"#,
+            Rule::Staff(P::StaffManage),
+        ),
+        (
+            "createApiKey",
+            r#"mutation { createApiKey(name: "g", scopes: ["events:read"]) { id } }"#,
+            Rule::Staff(P::ApiKeysManage),
+        ),
+        (
+            "deleteVariant",
+            r#"mutation { deleteVariant(product: "{product}", variantId: "{variant}") }"#,
+            Rule::Staff(P::CatalogWrite),
+        ),
+        ("deleteProduct", r#"mutation { deleteProduct(idOrSlug: "{product}") }"#, Rule::Staff(P::CatalogWrite)),
+        ("deleteAddress", r#"mutation { deleteAddress(id: "{address}") }"#, Rule::OwnedByA),
+        ("revokeApiKey", r#"mutation { revokeApiKey(id: "{key}") }"#, Rule::Staff(P::ApiKeysManage)),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_graphql_root_field_answers_every_kind_of_caller_as_the_contract_says() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+
+    // The table names every root field of the schema, and nothing else.
+    let introspection = server
+        .graphql(None, "{ __schema { queryType { fields { name } } mutationType { fields { name } } } }", json!({}))
+        .await?;
+    let mut fields: Vec<String> = ["queryType", "mutationType"]
+        .iter()
+        .flat_map(|t| introspection.body["data"]["__schema"][t]["fields"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| f["name"].as_str().map(str::to_owned))
+        .collect();
+    let mut listed: Vec<String> = graphql_table().iter().map(|(f, _, _)| (*f).to_owned()).collect();
+    fields.sort();
+    listed.sort();
+    assert_eq!(listed, fields, "add the root field to the GraphQL matrix with who may call it");
+
+    let (customer_a, token_a) = server.customer("a@example.com").await?;
+    let (_, token_b) = server.customer("b@example.com").await?;
+    let callers = callers();
+    let mut tokens = Vec::new();
+    for caller in &callers {
+        tokens.push(match caller {
+            Caller::Anonymous => None,
+            Caller::CustomerA => Some(token_a.clone()),
+            Caller::CustomerB => Some(token_b.clone()),
+            Caller::Staff(Role::Admin) => Some(admin.clone()),
+            Caller::Staff(role) => Some(server.staff_token(&format!("{}@shop.test", role.as_str()), *role).await?),
+            Caller::Key(scope) => Some(server.api_key(&admin, &[scope.as_str()]).await?.1),
+        });
+    }
+    server.post("/v1/categories", Some(&admin), json!({"name": "Matrix", "slug": "matrix"})).await?;
+    let mut targets = Vec::new();
+    for i in 0..callers.len() {
+        let product = server.create_product(&admin, tee(&format!("Graph {i}"), &format!("GX{i}"))).await?;
+        let address = server
+            .post(
+                "/v1/customers/me/addresses",
+                Some(&token_a),
+                json!({"first_name": "A", "last_name": "A", "line1": format!("{i} Lane"), "city": "Paris", "postal_code": "75001", "country": "FR"}),
+            )
+            .await?;
+        let staff = server
+            .post(
+                "/v1/staff",
+                Some(&admin),
+                json!({"email": format!("gtarget{i}@shop.test"), "password": "target password", "role": "support"}),
+            )
+            .await?;
+        let (key, _) = server.api_key(&admin, &["events:read"]).await?;
+        targets.push(Targets {
+            product: product["id"].as_str().unwrap_or_default().to_owned(),
+            variant: product["variants"][0]["id"].as_str().unwrap_or_default().to_owned(),
+            category: String::new(),
+            address: address.str("id")?.to_owned(),
+            customer: customer_a.clone(),
+            staff: staff.str("id")?.to_owned(),
+            key,
+        });
+    }
+
+    let mut failures = Vec::new();
+    for (field, template, rule) in graphql_table() {
+        for (i, caller) in callers.iter().enumerate() {
+            let t = &targets[i];
+            let document = template
+                .replace("{i}", &i.to_string())
+                .replace("{product}", &t.product)
+                .replace("{variant}", &t.variant)
+                .replace("{address}", &t.address)
+                .replace("{customer}", &t.customer)
+                .replace("{staff}", &t.staff)
+                .replace("{key}", &t.key);
+            let reply = server.graphql(tokens[i].as_deref(), &document, json!({})).await?;
+            let code = reply.body["errors"][0]["extensions"]["code"].as_str().unwrap_or("").to_owned();
+            let ok = match expect(rule, *caller) {
+                Expect::Unchecked => code != "internal" && code != "invalid_query",
+                Expect::Allowed => !["unauthorized", "forbidden", "internal", "invalid_query"].contains(&code.as_str()),
+                Expect::Status(StatusCode::UNAUTHORIZED) => code == "unauthorized",
+                Expect::Status(StatusCode::FORBIDDEN) => code == "forbidden",
+                Expect::Status(StatusCode::NOT_FOUND) => code == "not_found",
+                Expect::Status(_) => false,
+            };
+            if !ok {
+                failures.push(format!("{field} as {caller:?}: {:?}, got {}", expect(rule, *caller), reply.body));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} cells of the GraphQL matrix failed:\n{}", failures.len(), failures.join("\n"));
+    Ok(())
+}
