@@ -13,6 +13,7 @@ mod m0002_idempotency;
 mod m0003_idempotency_claims;
 mod m0004_cache_invalidations;
 mod m0005_accounts;
+mod m0006_inventory;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_idempotency_claims::Migration),
             Box::new(m0004_cache_invalidations::Migration),
             Box::new(m0005_accounts::Migration),
+            Box::new(m0006_inventory::Migration),
         ]
     }
 }

@@ -355,7 +355,16 @@ impl TestServer {
     /// Adds stock for a variant at a location, through the inventory service.
     pub async fn stock(&self, variant_id: &str, units: i64) -> anyhow::Result<()> {
         let location = emporium_inventory::ensure_location(&self.app_db, "main", "Main").await?;
-        emporium_inventory::adjust(&self.app_db, variant_id, &location, units, "test").await?;
+        let restock = emporium_inventory::Adjustment {
+            variant_id: variant_id.to_owned(),
+            location_id: location,
+            delta: units,
+            reason: emporium_inventory::Reason::Restock,
+            note: None,
+            actor: None,
+            reference: None,
+        };
+        emporium_inventory::adjust(&self.app_db, &restock).await?;
         Ok(())
     }
 }

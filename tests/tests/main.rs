@@ -14,5 +14,6 @@ mod cors;
 mod documents;
 mod graphql;
 mod idempotency;
+mod inventory;
 mod limits;
 mod matrix;

@@ -86,6 +86,15 @@ fn table() -> Vec<(Method, &'static str, Rule)> {
         (Method::GET, "/v1/categories", Rule::Public),
         (Method::POST, "/v1/categories", Rule::Staff(P::CatalogWrite)),
         (Method::GET, "/v1/categories/{id}", Rule::Public),
+        (Method::POST, "/v1/locations", Rule::Staff(P::InventoryWrite)),
+        (Method::GET, "/v1/locations", Rule::Staff(P::InventoryRead)),
+        (Method::PATCH, "/v1/locations/{code}", Rule::Staff(P::InventoryWrite)),
+        (Method::POST, "/v1/inventory/adjustments", Rule::Staff(P::InventoryWrite)),
+        (Method::GET, "/v1/inventory/low-stock", Rule::Staff(P::InventoryRead)),
+        (Method::GET, "/v1/inventory/{sku}", Rule::Staff(P::InventoryRead)),
+        (Method::PATCH, "/v1/inventory/{sku}", Rule::Staff(P::InventoryWrite)),
+        (Method::GET, "/v1/inventory/{sku}/movements", Rule::Staff(P::InventoryRead)),
+        (Method::PATCH, "/v1/inventory/{sku}/locations/{code}", Rule::Staff(P::InventoryWrite)),
         (Method::POST, "/v1/customers", Rule::Public),
         (Method::GET, "/v1/customers", Rule::Staff(P::CustomersRead)),
         (Method::GET, "/v1/customers/{customer_id}", Rule::Staff(P::CustomersRead)),
@@ -128,6 +137,7 @@ fn the_matrix_lists_every_operation_of_the_openapi_document() {
 /// account and key, so a deletion by one caller leaves the others' targets in place.
 struct Targets {
     product: String,
+    sku: String,
     variant: String,
     category: String,
     address: String,
@@ -163,6 +173,8 @@ async fn every_route_answers_every_kind_of_caller_as_the_contract_says() -> Test
     }
     let category = server.post("/v1/categories", Some(&admin), json!({"name": "Matrix", "slug": "matrix"})).await?;
     let category = category.str("id")?.to_owned();
+    let main = server.post("/v1/locations", Some(&admin), json!({"code": "main", "name": "Main"})).await?;
+    anyhow::ensure!(main.status == StatusCode::CREATED, "{}", main.body);
     let mut targets = Vec::new();
     for i in 0..callers.len() {
         let product = server.create_product(&admin, tee(&format!("Matrix {i}"), &format!("MX{i}"))).await?;
@@ -183,6 +195,7 @@ async fn every_route_answers_every_kind_of_caller_as_the_contract_says() -> Test
         let (key, _) = server.api_key(&admin, &["events:read"]).await?;
         targets.push(Targets {
             product: product["id"].as_str().unwrap_or_default().to_owned(),
+            sku: product["variants"][0]["sku"].as_str().unwrap_or_default().to_owned(),
             variant: product["variants"][0]["id"].as_str().unwrap_or_default().to_owned(),
             category: category.clone(),
             address: address.str("id")?.to_owned(),
@@ -198,6 +211,8 @@ async fn every_route_answers_every_kind_of_caller_as_the_contract_says() -> Test
             let t = &targets[i];
             let path = template
                 .replace("{variant_id}", &t.variant)
+                .replace("{sku}", &t.sku)
+                .replace("{code}", "main")
                 .replace("{address_id}", &t.address)
                 .replace("{customer_id}", &t.customer)
                 .replace("{staff_id}", &t.staff)
@@ -372,6 +387,7 @@ async fn every_graphql_root_field_answers_every_kind_of_caller_as_the_contract_s
         let (key, _) = server.api_key(&admin, &["events:read"]).await?;
         targets.push(Targets {
             product: product["id"].as_str().unwrap_or_default().to_owned(),
+            sku: product["variants"][0]["sku"].as_str().unwrap_or_default().to_owned(),
             variant: product["variants"][0]["id"].as_str().unwrap_or_default().to_owned(),
             category: String::new(),
             address: address.str("id")?.to_owned(),

@@ -748,3 +748,48 @@ fn map_unique(err: DbErr, slug: &str, sku: &str) -> CatalogError {
         CatalogError::Database(err)
     }
 }
+
+/// A live variant as other domains name it: by SKU, with its product's id and slug (the keys
+/// its cached documents are read by).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariantRef {
+    pub variant_id: String,
+    pub sku: String,
+    pub product_id: String,
+    pub product_slug: String,
+}
+
+const VARIANT_REF: &str = "SELECT v.id, v.sku, p.id, p.slug FROM variants v JOIN products p ON p.id = v.product_id \
+                           WHERE v.deleted_at IS NULL AND p.deleted_at IS NULL";
+
+fn variant_ref(row: &sea_orm::QueryResult) -> Result<VariantRef, DbErr> {
+    Ok(VariantRef {
+        variant_id: row.try_get_by_index(0)?,
+        sku: row.try_get_by_index(1)?,
+        product_id: row.try_get_by_index(2)?,
+        product_slug: row.try_get_by_index(3)?,
+    })
+}
+
+/// The live variant with this SKU.
+pub async fn variant_by_sku<C: ConnectionTrait>(db: &C, sku: &str) -> Result<Option<VariantRef>, DbErr> {
+    let row = db
+        .query_one_raw(emporium_core::db::statement(
+            db.get_database_backend(),
+            &format!("{VARIANT_REF} AND v.sku = ?"),
+            [sku.into()],
+        ))
+        .await?;
+    row.as_ref().map(variant_ref).transpose()
+}
+
+/// Live variants by id, in no particular order (missing ones left out).
+pub async fn variant_refs<C: ConnectionTrait>(db: &C, ids: &[String]) -> Result<Vec<VariantRef>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("{VARIANT_REF} AND v.id IN ({})", vec!["?"; ids.len()].join(", "));
+    let values: Vec<sea_orm::Value> = ids.iter().map(|id| id.clone().into()).collect();
+    let rows = db.query_all_raw(emporium_core::db::statement(db.get_database_backend(), &sql, values)).await?;
+    rows.iter().map(variant_ref).collect()
+}

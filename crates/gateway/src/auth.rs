@@ -198,6 +198,10 @@ pub mod caps {
         CatalogRead => CatalogRead;
         /// Create, change and delete products and categories.
         CatalogWrite => CatalogWrite;
+        /// Read stock, the ledger, locations and the low-stock report.
+        InventoryRead => InventoryRead;
+        /// Adjust stock and change locations, reorder points and backorders.
+        InventoryWrite => InventoryWrite;
         /// Search and read customers.
         CustomersRead => CustomersRead;
         /// Create and change staff accounts.

@@ -13,6 +13,7 @@ pub mod extract;
 pub mod graphql;
 pub mod ide;
 pub mod idempotency;
+pub mod inventory;
 pub mod limits;
 pub mod metrics;
 pub mod products;

@@ -118,7 +118,16 @@ pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<SeedReport> {
         for variant in created.map(|p| p.variants).unwrap_or_default() {
             let units = stock.get(&variant.sku).copied().unwrap_or(0);
             if units > 0 {
-                emporium_inventory::adjust(&txn, &variant.id, &location, units, "demo seed").await?;
+                let restock = emporium_inventory::Adjustment {
+                    variant_id: variant.id.clone(),
+                    location_id: location.clone(),
+                    delta: units,
+                    reason: emporium_inventory::Reason::Restock,
+                    note: Some("demo shop".to_owned()),
+                    actor: None,
+                    reference: None,
+                };
+                emporium_inventory::adjust(&txn, &restock).await?;
             }
         }
         report.products += 1;

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod categories;
 pub mod customers;
 pub mod health;
+pub mod inventory;
 pub mod products;
 pub mod staff;
 
@@ -22,6 +23,7 @@ use crate::state::AppState;
     tags(
         (name = "catalog", description = "Products, variants, prices and categories"),
         (name = "auth", description = "Sign-in and tokens, for staff and customers alike"),
+        (name = "inventory", description = "Locations, stock per SKU, adjustments and the ledger, reorder points, backorders"),
         (name = "customers", description = "Customer accounts, profiles and address books; the staff's customer search"),
         (name = "staff", description = "Staff accounts, roles and integrator API keys (admins)"),
         (name = "health", description = "Liveness and readiness"),
@@ -83,6 +85,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(products::update_variant, products::delete_variant))
         .routes(routes!(categories::list_categories, categories::create_category))
         .routes(routes!(categories::get_category))
+        .routes(routes!(inventory::create_location, inventory::list_locations))
+        .routes(routes!(inventory::update_location))
+        .routes(routes!(inventory::adjust_stock))
+        .routes(routes!(inventory::low_stock))
+        .routes(routes!(inventory::get_stock, inventory::update_stock_settings))
+        .routes(routes!(inventory::list_movements))
+        .routes(routes!(inventory::update_reorder_point))
         .routes(routes!(customers::register_customer, customers::list_customers))
         .routes(routes!(customers::get_me, customers::update_me))
         .routes(routes!(customers::change_password))
