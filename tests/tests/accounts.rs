@@ -621,3 +621,49 @@ async fn graphql_logins_cannot_be_multiplied_by_aliases_and_each_failure_counts(
     assert_eq!(login(&server, ADMIN_EMAIL, ADMIN_PASSWORD, None).await?.status, StatusCode::TOO_MANY_REQUESTS);
     Ok(())
 }
+
+#[tokio::test]
+async fn without_an_account_kind_a_customer_account_is_tried_after_the_staff_one() -> TestResult {
+    let server = TestServer::start().await?;
+    // The admin also shops, with the same email and another password.
+    let registered = server
+        .post(
+            "/v1/customers",
+            None,
+            json!({"email": ADMIN_EMAIL, "password": "my shopping password", "first_name": "A", "last_name": "D"}),
+        )
+        .await?;
+    assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.body);
+    let shopper = login(&server, ADMIN_EMAIL, "my shopping password", None).await?;
+    assert_eq!(shopper.status, StatusCode::OK, "{}", shopper.body);
+    assert_eq!(decode(shopper.str("access_token")?)?.1["typ"], "customer");
+    let staff = login(&server, ADMIN_EMAIL, ADMIN_PASSWORD, None).await?;
+    assert_eq!(decode(staff.str("access_token")?)?.1["typ"], "staff");
+    Ok(())
+}
+
+#[tokio::test]
+async fn control_characters_in_ids_and_searches_are_404_or_422_on_both_databases() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let (_, customer) = server.customer("nul@example.com").await?;
+    for (path, token) in [
+        ("/v1/products/a%00b", None),
+        ("/v1/categories/a%00b", None),
+        ("/v1/customers/cus_%00", Some(&admin)),
+        ("/v1/inventory/SKU%00", Some(&admin)),
+        ("/v1/inventory/SKU%00/movements", Some(&admin)),
+    ] {
+        let reply = server.send(reqwest::Method::GET, path, token.map(String::as_str), None).await?;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}: {}", reply.body);
+    }
+    let deleted = server.delete("/v1/customers/me/addresses/%00", Some(&customer)).await?;
+    assert_eq!(deleted.status, StatusCode::NOT_FOUND, "{}", deleted.body);
+    assert_eq!(server.patch("/v1/staff/%00", Some(&admin), json!({})).await?.status, StatusCode::NOT_FOUND);
+    assert_eq!(server.delete("/v1/api-keys/%00", Some(&admin)).await?.status, StatusCode::NOT_FOUND);
+    for path in ["/v1/products?q=a%00b", "/v1/customers?q=a%00b"] {
+        let reply = server.get_as(path, &admin).await?;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {}", reply.body);
+    }
+    Ok(())
+}

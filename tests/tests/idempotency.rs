@@ -102,15 +102,21 @@ async fn keys_belong_to_their_caller_and_auth_routes_ignore_them() -> TestResult
     Ok(())
 }
 
-/// The request hash the server binds a key to: the path and the exact body bytes.
+/// The request fingerprint the server binds a key to: an HMAC of the path and the exact body
+/// bytes, keyed by a key derived from the signing key (so a stored fingerprint of a body with a
+/// password cannot be brute-forced offline).
 fn request_hash(path: &str, body: &Value) -> anyhow::Result<String> {
     use base64::Engine as _;
-    use sha2::Digest as _;
-    let mut hasher = sha2::Sha256::new();
-    hasher.update(path.as_bytes());
-    hasher.update([0]);
-    hasher.update(serde_json::to_vec(body)?);
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hasher.finalize()))
+    use hmac::Mac as _;
+    type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+    let mut derive = HmacSha256::new_from_slice(crate::auth::TEST_JWT_SECRET.as_bytes())?;
+    derive.update(b"idempotency");
+    let key = derive.finalize().into_bytes();
+    let mut mac = HmacSha256::new_from_slice(&key)?;
+    mac.update(path.as_bytes());
+    mac.update(&[0]);
+    mac.update(&serde_json::to_vec(body)?);
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
 }
 
 /// The admin's staff id, from its access token's `sub`.

@@ -167,3 +167,48 @@ async fn with_redis_one_allowance_holds_across_instances() -> TestResult {
     assert_eq!(statuses, [200, 200, 200, 200, 429, 429], "the two instances shared one allowance");
     Ok(())
 }
+
+#[tokio::test]
+async fn fragments_cannot_hide_root_fields_from_the_allowance() -> TestResult {
+    let server = TestServer::start_with(Options { rate_limits: allowances(6, 0, 0), ..Options::default() }).await?;
+    server.wait_for_redis().await?;
+    let aliases: String = (0..7).map(|i| format!("a{i}: categories(first: 1) {{ nodes {{ id }} }} ")).collect();
+    let hidden = format!("query {{ ...Many }} fragment Many on Query {{ {aliases} }}");
+    let refused = server.graphql(None, &hidden, json!({})).await?;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.body);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failed_logins_in_flight_at_once_cannot_pass_the_throttle_together() -> TestResult {
+    let server = std::sync::Arc::new(TestServer::start().await?);
+    let mut attempts = Vec::new();
+    for i in 0..20 {
+        let server = std::sync::Arc::clone(&server);
+        attempts.push(tokio::spawn(async move {
+            server.post("/v1/auth/login", None, json!({"email": ADMIN_EMAIL, "password": format!("wrong {i}")})).await
+        }));
+    }
+    let mut statuses = Vec::new();
+    for attempt in attempts {
+        statuses.push(attempt.await??.status);
+    }
+    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let throttled = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!((checked, throttled), (10, 10), "{statuses:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_registration_costs_more_of_the_allowance_than_a_read() -> TestResult {
+    let server = TestServer::start_with(Options { rate_limits: allowances(45, 0, 0), ..Options::default() }).await?;
+    server.wait_for_redis().await?;
+    let register =
+        |email: &str| json!({"email": email, "password": "a long password", "first_name": "R", "last_name": "L"});
+    assert_eq!(server.post("/v1/customers", None, register("r1@example.com")).await?.status, StatusCode::CREATED);
+    assert_eq!(server.post("/v1/customers", None, register("r2@example.com")).await?.status, StatusCode::CREATED);
+    let third = server.post("/v1/customers", None, register("r3@example.com")).await?;
+    assert_eq!(third.status, StatusCode::TOO_MANY_REQUESTS, "{}", third.body);
+    assert_eq!(server.get("/v1/categories").await?.status, StatusCode::OK, "plain reads still fit");
+    Ok(())
+}

@@ -107,3 +107,10 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     use chrono::SubsecRound as _;
     chrono::Utc::now().trunc_subsecs(6)
 }
+
+/// Whether `text` can be looked up as a key (an id, slug, SKU, code or search text): no
+/// control characters (PostgreSQL refuses a NUL byte in text outright) and at most 500 bytes.
+/// Callers answer 404 (or 422 for search text) for anything else, on both databases alike.
+pub fn lookupable(text: &str) -> bool {
+    text.len() <= 500 && !text.chars().any(char::is_control)
+}

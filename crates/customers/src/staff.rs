@@ -187,6 +187,14 @@ pub async fn change_staff<C: ConnectionTrait>(
     change: &StaffChange,
 ) -> Result<Option<StaffMember>, AccountError> {
     let backend = db.get_database_backend();
+    // Lock every admin row and the target first (a no-op update, portable to both databases):
+    // two admins demoting each other at once are then ordered, and the second sees the first.
+    db.execute_raw(statement(
+        backend,
+        "UPDATE staff_accounts SET updated_at = updated_at WHERE role = 'admin' OR id = ?",
+        [staff_id.into()],
+    ))
+    .await?;
     let Some(current) = get_staff(db, staff_id).await? else { return Ok(None) };
     let role = change.role.unwrap_or(current.role);
     let disabled = change.disabled.unwrap_or(current.disabled);

@@ -185,8 +185,9 @@ impl From<accounts::ApiKey> for ApiKeyDto {
 }
 
 /// A key just created, with its secret: shown this once. A retry with the same
-/// `Idempotency-Key` answers the key with `key` null: the secret is never stored.
-#[derive(Debug, Clone, Serialize, ToSchema, async_graphql::SimpleObject)]
+/// `Idempotency-Key` answers the key with `key` null: the secret is never stored. `Debug`
+/// leaves the secret out.
+#[derive(Clone, Serialize, ToSchema, async_graphql::SimpleObject)]
 #[schema(as = CreatedApiKey)]
 #[graphql(name = "CreatedApiKey")]
 pub struct CreatedApiKeyDto {
@@ -196,6 +197,12 @@ pub struct CreatedApiKeyDto {
     /// The secret to send as `X-Api-Key`.
     #[schema(example = "emp_Xk3v9QaB...")]
     pub key: Option<String>,
+}
+
+impl std::fmt::Debug for CreatedApiKeyDto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedApiKeyDto").field("api_key", &self.api_key).finish_non_exhaustive()
+    }
 }
 
 /// A registration as both transports receive it.
@@ -285,7 +292,7 @@ pub async fn change_password(
 ) -> Result<Answer, ApiError> {
     let new = Password::new(new, "new_password")?;
     let throttle = [format!("customer:{customer_id}")];
-    if let Some(seconds) = state.limits.login_blocked(&throttle).await {
+    if let Err(seconds) = state.limits.login_attempt(&throttle).await {
         return Err(ApiError::rate_limited(seconds, "Too many failed attempts; retry after Retry-After seconds."));
     }
     let hash = accounts::customer_password_hash(&state.db, customer_id)
@@ -293,13 +300,13 @@ pub async fn change_password(
         .ok_or_else(|| ApiError::unauthorized("The account is disabled."))?;
     let matches = hashing(state, move || accounts::verify_password(&current, &hash)).await?;
     if !matches {
-        state.limits.login_failed(&throttle).await;
         return Err(ApiError::validation(ValidationErrors::single(
             "current_password",
             "wrong_password",
             "is not the account's password",
         )));
     }
+    state.limits.login_succeeded(&throttle, &throttle[0]).await;
     let new_hash = hashing(state, move || new.hash()).await??;
     let txn = begin_write(&state.db).await?;
     accounts::set_customer_password(&txn, customer_id, &new_hash).await?;
@@ -341,6 +348,9 @@ pub async fn update_address(
     address_id: &str,
     change: AddressChange,
 ) -> Result<AddressDto, ApiError> {
+    if !emporium_core::id::is_id("addr", address_id) {
+        return Err(ApiError::not_found("address"));
+    }
     let txn = begin_write(&state.db).await?;
     let saved = accounts::change_address(&txn, customer_id, address_id, change).await?;
     txn.commit().await?;
@@ -349,6 +359,9 @@ pub async fn update_address(
 
 /// Removes one of the customer's addresses; another customer's is 404.
 pub async fn delete_address(state: &AppState, customer_id: &str, address_id: &str) -> Result<(), ApiError> {
+    if !emporium_core::id::is_id("addr", address_id) {
+        return Err(ApiError::not_found("address"));
+    }
     let txn = begin_write(&state.db).await?;
     let deleted = accounts::delete_address(&txn, customer_id, address_id).await?;
     txn.commit().await?;
@@ -421,6 +434,13 @@ pub async fn search_customers(
             format!("must be at most {} characters", emporium_catalog::MAX_QUERY_CHARS),
         )));
     }
+    if q.is_some_and(|q| !emporium_core::db::lookupable(q)) {
+        return Err(ApiError::validation(ValidationErrors::single(
+            q_field,
+            "invalid",
+            "must not contain control characters",
+        )));
+    }
     let (limit, after) = page_input(state, "customers", limit, limit_field, cursor, cursor_field)?;
     let found = accounts::search_customers(&state.db, q, after.as_deref(), limit.get() + 1).await?;
     Ok(page_of(state, "customers", found, limit, |c| c.id.clone()).map(CustomerDto::from))
@@ -428,6 +448,9 @@ pub async fn search_customers(
 
 /// One customer with their order figures.
 pub async fn customer_detail(state: &AppState, customer_id: &str) -> Result<CustomerDetailDto, ApiError> {
+    if !emporium_core::id::is_id("cus", customer_id) {
+        return Err(ApiError::not_found("customer"));
+    }
     let customer =
         accounts::get_customer(&state.db, customer_id).await?.ok_or_else(|| ApiError::not_found("customer"))?;
     // Orders do not exist yet: every customer has none.
@@ -470,6 +493,9 @@ pub async fn list_staff(
 /// Changes a staff account's role or disables it: its tokens stop working at once on this
 /// instance and within seconds on the others; disabling also revokes its refresh tokens.
 pub async fn change_staff(state: &AppState, staff_id: &str, change: StaffChange) -> Result<StaffDto, ApiError> {
+    if !emporium_core::id::is_id("staff", staff_id) {
+        return Err(ApiError::not_found("staff account"));
+    }
     let txn = begin_write(&state.db).await?;
     let member =
         accounts::change_staff(&txn, staff_id, &change).await?.ok_or_else(|| ApiError::not_found("staff account"))?;
@@ -517,6 +543,9 @@ pub async fn list_api_keys(
 
 /// Revokes an API key: 401 at once on this instance, within seconds on the others.
 pub async fn revoke_api_key(state: &AppState, key_id: &str) -> Result<(), ApiError> {
+    if !emporium_core::id::is_id("key", key_id) {
+        return Err(ApiError::not_found("API key"));
+    }
     let txn = begin_write(&state.db).await?;
     let revoked = accounts::revoke_api_key(&txn, key_id).await?;
     txn.commit().await?;

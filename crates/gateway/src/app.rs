@@ -64,6 +64,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         accounts: AccountCache::default(),
         limits,
         cursors: CursorCodec::new(&derive_key(&key, b"cursor")),
+        fingerprint_key: derive_key(&key, b"idempotency"),
         config,
     });
     spawn_housekeeping(state.clone());
@@ -312,6 +313,9 @@ async fn graphql_handler(
         }
     }
     let mut request = request.data(ClientAddress(client));
+    if let Some(axum::Extension(bucket)) = bucket {
+        request = request.data(bucket);
+    }
     // An anonymous read-only request sees only published catalog data, the same for every
     // anonymous caller: its whole answer is cached under the catalog-wide generation.
     let shared_key = match principal {

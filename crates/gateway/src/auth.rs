@@ -353,6 +353,12 @@ impl AccountCache {
         Ok(Principal::ApiKey { id, scopes })
     }
 
+    /// Whether this key's lookup is cached (known or known to be unknown): the rate limiter
+    /// charges the caller's address before a lookup it would otherwise make for free.
+    pub fn knows_key(&self, secret: &str) -> bool {
+        self.keys.contains_key(&emporium_customers::hash_secret(secret.trim()))
+    }
+
     /// Forgets a staff account this instance changed, so the change holds here at once.
     pub fn forget_staff(&self, id: &str) {
         self.staff.invalidate(id);

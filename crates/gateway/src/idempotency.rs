@@ -32,8 +32,9 @@ use bytes::Bytes;
 use chrono::{Duration, Utc};
 use emporium_core::ErrorKind;
 use emporium_core::db::statement;
+use hmac::{Hmac, Mac};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use crate::auth::{self, Principal};
 use crate::error::ApiError;
@@ -234,11 +235,16 @@ where
     let Ok(bytes) = to_bytes(body, state.config.body_limit).await else {
         return payload_too_large().into_response();
     };
-    let mut hasher = Sha256::new();
-    hasher.update(parts.uri.path().as_bytes());
-    hasher.update([0]);
-    hasher.update(&bytes);
-    let request_hash = URL_SAFE_NO_PAD.encode(hasher.finalize());
+    // Keyed: bodies hold passwords (registration, a password change), and a plain hash of a
+    // guessable body would let a database dump be brute-forced offline.
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&state.fingerprint_key) else {
+        return ApiError::with_status(StatusCode::INTERNAL_SERVER_ERROR, "internal", "An unexpected error occurred.")
+            .into_response();
+    };
+    mac.update(parts.uri.path().as_bytes());
+    mac.update(&[0]);
+    mac.update(&bytes);
+    let request_hash = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
 
     let abandoned_after = Duration::from_std(state.config.request_timeout).unwrap_or_default() + Duration::seconds(30);
     let claim = Arc::new(Claim {

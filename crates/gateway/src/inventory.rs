@@ -144,13 +144,13 @@ fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Answer, ApiError>
 }
 
 async fn variant<C: sea_orm::ConnectionTrait>(db: &C, sku: &str) -> Result<catalog::VariantRef, ApiError> {
-    catalog::variant_by_sku(db, sku)
-        .await?
-        .ok_or_else(|| ApiError::new(emporium_core::ErrorKind::NotFound, "not_found", "No variant has this SKU."))
+    let found = if emporium_core::db::lookupable(sku) { catalog::variant_by_sku(db, sku).await? } else { None };
+    found.ok_or_else(|| ApiError::new(emporium_core::ErrorKind::NotFound, "not_found", "No variant has this SKU."))
 }
 
 async fn location<C: sea_orm::ConnectionTrait>(db: &C, code: &str) -> Result<inventory::Location, ApiError> {
-    Ok(inventory::location_by_code(db, code).await?.ok_or(inventory::InventoryError::LocationNotFound)?)
+    let found = if emporium_core::db::lookupable(code) { inventory::location_by_code(db, code).await? } else { None };
+    Ok(found.ok_or(inventory::InventoryError::LocationNotFound)?)
 }
 
 /// Creates a location (201).
@@ -184,6 +184,9 @@ pub async fn update_location(
     active: Option<bool>,
 ) -> Result<LocationDto, ApiError> {
     let change = LocationChange::parse(name, priority, active)?;
+    if !emporium_core::db::lookupable(code) {
+        return Err(inventory::InventoryError::LocationNotFound.into());
+    }
     let txn = emporium_core::db::begin_write(&state.db).await?;
     let changed = inventory::change_location(&txn, code, &change).await?;
     txn.commit().await?;

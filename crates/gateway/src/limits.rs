@@ -40,7 +40,7 @@ impl Bucket {
     /// trusted); a caller whose credentials failed spends their address's allowance.
     pub fn of(principal: Option<&Principal>, address: IpAddr) -> Option<Self> {
         match principal {
-            None | Some(Principal::Anonymous) => Some(Self::Address(address)),
+            None | Some(Principal::Anonymous) => Some(Self::Address(client_network(address))),
             Some(Principal::Customer { id }) => Some(Self::Customer(id.clone())),
             Some(Principal::ApiKey { id, .. }) => Some(Self::ApiKey(id.clone())),
             Some(Principal::Staff { .. }) => None,
@@ -64,6 +64,20 @@ impl Bucket {
     }
 }
 
+/// The network a client address stands for: IPv4 addresses as they are, IPv6 addresses by
+/// their /64 (one subscriber usually holds a whole /64, so single addresses would be free).
+pub fn client_network(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            IpAddr::V6(std::net::Ipv6Addr::from(segments))
+        }
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
 /// A limiter's verdict, with what the `RateLimit-*` headers report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
@@ -79,12 +93,12 @@ pub struct Decision {
 
 type Keyed = RateLimiter<Bucket, DashMapStateStore<Bucket>, DefaultClock, StateInformationMiddleware>;
 
-/// The GCRA in Redis: one bucket per key, its theoretical arrival time in milliseconds.
-/// ARGV: milliseconds per request, the burst (requests per minute), this request's cost.
-/// Returns {allowed, remaining, reset_ms, retry_ms}.
+/// The GCRA in Redis: one bucket per key, its theoretical arrival time in microseconds.
+/// ARGV: microseconds per request, the burst (requests per minute), this request's cost.
+/// Returns {allowed, remaining, reset_us, retry_us}.
 const GCRA: &str = r"
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
@@ -95,7 +109,7 @@ local allow_at = new_tat - interval * burst
 if allow_at > now then
   return {0, 0, tat - now, allow_at - now}
 end
-redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now + 1000)
+redis.call('SET', KEYS[1], new_tat, 'PX', math.floor((new_tat - now) / 1000) + 1000)
 return {1, math.floor((now - allow_at) / interval), new_tat - now, 0}
 ";
 
@@ -106,9 +120,11 @@ if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return {n, redis.call('PTTL', KEYS[1])}
 ";
 
-/// Reads a failure count. Returns {count, ttl_ms}.
-const READ_FAILURES: &str = r"
-return {tonumber(redis.call('GET', KEYS[1]) or 0), redis.call('PTTL', KEYS[1])}
+/// Takes one back from a count (never below zero; at zero the key goes).
+const UNCOUNT: &str = r"
+local n = tonumber(redis.call('GET', KEYS[1]) or 0)
+if n <= 1 then redis.call('DEL', KEYS[1]) return 0 end
+return redis.call('DECR', KEYS[1])
 ";
 
 /// The per-minute allowances, each `None` when turned off.
@@ -187,7 +203,7 @@ impl Limits {
     async fn check_redis(&self, bucket: &Bucket, limit: NonZeroU32, cost: u32) -> Option<Decision> {
         let redis = self.redis.as_ref()?;
         let mut connection = redis.connection()?;
-        let interval_ms = (60_000 / u64::from(limit.get())).max(1);
+        let interval_us = (60_000_000 / u64::from(limit.get())).max(1);
         let answer: Vec<i64> = redis
             .call(
                 "rate limit",
@@ -195,69 +211,116 @@ impl Limits {
                     .arg(GCRA)
                     .arg(1)
                     .arg(format!("{}{}", self.prefix, bucket.redis_key()))
-                    .arg(interval_ms)
+                    .arg(interval_us)
                     .arg(limit.get())
                     .arg(cost)
                     .query_async(&mut connection),
             )
             .await?;
-        let [allowed, remaining, reset_ms, retry_ms] = answer[..] else { return None };
-        let seconds = |ms: i64| (ms.max(0) as u64).div_ceil(1000);
+        let [allowed, remaining, reset_us, retry_us] = answer[..] else { return None };
+        let seconds = |us: i64| (us.max(0) as u64).div_ceil(1_000_000);
         Some(Decision {
             limit: limit.get(),
             remaining: remaining.clamp(0, i64::from(limit.get())) as u32,
-            reset: seconds(reset_ms),
-            retry_after: (allowed == 0).then(|| seconds(retry_ms).max(1)),
+            reset: seconds(reset_us),
+            retry_after: (allowed == 0).then(|| seconds(retry_us).max(1)),
         })
     }
 
-    /// Seconds until `keys` may try to sign in again, if any of them has failed too often.
-    pub async fn login_blocked(&self, keys: &[String]) -> Option<u64> {
-        let mut blocked = None;
+    /// Counts a sign-in attempt against each of `keys` before its password is checked, so
+    /// attempts in flight at once cannot pass the limit together: `Err(seconds)` (nothing
+    /// counted) when one of them already has [`MAX_LOGIN_FAILURES`] within the window. A
+    /// success then takes its count back ([`Limits::login_succeeded`]); a failure keeps it.
+    pub async fn login_attempt(&self, keys: &[String]) -> Result<(), u64> {
+        let mut counted: Vec<&String> = Vec::new();
         for key in keys {
-            let (count, remaining) = self.failures_of(key).await;
-            if count >= MAX_LOGIN_FAILURES {
-                let seconds = remaining.as_secs().max(1);
-                blocked = Some(blocked.map_or(seconds, |b: u64| b.max(seconds)));
+            let (count, remaining) = self.count_failure(key).await;
+            counted.push(key);
+            if count > MAX_LOGIN_FAILURES {
+                for key in counted {
+                    self.uncount(key).await;
+                }
+                return Err(remaining.as_secs().max(1));
             }
         }
-        blocked
+        Ok(())
     }
 
-    /// Counts a failed login against each of `keys`.
-    pub async fn login_failed(&self, keys: &[String]) {
+    /// Takes back the attempt counted for `keys` and forgets `forget`'s failures (the email
+    /// that just signed in).
+    pub async fn login_succeeded(&self, keys: &[String], forget: &str) {
         for key in keys {
-            if let Some(redis) = &self.redis
-                && let Some(mut connection) = redis.connection()
-            {
-                let counted: Option<Vec<i64>> = redis
-                    .call(
-                        "login throttle",
-                        redis::cmd("EVAL")
-                            .arg(COUNT_FAILURE)
-                            .arg(1)
-                            .arg(format!("{}lf:{key}", self.prefix))
-                            .arg(FAILURE_WINDOW.as_millis() as u64)
-                            .query_async(&mut connection),
-                    )
-                    .await;
-                if counted.is_some() {
-                    continue;
-                }
+            if key == forget {
+                self.forget(key).await;
+            } else {
+                self.uncount(key).await;
             }
-            let now = Instant::now();
-            self.failures.entry(key.clone()).and_upsert_with(|entry| match entry {
-                Some(entry) if now.duration_since(entry.value().1) < FAILURE_WINDOW => {
-                    let (count, since) = *entry.value();
-                    (count + 1, since)
-                }
-                _ => (1, now),
-            });
         }
     }
 
-    /// Forgets an email's failures after it signed in.
-    pub async fn login_succeeded(&self, key: &str) {
+    /// Adds one to a key's count in its window (which starts at its first failure): the new
+    /// count and how long the window still runs. Redis when it answers, this instance otherwise.
+    async fn count_failure(&self, key: &str) -> (u64, Duration) {
+        if let Some(redis) = &self.redis
+            && let Some(mut connection) = redis.connection()
+        {
+            let counted: Option<Vec<i64>> = redis
+                .call(
+                    "login throttle",
+                    redis::cmd("EVAL")
+                        .arg(COUNT_FAILURE)
+                        .arg(1)
+                        .arg(format!("{}lf:{key}", self.prefix))
+                        .arg(FAILURE_WINDOW.as_millis() as u64)
+                        .query_async(&mut connection),
+                )
+                .await;
+            if let Some(&[count, ttl_ms]) = counted.as_deref() {
+                return (count.max(0) as u64, Duration::from_millis(ttl_ms.max(0) as u64));
+            }
+        }
+        let now = Instant::now();
+        let entry = self.failures.entry(key.to_owned()).and_upsert_with(|entry| match entry {
+            Some(entry) if now.duration_since(entry.value().1) < FAILURE_WINDOW => {
+                let (count, since) = *entry.value();
+                (count + 1, since)
+            }
+            // None yet, or the window is over: this attempt starts a new one.
+            _ => (1, now),
+        });
+        let (count, since) = entry.into_value();
+        (count, FAILURE_WINDOW.saturating_sub(since.elapsed()))
+    }
+
+    async fn uncount(&self, key: &str) {
+        if let Some(redis) = &self.redis
+            && let Some(mut connection) = redis.connection()
+        {
+            let done: Option<i64> = redis
+                .call(
+                    "login throttle",
+                    redis::cmd("EVAL")
+                        .arg(UNCOUNT)
+                        .arg(1)
+                        .arg(format!("{}lf:{key}", self.prefix))
+                        .query_async(&mut connection),
+                )
+                .await;
+            if done.is_some() {
+                return;
+            }
+        }
+        self.failures.entry(key.to_owned()).and_compute_with(|entry| match entry {
+            Some(entry) if entry.value().0 > 1 => {
+                let (count, since) = *entry.value();
+                moka::ops::compute::Op::Put((count - 1, since))
+            }
+            Some(_) => moka::ops::compute::Op::Remove,
+            None => moka::ops::compute::Op::Nop,
+        });
+    }
+
+    async fn forget(&self, key: &str) {
         self.failures.invalidate(key);
         if let Some(redis) = &self.redis
             && let Some(mut connection) = redis.connection()
@@ -271,34 +334,6 @@ impl Limits {
         }
     }
 
-    /// A key's failures and how long their window still runs: Redis's count when it answers,
-    /// this instance's otherwise (the larger of the two, so an outage forgets nothing local).
-    async fn failures_of(&self, key: &str) -> (u64, Duration) {
-        let local = self
-            .failures
-            .get(key)
-            .map(|(count, since)| (count, FAILURE_WINDOW.saturating_sub(since.elapsed())))
-            .unwrap_or((0, Duration::ZERO));
-        let Some(redis) = &self.redis else { return local };
-        let Some(mut connection) = redis.connection() else { return local };
-        let shared: Option<Vec<i64>> = redis
-            .call(
-                "login throttle",
-                redis::cmd("EVAL")
-                    .arg(READ_FAILURES)
-                    .arg(1)
-                    .arg(format!("{}lf:{key}", self.prefix))
-                    .query_async(&mut connection),
-            )
-            .await;
-        match shared.as_deref() {
-            Some(&[count, ttl_ms]) if count as u64 > local.0 => {
-                (count as u64, Duration::from_millis(ttl_ms.max(0) as u64))
-            }
-            _ => local,
-        }
-    }
-
     /// Forgets in-process buckets that are full again (run every minute or so).
     pub fn housekeeping(&self) {
         for limiter in self.memory.iter().flatten() {
@@ -309,7 +344,7 @@ impl Limits {
 
 /// The bound on concurrent Argon2 work: one hash per core at a time, a short queue behind.
 pub struct Hashing {
-    permits: tokio::sync::Semaphore,
+    permits: Arc<tokio::sync::Semaphore>,
     waiting: std::sync::atomic::AtomicUsize,
     max_waiting: usize,
 }
@@ -327,7 +362,7 @@ impl Hashing {
     fn new() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         Self {
-            permits: tokio::sync::Semaphore::new(cores),
+            permits: Arc::new(tokio::sync::Semaphore::new(cores)),
             waiting: std::sync::atomic::AtomicUsize::new(0),
             max_waiting: cores * 16,
         }
@@ -347,10 +382,17 @@ impl Hashing {
         if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
             return Err(HashingRefused::Busy);
         }
-        let permit = self.permits.acquire().await;
+        let permit = Arc::clone(&self.permits).acquire_owned().await;
         drop(waiting);
-        let _permit = permit.map_err(|_| HashingRefused::Failed)?;
-        tokio::task::spawn_blocking(work).await.map_err(|_| HashingRefused::Failed)
+        let permit = permit.map_err(|_| HashingRefused::Failed)?;
+        // The permit goes with the work: a request dropped while its hash runs (a client gone,
+        // a timeout) frees the slot only when the hash is done, never before.
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(|_| HashingRefused::Failed)
     }
 }
 
@@ -393,7 +435,8 @@ mod tests {
 
     #[tokio::test]
     async fn past_the_queue_a_hash_is_refused_at_once() {
-        let hashing = Hashing { permits: tokio::sync::Semaphore::new(0), waiting: AtomicUsize::new(0), max_waiting: 0 };
+        let hashing =
+            Hashing { permits: Arc::new(tokio::sync::Semaphore::new(0)), waiting: AtomicUsize::new(0), max_waiting: 0 };
         assert!(matches!(hashing.run(|| ()).await, Err(HashingRefused::Busy)));
     }
 

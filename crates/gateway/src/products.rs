@@ -50,6 +50,9 @@ fn to_doc(dto: ProductDto) -> Doc {
 /// The document of one product by id or slug, through the cache. Drafts are not found for
 /// anyone but staff.
 pub async fn read(state: &AppState, principal: &Principal, id_or_slug: &str) -> Result<Arc<Doc>, ApiError> {
+    if !emporium_core::db::lookupable(id_or_slug) {
+        return Err(ApiError::not_found("product"));
+    }
     let doc = match state.cache.get(id_or_slug).await {
         Lookup::Hit(doc) => doc,
         Lookup::Miss(token) => {
@@ -120,6 +123,8 @@ impl ListInput {
         }
         if self.q.as_deref().is_some_and(|q| q.chars().count() > catalog::MAX_QUERY_CHARS) {
             errors.add(fields.q, "too_long", format!("must be at most {} characters", catalog::MAX_QUERY_CHARS));
+        } else if self.q.as_deref().is_some_and(|q| !emporium_core::db::lookupable(q)) {
+            errors.add(fields.q, "invalid", "must not contain control characters");
         }
         let currency = match self.currency.as_deref().map(Currency::parse) {
             None => None,

@@ -65,8 +65,23 @@ where
         let state = self.state.clone();
         futures::future::Either::Right(Box::pin(async move {
             let mut request = request;
-            let resolved = auth::resolve(&state, request.headers()).await;
             let address = client_address(&state, &request);
+            // An API key this instance has not looked up costs a database query: the address
+            // pays for it first, so a flood of made-up keys is refused before it reaches the
+            // database.
+            let unknown_key = request
+                .headers()
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|key| !state.accounts.knows_key(key));
+            if unknown_key
+                && let Some(decision) =
+                    state.limits.check(&Bucket::of(None, address).unwrap_or(Bucket::Address(address)), 1).await
+                && decision.retry_after.is_some()
+            {
+                return Ok(refused(decision));
+            }
+            let resolved = auth::resolve(&state, request.headers()).await;
             let bucket = Bucket::of(resolved.as_ref().ok(), address);
             let decision = match &bucket {
                 Some(bucket) => state.limits.check(bucket, 1).await,
@@ -135,4 +150,21 @@ pub fn refused(decision: Decision) -> Response {
             .into_response();
     set_headers(response.headers_mut(), decision);
     response
+}
+
+/// Requests' worth of allowance a password hash costs (a registration, a password change, a
+/// new staff account): hashing takes 19 MiB and a core for tens of milliseconds, so a caller
+/// cannot spend the shared bound on hashing at the price of plain requests.
+pub const HASHING_COST: u32 = 20;
+
+/// Spends `cost` more of the caller's allowance: 429 `rate_limited` past it.
+pub async fn spend(state: &AppState, bucket: Option<&CallerBucket>, cost: u32) -> Result<(), crate::error::ApiError> {
+    let Some(CallerBucket(Some(bucket))) = bucket else { return Ok(()) };
+    match state.limits.check(bucket, cost).await {
+        Some(Decision { retry_after: Some(seconds), .. }) => Err(crate::error::ApiError::rate_limited(
+            seconds,
+            "Too many requests; retry after the number of seconds in Retry-After.",
+        )),
+        _ => Ok(()),
+    }
 }

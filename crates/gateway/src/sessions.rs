@@ -75,7 +75,7 @@ pub async fn hashing<T: Send + 'static>(
 /// The throttle keys of a sign-in attempt: its email (as typed, normalised) and address.
 fn throttle_keys(email: &str, client: IpAddr) -> [String; 2] {
     let email: String = email.trim().to_lowercase().chars().take(254).collect();
-    [format!("email:{email}"), format!("ip:{client}")]
+    [format!("email:{email}"), format!("ip:{}", crate::limits::client_network(client))]
 }
 
 /// Checks a password for `email` through the throttle: 429 while the email or the address
@@ -88,45 +88,50 @@ async fn check_password(
     account: Option<AccountChoice>,
 ) -> Result<(AccountKind, String, i64), ApiError> {
     let keys = throttle_keys(email, client);
-    if let Some(seconds) = state.limits.login_blocked(&keys).await {
+    if let Err(seconds) = state.limits.login_attempt(&keys).await {
         return Err(ApiError::rate_limited(seconds, "Too many failed sign-ins; retry after Retry-After seconds."));
     }
     let found = match Email::parse(email, "email") {
-        Err(_) => None,
-        Ok(email) => find_account(state, &email, account).await?,
+        Err(_) => Vec::new(),
+        Ok(email) => find_accounts(state, &email, account).await?,
     };
-    let hash = found.as_ref().map_or_else(|| decoy_hash().to_owned(), |(_, _, _, hash)| hash.clone());
-    let matches = hashing(state, move || accounts::verify_password(&password, &hash)).await?;
-    match found.filter(|_| matches) {
-        Some((kind, id, version, _)) => {
-            state.limits.login_succeeded(&keys[0]).await;
-            Ok((kind, id, version))
-        }
-        None => {
-            state.limits.login_failed(&keys).await;
-            Err(ApiError::unauthorized("Wrong email or password."))
+    // No account: the same work against a decoy, so the answer's timing does not tell.
+    if found.is_empty() {
+        let hash = decoy_hash().to_owned();
+        hashing(state, move || accounts::verify_password(&password, &hash)).await?;
+        return Err(ApiError::unauthorized("Wrong email or password."));
+    }
+    // Staff first, then a customer account with the same email (when no kind was chosen).
+    for (kind, id, version, hash) in found {
+        let candidate = password.clone();
+        if hashing(state, move || accounts::verify_password(&candidate, &hash)).await? {
+            state.limits.login_succeeded(&keys, &keys[0]).await;
+            return Ok((kind, id, version));
         }
     }
+    Err(ApiError::unauthorized("Wrong email or password."))
 }
 
-/// The account `email` signs in to: the chosen kind, or staff first when none is chosen.
-async fn find_account(
+/// The accounts `email` may sign in to, in the order they are tried: the chosen kind, or
+/// staff first and then customer when none is chosen.
+async fn find_accounts(
     state: &AppState,
     email: &Email,
     account: Option<AccountChoice>,
-) -> Result<Option<(AccountKind, String, i64, String)>, ApiError> {
+) -> Result<Vec<(AccountKind, String, i64, String)>, ApiError> {
+    let mut found = Vec::new();
     if account != Some(AccountChoice::Customer)
         && let Some(staff) = accounts::find_staff_login(&state.db, email).await?
     {
         let version = accounts::staff_access(&state.db, &staff.id).await?.map_or(0, |a| a.version);
-        return Ok(Some((AccountKind::Staff, staff.id, version, staff.password_hash)));
+        found.push((AccountKind::Staff, staff.id, version, staff.password_hash));
     }
     if account != Some(AccountChoice::Staff)
         && let Some((id, hash)) = accounts::find_customer_login(&state.db, email).await?
     {
-        return Ok(Some((AccountKind::Customer, id, 0, hash)));
+        found.push((AccountKind::Customer, id, 0, hash));
     }
-    Ok(None)
+    Ok(found)
 }
 
 /// Signs in with email and password: a new session family.

@@ -30,6 +30,9 @@ pub struct Shared {
     /// Rate limits, login throttling and the bound on password hashing.
     pub limits: Limits,
     pub cursors: CursorCodec,
+    /// Key of the HMAC that fingerprints keyed requests: a stored fingerprint of a body that
+    /// holds a password cannot be brute-forced offline without the server's secret.
+    pub fingerprint_key: Vec<u8>,
     pub config: Config,
 }
 

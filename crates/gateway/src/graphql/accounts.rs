@@ -12,6 +12,7 @@ use crate::auth::Principal;
 use crate::dto::MoneyDto;
 use crate::graphql::catalog::PageInfo;
 use crate::idempotency::Idempotency;
+use crate::rate_limit::{CallerBucket, HASHING_COST, spend};
 use crate::state::AppState;
 
 /// A customer as the staff read one, with their orders' figures.
@@ -265,6 +266,7 @@ impl AccountMutation {
         last_name: String,
     ) -> Result<CustomerDto> {
         let state = ctx.data::<AppState>()?;
+        spend(state, ctx.data_opt::<CallerBucket>(), HASHING_COST).await?;
         let input = Registration { email, password, first_name, last_name };
         Ok(accounts::register(state, &no_key(), input).await?.0)
     }
@@ -287,6 +289,7 @@ impl AccountMutation {
     async fn change_password(&self, ctx: &Context<'_>, current_password: String, new_password: String) -> Result<bool> {
         let (state, principal) = state_and_principal(ctx)?;
         let customer = principal.customer_id()?.to_owned();
+        spend(state, ctx.data_opt::<CallerBucket>(), HASHING_COST).await?;
         accounts::change_password(state, &no_key(), &customer, current_password, new_password).await?;
         Ok(true)
     }

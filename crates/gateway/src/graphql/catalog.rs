@@ -320,6 +320,9 @@ impl CatalogQuery {
     #[graphql(complexity = "crate::graphql::LOOKUP_COST + child_complexity")]
     async fn category(&self, ctx: &Context<'_>, id_or_slug: String) -> Result<Option<CategoryDto>> {
         let state = ctx.data::<AppState>()?;
+        if !emporium_core::db::lookupable(&id_or_slug) {
+            return Ok(None);
+        }
         let found = catalog::get_category(&state.db, &id_or_slug).await.map_err(|e| ApiError::database(&e))?;
         Ok(found.map(Into::into))
     }

@@ -7,7 +7,12 @@
 //! chain, which cost field-heavy queries more than validation did.
 
 use async_graphql::Request;
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use std::collections::HashMap;
+
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, FragmentDefinition, OperationType, Selection, SelectionSet,
+};
+use async_graphql::{Name, Positioned};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
@@ -78,15 +83,41 @@ pub fn response_key(request: &mut Request) -> Option<String> {
     Some(format!("graphql:{}", URL_SAFE_NO_PAD.encode(hasher.finalize())))
 }
 
-/// How many root fields the request's operations select (aliases each count): a document
-/// spends that many requests of its caller's allowance, so aliases cannot multiply a limit.
+/// How many root fields the operation that runs selects, fragments expanded (aliases each
+/// count): a document spends that many requests of its caller's allowance, so neither aliases
+/// nor fragments can multiply a limit. Runs after the document bounds, which cap the expansion.
 pub fn root_fields(request: &mut Request) -> usize {
+    let name = request.operation_name.clone();
     let Ok(document) = request.parsed_query() else { return 1 };
-    let count = match &document.operations {
-        DocumentOperations::Single(operation) => operation.node.selection_set.node.items.len(),
-        DocumentOperations::Multiple(operations) => {
-            operations.values().map(|operation| operation.node.selection_set.node.items.len()).sum()
+    let selection = match &document.operations {
+        DocumentOperations::Single(operation) => Some(&operation.node.selection_set),
+        DocumentOperations::Multiple(operations) => match name.as_deref() {
+            Some(name) => operations.get(name),
+            None => operations.values().next(),
         }
+        .map(|operation| &operation.node.selection_set),
     };
-    count.max(1)
+    selection.map_or(1, |set| count_fields(set, &document.fragments, 0).max(1))
+}
+
+fn count_fields(
+    set: &Positioned<SelectionSet>,
+    fragments: &HashMap<Name, Positioned<FragmentDefinition>>,
+    depth: usize,
+) -> usize {
+    // Fragment cycles are refused by the bounds before this runs; the depth guard is a backstop.
+    if depth > bounds::MAX_FRAGMENTS {
+        return 0;
+    }
+    set.node
+        .items
+        .iter()
+        .map(|item| match &item.node {
+            Selection::Field(_) => 1,
+            Selection::FragmentSpread(spread) => fragments
+                .get(spread.node.fragment_name.node.as_str())
+                .map_or(0, |fragment| count_fields(&fragment.node.selection_set, fragments, depth + 1)),
+            Selection::InlineFragment(inline) => count_fields(&inline.node.selection_set, fragments, depth + 1),
+        })
+        .fold(0usize, usize::saturating_add)
 }

@@ -65,6 +65,9 @@ pub async fn get_category(
     _principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<CategoryDto>, ApiError> {
+    if !emporium_core::db::lookupable(&id) {
+        return Err(ApiError::not_found("category"));
+    }
     let category = catalog::get_category(&state.db, &id).await?.ok_or_else(|| ApiError::not_found("category"))?;
     Ok(Json(category.into()))
 }

@@ -1,9 +1,9 @@
 //! `/v1/customers`: registration, the signed-in customer's profile, password and address
 //! book, and the staff's customer search.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use emporium_core::Patch;
 use emporium_customers::{AddressChange, AddressInput};
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,7 @@ use crate::auth::{Can, SignedInCustomer, caps};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::idempotency::{Answer, Idempotency};
+use crate::rate_limit::{CallerBucket, HASHING_COST, spend};
 use crate::rest::IdempotencyKey;
 use crate::state::AppState;
 
@@ -162,9 +163,11 @@ pub struct CustomerListParams {
 )]
 pub async fn register_customer(
     State(state): State<AppState>,
+    bucket: Option<Extension<CallerBucket>>,
     idempotency: Idempotency,
     ApiJson(body): ApiJson<RegisterDto>,
 ) -> Result<Answer, ApiError> {
+    spend(&state, bucket.as_deref(), HASHING_COST).await?;
     let input = Registration {
         email: body.email,
         password: body.password,
@@ -227,9 +230,11 @@ pub async fn update_me(
 pub async fn change_password(
     State(state): State<AppState>,
     SignedInCustomer(customer): SignedInCustomer,
+    bucket: Option<Extension<CallerBucket>>,
     idempotency: Idempotency,
     ApiJson(body): ApiJson<PasswordChangeDto>,
 ) -> Result<Answer, ApiError> {
+    spend(&state, bucket.as_deref(), HASHING_COST).await?;
     accounts::change_password(&state, &idempotency, &customer, body.current_password, body.new_password).await
 }
 
