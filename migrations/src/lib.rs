@@ -14,6 +14,7 @@ mod m0003_idempotency_claims;
 mod m0004_cache_invalidations;
 mod m0005_accounts;
 mod m0006_inventory;
+mod m0007_reservations;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_cache_invalidations::Migration),
             Box::new(m0005_accounts::Migration),
             Box::new(m0006_inventory::Migration),
+            Box::new(m0007_reservations::Migration),
         ]
     }
 }

@@ -17,3 +17,4 @@ mod idempotency;
 mod inventory;
 mod limits;
 mod matrix;
+mod reservations;

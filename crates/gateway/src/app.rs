@@ -68,6 +68,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         config,
     });
     spawn_housekeeping(state.clone());
+    crate::inventory::spawn_expiry(state.clone());
     // Invalidation log rows outlive every entry that could depend on them.
     crate::cache::sync::spawn(
         state.db.clone(),

@@ -61,6 +61,9 @@ pub struct Config {
     /// `EMPORIUM_SESSION_MAX_AGE`: seconds a sign-in lasts at most, however often its refresh
     /// token is rotated.
     pub session_max_age: Duration,
+    /// `EMPORIUM_RESERVATION_TTL`: seconds a checkout's reservation holds units when no request
+    /// finishes it (a crash); then any instance releases them.
+    pub reservation_ttl: Duration,
     /// `EMPORIUM_RATE_LIMIT_ANONYMOUS`, `_CUSTOMER`, `_API_KEY`: requests per minute (0: off).
     pub rate_limits: crate::limits::Allowances,
     /// `EMPORIUM_CLIENT_IP_HEADER`: a header a trusted proxy sets to the client's address
@@ -107,6 +110,7 @@ impl Default for Config {
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             session_max_age: Duration::from_secs(90 * 24 * 3600),
+            reservation_ttl: Duration::from_secs(900),
             rate_limits: crate::limits::Allowances {
                 anonymous: std::num::NonZeroU32::new(600),
                 customer: std::num::NonZeroU32::new(1200),
@@ -186,6 +190,9 @@ impl Config {
         if let Some(v) = get("EMPORIUM_SESSION_MAX_AGE") {
             config.session_max_age =
                 Duration::from_secs(parse_range("EMPORIUM_SESSION_MAX_AGE", &v, 60, 5 * 365 * 24 * 3600)?);
+        }
+        if let Some(v) = get("EMPORIUM_RESERVATION_TTL") {
+            config.reservation_ttl = Duration::from_secs(parse_range("EMPORIUM_RESERVATION_TTL", &v, 10, 24 * 3600)?);
         }
         if config.session_max_age < config.refresh_token_ttl {
             config.session_max_age = config.refresh_token_ttl;

@@ -359,3 +359,36 @@ pub async fn low_stock(state: &AppState) -> Result<Vec<LowStockDto>, ApiError> {
         })
         .collect())
 }
+
+/// Releases reservations past their time (a checkout that crashed), a batch at a time, and
+/// invalidates the documents whose availability that changed. Safe on several instances at
+/// once: each reservation is released exactly once. Returns how many lines were given back.
+pub async fn expire_reservations(state: &AppState) -> Result<usize, ApiError> {
+    let mut write = products::Write::begin(state).await?;
+    let lines = inventory::expire_due(write.txn(), 100).await?;
+    if lines.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<String> = lines.iter().map(|l| l.variant_id.clone()).collect();
+    for variant in catalog::variant_refs(write.txn(), &ids).await? {
+        write.touch(&catalog::ProductChange { id: variant.product_id, slugs: vec![variant.product_slug] });
+    }
+    write.commit().await?;
+    Ok(lines.len())
+}
+
+/// Every few seconds, on every instance: release expired reservations.
+pub fn spawn_expiry(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match expire_reservations(&state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(lines = n, "expired reservations released"),
+                Err(err) => tracing::warn!(code = err.code, "releasing expired reservations failed"),
+            }
+        }
+    });
+}

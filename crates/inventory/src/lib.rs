@@ -2,15 +2,20 @@
 //! statements, a movement ledger that always sums to on-hand, reorder points, backorder
 //! settings and the low-stock report.
 //!
-//! Reservations at checkout come with the purchase flow; `reserved` is already kept by the
-//! schema's checks (never above on-hand).
+//! Reservations hold units for a checkout: `reserve`, then `commit` (sold) or `release`, and
+//! `expire_due` gives back what no request finished. Backorders are a stored setting that
+//! reservations do not use yet (they never hold more than on-hand).
 
 mod locations;
+mod reservations;
 mod stock;
 
 pub use locations::{
     LOCATION_ID_PREFIX, Location, LocationChange, NewLocation, change_location, create_location, ensure_location,
     list_locations, location_by_code,
+};
+pub use reservations::{
+    MAX_LINES, MAX_QUANTITY, Reservation, ReservedLine, commit, expire_due, held_units, release, reserve,
 };
 pub use stock::{
     Adjustment, Backorder, Level, LowStock, MAX_DELTA, MAX_LOW_STOCK, Movement, Reason, StockSummary, adjust,
@@ -26,6 +31,12 @@ pub enum InventoryError {
     /// The adjustment would take on-hand stock below zero, or below what is reserved.
     #[error("Not enough stock: {available} available at the location, {requested} requested.")]
     InsufficientStock { requested: i64, available: i64 },
+    /// Some variants do not have the units asked for (after summing lines of one variant).
+    #[error("Not enough stock for {} variant(s).", variant_ids.len())]
+    OutOfStock { variant_ids: Vec<String> },
+    /// The reservation was already committed, released or expired.
+    #[error("The reservation is no longer active.")]
+    ReservationNotActive,
     /// No location with that code.
     #[error("No location has this code.")]
     LocationNotFound,
@@ -47,6 +58,16 @@ pub const ERROR_CODES: &[ErrorCode] = &[
         kind: ErrorKind::Conflict,
         meaning: "On-hand would go below zero or below what is reserved.",
     },
+    ErrorCode {
+        code: "out_of_stock",
+        kind: ErrorKind::Conflict,
+        meaning: "Not enough units to reserve; the SKUs are named.",
+    },
+    ErrorCode {
+        code: "reservation_not_active",
+        kind: ErrorKind::Conflict,
+        meaning: "The reservation was already committed, released or expired.",
+    },
     ErrorCode { code: "location_code_taken", kind: ErrorKind::Conflict, meaning: "A location already has this code." },
     ErrorCode { code: "not_found", kind: ErrorKind::NotFound, meaning: "No such location or SKU." },
 ];
@@ -55,6 +76,8 @@ impl DomainError for InventoryError {
     fn code(&self) -> &'static str {
         match self {
             Self::InsufficientStock { .. } => "insufficient_stock",
+            Self::OutOfStock { .. } => "out_of_stock",
+            Self::ReservationNotActive => "reservation_not_active",
             Self::LocationNotFound => "not_found",
             Self::LocationCodeTaken => "location_code_taken",
             Self::Invalid(_) => "validation_failed",
@@ -64,7 +87,10 @@ impl DomainError for InventoryError {
 
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::InsufficientStock { .. } | Self::LocationCodeTaken => ErrorKind::Conflict,
+            Self::InsufficientStock { .. }
+            | Self::OutOfStock { .. }
+            | Self::ReservationNotActive
+            | Self::LocationCodeTaken => ErrorKind::Conflict,
             Self::LocationNotFound => ErrorKind::NotFound,
             Self::Invalid(_) => ErrorKind::Invalid,
             Self::Database(e) => e.kind(),

@@ -1,0 +1,317 @@
+//! Reservations: units held for a checkout. Reserving is all-or-nothing across lines (lines of
+//! one variant summed first), takes from active locations lowest priority first and splits a
+//! line when one location is short. Committing sells the units (they leave on-hand, with `sale`
+//! movements); releasing or expiring gives them back. Each state change is one conditional
+//! statement on the reservation (`WHERE state = 'active'`), so a reservation is committed,
+//! released or expired exactly once, whatever races.
+//!
+//! Every function here runs inside the caller's write transaction; when one fails, the caller
+//! rolls the transaction back, and nothing it did remains.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use emporium_core::db::{now, statement};
+use emporium_core::id;
+use sea_orm::{ConnectionTrait, DbBackend, DbErr};
+
+use crate::InventoryError;
+
+/// Most lines one reservation may hold.
+pub const MAX_LINES: usize = 250;
+/// Most units of one variant one reservation may hold.
+pub const MAX_QUANTITY: i64 = 100_000;
+
+/// Units held at one location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReservedLine {
+    pub variant_id: String,
+    pub location_id: String,
+    pub quantity: i64,
+}
+
+/// A reservation as made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    pub id: String,
+    pub expires_at: DateTime<Utc>,
+    pub lines: Vec<ReservedLine>,
+}
+
+/// Holds `lines` (variant id, quantity) for `ttl`: all of them or none. Short variants are
+/// named in [`InventoryError::OutOfStock`]; the caller then rolls back.
+pub async fn reserve<C: ConnectionTrait>(
+    db: &C,
+    lines: &[(String, i64)],
+    ttl: Duration,
+    reference: Option<&str>,
+) -> Result<Reservation, InventoryError> {
+    if lines.is_empty() || lines.len() > MAX_LINES || lines.iter().any(|(_, q)| !(1..=MAX_QUANTITY).contains(q)) {
+        return Err(InventoryError::Invalid(emporium_core::ValidationErrors::single(
+            "lines",
+            "out_of_range",
+            format!("1 to {MAX_LINES} lines of 1 to {MAX_QUANTITY} units"),
+        )));
+    }
+    // Summed per variant, and taken in one order (variant id) so two reservations never wait
+    // on each other's rows in opposite orders.
+    let mut wanted: BTreeMap<&str, i64> = BTreeMap::new();
+    for (variant, quantity) in lines {
+        let total = wanted.entry(variant.as_str()).or_insert(0);
+        *total = total.saturating_add(*quantity);
+    }
+    let backend = db.get_database_backend();
+    let mut held = Vec::new();
+    let mut short = Vec::new();
+    for (variant, quantity) in wanted {
+        let mut needed = quantity;
+        let levels = db
+            .query_all_raw(statement(
+                backend,
+                "SELECT s.location_id FROM stock_levels s JOIN locations l ON l.id = s.location_id \
+                 WHERE s.variant_id = ? AND l.active ORDER BY l.priority, l.code",
+                [variant.into()],
+            ))
+            .await?;
+        for level in levels {
+            if needed == 0 {
+                break;
+            }
+            let location: String = level.try_get_by_index(0)?;
+            let taken = take(db, backend, variant, &location, needed).await?;
+            if taken > 0 {
+                needed -= taken;
+                held.push(ReservedLine { variant_id: variant.to_owned(), location_id: location, quantity: taken });
+            }
+        }
+        if needed > 0 {
+            short.push(variant.to_owned());
+        }
+    }
+    if !short.is_empty() {
+        return Err(InventoryError::OutOfStock { variant_ids: short });
+    }
+    let at = now();
+    let reservation = Reservation { id: id::new_id("res"), expires_at: at + ttl, lines: held };
+    db.execute_raw(statement(
+        backend,
+        "INSERT INTO reservations (id, state, reference, expires_at, created_at, updated_at) VALUES (?, 'active', ?, ?, ?, ?)",
+        [reservation.id.clone().into(), reference.into(), reservation.expires_at.into(), at.into(), at.into()],
+    ))
+    .await?;
+    for line in &reservation.lines {
+        db.execute_raw(statement(
+            backend,
+            "INSERT INTO reservation_lines (reservation_id, variant_id, location_id, quantity) VALUES (?, ?, ?, ?)",
+            [
+                reservation.id.clone().into(),
+                line.variant_id.clone().into(),
+                line.location_id.clone().into(),
+                line.quantity.into(),
+            ],
+        ))
+        .await?;
+    }
+    Ok(reservation)
+}
+
+/// Reserves as many of `needed` units at one location as it has free, in one conditional
+/// statement per attempt: the whole amount if it is there, else what a fresh read shows free.
+async fn take<C: ConnectionTrait>(
+    db: &C,
+    backend: DbBackend,
+    variant: &str,
+    location: &str,
+    needed: i64,
+) -> Result<i64, DbErr> {
+    let mut amount = needed;
+    // Each failed attempt saw less stock than it asked for; a few rounds settle any race.
+    for _ in 0..4 {
+        if amount <= 0 {
+            return Ok(0);
+        }
+        let reserved = db
+            .execute_raw(statement(
+                backend,
+                "UPDATE stock_levels SET reserved = reserved + ?, updated_at = ? \
+                 WHERE variant_id = ? AND location_id = ? AND on_hand - reserved >= ?",
+                [amount.into(), now().into(), variant.into(), location.into(), amount.into()],
+            ))
+            .await?
+            .rows_affected();
+        if reserved == 1 {
+            return Ok(amount);
+        }
+        let free = db
+            .query_one_raw(statement(
+                backend,
+                "SELECT on_hand - reserved FROM stock_levels WHERE variant_id = ? AND location_id = ?",
+                [variant.into(), location.into()],
+            ))
+            .await?
+            .map(|row| row.try_get_by_index::<i64>(0))
+            .transpose()?
+            .unwrap_or(0);
+        amount = free.min(needed);
+    }
+    Ok(0)
+}
+
+async fn lines_of<C: ConnectionTrait>(db: &C, reservation_id: &str) -> Result<Vec<ReservedLine>, DbErr> {
+    let rows = db
+        .query_all_raw(statement(
+            db.get_database_backend(),
+            "SELECT variant_id, location_id, quantity FROM reservation_lines WHERE reservation_id = ? \
+             ORDER BY variant_id, location_id",
+            [reservation_id.into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(ReservedLine {
+                variant_id: row.try_get_by_index(0)?,
+                location_id: row.try_get_by_index(1)?,
+                quantity: row.try_get_by_index(2)?,
+            })
+        })
+        .collect()
+}
+
+/// Moves an active reservation to `state`: true for the one caller that did it.
+async fn finish<C: ConnectionTrait>(db: &C, reservation_id: &str, state: &str) -> Result<bool, DbErr> {
+    let changed = db
+        .execute_raw(statement(
+            db.get_database_backend(),
+            "UPDATE reservations SET state = ?, updated_at = ? WHERE id = ? AND state = 'active'",
+            [state.into(), now().into(), reservation_id.into()],
+        ))
+        .await?
+        .rows_affected();
+    Ok(changed == 1)
+}
+
+/// Sells a reservation's units: they leave on-hand and reserved together, each line with a
+/// `sale` movement naming `reference` (the order). Only an active reservation can be committed.
+pub async fn commit<C: ConnectionTrait>(
+    db: &C,
+    reservation_id: &str,
+    reference: &str,
+    actor: Option<&str>,
+) -> Result<Vec<ReservedLine>, InventoryError> {
+    if !finish(db, reservation_id, "committed").await? {
+        return Err(InventoryError::ReservationNotActive);
+    }
+    let backend = db.get_database_backend();
+    let lines = lines_of(db, reservation_id).await?;
+    for line in &lines {
+        let at = now();
+        let after = db
+            .query_one_raw(statement(
+                backend,
+                "UPDATE stock_levels SET on_hand = on_hand - ?, reserved = reserved - ?, updated_at = ? \
+                 WHERE variant_id = ? AND location_id = ? AND reserved >= ? RETURNING on_hand",
+                [
+                    line.quantity.into(),
+                    line.quantity.into(),
+                    at.into(),
+                    line.variant_id.clone().into(),
+                    line.location_id.clone().into(),
+                    line.quantity.into(),
+                ],
+            ))
+            .await?
+            // The reserved units are held by this reservation alone: missing is a broken
+            // invariant, and the whole commit rolls back.
+            .ok_or(InventoryError::ReservationNotActive)?;
+        let on_hand_after: i64 = after.try_get_by_index(0)?;
+        db.execute_raw(statement(
+            backend,
+            "INSERT INTO stock_movements (id, variant_id, location_id, delta, reason, on_hand_after, reference, actor, note, created_at) \
+             VALUES (?, ?, ?, ?, 'sale', ?, ?, ?, NULL, ?)",
+            [
+                id::new_id("mov").into(),
+                line.variant_id.clone().into(),
+                line.location_id.clone().into(),
+                (-line.quantity).into(),
+                on_hand_after.into(),
+                reference.into(),
+                actor.into(),
+                at.into(),
+            ],
+        ))
+        .await?;
+    }
+    Ok(lines)
+}
+
+async fn give_back<C: ConnectionTrait>(db: &C, lines: &[ReservedLine]) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    for line in lines {
+        db.execute_raw(statement(
+            backend,
+            "UPDATE stock_levels SET reserved = reserved - ?, updated_at = ? \
+             WHERE variant_id = ? AND location_id = ? AND reserved >= ?",
+            [
+                line.quantity.into(),
+                now().into(),
+                line.variant_id.clone().into(),
+                line.location_id.clone().into(),
+                line.quantity.into(),
+            ],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// Gives an active reservation's units back (a failed checkout). Only an active reservation
+/// can be released.
+pub async fn release<C: ConnectionTrait>(db: &C, reservation_id: &str) -> Result<Vec<ReservedLine>, InventoryError> {
+    if !finish(db, reservation_id, "released").await? {
+        return Err(InventoryError::ReservationNotActive);
+    }
+    let lines = lines_of(db, reservation_id).await?;
+    give_back(db, &lines).await?;
+    Ok(lines)
+}
+
+/// Expires up to `batch` active reservations past their time, giving their units back; each
+/// exactly once, whichever instance gets there first (on PostgreSQL the rows another instance
+/// is expiring are skipped, not waited for). Returns the lines given back.
+pub async fn expire_due<C: ConnectionTrait>(db: &C, batch: u64) -> Result<Vec<ReservedLine>, DbErr> {
+    let backend = db.get_database_backend();
+    let lock = if backend == DbBackend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+    let due = db
+        .query_all_raw(statement(
+            backend,
+            &format!(
+                "SELECT id FROM reservations WHERE state = 'active' AND expires_at <= ? ORDER BY expires_at LIMIT ?{lock}"
+            ),
+            [now().into(), (batch as i64).into()],
+        ))
+        .await?;
+    let mut given_back = Vec::new();
+    for row in due {
+        let reservation_id: String = row.try_get_by_index(0)?;
+        if finish(db, &reservation_id, "expired").await? {
+            let lines = lines_of(db, &reservation_id).await?;
+            give_back(db, &lines).await?;
+            given_back.extend(lines);
+        }
+    }
+    Ok(given_back)
+}
+
+/// Units held by live reservations, per variant and location: what `reserved` must equal.
+pub async fn held_units<C: ConnectionTrait>(db: &C) -> Result<Vec<(String, String, i64)>, DbErr> {
+    let rows = db
+        .query_all_raw(statement(
+            db.get_database_backend(),
+            "SELECT l.variant_id, l.location_id, CAST(SUM(l.quantity) AS BIGINT) FROM reservation_lines l \
+             JOIN reservations r ON r.id = l.reservation_id WHERE r.state = 'active' \
+             GROUP BY l.variant_id, l.location_id ORDER BY l.variant_id, l.location_id",
+            [],
+        ))
+        .await?;
+    rows.iter().map(|r| Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?, r.try_get_by_index(2)?))).collect()
+}

@@ -1,0 +1,275 @@
+//! Reservations through the inventory crate, as checkout will use them: all or nothing,
+//! summed lines, split across locations by priority, committed or released once, expired once
+//! whichever instance gets there first, and never more than on-hand under any concurrency.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use emporium_inventory as inventory;
+use sea_orm::ConnectionTrait;
+use serde_json::json;
+
+use crate::common::{TestResult, TestServer, tee};
+
+/// A product with stock at locations: its first variant's id.
+async fn stocked(server: &TestServer, sku: &str, levels: &[(&str, i32, i64)]) -> anyhow::Result<String> {
+    let admin = server.admin_token().await?;
+    let product = server.create_product(&admin, tee(&format!("Reserved {sku}"), sku)).await?;
+    for (code, priority, units) in levels {
+        let location = server
+            .post("/v1/locations", Some(&admin), json!({"code": code, "name": code, "priority": priority}))
+            .await?;
+        anyhow::ensure!(
+            location.status.is_success() || location.status == reqwest::StatusCode::CONFLICT,
+            "{}",
+            location.body
+        );
+        if *units > 0 {
+            let adjusted = server
+                .post(
+                    "/v1/inventory/adjustments",
+                    Some(&admin),
+                    json!({"sku": format!("{sku}-S"), "location": code, "delta": units, "reason": "restock"}),
+                )
+                .await?;
+            anyhow::ensure!(adjusted.status == reqwest::StatusCode::CREATED, "{}", adjusted.body);
+        }
+    }
+    Ok(product["variants"][0]["id"].as_str().unwrap_or_default().to_owned())
+}
+
+async fn reserve(
+    server: &TestServer,
+    lines: &[(String, i64)],
+    ttl: Duration,
+) -> anyhow::Result<Result<inventory::Reservation, inventory::InventoryError>> {
+    let txn = emporium_core::db::begin_write(&server.app_db).await?;
+    match inventory::reserve(&txn, lines, ttl, Some("test")).await {
+        Ok(reservation) => {
+            txn.commit().await?;
+            Ok(Ok(reservation))
+        }
+        Err(err) => {
+            txn.rollback().await?;
+            Ok(Err(err))
+        }
+    }
+}
+
+/// (on_hand, reserved) of a variant over all locations.
+async fn totals(server: &TestServer, variant: &str) -> anyhow::Result<(i64, i64)> {
+    let stock = inventory::stock(&server.app_db, variant).await?;
+    Ok((stock.on_hand, stock.reserved))
+}
+
+/// `reserved` of every level equals what live reservations hold, and the ledger sums to on-hand.
+async fn assert_consistent(server: &TestServer, variant: &str) -> anyhow::Result<()> {
+    let held = inventory::held_units(&server.app_db).await?;
+    let stock = inventory::stock(&server.app_db, variant).await?;
+    let held_total: i64 = held.iter().filter(|(v, _, _)| v == variant).map(|(_, _, q)| q).sum();
+    anyhow::ensure!(
+        stock.reserved == held_total,
+        "reserved {} but live reservations hold {held_total}",
+        stock.reserved
+    );
+    let movements = inventory::movements(&server.app_db, variant, None, 100).await?;
+    let ledger: i64 = movements.iter().map(|m| m.delta).sum();
+    anyhow::ensure!(ledger == stock.on_hand, "the ledger sums to {ledger}, on-hand is {}", stock.on_hand);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_checkouts_racing_for_the_last_ten_units_get_exactly_ten() -> TestResult {
+    let server = Arc::new(TestServer::start().await?);
+    let variant = stocked(&server, "LAST", &[("main", 0, 10)]).await?;
+    let mut racers = Vec::new();
+    for _ in 0..50 {
+        let (server, variant) = (Arc::clone(&server), variant.clone());
+        racers.push(tokio::spawn(async move { reserve(&server, &[(variant, 1)], Duration::minutes(15)).await }));
+    }
+    let mut won = 0;
+    let mut lost = 0;
+    for racer in racers {
+        match racer.await?? {
+            Ok(_) => won += 1,
+            Err(inventory::InventoryError::OutOfStock { .. }) => lost += 1,
+            Err(other) => anyhow::bail!("unexpected: {other:?}"),
+        }
+    }
+    eprintln!("MEASURED 50 racing reservations of 1 unit from 10: {won} held, {lost} out of stock");
+    assert_eq!((won, lost), (10, 40));
+    assert_eq!(totals(&server, &variant).await?, (10, 10));
+    assert_consistent(&server, &variant).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn lines_of_one_sku_are_summed_and_reserving_is_all_or_nothing() -> TestResult {
+    let server = TestServer::start().await?;
+    let variant = stocked(&server, "SUM", &[("main", 0, 3)]).await?;
+    let two_lines = [(variant.clone(), 2), (variant.clone(), 2)];
+    let refused = reserve(&server, &two_lines, Duration::minutes(15)).await?;
+    assert!(
+        matches!(&refused, Err(inventory::InventoryError::OutOfStock { variant_ids }) if variant_ids == std::slice::from_ref(&variant)),
+        "{refused:?}"
+    );
+    assert_eq!(totals(&server, &variant).await?, (3, 0), "a refused reservation holds nothing");
+    let held = reserve(&server, &[(variant.clone(), 2), (variant.clone(), 1)], Duration::minutes(15)).await??;
+    assert_eq!(held.lines.iter().map(|l| l.quantity).sum::<i64>(), 3);
+    assert_eq!(totals(&server, &variant).await?, (3, 3));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_line_is_split_across_active_locations_lowest_priority_first() -> TestResult {
+    let server = TestServer::start().await?;
+    let variant = stocked(&server, "SPLIT", &[("store", 1, 5), ("main", 0, 2), ("closed", 0, 9)]).await?;
+    let admin = server.admin_token().await?;
+    server.patch("/v1/locations/closed", Some(&admin), json!({"active": false})).await?;
+    let held = reserve(&server, &[(variant.clone(), 4)], Duration::minutes(15)).await??;
+    let closed = inventory::location_by_code(&server.app_db, "closed").await?.map(|l| l.id).unwrap_or_default();
+    let main = inventory::location_by_code(&server.app_db, "main").await?.map(|l| l.id).unwrap_or_default();
+    let by_location: Vec<(bool, i64)> = held.lines.iter().map(|l| (l.location_id == main, l.quantity)).collect();
+    assert_eq!(by_location, [(true, 2), (false, 2)], "main (priority 0) first, then store");
+    assert!(held.lines.iter().all(|l| l.location_id != closed), "an inactive location ships nothing");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_committed_reservation_sells_its_units_once_and_a_released_one_gives_them_back() -> TestResult {
+    let server = TestServer::start().await?;
+    let variant = stocked(&server, "SELL", &[("main", 0, 8)]).await?;
+    let sold = reserve(&server, &[(variant.clone(), 3)], Duration::minutes(15)).await??;
+    let kept = reserve(&server, &[(variant.clone(), 2)], Duration::minutes(15)).await??;
+    assert_eq!(totals(&server, &variant).await?, (8, 5));
+
+    let txn = emporium_core::db::begin_write(&server.app_db).await?;
+    inventory::commit(&txn, &sold.id, "ord_1", None).await?;
+    txn.commit().await?;
+    assert_eq!(totals(&server, &variant).await?, (5, 2));
+    let ledger = inventory::movements(&server.app_db, &variant, None, 1).await?;
+    assert_eq!(
+        (ledger[0].delta, ledger[0].reference.as_deref(), ledger[0].reason),
+        (-3, Some("ord_1"), inventory::Reason::Sale)
+    );
+
+    for again in [
+        inventory::commit(&server.app_db, &sold.id, "ord_1", None).await.err(),
+        inventory::release(&server.app_db, &sold.id).await.err(),
+    ] {
+        assert!(matches!(again, Some(inventory::InventoryError::ReservationNotActive)), "{again:?}");
+    }
+    inventory::release(&server.app_db, &kept.id).await?;
+    assert_eq!(totals(&server, &variant).await?, (5, 0));
+    assert!(matches!(
+        inventory::release(&server.app_db, &kept.id).await,
+        Err(inventory::InventoryError::ReservationNotActive)
+    ));
+    assert_consistent(&server, &variant).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_expiring_at_once_release_each_reservation_exactly_once() -> TestResult {
+    let a = TestServer::start().await?;
+    let b = a.sibling(crate::common::Options::default()).await?;
+    let variant = stocked(&a, "EXPIRE", &[("main", 0, 25)]).await?;
+    for _ in 0..10 {
+        reserve(&a, &[(variant.clone(), 2)], Duration::milliseconds(-1)).await??;
+    }
+    let live = reserve(&a, &[(variant.clone(), 1)], Duration::minutes(15)).await??;
+    assert_eq!(totals(&a, &variant).await?, (25, 21));
+    let (state_a, state_b) = (a.state.clone(), b.state.clone());
+    let (first, second) = tokio::join!(
+        tokio::spawn(
+            async move { emporium_gateway::inventory::expire_reservations(&state_a).await.map_err(|e| e.code) }
+        ),
+        tokio::spawn(
+            async move { emporium_gateway::inventory::expire_reservations(&state_b).await.map_err(|e| e.code) }
+        ),
+    );
+    let (first, second) = (first?.map_err(|c| anyhow::anyhow!(c))?, second?.map_err(|c| anyhow::anyhow!(c))?);
+    let rest = emporium_gateway::inventory::expire_reservations(&a.state).await.map_err(|e| anyhow::anyhow!(e.code))?;
+    eprintln!(
+        "MEASURED two instances expiring 10 reservations at once: {first} + {second} lines released, {rest} left after"
+    );
+    // Released exactly once each (the background sweep may have taken some first): reserved
+    // is back to what the live reservation holds, and every due reservation reads expired.
+    assert_eq!(totals(&a, &variant).await?, (25, 1), "only the live reservation still holds units");
+    let expired = a
+        .app_db
+        .query_one_raw(sea_orm::Statement::from_string(
+            a.app_db.get_database_backend(),
+            "SELECT COUNT(*) FROM reservations WHERE state = 'expired'",
+        ))
+        .await?
+        .map(|row| row.try_get_by_index::<i64>(0))
+        .transpose()?;
+    assert_eq!(expired, Some(10));
+    assert!(first + second + rest <= 10);
+    assert!(inventory::commit(&a.app_db, &live.id, "ord_live", None).await.is_ok());
+    assert_consistent(&a, &variant).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_storm_of_mixed_stock_operations_keeps_reserved_and_the_ledger_exact() -> TestResult {
+    let server = Arc::new(TestServer::start().await?);
+    let variant = stocked(&server, "STORM", &[("main", 0, 30), ("store", 1, 10)]).await?;
+    let main = inventory::location_by_code(&server.app_db, "main").await?.map(|l| l.id).unwrap_or_default();
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (server, variant, main) = (Arc::clone(&server), variant.clone(), main.clone());
+        tasks.push(tokio::spawn(async move {
+            match i % 4 {
+                0 => {
+                    let txn = emporium_core::db::begin_write(&server.app_db).await?;
+                    let delta = if i % 8 == 0 { 3 } else { -2 };
+                    let adjustment = inventory::Adjustment {
+                        variant_id: variant,
+                        location_id: main,
+                        delta,
+                        reason: inventory::Reason::Correction,
+                        note: None,
+                        actor: None,
+                        reference: None,
+                    };
+                    match inventory::adjust(&txn, &adjustment).await {
+                        Ok(_) => txn.commit().await?,
+                        Err(_) => txn.rollback().await?,
+                    }
+                }
+                1 => {
+                    if let Ok(held) = reserve(&server, &[(variant, 3)], Duration::minutes(15)).await? {
+                        let txn = emporium_core::db::begin_write(&server.app_db).await?;
+                        inventory::commit(&txn, &held.id, &format!("ord_{i}"), None).await?;
+                        txn.commit().await?;
+                    }
+                }
+                2 => {
+                    if let Ok(held) = reserve(&server, &[(variant, 2)], Duration::minutes(15)).await? {
+                        let txn = emporium_core::db::begin_write(&server.app_db).await?;
+                        inventory::release(&txn, &held.id).await?;
+                        txn.commit().await?;
+                    }
+                }
+                _ => {
+                    let _ = reserve(&server, &[(variant, 1)], Duration::milliseconds(-1)).await?;
+                    emporium_gateway::inventory::expire_reservations(&server.state)
+                        .await
+                        .map_err(|e| anyhow::anyhow!(e.code))?;
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    emporium_gateway::inventory::expire_reservations(&server.state).await.map_err(|e| anyhow::anyhow!(e.code))?;
+    let (on_hand, reserved) = totals(&server, &variant).await?;
+    eprintln!("MEASURED after a storm of 40 mixed operations: on_hand {on_hand}, reserved {reserved}");
+    assert!(on_hand >= 0 && reserved == 0, "on_hand {on_hand}, reserved {reserved}");
+    assert_consistent(&server, &variant).await?;
+    Ok(())
+}
