@@ -293,3 +293,43 @@ async fn backorders_are_off_until_a_sku_opts_in() -> TestResult {
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
     Ok(())
 }
+
+#[tokio::test]
+async fn graphql_reads_and_adjusts_stock_with_the_same_rules_and_codes() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    server.create_product(&admin, tee("Graph Tee", "GQ")).await?;
+    let created = server
+        .graphql(Some(&admin), r#"mutation { createLocation(code: "main", name: "Main") { code active } }"#, json!({}))
+        .await?;
+    assert_eq!(created.body["data"]["createLocation"]["active"], true, "{}", created.body);
+    let adjusted = server
+        .graphql(Some(&admin), r#"mutation { adjustStock(sku: "GQ-S", location: "main", delta: 7, reason: RESTOCK) { onHandAfter reason } }"#, json!({}))
+        .await?;
+    assert_eq!(adjusted.body["data"]["adjustStock"]["onHandAfter"], 7, "{}", adjusted.body);
+    let refused = server
+        .graphql(
+            Some(&admin),
+            r#"mutation { adjustStock(sku: "GQ-S", location: "main", delta: -8, reason: DAMAGE) { id } }"#,
+            json!({}),
+        )
+        .await?;
+    assert_eq!(refused.body["errors"][0]["extensions"]["code"], "insufficient_stock", "{}", refused.body);
+    let stock = server
+        .graphql(
+            Some(&admin),
+            r#"{ stock(sku: "GQ-S") { onHand available locations { location onHand } } }"#,
+            json!({}),
+        )
+        .await?;
+    assert_eq!(stock.body["data"]["stock"]["available"], 7, "{}", stock.body);
+    let ledger = server
+        .graphql(Some(&admin), r#"{ stockMovements(sku: "GQ-S") { nodes { delta } nextCursor } }"#, json!({}))
+        .await?;
+    assert_eq!(ledger.body["data"]["stockMovements"]["nodes"][0]["delta"], 7);
+    let (_, customer) = server.customer("shop@example.com").await?;
+    let forbidden = server.graphql(Some(&customer), r#"{ stock(sku: "GQ-S") { onHand } }"#, json!({})).await?;
+    assert_eq!(forbidden.body["errors"][0]["extensions"]["code"], "forbidden");
+    assert_ledger(&server, &admin, "GQ-S").await?;
+    Ok(())
+}

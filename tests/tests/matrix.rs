@@ -252,6 +252,35 @@ fn graphql_table() -> Vec<(&'static str, &'static str, Rule)> {
         ("products", "{ products(first: 1) { nodes { id } } }", Rule::Public),
         ("categories", "{ categories(first: 1) { nodes { id } } }", Rule::Public),
         ("category", r#"{ category(idOrSlug: "matrix") { id } }"#, Rule::Public),
+        ("locations", "{ locations { code } }", Rule::Staff(P::InventoryRead)),
+        ("stock", r#"{ stock(sku: "{sku}") { onHand } }"#, Rule::Staff(P::InventoryRead)),
+        ("stockMovements", r#"{ stockMovements(sku: "{sku}") { nodes { id } } }"#, Rule::Staff(P::InventoryRead)),
+        ("lowStock", "{ lowStock { sku } }", Rule::Staff(P::InventoryRead)),
+        (
+            "createLocation",
+            r#"mutation { createLocation(code: "g{i}", name: "G") { id } }"#,
+            Rule::Staff(P::InventoryWrite),
+        ),
+        (
+            "updateLocation",
+            r#"mutation { updateLocation(code: "main", name: "Main") { id } }"#,
+            Rule::Staff(P::InventoryWrite),
+        ),
+        (
+            "adjustStock",
+            r#"mutation { adjustStock(sku: "{sku}", location: "main", delta: 1, reason: RESTOCK) { id } }"#,
+            Rule::Staff(P::InventoryWrite),
+        ),
+        (
+            "setReorderPoint",
+            r#"mutation { setReorderPoint(sku: "{sku}", location: "main", reorderPoint: 2) { onHand } }"#,
+            Rule::Staff(P::InventoryWrite),
+        ),
+        (
+            "setBackorder",
+            r#"mutation { setBackorder(sku: "{sku}", allowed: false) { onHand } }"#,
+            Rule::Staff(P::InventoryWrite),
+        ),
         ("me", "{ me { id } }", Rule::Customer),
         ("myAddresses", "{ myAddresses { id } }", Rule::Customer),
         ("customers", "{ customers(first: 1) { nodes { id } } }", Rule::Staff(P::CustomersRead)),
@@ -367,6 +396,7 @@ async fn every_graphql_root_field_answers_every_kind_of_caller_as_the_contract_s
         });
     }
     server.post("/v1/categories", Some(&admin), json!({"name": "Matrix", "slug": "matrix"})).await?;
+    server.post("/v1/locations", Some(&admin), json!({"code": "main", "name": "Main"})).await?;
     let mut targets = Vec::new();
     for i in 0..callers.len() {
         let product = server.create_product(&admin, tee(&format!("Graph {i}"), &format!("GX{i}"))).await?;
@@ -403,6 +433,7 @@ async fn every_graphql_root_field_answers_every_kind_of_caller_as_the_contract_s
             let t = &targets[i];
             let document = template
                 .replace("{i}", &i.to_string())
+                .replace("{sku}", &t.sku)
                 .replace("{product}", &t.product)
                 .replace("{variant}", &t.variant)
                 .replace("{address}", &t.address)

@@ -3,6 +3,7 @@
 mod accounts;
 mod bounds;
 mod catalog;
+mod inventory;
 mod money;
 mod query_cache;
 mod sessions;
@@ -18,11 +19,16 @@ use crate::state::AppState;
 
 /// Every query, merged from one object per domain.
 #[derive(MergedObject, Default)]
-pub struct Query(catalog::CatalogQuery, accounts::AccountQuery);
+pub struct Query(catalog::CatalogQuery, inventory::InventoryQuery, accounts::AccountQuery);
 
 /// Every mutation, merged from one object per domain.
 #[derive(MergedObject, Default)]
-pub struct Mutation(catalog::CatalogMutation, sessions::SessionMutation, accounts::AccountMutation);
+pub struct Mutation(
+    catalog::CatalogMutation,
+    inventory::InventoryMutation,
+    sessions::SessionMutation,
+    accounts::AccountMutation,
+);
 
 /// The schema type.
 pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
