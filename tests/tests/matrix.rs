@@ -146,19 +146,13 @@ struct Targets {
     key: String,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_route_answers_every_kind_of_caller_as_the_contract_says() -> TestResult {
-    // Limits on (and generous), so principals go through the limiter's resolution path.
-    let limits = emporium_gateway::limits::Allowances {
-        anonymous: NonZeroU32::new(1_000_000),
-        customer: NonZeroU32::new(1_000_000),
-        api_key: NonZeroU32::new(1_000_000),
-    };
-    let server = TestServer::start_with(Options { rate_limits: limits, ..Options::default() }).await?;
+/// The callers, their credentials (in the same order), and each caller's own targets: a
+/// product, an address of customer A, a staff account and a key, so a deletion by one caller
+/// leaves the others' targets in place. A category `matrix` and a location `main` exist.
+async fn fixtures(server: &TestServer) -> anyhow::Result<(Vec<Caller>, Vec<Option<String>>, Vec<Targets>)> {
     let admin = server.admin_token().await?;
     let (customer_a, token_a) = server.customer("a@example.com").await?;
     let (_, token_b) = server.customer("b@example.com").await?;
-
     let callers = callers();
     let mut tokens = Vec::new();
     for caller in &callers {
@@ -204,6 +198,19 @@ async fn every_route_answers_every_kind_of_caller_as_the_contract_says() -> Test
             key,
         });
     }
+    Ok((callers, tokens, targets))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_every_kind_of_caller_as_the_contract_says() -> TestResult {
+    // Limits on (and generous), so principals go through the limiter's resolution path.
+    let limits = emporium_gateway::limits::Allowances {
+        anonymous: NonZeroU32::new(1_000_000),
+        customer: NonZeroU32::new(1_000_000),
+        api_key: NonZeroU32::new(1_000_000),
+    };
+    let server = TestServer::start_with(Options { rate_limits: limits, ..Options::default() }).await?;
+    let (callers, tokens, targets) = fixtures(&server).await?;
 
     let mut failures = Vec::new();
     for (method, template, rule) in table() {
@@ -365,7 +372,6 @@ fn graphql_table() -> Vec<(&'static str, &'static str, Rule)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_graphql_root_field_answers_every_kind_of_caller_as_the_contract_says() -> TestResult {
     let server = TestServer::start().await?;
-    let admin = server.admin_token().await?;
 
     // The table names every root field of the schema, and nothing else.
     let introspection = server
@@ -381,51 +387,7 @@ async fn every_graphql_root_field_answers_every_kind_of_caller_as_the_contract_s
     listed.sort();
     assert_eq!(listed, fields, "add the root field to the GraphQL matrix with who may call it");
 
-    let (customer_a, token_a) = server.customer("a@example.com").await?;
-    let (_, token_b) = server.customer("b@example.com").await?;
-    let callers = callers();
-    let mut tokens = Vec::new();
-    for caller in &callers {
-        tokens.push(match caller {
-            Caller::Anonymous => None,
-            Caller::CustomerA => Some(token_a.clone()),
-            Caller::CustomerB => Some(token_b.clone()),
-            Caller::Staff(Role::Admin) => Some(admin.clone()),
-            Caller::Staff(role) => Some(server.staff_token(&format!("{}@shop.test", role.as_str()), *role).await?),
-            Caller::Key(scope) => Some(server.api_key(&admin, &[scope.as_str()]).await?.1),
-        });
-    }
-    server.post("/v1/categories", Some(&admin), json!({"name": "Matrix", "slug": "matrix"})).await?;
-    server.post("/v1/locations", Some(&admin), json!({"code": "main", "name": "Main"})).await?;
-    let mut targets = Vec::new();
-    for i in 0..callers.len() {
-        let product = server.create_product(&admin, tee(&format!("Graph {i}"), &format!("GX{i}"))).await?;
-        let address = server
-            .post(
-                "/v1/customers/me/addresses",
-                Some(&token_a),
-                json!({"first_name": "A", "last_name": "A", "line1": format!("{i} Lane"), "city": "Paris", "postal_code": "75001", "country": "FR"}),
-            )
-            .await?;
-        let staff = server
-            .post(
-                "/v1/staff",
-                Some(&admin),
-                json!({"email": format!("gtarget{i}@shop.test"), "password": "target password", "role": "support"}),
-            )
-            .await?;
-        let (key, _) = server.api_key(&admin, &["events:read"]).await?;
-        targets.push(Targets {
-            product: product["id"].as_str().unwrap_or_default().to_owned(),
-            sku: product["variants"][0]["sku"].as_str().unwrap_or_default().to_owned(),
-            variant: product["variants"][0]["id"].as_str().unwrap_or_default().to_owned(),
-            category: String::new(),
-            address: address.str("id")?.to_owned(),
-            customer: customer_a.clone(),
-            staff: staff.str("id")?.to_owned(),
-            key,
-        });
-    }
+    let (callers, tokens, targets) = fixtures(&server).await?;
 
     let mut failures = Vec::new();
     for (field, template, rule) in graphql_table() {
