@@ -18,6 +18,7 @@ use utoipa::ToSchema;
 use crate::dto::MoneyDto;
 use crate::error::ApiError;
 use crate::idempotency::{Answer, Idempotency};
+use crate::products;
 use crate::sessions::hashing;
 use crate::state::AppState;
 
@@ -229,10 +230,6 @@ impl Registration {
     }
 }
 
-fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Answer, ApiError> {
-    Ok(Answer::json(status, Bytes::from(serde_json::to_vec(value).map_err(|e| ApiError::internal(&e))?)))
-}
-
 /// Registers a customer (201).
 pub async fn register(
     state: &AppState,
@@ -243,7 +240,7 @@ pub async fn register(
     let hash = hashing(state, move || password.hash()).await??;
     let txn = begin_write(&state.db).await?;
     let customer = CustomerDto::from(accounts::register_customer(&txn, &new, &hash).await?);
-    let answer = json(StatusCode::CREATED, &customer)?;
+    let answer = Answer::of(StatusCode::CREATED, &customer)?;
     idempotency.record(&txn, &answer).await?;
     txn.commit().await?;
     Ok((customer, answer))
@@ -335,7 +332,7 @@ pub async fn add_address(
     let txn = begin_write(&state.db).await?;
     let saved =
         AddressDto::from(accounts::add_address(&txn, customer_id, &address, default_shipping, default_billing).await?);
-    let answer = json(StatusCode::CREATED, &saved)?;
+    let answer = Answer::of(StatusCode::CREATED, &saved)?;
     idempotency.record(&txn, &answer).await?;
     txn.commit().await?;
     Ok((saved, answer))
@@ -381,35 +378,6 @@ impl<T> Page<T> {
     }
 }
 
-/// Decodes a list cursor (an id, signed) and the page size.
-fn page_input(
-    state: &AppState,
-    kind: &str,
-    limit: Option<i64>,
-    limit_field: &'static str,
-    cursor: Option<&str>,
-    cursor_field: &'static str,
-) -> Result<(Limit, Option<String>), ApiError> {
-    let limit = Limit::parse(limit).ok_or_else(|| {
-        ApiError::validation(ValidationErrors::single(limit_field, "out_of_range", "must be between 1 and 100"))
-    })?;
-    let after = match cursor {
-        None => None,
-        Some(text) => Some(
-            state.cursors.decode::<(String, String)>(text).filter(|(k, _)| k == kind).map(|(_, id)| id).ok_or_else(
-                || {
-                    ApiError::new(
-                        emporium_core::ErrorKind::Invalid,
-                        "invalid_cursor",
-                        format!("`{cursor_field}` is unknown or altered."),
-                    )
-                },
-            )?,
-        ),
-    };
-    Ok((limit, after))
-}
-
 fn page_of<T, F: Fn(&T) -> String>(state: &AppState, kind: &str, mut items: Vec<T>, limit: Limit, id: F) -> Page<T> {
     let more = items.len() as u64 > limit.get();
     items.truncate(limit.get() as usize);
@@ -424,9 +392,9 @@ pub async fn search_customers(
     q: Option<&str>,
     limit: Option<i64>,
     cursor: Option<&str>,
-    fields: (&'static str, &'static str, &'static str),
+    fields: (&'static str, &'static str),
 ) -> Result<Page<CustomerDto>, ApiError> {
-    let (q_field, limit_field, cursor_field) = fields;
+    let (q_field, limit_field) = fields;
     if q.is_some_and(|q| q.chars().count() > emporium_catalog::MAX_QUERY_CHARS) {
         return Err(ApiError::validation(ValidationErrors::single(
             q_field,
@@ -441,7 +409,7 @@ pub async fn search_customers(
             "must not contain control characters",
         )));
     }
-    let (limit, after) = page_input(state, "customers", limit, limit_field, cursor, cursor_field)?;
+    let (limit, after) = (products::page_size(limit, limit_field)?, products::cursor_id(state, "customers", cursor)?);
     let found = accounts::search_customers(&state.db, q, after.as_deref(), limit.get() + 1).await?;
     Ok(page_of(state, "customers", found, limit, |c| c.id.clone()).map(CustomerDto::from))
 }
@@ -472,7 +440,7 @@ pub async fn create_staff(
     let hash = hashing(state, move || password.hash()).await??;
     let txn = begin_write(&state.db).await?;
     let member = StaffDto::from(accounts::create_staff(&txn, &email, &hash, role).await?);
-    let answer = json(StatusCode::CREATED, &member)?;
+    let answer = Answer::of(StatusCode::CREATED, &member)?;
     idempotency.record(&txn, &answer).await?;
     txn.commit().await?;
     Ok((member, answer))
@@ -483,9 +451,9 @@ pub async fn list_staff(
     state: &AppState,
     limit: Option<i64>,
     cursor: Option<&str>,
-    fields: (&'static str, &'static str),
+    limit_field: &'static str,
 ) -> Result<Page<StaffDto>, ApiError> {
-    let (limit, after) = page_input(state, "staff", limit, fields.0, cursor, fields.1)?;
+    let (limit, after) = (products::page_size(limit, limit_field)?, products::cursor_id(state, "staff", cursor)?);
     let found = accounts::list_staff(&state.db, after.as_deref(), limit.get() + 1).await?;
     Ok(page_of(state, "staff", found, limit, |s| s.id.clone()).map(StaffDto::from))
 }
@@ -520,11 +488,11 @@ pub async fn create_api_key(
     let issued = accounts::create_api_key(&txn, created_by, &new).await?;
     let listed = ApiKeyDto::from(issued.key);
     // The stored answer (replayed to a retry) never holds the secret.
-    let stored = json(StatusCode::CREATED, &CreatedApiKeyDto { api_key: listed.clone(), key: None })?;
+    let stored = Answer::of(StatusCode::CREATED, &CreatedApiKeyDto { api_key: listed.clone(), key: None })?;
     idempotency.record(&txn, &stored).await?;
     txn.commit().await?;
     let created = CreatedApiKeyDto { api_key: listed, key: Some(issued.secret) };
-    let answer = json(StatusCode::CREATED, &created)?;
+    let answer = Answer::of(StatusCode::CREATED, &created)?;
     Ok((created, answer))
 }
 
@@ -533,10 +501,10 @@ pub async fn list_api_keys(
     state: &AppState,
     limit: Option<i64>,
     cursor: Option<&str>,
-    fields: (&'static str, &'static str),
+    limit_field: &'static str,
 ) -> Result<Page<ApiKeyDto>, ApiError> {
     state.accounts.flush_key_uses(&state.db).await?;
-    let (limit, after) = page_input(state, "api_keys", limit, fields.0, cursor, fields.1)?;
+    let (limit, after) = (products::page_size(limit, limit_field)?, products::cursor_id(state, "api_keys", cursor)?);
     let found = accounts::list_api_keys(&state.db, after.as_deref(), limit.get() + 1).await?;
     Ok(page_of(state, "api_keys", found, limit, |k| k.id.clone()).map(ApiKeyDto::from))
 }

@@ -89,6 +89,11 @@ impl Answer {
     pub fn json(status: StatusCode, body: Bytes) -> Self {
         Self { status, content_type: Some("application/json"), body, etag: None }
     }
+
+    /// A value serialized as a JSON answer.
+    pub fn of<T: serde::Serialize>(status: StatusCode, value: &T) -> Result<Self, ApiError> {
+        Ok(Self::json(status, Bytes::from(serde_json::to_vec(value).map_err(|e| ApiError::internal(&e))?)))
+    }
 }
 
 impl IntoResponse for Answer {

@@ -8,10 +8,9 @@
 //! list page) is the next step of the inventory issue and not built yet.
 
 use axum::http::StatusCode;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use emporium_catalog as catalog;
-use emporium_core::{Limit, Patch, ValidationErrors};
+use emporium_core::{Patch, ValidationErrors};
 use emporium_inventory::{self as inventory, Adjustment, Backorder, LocationChange, NewLocation, Reason};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -139,10 +138,6 @@ pub struct LowStockDto {
     pub days_of_cover: Option<f64>,
 }
 
-fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Answer, ApiError> {
-    Ok(Answer::json(status, Bytes::from(serde_json::to_vec(value).map_err(|e| ApiError::internal(&e))?)))
-}
-
 async fn variant<C: sea_orm::ConnectionTrait>(db: &C, sku: &str) -> Result<catalog::VariantRef, ApiError> {
     let found = if emporium_core::db::lookupable(sku) { catalog::variant_by_sku(db, sku).await? } else { None };
     found.ok_or_else(|| ApiError::new(emporium_core::ErrorKind::NotFound, "not_found", "No variant has this SKU."))
@@ -164,7 +159,7 @@ pub async fn create_location(
     let new = NewLocation::parse(code, name, priority)?;
     let txn = emporium_core::db::begin_write(&state.db).await?;
     let created = LocationDto::from(inventory::create_location(&txn, &new).await?);
-    let answer = json(StatusCode::CREATED, &created)?;
+    let answer = Answer::of(StatusCode::CREATED, &created)?;
     idempotency.record(&txn, &answer).await?;
     txn.commit().await?;
     Ok((created, answer))
@@ -233,7 +228,7 @@ pub async fn adjust(
     let movement = movement_dto(inventory::adjust(write.txn(), &adjustment).await?, &variant.sku);
     // The product's documents carry its availability: they and the list pages are invalidated.
     write.touch(&catalog::ProductChange { id: variant.product_id.clone(), slugs: vec![variant.product_slug.clone()] });
-    let answer = json(StatusCode::CREATED, &movement)?;
+    let answer = Answer::of(StatusCode::CREATED, &movement)?;
     let answer = write.commit_answering(idempotency, answer).await?;
     Ok((movement, answer))
 }
@@ -273,28 +268,10 @@ pub async fn movements(
     sku: &str,
     limit: Option<i64>,
     cursor: Option<&str>,
-    fields: (&'static str, &'static str),
+    limit_field: &'static str,
 ) -> Result<(Vec<MovementDto>, Option<String>), ApiError> {
-    let limit = Limit::parse(limit).ok_or_else(|| {
-        ApiError::validation(ValidationErrors::single(fields.0, "out_of_range", "must be between 1 and 100"))
-    })?;
-    let before = match cursor {
-        None => None,
-        Some(text) => Some(
-            state
-                .cursors
-                .decode::<(String, String)>(text)
-                .filter(|(kind, _)| kind == "movements")
-                .map(|(_, id)| id)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        emporium_core::ErrorKind::Invalid,
-                        "invalid_cursor",
-                        format!("`{}` is unknown or altered.", fields.1),
-                    )
-                })?,
-        ),
-    };
+    let limit = products::page_size(limit, limit_field)?;
+    let before = products::cursor_id(state, "movements", cursor)?;
     let variant = variant(&state.db, sku).await?;
     let mut found = inventory::movements(&state.db, &variant.variant_id, before.as_deref(), limit.get() + 1).await?;
     let more = found.len() as u64 > limit.get();

@@ -108,6 +108,21 @@ fn page_limit(limit: Option<i64>) -> Option<Limit> {
 
 const LIMIT_RULE: &str = "must be a whole number from 1 to 100";
 
+/// A list's page size (default 20, 1 to 100): 422 naming `field` otherwise. Every list of
+/// every transport checks its size here.
+pub fn page_size(limit: Option<i64>, field: &'static str) -> Result<Limit, ApiError> {
+    page_limit(limit).ok_or_else(|| ApiError::validation(ValidationErrors::single(field, "out_of_range", LIMIT_RULE)))
+}
+
+/// The id a signed `(kind, id)` cursor continues after: 422 `invalid_cursor` for a cursor that
+/// is altered or belongs to another kind of list.
+pub fn cursor_id(state: &AppState, kind: &str, cursor: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(text) = cursor else { return Ok(None) };
+    state.cursors.decode::<(String, String)>(text).filter(|(k, _)| k == kind).map(|(_, id)| Some(id)).ok_or_else(|| {
+        ApiError::new(emporium_core::ErrorKind::Invalid, "invalid_cursor", "The cursor is unknown or altered.")
+    })
+}
+
 impl ListInput {
     /// Checks every rule, adding to `errors` (which may already hold the transport's own
     /// parse errors), and reports them all at once. A status other than published needs staff.
@@ -239,21 +254,8 @@ pub async fn list_categories(
     limit_field: &'static str,
     cursor: Option<&str>,
 ) -> Result<(Vec<(catalog::Category, String)>, Option<String>), ApiError> {
-    let limit = page_limit(limit)
-        .ok_or_else(|| ApiError::validation(ValidationErrors::single(limit_field, "out_of_range", LIMIT_RULE)))?;
-    let after = match cursor {
-        None => None,
-        Some(text) => Some(
-            state
-                .cursors
-                .decode::<(String, String)>(text)
-                .filter(|(kind, _)| kind == "categories")
-                .map(|(_, id)| id)
-                .ok_or_else(|| {
-                ApiError::new(emporium_core::ErrorKind::Invalid, "invalid_cursor", "The cursor is unknown or altered.")
-            })?,
-        ),
-    };
+    let limit = page_size(limit, limit_field)?;
+    let after = cursor_id(state, "categories", cursor)?;
     let mut rows = catalog::list_categories(&state.db, after.as_deref(), limit.get() + 1).await?;
     let more = rows.len() as u64 > limit.get();
     rows.truncate(limit.get() as usize);

@@ -8,7 +8,6 @@ use emporium_customers::{AddressChange, AddressInput, Permission, StaffChange};
 use crate::accounts::{
     self, AddressDto, ApiKeyDto, CreatedApiKeyDto, CustomerDto, Page, Registration, RoleDto, StaffDto,
 };
-use crate::auth::Principal;
 use crate::dto::MoneyDto;
 use crate::graphql::catalog::PageInfo;
 use crate::idempotency::Idempotency;
@@ -142,10 +141,6 @@ fn no_key() -> Idempotency {
     Idempotency::default()
 }
 
-fn state_and_principal<'a>(ctx: &'a Context<'_>) -> Result<(&'a AppState, &'a Principal)> {
-    Ok((ctx.data::<AppState>()?, ctx.data::<Principal>()?))
-}
-
 /// Account reads.
 #[derive(Default)]
 pub struct AccountQuery;
@@ -155,14 +150,14 @@ impl AccountQuery {
     /// The signed-in customer.
     #[graphql(complexity = "crate::graphql::LOOKUP_COST + child_complexity")]
     async fn me(&self, ctx: &Context<'_>) -> Result<CustomerDto> {
-        let (state, principal) = state_and_principal(ctx)?;
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         Ok(accounts::me(state, principal.customer_id()?).await?)
     }
 
     /// The signed-in customer's addresses, oldest first.
     #[graphql(complexity = "crate::graphql::LIST_COST + 50 * child_complexity")]
     async fn my_addresses(&self, ctx: &Context<'_>) -> Result<Vec<AddressDto>> {
-        let (state, principal) = state_and_principal(ctx)?;
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         Ok(accounts::addresses(state, principal.customer_id()?).await?)
     }
 
@@ -175,17 +170,12 @@ impl AccountQuery {
         #[graphql(default = 20)] first: i64,
         after: Option<String>,
     ) -> Result<CustomerConnection> {
-        let (state, principal) = state_and_principal(ctx)?;
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::CustomersRead)?;
         let query = query.filter(|q| !q.trim().is_empty());
-        let page = accounts::search_customers(
-            state,
-            query.as_deref(),
-            Some(first),
-            after.as_deref(),
-            ("query", "first", "after"),
-        )
-        .await?;
+        let page =
+            accounts::search_customers(state, query.as_deref(), Some(first), after.as_deref(), ("query", "first"))
+                .await?;
         let (edges, nodes, more) = edges_of(page);
         let page_info = page_info(&edges, more, after.is_some());
         Ok(CustomerConnection {
@@ -198,7 +188,7 @@ impl AccountQuery {
     /// One customer with their orders' figures (staff with `customers:read`).
     #[graphql(complexity = "crate::graphql::LOOKUP_COST + child_complexity")]
     async fn customer(&self, ctx: &Context<'_>, id: String) -> Result<CustomerDetail> {
-        let (state, principal) = state_and_principal(ctx)?;
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::CustomersRead)?;
         let detail = accounts::customer_detail(state, &id).await?;
         Ok(CustomerDetail {
@@ -216,9 +206,9 @@ impl AccountQuery {
         #[graphql(default = 20)] first: i64,
         after: Option<String>,
     ) -> Result<ApiKeyConnection> {
-        let (state, principal) = state_and_principal(ctx)?;
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::ApiKeysManage)?;
-        let page = accounts::list_api_keys(state, Some(first), after.as_deref(), ("first", "after")).await?;
+        let page = accounts::list_api_keys(state, Some(first), after.as_deref(), "first").await?;
         let (edges, nodes, more) = edges_of(page);
         let page_info = page_info(&edges, more, after.is_some());
         Ok(ApiKeyConnection {
@@ -236,9 +226,9 @@ impl AccountQuery {
         #[graphql(default = 20)] first: i64,
         after: Option<String>,
     ) -> Result<StaffConnection> {
-        let (state, principal) = state_and_principal(ctx)?;
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::StaffManage)?;
-        let page = accounts::list_staff(state, Some(first), after.as_deref(), ("first", "after")).await?;
+        let page = accounts::list_staff(state, Some(first), after.as_deref(), "first").await?;
         let (edges, nodes, more) = edges_of(page);
         let page_info = page_info(&edges, more, after.is_some());
         Ok(StaffConnection {
@@ -279,7 +269,7 @@ impl AccountMutation {
         first_name: Option<String>,
         last_name: Option<String>,
     ) -> Result<CustomerDto> {
-        let (state, principal) = state_and_principal(ctx)?;
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         Ok(accounts::update_me(state, principal.customer_id()?, first_name, last_name).await?)
     }
 
@@ -287,7 +277,7 @@ impl AccountMutation {
     /// revoked. Hashes twice: costs like a login.
     #[graphql(complexity = "crate::graphql::LOGIN_COST")]
     async fn change_password(&self, ctx: &Context<'_>, current_password: String, new_password: String) -> Result<bool> {
-        let (state, principal) = state_and_principal(ctx)?;
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         let customer = principal.customer_id()?.to_owned();
         spend(state, ctx.data_opt::<CallerBucket>(), HASHING_COST).await?;
         accounts::change_password(state, &no_key(), &customer, current_password, new_password).await?;
@@ -303,7 +293,7 @@ impl AccountMutation {
         #[graphql(default = false)] default_shipping: bool,
         #[graphql(default = false)] default_billing: bool,
     ) -> Result<AddressDto> {
-        let (state, principal) = state_and_principal(ctx)?;
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         let customer = principal.customer_id()?.to_owned();
         let added =
             accounts::add_address(state, &no_key(), &customer, address.into(), default_shipping, default_billing)
@@ -314,7 +304,7 @@ impl AccountMutation {
     /// Changes one of the signed-in customer's addresses.
     #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10 + child_complexity")]
     async fn update_address(&self, ctx: &Context<'_>, id: String, changes: AddressPatchInput) -> Result<AddressDto> {
-        let (state, principal) = state_and_principal(ctx)?;
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         let change = AddressChange {
             first_name: patch(changes.first_name),
             last_name: patch(changes.last_name),
@@ -334,7 +324,7 @@ impl AccountMutation {
     /// Removes one of the signed-in customer's addresses.
     #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10")]
     async fn delete_address(&self, ctx: &Context<'_>, id: String) -> Result<bool> {
-        let (state, principal) = state_and_principal(ctx)?;
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         accounts::delete_address(state, principal.customer_id()?, &id).await?;
         Ok(true)
     }
@@ -348,7 +338,7 @@ impl AccountMutation {
         password: String,
         role: RoleDto,
     ) -> Result<StaffDto> {
-        let (state, principal) = state_and_principal(ctx)?;
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::StaffManage)?;
         Ok(accounts::create_staff(state, &no_key(), &email, password, role.into()).await?.0)
     }
@@ -362,7 +352,7 @@ impl AccountMutation {
         role: Option<RoleDto>,
         disabled: Option<bool>,
     ) -> Result<StaffDto> {
-        let (state, principal) = state_and_principal(ctx)?;
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::StaffManage)?;
         Ok(accounts::change_staff(state, &id, StaffChange { role: role.map(Into::into), disabled }).await?)
     }
@@ -370,7 +360,7 @@ impl AccountMutation {
     /// Creates an API key (admins); `key` is the secret, shown this once.
     #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10 + child_complexity")]
     async fn create_api_key(&self, ctx: &Context<'_>, name: String, scopes: Vec<String>) -> Result<CreatedApiKeyDto> {
-        let (state, principal) = state_and_principal(ctx)?;
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::ApiKeysManage)?;
         let created_by = principal.actor_id().unwrap_or_default().to_owned();
         Ok(accounts::create_api_key(state, &no_key(), &created_by, &name, &scopes).await?.0)
@@ -379,7 +369,7 @@ impl AccountMutation {
     /// Revokes an API key (admins).
     #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10")]
     async fn revoke_api_key(&self, ctx: &Context<'_>, id: String) -> Result<bool> {
-        let (state, principal) = state_and_principal(ctx)?;
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::ApiKeysManage)?;
         accounts::revoke_api_key(state, &id).await?;
         Ok(true)

@@ -6,10 +6,8 @@ use emporium_core::Patch;
 use emporium_customers::Permission;
 use emporium_inventory::Reason;
 
-use crate::auth::Principal;
 use crate::idempotency::Idempotency;
 use crate::inventory::{self, AdjustmentInput, LocationDto, LowStockDto, MovementDto, StockDto};
-use crate::state::AppState;
 
 /// Why stock is adjusted.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -42,10 +40,6 @@ pub struct MovementPage {
     pub next_cursor: Option<String>,
 }
 
-fn state_and_principal<'a>(ctx: &'a Context<'_>) -> Result<(&'a AppState, &'a Principal)> {
-    Ok((ctx.data::<AppState>()?, ctx.data::<Principal>()?))
-}
-
 /// Inventory reads (staff with `inventory:read`).
 #[derive(Default)]
 pub struct InventoryQuery;
@@ -55,7 +49,7 @@ impl InventoryQuery {
     /// Every location, lowest priority first.
     #[graphql(complexity = "crate::graphql::LIST_COST + 100 * child_complexity")]
     async fn locations(&self, ctx: &Context<'_>) -> Result<Vec<LocationDto>> {
-        let (state, principal) = state_and_principal(ctx)?;
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::InventoryRead)?;
         Ok(inventory::list_locations(state).await?)
     }
@@ -63,7 +57,7 @@ impl InventoryQuery {
     /// A SKU's stock, in total and per location.
     #[graphql(complexity = "crate::graphql::LOOKUP_COST + child_complexity")]
     async fn stock(&self, ctx: &Context<'_>, sku: String) -> Result<StockDto> {
-        let (state, principal) = state_and_principal(ctx)?;
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::InventoryRead)?;
         Ok(inventory::stock(state, &sku).await?)
     }
@@ -77,17 +71,16 @@ impl InventoryQuery {
         #[graphql(default = 20)] first: i64,
         after: Option<String>,
     ) -> Result<MovementPage> {
-        let (state, principal) = state_and_principal(ctx)?;
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::InventoryRead)?;
-        let (nodes, next_cursor) =
-            inventory::movements(state, &sku, Some(first), after.as_deref(), ("first", "after")).await?;
+        let (nodes, next_cursor) = inventory::movements(state, &sku, Some(first), after.as_deref(), "first").await?;
         Ok(MovementPage { nodes, next_cursor })
     }
 
     /// Every SKU and location at or under its reorder point, fewest days of cover first.
     #[graphql(complexity = "crate::graphql::LIST_COST + 100 * child_complexity")]
     async fn low_stock(&self, ctx: &Context<'_>) -> Result<Vec<LowStockDto>> {
-        let (state, principal) = state_and_principal(ctx)?;
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::InventoryRead)?;
         Ok(inventory::low_stock(state).await?)
     }
@@ -108,7 +101,7 @@ impl InventoryMutation {
         name: String,
         priority: Option<i64>,
     ) -> Result<LocationDto> {
-        let (state, principal) = state_and_principal(ctx)?;
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::InventoryWrite)?;
         Ok(inventory::create_location(state, &Idempotency::default(), &code, &name, priority).await?.0)
     }
@@ -123,7 +116,7 @@ impl InventoryMutation {
         priority: Option<i64>,
         active: Option<bool>,
     ) -> Result<LocationDto> {
-        let (state, principal) = state_and_principal(ctx)?;
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::InventoryWrite)?;
         Ok(inventory::update_location(state, &code, name.as_deref(), priority, active).await?)
     }
@@ -139,7 +132,7 @@ impl InventoryMutation {
         reason: ReasonGql,
         note: Option<String>,
     ) -> Result<MovementDto> {
-        let (state, principal) = state_and_principal(ctx)?;
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::InventoryWrite)?;
         let input = AdjustmentInput { sku, location, delta, reason: reason.into(), note };
         Ok(inventory::adjust(state, &Idempotency::default(), principal.actor_id(), input).await?.0)
@@ -155,7 +148,7 @@ impl InventoryMutation {
         reorder_point: Option<i64>,
         reorder_quantity: Option<i64>,
     ) -> Result<StockDto> {
-        let (state, principal) = state_and_principal(ctx)?;
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::InventoryWrite)?;
         let patch = |v: Option<i64>| v.map_or(Patch::Null, Patch::Value);
         Ok(inventory::set_reorder(state, &sku, &location, patch(reorder_point), patch(reorder_quantity)).await?)
@@ -170,7 +163,7 @@ impl InventoryMutation {
         allowed: bool,
         limit: Option<i64>,
     ) -> Result<StockDto> {
-        let (state, principal) = state_and_principal(ctx)?;
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::InventoryWrite)?;
         Ok(inventory::set_backorder(state, &sku, allowed, limit).await?)
     }

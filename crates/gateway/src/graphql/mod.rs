@@ -30,6 +30,13 @@ pub struct Mutation(
     accounts::AccountMutation,
 );
 
+/// The application state and the caller of a GraphQL request.
+pub(crate) fn state_and_principal<'a>(
+    ctx: &'a async_graphql::Context<'_>,
+) -> async_graphql::Result<(&'a AppState, &'a crate::auth::Principal)> {
+    Ok((ctx.data::<AppState>()?, ctx.data::<crate::auth::Principal>()?))
+}
+
 /// The schema type.
 pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
 

@@ -112,9 +112,8 @@ pub async fn list_api_keys(
     _: Can<caps::ApiKeysManage>,
     ApiQuery(params): ApiQuery<ApiKeyListParams>,
 ) -> Result<Json<ApiKeyPage>, ApiError> {
-    let cursor = params.cursor.filter(|c| !c.is_empty());
-    let limit = params.limit.as_deref().filter(|l| !l.is_empty()).map(|l| l.parse::<i64>().unwrap_or(0));
-    let page = accounts::list_api_keys(&state, limit, cursor.as_deref(), ("limit", "cursor")).await?;
+    let (limit, cursor) = crate::rest::page_params(params.limit.as_deref(), params.cursor);
+    let page = accounts::list_api_keys(&state, limit, cursor.as_deref(), "limit").await?;
     Ok(Json(ApiKeyPage { data: page.items, next_cursor: page.next_cursor }))
 }
 

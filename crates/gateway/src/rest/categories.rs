@@ -42,10 +42,7 @@ pub async fn list_categories(
     _principal: Principal,
     ApiQuery(params): ApiQuery<CategoryListParams>,
 ) -> Result<Json<CategoryPage>, ApiError> {
-    // An empty parameter (`?cursor=`, as forms send) means the parameter is not given.
-    let cursor = params.cursor.filter(|c| !c.is_empty());
-    // Not a whole number: out of range, so the page size's rule is reported.
-    let limit = params.limit.as_deref().filter(|l| !l.is_empty()).map(|l| l.parse::<i64>().unwrap_or(0));
+    let (limit, cursor) = crate::rest::page_params(params.limit.as_deref(), params.cursor);
     let (rows, next_cursor) = products::list_categories(&state, limit, "limit", cursor.as_deref()).await?;
     Ok(Json(CategoryPage { data: rows.into_iter().map(|(c, _)| c.into()).collect(), next_cursor }))
 }

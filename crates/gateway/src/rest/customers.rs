@@ -365,10 +365,8 @@ pub async fn list_customers(
     ApiQuery(params): ApiQuery<CustomerListParams>,
 ) -> Result<Json<CustomerPage>, ApiError> {
     let q = params.q.filter(|q| !q.trim().is_empty());
-    let cursor = params.cursor.filter(|c| !c.is_empty());
-    let limit = params.limit.as_deref().filter(|l| !l.is_empty()).map(|l| l.parse::<i64>().unwrap_or(0));
-    let page =
-        accounts::search_customers(&state, q.as_deref(), limit, cursor.as_deref(), ("q", "limit", "cursor")).await?;
+    let (limit, cursor) = crate::rest::page_params(params.limit.as_deref(), params.cursor);
+    let page = accounts::search_customers(&state, q.as_deref(), limit, cursor.as_deref(), ("q", "limit")).await?;
     Ok(Json(CustomerPage { data: page.items, next_cursor: page.next_cursor }))
 }
 

@@ -275,9 +275,8 @@ pub async fn list_movements(
     Path(sku): Path<String>,
     ApiQuery(params): ApiQuery<MovementListParams>,
 ) -> Result<Json<MovementPage>, ApiError> {
-    let cursor = params.cursor.filter(|c| !c.is_empty());
-    let limit = params.limit.as_deref().filter(|l| !l.is_empty()).map(|l| l.parse::<i64>().unwrap_or(0));
-    let (data, next_cursor) = inventory::movements(&state, &sku, limit, cursor.as_deref(), ("limit", "cursor")).await?;
+    let (limit, cursor) = crate::rest::page_params(params.limit.as_deref(), params.cursor);
+    let (data, next_cursor) = inventory::movements(&state, &sku, limit, cursor.as_deref(), "limit").await?;
     Ok(Json(MovementPage { data, next_cursor }))
 }
 

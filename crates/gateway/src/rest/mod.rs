@@ -70,6 +70,14 @@ pub struct IdempotencyKey {
     idempotency_key: Option<String>,
 }
 
+/// A list's `limit` and `cursor` query parameters as the use cases take them: an empty
+/// parameter (`?cursor=`, as forms send) is not given, and a `limit` that is not a whole
+/// number reads as out of range, so the page size's rule is reported.
+pub fn page_params(limit: Option<&str>, cursor: Option<String>) -> (Option<i64>, Option<String>) {
+    let limit = limit.filter(|l| !l.is_empty()).map(|l| l.parse::<i64>().unwrap_or(0));
+    (limit, cursor.filter(|c| !c.is_empty()))
+}
+
 /// The REST routes and their OpenAPI document.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
