@@ -15,6 +15,7 @@ mod m0004_cache_invalidations;
 mod m0005_accounts;
 mod m0006_inventory;
 mod m0007_reservations;
+mod m0008_backorders;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_accounts::Migration),
             Box::new(m0006_inventory::Migration),
             Box::new(m0007_reservations::Migration),
+            Box::new(m0008_backorders::Migration),
         ]
     }
 }

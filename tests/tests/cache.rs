@@ -336,7 +336,7 @@ async fn a_missing_generation_key_never_brings_an_old_entry_back() -> TestResult
     let () = redis::cmd("DEL").arg(&generation_key).query_async(&mut connection).await?;
     assert_eq!(server.get("/v1/products/evicted-tee").await?.body["name"], "Evicted Tee");
 
-    let entry_key = format!("{prefix}p:evicted-tee");
+    let entry_key = format!("{prefix}d:evicted-tee");
     let old: Option<Vec<u8>> = redis::cmd("GET").arg(&entry_key).query_async(&mut connection).await?;
     let old = old.ok_or_else(|| anyhow::anyhow!("the read was not cached in Redis"))?;
 

@@ -6,6 +6,7 @@ mod common;
 
 mod accounts;
 mod auth;
+mod availability;
 mod bounds;
 mod cache;
 mod catalog_errors;

@@ -273,3 +273,78 @@ async fn a_storm_of_mixed_stock_operations_keeps_reserved_and_the_ledger_exact()
     assert_consistent(&server, &variant).await?;
     Ok(())
 }
+
+/// Units on backorder held by live or sold reservations of a variant: what `backordered` must
+/// equal.
+async fn backorders_held(server: &TestServer, variant: &str) -> anyhow::Result<i64> {
+    let row = server
+        .app_db
+        .query_one_raw(emporium_core::db::statement(
+            server.app_db.get_database_backend(),
+            "SELECT CAST(COALESCE(SUM(b.quantity), 0) AS BIGINT) FROM reservation_backorders b \
+             JOIN reservations r ON r.id = b.reservation_id \
+             WHERE r.state IN ('active', 'committed') AND b.variant_id = ?",
+            [variant.into()],
+        ))
+        .await?;
+    Ok(row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn backorders_sell_past_stock_only_when_allowed_and_never_past_the_limit() -> TestResult {
+    let server = Arc::new(TestServer::start().await?);
+    let variant = stocked(&server, "BACKO", &[("main", 0, 4)]).await?;
+    let ttl = Duration::minutes(15);
+    assert!(
+        matches!(
+            reserve(&server, &[(variant.clone(), 5)], ttl).await?,
+            Err(inventory::InventoryError::OutOfStock { .. })
+        ),
+        "off by default"
+    );
+    let backorder = inventory::Backorder { allowed: true, limit: Some(6) };
+    inventory::set_backorder(&server.app_db, &variant, backorder).await?;
+
+    let mut racers = Vec::new();
+    for _ in 0..30 {
+        let (server, variant) = (Arc::clone(&server), variant.clone());
+        racers.push(tokio::spawn(async move { reserve(&server, &[(variant, 1)], ttl).await }));
+    }
+    let mut held = Vec::new();
+    let mut lost = 0;
+    for racer in racers {
+        match racer.await?? {
+            Ok(reservation) => held.push(reservation),
+            Err(inventory::InventoryError::OutOfStock { .. }) => lost += 1,
+            Err(other) => anyhow::bail!("unexpected: {other:?}"),
+        }
+    }
+    let on_backorder: Vec<&inventory::Reservation> = held.iter().filter(|r| !r.backorders.is_empty()).collect();
+    eprintln!(
+        "MEASURED 30 racing reservations of 1 unit from 4 in stock + 6 on backorder: {} held ({} on backorder), {lost} refused",
+        held.len(),
+        on_backorder.len()
+    );
+    assert_eq!((held.len(), on_backorder.len(), lost), (10, 6, 20));
+    let stock = inventory::stock(&server.app_db, &variant).await?;
+    assert_eq!((stock.on_hand, stock.reserved, stock.backordered), (4, 4, 6));
+    assert_eq!(inventory::available(&server.app_db, std::slice::from_ref(&variant)).await?.get(&variant), Some(&0));
+
+    // A released backorder frees its unit of the limit; a sold one keeps it counted.
+    let (released, sold) = (on_backorder[0].id.clone(), on_backorder[1].id.clone());
+    inventory::release(&server.app_db, &released).await?;
+    let txn = emporium_core::db::begin_write(&server.app_db).await?;
+    let settled = inventory::commit(&txn, &sold, "ord_backorder", None).await?;
+    txn.commit().await?;
+    assert_eq!(settled.backorders.iter().map(|b| b.quantity).sum::<i64>(), 1);
+    assert_eq!(inventory::stock(&server.app_db, &variant).await?.backordered, 5);
+    assert_eq!(backorders_held(&server, &variant).await?, 5);
+    // Two lines of the variant in one request are summed: 1 unit is left of the limit.
+    let two_lines = reserve(&server, &[(variant.clone(), 1), (variant.clone(), 1)], ttl).await?;
+    assert!(matches!(two_lines, Err(inventory::InventoryError::OutOfStock { .. })), "{two_lines:?}");
+    assert!(reserve(&server, &[(variant.clone(), 1)], ttl).await?.is_ok());
+    assert_eq!(inventory::stock(&server.app_db, &variant).await?.backordered, 6);
+    assert_eq!(backorders_held(&server, &variant).await?, 6);
+    assert_consistent(&server, &variant).await?;
+    Ok(())
+}

@@ -1,7 +1,5 @@
 //! What goes over the wire: request and response bodies, shared by REST and GraphQL.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use emporium_catalog as catalog;
 use emporium_core::{Money, Patch};
@@ -107,14 +105,15 @@ pub struct ProductDto {
 }
 
 impl ProductDto {
-    /// The read model of a product with each variant's availability.
-    pub fn new(product: catalog::Product, available: &HashMap<String, i64>) -> Self {
+    /// The read model of a product, each variant's availability marked as a hole
+    /// ([`crate::cache::template::MARK`]): it is filled in per response, not cached.
+    pub fn new(product: catalog::Product) -> Self {
         Self {
             variants: product
                 .variants
                 .into_iter()
                 .map(|v| VariantDto {
-                    available: available.get(&v.id).copied().unwrap_or(0).max(0),
+                    available: crate::cache::template::MARK,
                     id: v.id,
                     sku: v.sku,
                     title: v.title,

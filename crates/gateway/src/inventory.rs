@@ -2,10 +2,10 @@
 //! stock per SKU, reorder points, backorder settings and the low-stock report. SKUs are
 //! resolved through the catalog; stock is changed only through the inventory crate.
 //!
-//! An adjustment invalidates the product's cached documents and the catalog-wide list pages in
-//! its transaction, as catalog writes do, so no read serves the old `available`. Keeping
-//! availability out of the cached documents (so a sale touches one variant's figure, not every
-//! list page) is the next step of the inventory issue and not built yet.
+//! Every write that changes what a variant can sell (an adjustment, a backorder setting, a
+//! location switched on or off, a reservation expiring) is a stock write
+//! ([`products::Write::stock`]): it invalidates those variants' availability entries and
+//! nothing else, so product documents and list pages stay cached while the shop sells.
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -117,6 +117,8 @@ pub struct StockDto {
     /// `on_hand − reserved`.
     pub available: i64,
     pub backorder: BackorderDto,
+    /// Units held or sold beyond stock on backorder (never above the backorder limit).
+    pub backordered: i64,
     pub locations: Vec<LevelDto>,
 }
 
@@ -182,10 +184,17 @@ pub async fn update_location(
     if !emporium_core::db::lookupable(code) {
         return Err(inventory::InventoryError::LocationNotFound.into());
     }
-    let txn = emporium_core::db::begin_write(&state.db).await?;
-    let changed = inventory::change_location(&txn, code, &change).await?;
-    txn.commit().await?;
-    Ok(changed.ok_or(inventory::InventoryError::LocationNotFound)?.into())
+    let mut write = products::Write::stock(state).await?;
+    let changed = inventory::change_location(write.txn(), code, &change).await?;
+    let changed = changed.ok_or(inventory::InventoryError::LocationNotFound)?;
+    // Only active locations count towards what a variant can sell.
+    if active.is_some() {
+        for variant in inventory::variants_at(write.txn(), &changed.id).await? {
+            write.touch_stock(&variant);
+        }
+    }
+    write.commit().await?;
+    Ok(changed.into())
 }
 
 /// An adjustment as the transports receive it.
@@ -213,7 +222,7 @@ pub async fn adjust(
         )));
     }
     let (delta, note) = Adjustment::check(input.delta, input.note.as_deref())?;
-    let mut write = products::Write::begin(state).await?;
+    let mut write = products::Write::stock(state).await?;
     let variant = variant(write.txn(), &input.sku).await?;
     let location = location(write.txn(), &input.location).await?;
     let adjustment = Adjustment {
@@ -226,8 +235,7 @@ pub async fn adjust(
         reference: None,
     };
     let movement = movement_dto(inventory::adjust(write.txn(), &adjustment).await?, &variant.sku);
-    // The product's documents carry its availability: they and the list pages are invalidated.
-    write.touch(&catalog::ProductChange { id: variant.product_id.clone(), slugs: vec![variant.product_slug.clone()] });
+    write.touch_stock(&variant.variant_id);
     let answer = Answer::of(StatusCode::CREATED, &movement)?;
     let answer = write.commit_answering(idempotency, answer).await?;
     Ok((movement, answer))
@@ -241,6 +249,7 @@ async fn stock_of<C: sea_orm::ConnectionTrait>(db: &C, variant: &catalog::Varian
         reserved: summary.reserved,
         available: summary.on_hand - summary.reserved,
         backorder: BackorderDto { allowed: summary.backorder.allowed, limit: summary.backorder.limit },
+        backordered: summary.backordered,
         locations: summary
             .levels
             .into_iter()
@@ -304,11 +313,12 @@ pub async fn set_backorder(
     allowed: bool,
     limit: Option<i64>,
 ) -> Result<StockDto, ApiError> {
-    let txn = emporium_core::db::begin_write(&state.db).await?;
-    let variant = variant(&txn, sku).await?;
-    inventory::set_backorder(&txn, &variant.variant_id, Backorder { allowed, limit }).await?;
-    let stock = stock_of(&txn, &variant).await?;
-    txn.commit().await?;
+    let mut write = products::Write::stock(state).await?;
+    let variant = variant(write.txn(), sku).await?;
+    inventory::set_backorder(write.txn(), &variant.variant_id, Backorder { allowed, limit }).await?;
+    write.touch_stock(&variant.variant_id);
+    let stock = stock_of(write.txn(), &variant).await?;
+    write.commit().await?;
     Ok(stock)
 }
 
@@ -338,20 +348,17 @@ pub async fn low_stock(state: &AppState) -> Result<Vec<LowStockDto>, ApiError> {
 }
 
 /// Releases reservations past their time (a checkout that crashed), a batch at a time, and
-/// invalidates the documents whose availability that changed. Safe on several instances at
-/// once: each reservation is released exactly once. Returns how many lines were given back.
+/// invalidates the availability that changed. Safe on several instances at once: each
+/// reservation is released exactly once. Returns how many lines (held at a location or on
+/// backorder) were given back.
 pub async fn expire_reservations(state: &AppState) -> Result<usize, ApiError> {
-    let mut write = products::Write::begin(state).await?;
-    let lines = inventory::expire_due(write.txn(), 100).await?;
-    if lines.is_empty() {
-        return Ok(0);
-    }
-    let ids: Vec<String> = lines.iter().map(|l| l.variant_id.clone()).collect();
-    for variant in catalog::variant_refs(write.txn(), &ids).await? {
-        write.touch(&catalog::ProductChange { id: variant.product_id, slugs: vec![variant.product_slug] });
+    let mut write = products::Write::stock(state).await?;
+    let settled = inventory::expire_due(write.txn(), 100).await?;
+    for variant in settled.variant_ids() {
+        write.touch_stock(&variant);
     }
     write.commit().await?;
-    Ok(lines.len())
+    Ok(settled.lines.len() + settled.backorders.len())
 }
 
 /// Every few seconds, on every instance: release expired reservations.

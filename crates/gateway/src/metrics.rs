@@ -34,6 +34,8 @@ pub struct CacheCounters {
     pub product_miss: IntCounter,
     pub shared_hit: IntCounter,
     pub shared_miss: IntCounter,
+    pub stock_hit: IntCounter,
+    pub stock_miss: IntCounter,
 }
 
 impl Metrics {
@@ -66,6 +68,8 @@ impl Metrics {
             product_miss: lookups.with_label_values(&["product", "miss"]),
             shared_hit: lookups.with_label_values(&["shared", "hit"]),
             shared_miss: lookups.with_label_values(&["shared", "miss"]),
+            stock_hit: lookups.with_label_values(&["stock", "hit"]),
+            stock_miss: lookups.with_label_values(&["stock", "miss"]),
         };
         Ok(Self { registry, requests, latency, pool, cache })
     }

@@ -1,5 +1,6 @@
 //! Product use cases shared by REST and GraphQL: catalog writes in one transaction followed by
-//! cache invalidation, and reads of serialized documents through the cache.
+//! cache invalidation, and reads of serialized documents through the cache. Documents and list
+//! pages are cached without availability; [`crate::availability`] fills it in per response.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use emporium_catalog as catalog;
 use emporium_core::db::begin_write;
 use emporium_core::{Currency, Limit, ValidationErrors};
@@ -16,7 +17,8 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use sha2::{Digest, Sha256};
 
 use crate::auth::Principal;
-use crate::cache::{self, CATALOG, Doc, Lookup, SharedLookup};
+use crate::availability::{self, Shown};
+use crate::cache::{self, CATALOG, Doc, Lookup, SharedLookup, Template, template};
 use crate::dto::ProductDto;
 use crate::error::ApiError;
 use crate::idempotency::{Answer, Idempotency};
@@ -24,27 +26,25 @@ use crate::state::AppState;
 
 /// Builds the read documents of products by id, in the order given (missing ids left out).
 pub async fn build_docs<C: ConnectionTrait>(db: &C, ids: &[String]) -> Result<Vec<Doc>, ApiError> {
-    let products = catalog::load_products(db, ids).await?;
-    docs_of(db, products).await
+    catalog::load_products(db, ids).await?.into_iter().map(to_doc).collect()
 }
 
-/// The read documents of loaded products: adds each variant's availability.
-async fn docs_of<C: ConnectionTrait>(db: &C, products: Vec<catalog::Product>) -> Result<Vec<Doc>, ApiError> {
-    let variant_ids: Vec<String> = products.iter().flat_map(|p| p.variants.iter().map(|v| v.id.clone())).collect();
-    let available = emporium_inventory::available(db, &variant_ids).await?;
-    Ok(products.into_iter().map(|p| to_doc(ProductDto::new(p, &available))).collect())
-}
-
-fn to_doc(dto: ProductDto) -> Doc {
-    let body = serde_json::to_vec(&dto).unwrap_or_default();
-    let digest = Sha256::digest(&body);
+/// A product's read document: its JSON with a hole where each variant's availability goes.
+fn to_doc(product: catalog::Product) -> Result<Doc, ApiError> {
+    let dto = ProductDto::new(product);
+    let json = serde_json::to_vec(&dto).map_err(|e| ApiError::internal(&e))?;
+    let variant_ids = dto.variants.iter().map(|v| v.id.clone()).collect();
+    let template = Template::cut(&json, variant_ids).ok_or_else(|| {
+        ApiError::internal(&std::io::Error::other("a product document's availability marks do not match its variants"))
+    })?;
+    let digest = Sha256::digest(&template.body);
     let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16]));
     let published = dto.status == catalog::ProductStatus::Published;
     let (id, slug) = (dto.id.clone(), dto.slug.clone());
-    let doc = Doc::new(id, slug, published, etag, Bytes::from(body));
+    let doc = Doc::new(id, slug, published, etag, template);
     // The value is at hand: keep it, so GraphQL need not parse what was just serialized.
     let _ = doc.parsed.set(Arc::new(dto));
-    doc
+    Ok(doc)
 }
 
 /// The document of one product by id or slug, through the cache. Drafts are not found for
@@ -59,8 +59,7 @@ pub async fn read(state: &AppState, principal: &Principal, id_or_slug: &str) -> 
             let product =
                 catalog::get_product(&state.db, id_or_slug).await?.ok_or_else(|| ApiError::not_found("product"))?;
             // Loaded once: the document is built from this product, not read again by id.
-            let doc =
-                Arc::new(docs_of(&state.db, vec![product]).await?.pop().ok_or_else(|| ApiError::not_found("product"))?);
+            let doc = Arc::new(to_doc(product)?);
             state.cache.put(id_or_slug, token, Arc::clone(&doc)).await;
             doc
         }
@@ -270,35 +269,43 @@ pub async fn list_categories(
     Ok((page, next))
 }
 
-/// A product list page as REST sends it, cached whole under the catalog-wide generation: every
-/// write that could change any document on the page moves that generation too, so the whole
-/// body is exactly as fresh as its parts, and a hit costs one lookup.
+/// A product list page as REST sends it. The page is cached whole, without availability,
+/// under the catalog-wide generation: every catalog write that could change a document on it
+/// moves that generation too, so the page is exactly as fresh as its parts, and a hit costs
+/// one lookup plus one batch of availability figures. Stock changes leave it alone.
 pub async fn list_body(state: &AppState, request: &catalog::ListProducts) -> Result<Bytes, ApiError> {
-    let key = format!("list-body:{}", request.cache_key());
-    let token = match state.cache.get_shared(&key).await {
-        SharedLookup::Hit(body) => return Ok(body),
-        SharedLookup::Miss(token) => token,
+    let key = format!("list-page:{}", request.cache_key());
+    let (cached, token) = match state.cache.get_shared(&key).await {
+        SharedLookup::Hit(raw) => (Template::decode(&raw), None),
+        SharedLookup::Miss(token) => (None, token),
     };
-    let body = page_body(&list(state, request).await?);
-    state.cache.put_shared(&key, token, body.clone()).await;
-    Ok(body)
+    let template = match cached {
+        Some(template) => template,
+        None => {
+            let template = page_template(&list(state, request).await?);
+            state.cache.put_shared(&key, token, Bytes::from(template.encode())).await;
+            template
+        }
+    };
+    availability::render(state, &template).await
 }
 
-/// A list page as JSON, assembled from the cached documents without re-serializing them.
-pub fn page_body(page: &ListPage) -> Bytes {
-    let size: usize = page.docs().map(|d| d.body.len() + 1).sum::<usize>() + 64;
-    let mut body = BytesMut::with_capacity(size);
+/// A list page as JSON with holes, assembled from the cached documents without
+/// re-serializing them.
+pub fn page_template(page: &ListPage) -> Template {
+    let size: usize = page.docs().map(|d| d.template.body.len() + 1).sum::<usize>() + 64;
+    let mut body = template::Builder::with_capacity(size);
     body.put_slice(b"{\"data\":[");
     for (i, doc) in page.docs().enumerate() {
         if i > 0 {
-            body.put_u8(b',');
+            body.put_slice(b",");
         }
-        body.put_slice(&doc.body);
+        body.put_template(&doc.template);
     }
     body.put_slice(b"],\"next_cursor\":");
     body.put_slice(&serde_json::to_vec(&page.next_cursor).unwrap_or_else(|_| b"null".to_vec()));
-    body.put_u8(b'}');
-    body.freeze()
+    body.put_slice(b"}");
+    body.finish()
 }
 
 /// A catalog write: one write transaction. The answer is built from what that transaction
@@ -315,14 +322,35 @@ pub fn page_body(page: &ListPage) -> Bytes {
 pub struct Write<'s> {
     state: &'s AppState,
     txn: DatabaseTransaction,
-    /// Cache keys to invalidate once committed; catalog-wide entries always.
+    /// Cache keys to invalidate once committed; catalog-wide entries always for catalog writes.
     keys: Vec<String>,
 }
 
 impl<'s> Write<'s> {
-    /// Begins the write transaction.
+    /// Begins a catalog write's transaction.
     pub async fn begin(state: &'s AppState) -> Result<Self, ApiError> {
         Ok(Self { state, txn: begin_write(&state.db).await?, keys: vec![CATALOG.to_owned()] })
+    }
+
+    /// Begins a stock write's transaction: it invalidates only the availability of the
+    /// variants it notes ([`Write::touch_stock`]), never a document or a list page.
+    pub async fn stock(state: &'s AppState) -> Result<Self, ApiError> {
+        Ok(Self { state, txn: begin_write(&state.db).await?, keys: Vec::new() })
+    }
+
+    /// Notes a variant whose availability changes.
+    pub fn touch_stock(&mut self, variant_id: &str) {
+        self.keys.push(cache::stock_key(variant_id));
+    }
+
+    /// The availability of a document's variants as this transaction sees it.
+    pub async fn figures(&self, doc: &Doc) -> Result<Vec<i64>, ApiError> {
+        availability::read(&self.txn, &doc.template.variant_ids).await
+    }
+
+    /// A document as this transaction would send it.
+    pub async fn shown(&self, doc: &Doc) -> Result<Shown, ApiError> {
+        Ok(availability::show(doc, &self.figures(doc).await?))
     }
 
     /// The transaction, for the catalog operations.
@@ -340,8 +368,13 @@ impl<'s> Write<'s> {
         build_docs(&self.txn, &[id.to_owned()]).await?.pop().ok_or_else(|| ApiError::not_found("product"))
     }
 
-    /// Records the invalidation with the write, commits, then invalidates.
+    /// Records the invalidation with the write, commits, then invalidates. A write that
+    /// touched nothing just commits.
     pub async fn commit(self) -> Result<(), ApiError> {
+        if self.keys.is_empty() {
+            self.txn.commit().await?;
+            return Ok(());
+        }
         let keys: Vec<&str> = self.keys.iter().map(String::as_str).collect();
         let version = cache::sync::record(&self.txn, &keys).await?;
         self.txn.commit().await?;
@@ -359,6 +392,6 @@ impl<'s> Write<'s> {
 }
 
 /// A product document as an answer, with its ETag.
-pub fn doc_answer(status: StatusCode, doc: &Doc) -> Answer {
-    Answer { etag: Some(doc.etag.clone()), ..Answer::json(status, doc.body.clone()) }
+pub fn doc_answer(status: StatusCode, shown: Shown) -> Answer {
+    Answer { etag: Some(shown.etag), ..Answer::json(status, shown.body) }
 }

@@ -3,8 +3,8 @@
 //! settings and the low-stock report.
 //!
 //! Reservations hold units for a checkout: `reserve`, then `commit` (sold) or `release`, and
-//! `expire_due` gives back what no request finished. Backorders are a stored setting that
-//! reservations do not use yet (they never hold more than on-hand).
+//! `expire_due` gives back what no request finished. A variant that allows backorders can be
+//! reserved past its stock, up to its limit.
 
 mod locations;
 mod reservations;
@@ -15,11 +15,13 @@ pub use locations::{
     list_locations, location_by_code,
 };
 pub use reservations::{
-    MAX_LINES, MAX_QUANTITY, Reservation, ReservedLine, commit, expire_due, held_units, release, reserve,
+    Backordered, MAX_LINES, MAX_QUANTITY, Reservation, ReservedLine, Settled, commit, expire_due, held_units, release,
+    reserve,
 };
 pub use stock::{
-    Adjustment, Backorder, Level, LowStock, MAX_DELTA, MAX_LOW_STOCK, Movement, Reason, StockSummary, adjust,
-    available, backorder, low_stock, movements, set_backorder, set_reorder, stock,
+    Adjustment, Backorder, Level, LowStock, MAX_DELTA, MAX_LOW_STOCK, Movement, Reason, StockSummary,
+    UNLIMITED_BACKORDER, adjust, available, backorder, low_stock, movements, set_backorder, set_reorder, stock,
+    variants_at,
 };
 
 use emporium_core::{DomainError, ErrorCode, ErrorKind, ValidationErrors};

@@ -5,6 +5,11 @@
 //! statement on the reservation (`WHERE state = 'active'`), so a reservation is committed,
 //! released or expired exactly once, whatever races.
 //!
+//! Backorders: when a variant allows them, what the locations cannot hold is held as a
+//! backorder instead, counted on the variant (`backordered`) by one conditional increment that
+//! never passes its limit. Releasing or expiring gives it back; committing keeps it counted
+//! (sold ahead of stock) until the order that owes the units is filled or cancelled.
+//!
 //! Every function here runs inside the caller's write transaction; when one fails, the caller
 //! rolls the transaction back, and nothing it did remains.
 
@@ -30,15 +35,54 @@ pub struct ReservedLine {
     pub quantity: i64,
 }
 
+/// Units held beyond stock, on a variant that allows backorders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backordered {
+    pub variant_id: String,
+    pub quantity: i64,
+}
+
 /// A reservation as made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation {
     pub id: String,
     pub expires_at: DateTime<Utc>,
     pub lines: Vec<ReservedLine>,
+    pub backorders: Vec<Backordered>,
 }
 
-/// Holds `lines` (variant id, quantity) for `ttl`: all of them or none. Short variants are
+/// What a commit, release or expiry settled: the units held at locations and on backorder.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settled {
+    pub lines: Vec<ReservedLine>,
+    pub backorders: Vec<Backordered>,
+}
+
+impl Settled {
+    /// Every variant whose availability the settlement changed, each once.
+    pub fn variant_ids(&self) -> Vec<String> {
+        let ids: std::collections::BTreeSet<&str> = self
+            .lines
+            .iter()
+            .map(|l| l.variant_id.as_str())
+            .chain(self.backorders.iter().map(|b| b.variant_id.as_str()))
+            .collect();
+        ids.into_iter().map(str::to_owned).collect()
+    }
+
+    /// Whether nothing was settled.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty() && self.backorders.is_empty()
+    }
+
+    fn extend(&mut self, other: Settled) {
+        self.lines.extend(other.lines);
+        self.backorders.extend(other.backorders);
+    }
+}
+
+/// Holds `lines` (variant id, quantity) for `ttl`: all of them or none. What active locations
+/// cannot hold is backordered when the variant allows it (up to its limit). Short variants are
 /// named in [`InventoryError::OutOfStock`]; the caller then rolls back.
 pub async fn reserve<C: ConnectionTrait>(
     db: &C,
@@ -62,6 +106,7 @@ pub async fn reserve<C: ConnectionTrait>(
     }
     let backend = db.get_database_backend();
     let mut held = Vec::new();
+    let mut backorders = Vec::new();
     let mut short = Vec::new();
     for (variant, quantity) in wanted {
         let mut needed = quantity;
@@ -85,14 +130,18 @@ pub async fn reserve<C: ConnectionTrait>(
             }
         }
         if needed > 0 {
-            short.push(variant.to_owned());
+            if backorder(db, backend, variant, needed).await? {
+                backorders.push(Backordered { variant_id: variant.to_owned(), quantity: needed });
+            } else {
+                short.push(variant.to_owned());
+            }
         }
     }
     if !short.is_empty() {
         return Err(InventoryError::OutOfStock { variant_ids: short });
     }
     let at = now();
-    let reservation = Reservation { id: id::new_id("res"), expires_at: at + ttl, lines: held };
+    let reservation = Reservation { id: id::new_id("res"), expires_at: at + ttl, lines: held, backorders };
     db.execute_raw(statement(
         backend,
         "INSERT INTO reservations (id, state, reference, expires_at, created_at, updated_at) VALUES (?, 'active', ?, ?, ?, ?)",
@@ -112,7 +161,36 @@ pub async fn reserve<C: ConnectionTrait>(
         ))
         .await?;
     }
+    for line in &reservation.backorders {
+        db.execute_raw(statement(
+            backend,
+            "INSERT INTO reservation_backorders (reservation_id, variant_id, quantity) VALUES (?, ?, ?)",
+            [reservation.id.clone().into(), line.variant_id.clone().into(), line.quantity.into()],
+        ))
+        .await?;
+    }
     Ok(reservation)
+}
+
+/// Holds `quantity` units of a variant on backorder, in one conditional increment: false when
+/// the variant does not allow backorders or the units would pass its limit.
+async fn backorder<C: ConnectionTrait>(
+    db: &C,
+    backend: DbBackend,
+    variant: &str,
+    quantity: i64,
+) -> Result<bool, DbErr> {
+    let held = db
+        .execute_raw(statement(
+            backend,
+            "UPDATE inventory_items SET backordered = backordered + ?, updated_at = ? \
+             WHERE variant_id = ? AND backorder_allowed \
+             AND (backorder_limit IS NULL OR backordered + ? <= backorder_limit)",
+            [quantity.into(), now().into(), variant.into(), quantity.into()],
+        ))
+        .await?
+        .rows_affected();
+    Ok(held == 1)
 }
 
 /// Reserves as many of `needed` units at one location as it has free, in one conditional
@@ -157,6 +235,20 @@ async fn take<C: ConnectionTrait>(
     Ok(0)
 }
 
+async fn settled_of<C: ConnectionTrait>(db: &C, reservation_id: &str) -> Result<Settled, DbErr> {
+    let backorders = db
+        .query_all_raw(statement(
+            db.get_database_backend(),
+            "SELECT variant_id, quantity FROM reservation_backorders WHERE reservation_id = ? ORDER BY variant_id",
+            [reservation_id.into()],
+        ))
+        .await?
+        .iter()
+        .map(|row| Ok(Backordered { variant_id: row.try_get_by_index(0)?, quantity: row.try_get_by_index(1)? }))
+        .collect::<Result<Vec<_>, DbErr>>()?;
+    Ok(Settled { lines: lines_of(db, reservation_id).await?, backorders })
+}
+
 async fn lines_of<C: ConnectionTrait>(db: &C, reservation_id: &str) -> Result<Vec<ReservedLine>, DbErr> {
     let rows = db
         .query_all_raw(statement(
@@ -191,19 +283,20 @@ async fn finish<C: ConnectionTrait>(db: &C, reservation_id: &str, state: &str) -
 }
 
 /// Sells a reservation's units: they leave on-hand and reserved together, each line with a
-/// `sale` movement naming `reference` (the order). Only an active reservation can be committed.
+/// `sale` movement naming `reference` (the order); backordered units stay counted as sold
+/// ahead of stock. Only an active reservation can be committed.
 pub async fn commit<C: ConnectionTrait>(
     db: &C,
     reservation_id: &str,
     reference: &str,
     actor: Option<&str>,
-) -> Result<Vec<ReservedLine>, InventoryError> {
+) -> Result<Settled, InventoryError> {
     if !finish(db, reservation_id, "committed").await? {
         return Err(InventoryError::ReservationNotActive);
     }
     let backend = db.get_database_backend();
-    let lines = lines_of(db, reservation_id).await?;
-    for line in &lines {
+    let settled = settled_of(db, reservation_id).await?;
+    for line in &settled.lines {
         let at = now();
         let after = db
             .query_one_raw(statement(
@@ -241,12 +334,21 @@ pub async fn commit<C: ConnectionTrait>(
         ))
         .await?;
     }
-    Ok(lines)
+    Ok(settled)
 }
 
-async fn give_back<C: ConnectionTrait>(db: &C, lines: &[ReservedLine]) -> Result<(), DbErr> {
+async fn give_back<C: ConnectionTrait>(db: &C, settled: &Settled) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
-    for line in lines {
+    for line in &settled.backorders {
+        db.execute_raw(statement(
+            backend,
+            "UPDATE inventory_items SET backordered = backordered - ?, updated_at = ? \
+             WHERE variant_id = ? AND backordered >= ?",
+            [line.quantity.into(), now().into(), line.variant_id.clone().into(), line.quantity.into()],
+        ))
+        .await?;
+    }
+    for line in &settled.lines {
         db.execute_raw(statement(
             backend,
             "UPDATE stock_levels SET reserved = reserved - ?, updated_at = ? \
@@ -266,19 +368,19 @@ async fn give_back<C: ConnectionTrait>(db: &C, lines: &[ReservedLine]) -> Result
 
 /// Gives an active reservation's units back (a failed checkout). Only an active reservation
 /// can be released.
-pub async fn release<C: ConnectionTrait>(db: &C, reservation_id: &str) -> Result<Vec<ReservedLine>, InventoryError> {
+pub async fn release<C: ConnectionTrait>(db: &C, reservation_id: &str) -> Result<Settled, InventoryError> {
     if !finish(db, reservation_id, "released").await? {
         return Err(InventoryError::ReservationNotActive);
     }
-    let lines = lines_of(db, reservation_id).await?;
-    give_back(db, &lines).await?;
-    Ok(lines)
+    let settled = settled_of(db, reservation_id).await?;
+    give_back(db, &settled).await?;
+    Ok(settled)
 }
 
 /// Expires up to `batch` active reservations past their time, giving their units back; each
 /// exactly once, whichever instance gets there first (on PostgreSQL the rows another instance
-/// is expiring are skipped, not waited for). Returns the lines given back.
-pub async fn expire_due<C: ConnectionTrait>(db: &C, batch: u64) -> Result<Vec<ReservedLine>, DbErr> {
+/// is expiring are skipped, not waited for). Returns what was given back.
+pub async fn expire_due<C: ConnectionTrait>(db: &C, batch: u64) -> Result<Settled, DbErr> {
     let backend = db.get_database_backend();
     let lock = if backend == DbBackend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
     let due = db
@@ -290,13 +392,13 @@ pub async fn expire_due<C: ConnectionTrait>(db: &C, batch: u64) -> Result<Vec<Re
             [now().into(), (batch as i64).into()],
         ))
         .await?;
-    let mut given_back = Vec::new();
+    let mut given_back = Settled::default();
     for row in due {
         let reservation_id: String = row.try_get_by_index(0)?;
         if finish(db, &reservation_id, "expired").await? {
-            let lines = lines_of(db, &reservation_id).await?;
-            give_back(db, &lines).await?;
-            given_back.extend(lines);
+            let settled = settled_of(db, &reservation_id).await?;
+            give_back(db, &settled).await?;
+            given_back.extend(settled);
         }
     }
     Ok(given_back)

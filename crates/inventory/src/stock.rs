@@ -179,19 +179,69 @@ async fn level_available<C: ConnectionTrait>(db: &C, variant: &str, location: &s
     Ok(row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?.unwrap_or(0))
 }
 
-/// Units that can be bought now (on hand minus reserved, over all locations), per variant.
-/// Variants without stock rows are left out (they have none).
+/// What an unlimited backorder adds to a variant's `available`: the most one reservation may
+/// hold of it.
+pub const UNLIMITED_BACKORDER: i64 = crate::MAX_QUANTITY;
+
+/// Units that can be bought now, per variant: on hand minus reserved over the active locations,
+/// plus what a backorder still allows (its limit less what is backordered, or
+/// [`UNLIMITED_BACKORDER`] without a limit). Every id given is answered (0 without stock).
+/// Two indexed queries, whatever the number of variants.
 pub async fn available<C: ConnectionTrait>(db: &C, variant_ids: &[String]) -> Result<HashMap<String, i64>, DbErr> {
+    let mut available: HashMap<String, i64> = variant_ids.iter().map(|id| (id.clone(), 0)).collect();
     if variant_ids.is_empty() {
-        return Ok(HashMap::new());
+        return Ok(available);
     }
-    let sql = format!(
-        "SELECT variant_id, CAST(SUM(on_hand - reserved) AS BIGINT) FROM stock_levels WHERE variant_id IN ({}) GROUP BY variant_id",
-        vec!["?"; variant_ids.len()].join(", ")
-    );
-    let values: Vec<Value> = variant_ids.iter().map(|id| id.clone().into()).collect();
-    let rows = db.query_all_raw(statement(db.get_database_backend(), &sql, values)).await?;
-    rows.iter().map(|row| Ok((row.try_get_by_index::<String>(0)?, row.try_get_by_index::<i64>(1)?))).collect()
+    let backend = db.get_database_backend();
+    let marks = vec!["?"; variant_ids.len()].join(", ");
+    let values = || variant_ids.iter().map(|id| Value::from(id.clone())).collect::<Vec<_>>();
+    let stock = db
+        .query_all_raw(statement(
+            backend,
+            &format!(
+                "SELECT s.variant_id, CAST(SUM(s.on_hand - s.reserved) AS BIGINT) FROM stock_levels s \
+                 JOIN locations l ON l.id = s.location_id WHERE l.active AND s.variant_id IN ({marks}) \
+                 GROUP BY s.variant_id"
+            ),
+            values(),
+        ))
+        .await?;
+    for row in stock {
+        let (id, units): (String, i64) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+        available.insert(id, units.max(0));
+    }
+    let backorders = db
+        .query_all_raw(statement(
+            backend,
+            &format!(
+                "SELECT variant_id, backorder_limit, backordered FROM inventory_items \
+                 WHERE backorder_allowed AND variant_id IN ({marks})"
+            ),
+            values(),
+        ))
+        .await?;
+    for row in backorders {
+        let id: String = row.try_get_by_index(0)?;
+        let (limit, backordered): (Option<i64>, i64) = (row.try_get_by_index(1)?, row.try_get_by_index(2)?);
+        let headroom = limit.map_or(UNLIMITED_BACKORDER, |limit| (limit - backordered).max(0));
+        if let Some(units) = available.get_mut(&id) {
+            *units = units.saturating_add(headroom);
+        }
+    }
+    Ok(available)
+}
+
+/// Every variant with stock rows at a location (whose availability changes when the location
+/// is switched on or off).
+pub async fn variants_at<C: ConnectionTrait>(db: &C, location_id: &str) -> Result<Vec<String>, DbErr> {
+    let rows = db
+        .query_all_raw(statement(
+            db.get_database_backend(),
+            "SELECT variant_id FROM stock_levels WHERE location_id = ? ORDER BY variant_id",
+            [location_id.into()],
+        ))
+        .await?;
+    rows.iter().map(|row| row.try_get_by_index(0)).collect()
 }
 
 /// Whether a variant may be sold past its stock, and by how many units at most.
@@ -217,6 +267,8 @@ pub struct StockSummary {
     pub on_hand: i64,
     pub reserved: i64,
     pub backorder: Backorder,
+    /// Units held or sold beyond stock (never above the backorder limit).
+    pub backordered: i64,
     pub levels: Vec<Level>,
 }
 
@@ -247,6 +299,7 @@ pub async fn stock<C: ConnectionTrait>(db: &C, variant_id: &str) -> Result<Stock
         on_hand: levels.iter().map(|l| l.on_hand).sum(),
         reserved: levels.iter().map(|l| l.reserved).sum(),
         backorder: backorder(db, variant_id).await?,
+        backordered: backordered(db, variant_id).await?,
         levels,
     })
 }
@@ -266,7 +319,20 @@ pub async fn backorder<C: ConnectionTrait>(db: &C, variant_id: &str) -> Result<B
     })
 }
 
-/// Sets a variant's backorder setting.
+/// Units of a variant held or sold beyond its stock.
+pub async fn backordered<C: ConnectionTrait>(db: &C, variant_id: &str) -> Result<i64, DbErr> {
+    let row = db
+        .query_one_raw(statement(
+            db.get_database_backend(),
+            "SELECT backordered FROM inventory_items WHERE variant_id = ?",
+            [variant_id.into()],
+        ))
+        .await?;
+    Ok(row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?.unwrap_or(0))
+}
+
+/// Sets a variant's backorder setting. Lowering the limit below what is already backordered
+/// keeps those units (nothing more is backordered until it is under the limit again).
 pub async fn set_backorder<C: ConnectionTrait>(
     db: &C,
     variant_id: &str,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{CATALOG, Doc, Lookup, SharedLookup, Token};
+use super::{CATALOG, Doc, Lookup, SharedLookup, StockLookup, Token};
 
 /// Bytes of catalog-wide entries (list pages, GraphQL responses) kept at most.
 const SHARED_BYTES: u64 = 32 * 1024 * 1024;
@@ -14,6 +14,8 @@ const SHARED_BYTES: u64 = 32 * 1024 * 1024;
 /// of the last write that touched it (0 if none has since this process started).
 pub struct MemoryCache {
     entries: moka::sync::Cache<String, (i64, Arc<Doc>)>,
+    /// Availability figures by stock key.
+    stock: moka::sync::Cache<String, (i64, i64)>,
     /// Catalog-wide entries, weighed by their size.
     shared: moka::sync::Cache<String, (i64, Bytes)>,
     /// Never evicted: a forgotten generation would revive a stale entry. One small entry per
@@ -26,6 +28,7 @@ impl MemoryCache {
     pub fn new(ttl: Duration, max_entries: u64) -> Self {
         Self {
             entries: moka::sync::Cache::builder().max_capacity(max_entries).time_to_live(ttl).build(),
+            stock: moka::sync::Cache::builder().max_capacity(max_entries * 4).time_to_live(ttl).build(),
             shared: moka::sync::Cache::builder()
                 .weigher(|key: &String, (_, value): &(i64, Bytes)| {
                     u32::try_from(key.len() + value.len()).unwrap_or(u32::MAX)
@@ -55,6 +58,20 @@ impl MemoryCache {
         }
     }
 
+    pub(super) fn get_stock(&self, key: &str) -> StockLookup {
+        let generation = self.generation(key);
+        match self.stock.get(key) {
+            Some((stored, figure)) if stored == generation => StockLookup::Hit(figure),
+            _ => StockLookup::Miss(Some(Token(generation.to_string()))),
+        }
+    }
+
+    pub(super) fn put_stock(&self, key: String, token: Token, figure: i64) {
+        if let Ok(generation) = token.0.parse() {
+            self.stock.insert(key, (generation, figure));
+        }
+    }
+
     pub(super) fn get_shared(&self, key: &str) -> SharedLookup {
         let generation = self.generation(CATALOG);
         match self.shared.get(key) {
@@ -81,6 +98,7 @@ impl MemoryCache {
             moka::ops::compute::CompResult::Inserted(_) | moka::ops::compute::CompResult::ReplacedWith(_)
         ) {
             self.entries.invalidate(key);
+            self.stock.invalidate(key);
         }
     }
 }
@@ -95,7 +113,7 @@ mod tests {
             "tee".into(),
             true,
             "\"x\"".into(),
-            bytes::Bytes::from_static(body.as_bytes()),
+            super::super::Template { body: bytes::Bytes::from_static(body.as_bytes()), ..Default::default() },
         ))
     }
 
@@ -112,7 +130,7 @@ mod tests {
 
         let Lookup::Miss(Some(token)) = cache.get("tee") else { unreachable!("must miss") };
         cache.put("tee", token, doc("new"));
-        assert!(matches!(cache.get("tee"), Lookup::Hit(d) if d.body == "new"));
+        assert!(matches!(cache.get("tee"), Lookup::Hit(d) if d.template.body == "new"));
 
         // The same write applied again (the invalidation log replayed) keeps the entry.
         cache.invalidate("tee", 1);

@@ -5,10 +5,15 @@
 //! generation of every key it touched once it has committed. A reader that raced a write
 //! therefore stores a document that is already dead, and the next read goes to the database.
 //! Entries also expire after the TTL, as a backstop.
+//!
+//! Documents and list pages are cached without availability (see [`template`]); each variant's
+//! availability is its own small entry under [`stock_key`], invalidated by the stock writes
+//! that change it through the same generations and log, and filled in per response.
 
 mod memory;
 mod redis;
 pub mod sync;
+pub mod template;
 
 use std::sync::{Arc, OnceLock};
 
@@ -16,26 +21,29 @@ use bytes::Bytes;
 
 pub use self::memory::MemoryCache;
 pub use self::redis::RedisCache;
+pub use self::template::Template;
 use crate::dto::ProductDto;
 use crate::metrics::CacheCounters;
 
-/// A product's serialized read document and what a request needs to know without parsing it.
+/// A product's serialized read document, without its variants' availability, and what a
+/// request needs to know without parsing it.
 #[derive(Debug, Clone)]
 pub struct Doc {
     pub id: String,
     pub slug: String,
     pub published: bool,
-    /// A strong validator of `body`, quoted (`"..."`).
+    /// A strong validator of `template`, quoted (`"..."`).
     pub etag: String,
-    pub body: Bytes,
-    /// `body` parsed, on first use (GraphQL resolves fields from it); kept with the entry.
+    pub template: Template,
+    /// The document parsed, on first use (GraphQL resolves fields from it); kept with the
+    /// entry. Its variants' `available` is [`template::MARK`]: availability is looked up apart.
     pub parsed: OnceLock<Arc<ProductDto>>,
 }
 
 impl Doc {
-    /// A document with its serialized body.
-    pub fn new(id: String, slug: String, published: bool, etag: String, body: Bytes) -> Self {
-        Self { id, slug, published, etag, body, parsed: OnceLock::new() }
+    /// A document with its serialized template.
+    pub fn new(id: String, slug: String, published: bool, etag: String, template: Template) -> Self {
+        Self { id, slug, published, etag, template, parsed: OnceLock::new() }
     }
 
     /// The document as a value, parsed once per cached entry.
@@ -43,9 +51,27 @@ impl Doc {
         if let Some(parsed) = self.parsed.get() {
             return Ok(Arc::clone(parsed));
         }
-        let parsed = Arc::new(serde_json::from_slice::<ProductDto>(&self.body)?);
+        let figures = vec![template::MARK; self.template.holes.len()];
+        let parsed = Arc::new(serde_json::from_slice::<ProductDto>(&self.template.render(&figures))?);
         Ok(Arc::clone(self.parsed.get_or_init(|| parsed)))
     }
+}
+
+/// The cache key of a variant's availability.
+pub fn stock_key(variant_id: &str) -> String {
+    format!("{STOCK_PREFIX}{variant_id}")
+}
+
+/// What every availability key starts with.
+pub const STOCK_PREFIX: &str = "stock:";
+
+/// What the cache had for one variant's availability.
+#[derive(Debug, Clone)]
+pub enum StockLookup {
+    /// The live figure.
+    Hit(i64),
+    /// Nothing live; store a fresh figure with this token (or not at all if `None`).
+    Miss(Option<Token>),
 }
 
 /// What the cache had for one key.
@@ -118,6 +144,31 @@ impl ProductCache {
         match &self.store {
             CacheStore::Memory(cache) => cache.put(key, token, doc),
             CacheStore::Redis(cache) => cache.put(key, token, &doc).await,
+        }
+    }
+
+    /// Looks up availability entries by [`stock_key`] (one Redis round trip).
+    pub async fn get_stock(&self, keys: &[String]) -> Vec<StockLookup> {
+        let lookups: Vec<StockLookup> = match &self.store {
+            CacheStore::Memory(cache) => keys.iter().map(|key| cache.get_stock(key)).collect(),
+            CacheStore::Redis(cache) => cache.get_stock(keys).await,
+        };
+        let hits = lookups.iter().filter(|l| matches!(l, StockLookup::Hit(_))).count() as u64;
+        self.counters.stock_hit.inc_by(hits);
+        self.counters.stock_miss.inc_by(lookups.len() as u64 - hits);
+        lookups
+    }
+
+    /// Stores availability figures read after their tokens were taken (one Redis round trip).
+    pub async fn put_stock(&self, entries: Vec<(String, Token, i64)>) {
+        if entries.is_empty() {
+            return;
+        }
+        match &self.store {
+            CacheStore::Memory(cache) => {
+                entries.into_iter().for_each(|(key, token, figure)| cache.put_stock(key, token, figure))
+            }
+            CacheStore::Redis(cache) => cache.put_stock(&entries).await,
         }
     }
 

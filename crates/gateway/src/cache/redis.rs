@@ -1,9 +1,10 @@
 //! The Redis cache, shared by every instance that shares the database.
 //!
 //! Keys: `{prefix}g:{key}` (the key's generation: the cache version of the last write that
-//! touched it), `{prefix}p:{key}` (`generation \n id \n slug \n published \n etag \n body`) and
-//! `{prefix}s:{key}` (a catalog-wide entry: `generation \n bytes`, under the `catalog` key's
-//! generation). A read fetches generation and entry in one `MGET` and trusts the entry only
+//! touched it), `{prefix}d:{key}` (a document: `generation \n id \n slug \n published \n etag
+//! \n template`), `{prefix}a:{key}` (a variant's availability, `generation \n figure`, for
+//! `stock:` keys) and `{prefix}s:{key}` (a catalog-wide entry: `generation \n bytes`, under the
+//! `catalog` key's generation). A read fetches generation and entry in one `MGET` and trusts the entry only
 //! if it was stored under the current generation. Generations only move forward.
 //!
 //! A missing generation (expired, or evicted under memory pressure) is never read as valid:
@@ -24,7 +25,7 @@ use bytes::Bytes;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
-use super::{CATALOG, Doc, Lookup, SharedLookup, Token};
+use super::{CATALOG, Doc, Lookup, STOCK_PREFIX, SharedLookup, StockLookup, Template, Token};
 use crate::redis::SharedRedis;
 
 /// How old this instance's last complete sync may be for Redis to be trusted.
@@ -114,7 +115,7 @@ impl RedisCache {
         let mut names = Vec::with_capacity(2 * keys.len());
         for key in keys {
             names.push(format!("{}g:{key}", self.prefix));
-            names.push(format!("{}p:{key}", self.prefix));
+            names.push(format!("{}d:{key}", self.prefix));
         }
         let Some(values) = self.bounded::<Vec<Option<Vec<u8>>>>("read", connection.mget(&names)).await else {
             return misses();
@@ -144,6 +145,65 @@ impl RedisCache {
             }
         }
         lookups
+    }
+
+    pub(super) async fn get_stock(&self, keys: &[String]) -> Vec<StockLookup> {
+        if keys.is_empty() {
+            return Vec::new();
+        }
+        let misses = || keys.iter().map(|_| StockLookup::Miss(None)).collect();
+        let Some(mut connection) = self.trusted() else { return misses() };
+        let mut names = Vec::with_capacity(2 * keys.len());
+        for key in keys {
+            names.push(format!("{}g:{key}", self.prefix));
+            names.push(format!("{}a:{key}", self.prefix));
+        }
+        let Some(values) = self.bounded::<Vec<Option<Vec<u8>>>>("read", connection.mget(&names)).await else {
+            return misses();
+        };
+        let mut lookups: Vec<StockLookup> = Vec::with_capacity(keys.len());
+        let mut uninitialised = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            match values.get(2 * i).and_then(|v| v.as_deref()) {
+                None => {
+                    uninitialised.push((i, key.as_str()));
+                    lookups.push(StockLookup::Miss(None));
+                }
+                Some(generation) => {
+                    let token = String::from_utf8_lossy(generation).into_owned();
+                    let figure = values.get(2 * i + 1).and_then(|v| v.as_deref()).and_then(|raw| {
+                        let rest = raw.strip_prefix(token.as_bytes())?.strip_prefix(b"\n")?;
+                        std::str::from_utf8(rest).ok()?.parse::<i64>().ok()
+                    });
+                    lookups.push(match figure {
+                        Some(figure) => StockLookup::Hit(figure),
+                        None => StockLookup::Miss(Some(Token(token))),
+                    });
+                }
+            }
+        }
+        if !uninitialised.is_empty() {
+            let names: Vec<&str> = uninitialised.iter().map(|(_, key)| *key).collect();
+            let tokens = self.initialise(&mut connection, &names).await;
+            for ((i, _), token) in uninitialised.into_iter().zip(tokens) {
+                lookups[i] = StockLookup::Miss(token);
+            }
+        }
+        lookups
+    }
+
+    pub(super) async fn put_stock(&self, entries: &[(String, Token, i64)]) {
+        let Some(mut connection) = self.trusted() else { return };
+        let mut pipe = redis::pipe();
+        for (key, token, figure) in entries {
+            pipe.cmd("SET")
+                .arg(format!("{}a:{key}", self.prefix))
+                .arg(format!("{}\n{figure}", token.0))
+                .arg("EX")
+                .arg(self.ttl.as_secs())
+                .ignore();
+        }
+        self.bounded::<()>("write", pipe.query_async(&mut connection)).await;
     }
 
     pub(super) async fn get_shared(&self, key: &str) -> SharedLookup {
@@ -178,13 +238,13 @@ impl RedisCache {
 
     pub(super) async fn put(&self, key: &str, token: Token, doc: &Doc) {
         let Some(mut connection) = self.trusted() else { return };
-        let mut value = Vec::with_capacity(doc.body.len() + 128);
+        let mut value = Vec::with_capacity(doc.template.body.len() + 128);
         for part in [token.0.as_str(), &doc.id, &doc.slug, if doc.published { "1" } else { "0" }, &doc.etag] {
             value.extend_from_slice(part.as_bytes());
             value.push(b'\n');
         }
-        value.extend_from_slice(&doc.body);
-        let name = format!("{}p:{key}", self.prefix);
+        value.extend_from_slice(&doc.template.encode());
+        let name = format!("{}d:{key}", self.prefix);
         self.bounded::<()>("write", connection.set_ex(name, value, self.ttl.as_secs())).await;
     }
 
@@ -196,11 +256,12 @@ impl RedisCache {
         let Some(mut connection) = self.connection() else { return false };
         let mut pipe = redis::pipe();
         for (version, key) in rows {
+            let entry = if key.starts_with(STOCK_PREFIX) { "a" } else { "d" };
             pipe.cmd("EVAL")
                 .arg(ADVANCE)
                 .arg(2)
                 .arg(format!("{}g:{key}", self.prefix))
-                .arg(format!("{}p:{key}", self.prefix))
+                .arg(format!("{}{entry}:{key}", self.prefix))
                 .arg(*version)
                 .arg(self.generation_ttl())
                 .ignore();
@@ -236,5 +297,5 @@ fn decode(raw: &[u8], token: &str) -> Option<Doc> {
     let slug = next()?;
     let published = next()? == "1";
     let etag = next()?;
-    Some(Doc::new(id, slug, published, etag, Bytes::copy_from_slice(rest)))
+    Some(Doc::new(id, slug, published, etag, Template::decode(rest)?))
 }

@@ -11,6 +11,7 @@ use emporium_customers::Permission;
 
 use super::money::MoneyInput;
 use crate::auth::Principal;
+use crate::availability;
 use crate::cache::Doc;
 use crate::dto::{
     CategoryDto, ImageDto, MoneyDto, NewCategoryDto, ProductDto, ProductOptionDto, StatusDto, VariantDto,
@@ -71,9 +72,10 @@ impl VariantDto {
     }
 }
 
-/// A product: a view of its cached read document, resolved without copying it.
+/// A product: a view of its cached read document, resolved without copying it, and its
+/// variants' availability (aligned with them) looked up for this request.
 #[derive(Clone)]
-pub struct Product(Arc<ProductDto>);
+pub struct Product(Arc<ProductDto>, Arc<[i64]>);
 
 #[Object]
 impl Product {
@@ -121,8 +123,13 @@ impl Product {
     }
 
     /// Variants in the order they were added.
-    async fn variants(&self) -> &[VariantDto] {
-        &self.0.variants
+    async fn variants(&self) -> Vec<VariantDto> {
+        self.0
+            .variants
+            .iter()
+            .zip(self.1.iter())
+            .map(|(variant, available)| VariantDto { available: *available, ..variant.clone() })
+            .collect()
     }
 
     async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
@@ -141,14 +148,19 @@ impl Product {
     }
 }
 
-fn variant_of(doc: &Doc, variant_id: &str) -> Result<VariantDto> {
+fn variant_of(doc: &Doc, figures: &[i64], variant_id: &str) -> Result<VariantDto> {
     let product = doc.product().map_err(|e| ApiError::internal(&e))?;
-    let variant = product.variants.iter().find(|v| v.id == variant_id).ok_or_else(|| ApiError::not_found("variant"))?;
-    Ok(variant.clone())
+    let (variant, available) = product
+        .variants
+        .iter()
+        .zip(figures)
+        .find(|(v, _)| v.id == variant_id)
+        .ok_or_else(|| ApiError::not_found("variant"))?;
+    Ok(VariantDto { available: *available, ..variant.clone() })
 }
 
-fn to_product(doc: &Doc) -> Result<Product> {
-    Ok(Product(doc.product().map_err(|e| ApiError::internal(&e))?))
+fn to_product(doc: &Doc, figures: &[i64]) -> Result<Product> {
+    Ok(Product(doc.product().map_err(|e| ApiError::internal(&e))?, Arc::from(figures)))
 }
 
 /// How products are ordered.
@@ -255,7 +267,7 @@ impl CatalogQuery {
         let state = ctx.data::<AppState>()?;
         let principal = ctx.data::<Principal>()?;
         match products::read(state, principal, &id_or_slug).await {
-            Ok(doc) => Ok(Some(to_product(&doc)?)),
+            Ok(doc) => Ok(Some(to_product(&doc, &availability::figures(state, &doc.template.variant_ids).await?)?)),
             Err(e) if e.code == "not_found" => Ok(None),
             Err(e) => Err(e.into()),
         }
@@ -289,9 +301,15 @@ impl CatalogQuery {
         };
         let request = input.check(principal, &products::ListFields::GRAPHQL, Default::default())?;
         let page = products::list(state, &request).await?;
+        // One batch of availability for the whole page.
+        let ids: Vec<String> = page.docs().flat_map(|d| d.template.variant_ids.iter().cloned()).collect();
+        let figures = availability::figures(state, &ids).await?;
         let mut edges = Vec::with_capacity(page.items.len());
+        let mut at = 0;
         for (doc, cursor) in &page.items {
-            edges.push(ProductEdge { cursor: cursor.clone(), node: to_product(doc)? });
+            let count = doc.template.variant_ids.len();
+            edges.push(ProductEdge { cursor: cursor.clone(), node: to_product(doc, &figures[at..at + count])? });
+            at += count;
         }
         let cursors: Vec<&str> = edges.iter().map(|e| e.cursor.as_str()).collect();
         let page_info = PageInfo::of(&cursors, page.next_cursor.is_some(), had_cursor);
@@ -435,8 +453,9 @@ impl CatalogMutation {
         let change = catalog::create_product(write.txn(), input).await.map_err(ApiError::from)?;
         write.touch(&change);
         let doc = write.doc(&change.id).await?;
+        let figures = write.figures(&doc).await?;
         write.commit().await?;
-        to_product(&doc)
+        to_product(&doc, &figures)
     }
 
     /// Changes a product's own fields.
@@ -465,8 +484,9 @@ impl CatalogMutation {
         let change = catalog::patch_product(write.txn(), &id_or_slug, patch_input).await.map_err(ApiError::from)?;
         write.touch(&change);
         let doc = write.doc(&change.id).await?;
+        let figures = write.figures(&doc).await?;
         write.commit().await?;
-        to_product(&doc)
+        to_product(&doc, &figures)
     }
 
     /// Deletes a product.
@@ -488,7 +508,8 @@ impl CatalogMutation {
         let (change, variant_id) =
             catalog::add_variant(write.txn(), &product, input.into()).await.map_err(ApiError::from)?;
         write.touch(&change);
-        let variant = variant_of(&write.doc(&change.id).await?, &variant_id)?;
+        let doc = write.doc(&change.id).await?;
+        let variant = variant_of(&doc, &write.figures(&doc).await?, &variant_id)?;
         write.commit().await?;
         Ok(variant)
     }
@@ -513,7 +534,8 @@ impl CatalogMutation {
         let change =
             catalog::patch_variant(write.txn(), &product, &variant_id, patch_input).await.map_err(ApiError::from)?;
         write.touch(&change);
-        let variant = variant_of(&write.doc(&change.id).await?, &variant_id)?;
+        let doc = write.doc(&change.id).await?;
+        let variant = variant_of(&doc, &write.figures(&doc).await?, &variant_id)?;
         write.commit().await?;
         Ok(variant)
     }

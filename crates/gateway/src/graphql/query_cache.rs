@@ -61,11 +61,20 @@ impl Default for ParsedQueries {
     }
 }
 
-/// The cache key of a request whose answer depends only on the catalog: every operation in it
-/// is a query (no mutation or subscription). `None` for anything else, and for documents that
-/// do not parse. The caller decides whether the caller's identity allows sharing the answer.
+/// A field whose value changes with every sale: an answer that selects it is never cached
+/// whole (its figures come from the availability entries instead).
+const PER_SALE_FIELD: &str = "available";
+
+/// The cache key of a request whose answer depends only on the catalog's edits: every
+/// operation in it is a query (no mutation or subscription) and nothing in it selects
+/// availability. `None` for anything else, and for documents that do not parse. The caller
+/// decides whether the caller's identity allows sharing the answer.
 pub fn response_key(request: &mut Request) -> Option<String> {
-    let read_only = match &request.parsed_query().ok()?.operations {
+    let document = request.parsed_query().ok()?;
+    if selects(document, PER_SALE_FIELD) {
+        return None;
+    }
+    let read_only = match &document.operations {
         DocumentOperations::Single(operation) => operation.node.ty == OperationType::Query,
         DocumentOperations::Multiple(operations) => {
             operations.values().all(|operation| operation.node.ty == OperationType::Query)
@@ -81,6 +90,21 @@ pub fn response_key(request: &mut Request) -> Option<String> {
     hasher.update([0]);
     hasher.update(serde_json::to_vec(&request.variables).ok()?);
     Some(format!("graphql:{}", URL_SAFE_NO_PAD.encode(hasher.finalize())))
+}
+
+/// Whether any operation or fragment of `document` selects a field named `name`.
+fn selects(document: &ExecutableDocument, name: &str) -> bool {
+    fn within(set: &SelectionSet, name: &str) -> bool {
+        set.items.iter().any(|item| match &item.node {
+            Selection::Field(field) => {
+                field.node.name.node.as_str() == name || within(&field.node.selection_set.node, name)
+            }
+            Selection::FragmentSpread(_) => false,
+            Selection::InlineFragment(inline) => within(&inline.node.selection_set.node, name),
+        })
+    }
+    document.operations.iter().any(|(_, operation)| within(&operation.node.selection_set.node, name))
+        || document.fragments.values().any(|fragment| within(&fragment.node.selection_set.node, name))
 }
 
 /// How many root fields the operation that runs selects, fragments expanded (aliases each

@@ -9,7 +9,8 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::auth::{Can, Principal, caps};
-use crate::cache::Doc;
+use crate::availability::{self, Shown};
+use crate::cache::Template;
 use crate::dto::{NewProductDto, NewVariantDto, ProductDto, ProductPage, ProductPatchDto, VariantDto, VariantPatchDto};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
@@ -142,12 +143,14 @@ pub async fn get_product(
     if_none_match: IfNoneMatch,
 ) -> Result<Response, ApiError> {
     let doc = products::read(&state, &principal, &id).await?;
-    if if_none_match.matches(&doc.etag) {
+    let figures = availability::figures(&state, &doc.template.variant_ids).await?;
+    let etag = Template::etag(&doc.etag, &figures);
+    if if_none_match.matches(&etag) {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
-        set_etag(&mut response, &doc);
+        set_etag(&mut response, &etag);
         return Ok(response);
     }
-    Ok(products::doc_answer(StatusCode::OK, &doc).into_response())
+    Ok(products::doc_answer(StatusCode::OK, Shown { body: doc.template.render(&figures), etag }).into_response())
 }
 
 /// Create a product with its variants, all or nothing.
@@ -173,8 +176,8 @@ pub async fn create_product(
     let mut write = products::Write::begin(&state).await?;
     let change = catalog::create_product(write.txn(), body.into()).await?;
     write.touch(&change);
-    let doc = write.doc(&change.id).await?;
-    write.commit_answering(&idempotency, products::doc_answer(StatusCode::CREATED, &doc)).await
+    let shown = write.shown(&write.doc(&change.id).await?).await?;
+    write.commit_answering(&idempotency, products::doc_answer(StatusCode::CREATED, shown)).await
 }
 
 /// Change a product's own fields (JSON merge patch).
@@ -200,9 +203,9 @@ pub async fn update_product(
     let mut write = products::Write::begin(&state).await?;
     let change = catalog::patch_product(write.txn(), &id, body.into()).await?;
     write.touch(&change);
-    let doc = write.doc(&change.id).await?;
+    let shown = write.shown(&write.doc(&change.id).await?).await?;
     write.commit().await?;
-    Ok(products::doc_answer(StatusCode::OK, &doc))
+    Ok(products::doc_answer(StatusCode::OK, shown))
 }
 
 /// Delete a product. It reads as 404 afterwards; its slug and SKUs become free.
@@ -252,7 +255,7 @@ pub async fn add_variant(
     let mut write = products::Write::begin(&state).await?;
     let (change, variant_id) = catalog::add_variant(write.txn(), &id, body.into()).await?;
     write.touch(&change);
-    let answer = variant_answer(StatusCode::CREATED, &write.doc(&change.id).await?, &variant_id)?;
+    let answer = variant_answer(&write, StatusCode::CREATED, &change.id, &variant_id).await?;
     write.commit_answering(&idempotency, answer).await
 }
 
@@ -279,7 +282,7 @@ pub async fn update_variant(
     let mut write = products::Write::begin(&state).await?;
     let change = catalog::patch_variant(write.txn(), &id, &variant_id, body.into()).await?;
     write.touch(&change);
-    let answer = variant_answer(StatusCode::OK, &write.doc(&change.id).await?, &variant_id)?;
+    let answer = variant_answer(&write, StatusCode::OK, &change.id, &variant_id).await?;
     write.commit().await?;
     Ok(answer)
 }
@@ -308,10 +311,23 @@ pub async fn delete_variant(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn variant_answer(status: StatusCode, doc: &Doc, variant_id: &str) -> Result<Answer, ApiError> {
+/// A variant as the write's transaction sees it, with its availability.
+async fn variant_answer(
+    write: &products::Write<'_>,
+    status: StatusCode,
+    product_id: &str,
+    variant_id: &str,
+) -> Result<Answer, ApiError> {
+    let doc = write.doc(product_id).await?;
+    let figures = write.figures(&doc).await?;
     let product = doc.product().map_err(|e| ApiError::internal(&e))?;
-    let variant = product.variants.iter().find(|v| v.id == variant_id).ok_or_else(|| ApiError::not_found("variant"))?;
-    let body = serde_json::to_vec(variant).map_err(|e| ApiError::internal(&e))?;
+    let (variant, available) = product
+        .variants
+        .iter()
+        .zip(figures)
+        .find(|(v, _)| v.id == variant_id)
+        .ok_or_else(|| ApiError::not_found("variant"))?;
+    let body = serde_json::to_vec(&VariantDto { available, ..variant.clone() }).map_err(|e| ApiError::internal(&e))?;
     Ok(Answer::json(status, body.into()))
 }
 
@@ -337,8 +353,8 @@ impl IfNoneMatch {
     }
 }
 
-fn set_etag(response: &mut Response, doc: &Doc) {
-    if let Ok(value) = HeaderValue::from_str(&doc.etag) {
+fn set_etag(response: &mut Response, etag: &str) {
+    if let Ok(value) = HeaderValue::from_str(etag) {
         response.headers_mut().insert(header::ETAG, value);
     }
 }
