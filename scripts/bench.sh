@@ -25,6 +25,7 @@ cleanup() {
   [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null || true
   [ -n "${ceiling_pid:-}" ] && kill "$ceiling_pid" 2>/dev/null || true
   [ -n "${list_ceiling_pid:-}" ] && kill "$list_ceiling_pid" 2>/dev/null || true
+  [ -n "${seller_pid:-}" ] && kill "$seller_pid" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -96,6 +97,50 @@ read -r c3_rps _ _ < <(ceiling)
 read -r g_rps g_p50 g_p99 < <(run -s "$work/graphql.lua" "http://127.0.0.1:$PORT/graphql")
 read -r c4_rps _ _ < <(ceiling)
 read -r s_rps s_p50 s_p99 < <(run -s "$work/graphql-staff.lua" "http://127.0.0.1:$PORT/graphql")
+
+# Reads while the shop sells: product and list reads (one of each in turn) without sales, then
+# the same reads while a second load generator changes the stock of the product being read at
+# a steady rate (about SELL_RATE adjustments per second, -1 then +1, so it never runs out).
+# A sale invalidates that variant's availability entry only: no document or page is rebuilt.
+SELL_RATE="${BENCH_SELL_RATE:-200}"
+SELL_CONNECTIONS=4
+skus="$(grep -o '"sku":"[^"]*"' "$work/product.json" | sed 's/"sku":"\([^"]*\)"/"\1"/' | paste -sd, -)"
+cat >"$work/reads.lua" <<LUA
+local paths = {"/v1/products/$SLUG", "/v1/products?limit=20"}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i % 2) + 1])
+end
+LUA
+cat >"$work/sell.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $token"
+local skus = {$skus}
+local i = 0
+request = function()
+  i = i + 1
+  local sku = skus[(math.floor(i / 2) % #skus) + 1]
+  local body
+  if i % 2 == 1 then
+    body = '{"sku":"' .. sku .. '","location":"main","delta":-1,"reason":"correction"}'
+  else
+    body = '{"sku":"' .. sku .. '","location":"main","delta":1,"reason":"restock"}'
+  end
+  return wrk.format(nil, "/v1/inventory/adjustments", nil, body)
+end
+delay = function() return math.floor(1000 * $SELL_CONNECTIONS / $SELL_RATE) end
+LUA
+read -r r0_rps r0_p50 r0_p99 < <(run -s "$work/reads.lua" "http://127.0.0.1:$PORT")
+seller_out="$work/sell.out"
+wrk -t1 -c"$SELL_CONNECTIONS" -d"$DURATION" -s "$work/sell.lua" "http://127.0.0.1:$PORT" >"$seller_out" &
+seller_pid=$!
+read -r r1_rps r1_p50 r1_p99 < <(run -s "$work/reads.lua" "http://127.0.0.1:$PORT")
+wait "$seller_pid"
+sell_rps="$(awk '/^Requests\/sec/ {print $2}' "$seller_out")"
+sell_errors="$(awk '/Non-2xx/ {print $NF}' "$seller_out")"
+[ -n "$sell_errors" ] && echo "warning: $sell_errors adjustments failed" >&2
 rss_kib="$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f%%", 100 * a / b}'; }
@@ -108,4 +153,6 @@ printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "ceiling, the list page's bytes
 printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "GET /v1/products?limit=20" "$l_rps" "$l_p50" "$l_p99" "$(ratio "$l_rps" "$c2_rps") of $(printf %.0f "$c2_rps")"
 printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "POST /graphql (product, anonymous)" "$g_rps" "$g_p50" "$g_p99" "$(ratio "$g_rps" "$c3_rps") of $(printf %.0f "$c3_rps")"
 printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "POST /graphql (product, staff)" "$s_rps" "$s_p50" "$s_p99" "$(ratio "$s_rps" "$c4_rps") of $(printf %.0f "$c4_rps")"
+printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "reads (product + list), no sales" "$r0_rps" "$r0_p50" "$r0_p99" "100%"
+printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "same reads, $(printf %.0f "$sell_rps") sales/s" "$r1_rps" "$r1_p50" "$r1_p99" "$(ratio "$r1_rps" "$r0_rps") (goal 80%)"
 printf "\nserver peak resident memory: %.1f MiB\n" "$(awk -v k="$rss_kib" 'BEGIN {print k / 1024}')"

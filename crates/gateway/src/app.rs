@@ -51,7 +51,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         Some(redis) => {
             CacheStore::Redis(RedisCache::new(Arc::clone(redis), config.cache_prefix.clone(), config.cache_ttl))
         }
-        None => CacheStore::Memory(MemoryCache::new(config.cache_ttl, 100_000)),
+        None => CacheStore::Memory(Box::new(MemoryCache::new(config.cache_ttl, 100_000))),
     };
     let metrics = Arc::new(Metrics::new()?);
     let limits = Limits::new(config.rate_limits, redis.clone(), config.cache_prefix.clone());

@@ -275,6 +275,11 @@ pub async fn list_categories(
 /// one lookup plus one batch of availability figures. Stock changes leave it alone.
 pub async fn list_body(state: &AppState, request: &catalog::ListProducts) -> Result<Bytes, ApiError> {
     let key = format!("list-page:{}", request.cache_key());
+    // Between two writes, the page as last rendered (in-process cache only).
+    let epoch = match state.cache.get_rendered(&key) {
+        Ok(body) => return Ok(body),
+        Err(epoch) => epoch,
+    };
     let (cached, token) = match state.cache.get_shared(&key).await {
         SharedLookup::Hit(raw) => (Template::decode(&raw), None),
         SharedLookup::Miss(token) => (None, token),
@@ -287,7 +292,9 @@ pub async fn list_body(state: &AppState, request: &catalog::ListProducts) -> Res
             template
         }
     };
-    availability::render(state, &template).await
+    let body = availability::render(state, &template).await?;
+    state.cache.put_rendered(&key, epoch, body.clone());
+    Ok(body)
 }
 
 /// A list page as JSON with holes, assembled from the cached documents without

@@ -1,6 +1,7 @@
 //! The in-process cache (moka): for one instance, or when no Redis is configured.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,6 +19,11 @@ pub struct MemoryCache {
     stock: moka::sync::Cache<String, (i64, i64)>,
     /// Catalog-wide entries, weighed by their size.
     shared: moka::sync::Cache<String, (i64, Bytes)>,
+    /// Answers rendered with availability, valid while no generation at all has moved since
+    /// (`epoch`): between two stock or catalog writes, a list page is rendered once.
+    rendered: moka::sync::Cache<String, (u64, Bytes)>,
+    /// Moves whenever any generation moves, after it moved.
+    epoch: AtomicU64,
     /// Never evicted: a forgotten generation would revive a stale entry. One small entry per
     /// key ever written, which is bounded by the catalog's size.
     generations: moka::sync::Cache<String, i64>,
@@ -36,6 +42,14 @@ impl MemoryCache {
                 .max_capacity(SHARED_BYTES)
                 .time_to_live(ttl)
                 .build(),
+            rendered: moka::sync::Cache::builder()
+                .weigher(|key: &String, (_, value): &(u64, Bytes)| {
+                    u32::try_from(key.len() + value.len()).unwrap_or(u32::MAX)
+                })
+                .max_capacity(SHARED_BYTES / 2)
+                .time_to_live(ttl)
+                .build(),
+            epoch: AtomicU64::new(0),
             generations: moka::sync::Cache::builder().build(),
         }
     }
@@ -72,6 +86,20 @@ impl MemoryCache {
         }
     }
 
+    /// A rendered answer, if nothing was invalidated since it was rendered; else the epoch to
+    /// store a fresh one under (read before the caller reads anything it renders from).
+    pub(super) fn get_rendered(&self, key: &str) -> Result<Bytes, u64> {
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        match self.rendered.get(key) {
+            Some((stored, value)) if stored == epoch => Ok(value),
+            _ => Err(epoch),
+        }
+    }
+
+    pub(super) fn put_rendered(&self, key: &str, epoch: u64, value: Bytes) {
+        self.rendered.insert(key.to_owned(), (epoch, value));
+    }
+
     pub(super) fn get_shared(&self, key: &str) -> SharedLookup {
         let generation = self.generation(CATALOG);
         match self.shared.get(key) {
@@ -99,6 +127,7 @@ impl MemoryCache {
         ) {
             self.entries.invalidate(key);
             self.stock.invalidate(key);
+            self.epoch.fetch_add(1, Ordering::SeqCst);
         }
     }
 }

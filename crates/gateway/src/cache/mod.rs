@@ -104,7 +104,7 @@ pub struct Token(String);
 /// Where entries live.
 pub enum CacheStore {
     /// Moka, in this process.
-    Memory(MemoryCache),
+    Memory(Box<MemoryCache>),
     /// Redis, shared by every instance.
     Redis(RedisCache),
 }
@@ -169,6 +169,23 @@ impl ProductCache {
                 entries.into_iter().for_each(|(key, token, figure)| cache.put_stock(key, token, figure))
             }
             CacheStore::Redis(cache) => cache.put_stock(&entries).await,
+        }
+    }
+
+    /// An answer rendered with availability, reusable while nothing at all was invalidated
+    /// since (in-process cache only: with Redis, other instances' writes are not seen here at
+    /// once, so every answer is rendered). `Err(Some(epoch))`: render, then store under it.
+    pub fn get_rendered(&self, key: &str) -> Result<Bytes, Option<u64>> {
+        match &self.store {
+            CacheStore::Memory(cache) => cache.get_rendered(key).map_err(Some),
+            CacheStore::Redis(_) => Err(None),
+        }
+    }
+
+    /// Stores an answer rendered after `epoch` was read.
+    pub fn put_rendered(&self, key: &str, epoch: Option<u64>, value: Bytes) {
+        if let (CacheStore::Memory(cache), Some(epoch)) = (&self.store, epoch) {
+            cache.put_rendered(key, epoch, value);
         }
     }
 

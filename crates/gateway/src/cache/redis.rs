@@ -297,5 +297,5 @@ fn decode(raw: &[u8], token: &str) -> Option<Doc> {
     let slug = next()?;
     let published = next()? == "1";
     let etag = next()?;
-    Some(Doc::new(id, slug, published, etag, Template::decode(rest)?))
+    Some(Doc::new(id, slug, published, etag, Template::decode(&Bytes::copy_from_slice(rest))?))
 }

@@ -81,8 +81,9 @@ impl Template {
         out
     }
 
-    /// Parses [`Template::encode`]'s form; `None` for anything else.
-    pub fn decode(raw: &[u8]) -> Option<Self> {
+    /// Parses [`Template::encode`]'s form; `None` for anything else. The body shares `raw`.
+    pub fn decode(raw: &Bytes) -> Option<Self> {
+        let whole = raw.as_ptr() as usize;
         let (count, mut rest) = line(raw)?;
         let count: usize = std::str::from_utf8(count).ok()?.parse().ok()?;
         let mut holes = Vec::with_capacity(count.min(10_000));
@@ -94,7 +95,7 @@ impl Template {
             holes.push(hole.parse().ok()?);
             rest = after;
         }
-        let body = Bytes::copy_from_slice(rest);
+        let body = raw.slice(rest.as_ptr() as usize - whole..);
         let in_order = holes.windows(2).all(|w| w[0] <= w[1]) && holes.last().is_none_or(|h| *h as usize <= body.len());
         in_order.then_some(Self { body, holes, variant_ids })
     }
@@ -172,9 +173,9 @@ mod tests {
             &rendered[..],
             br#"{"name":"\"available\":-9223372036854775808","variants":[{"id":"a","available":7},{"id":"b","available":0}]}"#
         );
-        assert_eq!(Template::decode(&template.encode()), Some(template.clone()));
+        assert_eq!(Template::decode(&Bytes::from(template.encode())), Some(template.clone()));
         assert!(Template::cut(json, vec!["var_a".into()]).is_none(), "marks and ids must match");
         assert_ne!(Template::etag("\"x\"", &[7, 0]), Template::etag("\"x\"", &[6, 0]));
-        assert!(Template::decode(b"2\nvar_a 5\n{}").is_none());
+        assert!(Template::decode(&Bytes::from_static(b"2\nvar_a 5\n{}")).is_none());
     }
 }
