@@ -30,6 +30,8 @@ pub struct TestServer {
     /// The server's state, for tests that reach under the API (its cache).
     pub state: emporium_gateway::state::AppState,
     pub client: reqwest::Client,
+    /// The server's background tasks, for a test that stops them.
+    pub background: Option<emporium_gateway::background::Background>,
     store: std::sync::Arc<Store>,
     owner: bool,
     task: tokio::task::JoinHandle<()>,
@@ -205,7 +207,7 @@ impl TestServer {
         config.rate_limits = options.rate_limits;
         config.client_ip_header = options.client_ip_header.map(axum::http::HeaderName::from_static);
         let header_read_timeout = config.header_read_timeout;
-        let App { router, state } = emporium_gateway::build(config).await.context("building the app")?;
+        let App { router, state, background } = emporium_gateway::build(config).await.context("building the app")?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
@@ -216,6 +218,7 @@ impl TestServer {
             app_db: state.db.clone(),
             state,
             client: reqwest::Client::new(),
+            background: Some(background),
             store,
             owner,
             task,

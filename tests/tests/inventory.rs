@@ -249,7 +249,7 @@ async fn low_stock_lists_levels_at_their_reorder_point_with_sales_velocity() -> 
     let location =
         emporium_inventory::location_by_code(&server.app_db, "main").await?.map(|l| l.id).unwrap_or_default();
     let sale = emporium_inventory::Adjustment {
-        variant_id: variant_s,
+        variant_id: variant_s.clone(),
         location_id: location,
         delta: -16,
         reason: emporium_inventory::Reason::Sale,
@@ -257,7 +257,10 @@ async fn low_stock_lists_levels_at_their_reorder_point_with_sales_velocity() -> 
         actor: None,
         reference: Some("ord_test".into()),
     };
-    emporium_inventory::adjust(&server.app_db, &sale).await?;
+    let adjusted = emporium_inventory::adjust(&server.app_db, &sale).await?;
+    // 20 → 4 available crosses the point of 5: the moment a `stock.low` event is due.
+    let crossed = adjusted.crossed.as_ref().map(|c| (c.variant_id.as_str(), c.available, c.reorder_point));
+    assert_eq!(crossed, Some((variant_s.as_str(), 4, 5)));
 
     let report = server.get_as("/v1/inventory/low-stock", &admin).await?;
     assert_eq!(report.status, StatusCode::OK, "{}", report.body);
@@ -272,6 +275,20 @@ async fn low_stock_lists_levels_at_their_reorder_point_with_sales_velocity() -> 
     assert_eq!(rows[1]["days_of_cover"], Value::Null);
     let ledger = server.get_as("/v1/inventory/LOW-S/movements", &admin).await?;
     assert_eq!(ledger.body["data"][0]["reference"], "ord_test");
+    assert_ledger(&server, &admin, "LOW-S").await?;
+
+    // Once under the point, further changes do not cross again; back above, they do.
+    let damage = emporium_inventory::Adjustment { delta: -1, reason: emporium_inventory::Reason::Damage, ..sale };
+    assert_eq!(emporium_inventory::adjust(&server.app_db, &damage).await?.crossed, None);
+    let restock = emporium_inventory::Adjustment { delta: 10, reason: emporium_inventory::Reason::Restock, ..damage };
+    assert_eq!(emporium_inventory::adjust(&server.app_db, &restock).await?.crossed, None, "a rise crosses nothing");
+    // 13 available; a reservation of 9 leaves 4: crossed by holding units, not only selling.
+    let txn = emporium_core::db::begin_write(&server.app_db).await?;
+    let held =
+        emporium_inventory::reserve(&txn, &[(restock.variant_id.clone(), 9)], chrono::Duration::minutes(5), None)
+            .await?;
+    txn.commit().await?;
+    assert_eq!(held.crossed.iter().map(|c| (c.available, c.reorder_point)).collect::<Vec<_>>(), [(4, 5)]);
     assert_ledger(&server, &admin, "LOW-S").await?;
     Ok(())
 }

@@ -348,3 +348,21 @@ async fn backorders_sell_past_stock_only_when_allowed_and_never_past_the_limit()
     assert_consistent(&server, &variant).await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_expiry_sweep_stops_on_shutdown_and_expires_nothing_after() -> TestResult {
+    let mut server = TestServer::start().await?;
+    let variant = stocked(&server, "STOPPED", &[("main", 0, 5)]).await?;
+    let background = server.background.take().ok_or_else(|| anyhow::anyhow!("no background tasks"))?;
+    let total = background.len();
+    assert!(total >= 3, "housekeeping, reservation expiry and cache sync: {total}");
+    let ended =
+        tokio::time::timeout(std::time::Duration::from_secs(15), background.stop(std::time::Duration::from_secs(10)))
+            .await?;
+    assert_eq!(ended, total, "every background task ended when asked");
+    // Nothing sweeps any more: a due reservation stays held until a sweep runs.
+    reserve(&server, &[(variant.clone(), 2)], Duration::milliseconds(-1)).await??;
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    assert_eq!(totals(&server, &variant).await?, (5, 2), "a stopped instance released nothing");
+    Ok(())
+}

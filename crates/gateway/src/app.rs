@@ -20,6 +20,7 @@ use tower_http::trace::TraceLayer;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{AccountCache, Principal, Tokens, signing_key};
+use crate::background::{Background, Shutdown};
 use crate::cache::{CacheStore, MemoryCache, ProductCache, RedisCache, SharedLookup};
 use crate::config::Config;
 use crate::error::ApiError;
@@ -36,6 +37,8 @@ use crate::{db, ide, idempotency, rest};
 pub struct App {
     pub router: Router,
     pub state: AppState,
+    /// Its background tasks; [`serve`] stops them once the last request is answered.
+    pub background: Background,
 }
 
 /// Connects, migrates, and assembles the application.
@@ -67,25 +70,35 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         fingerprint_key: derive_key(&key, b"idempotency"),
         config,
     });
-    spawn_housekeeping(state.clone());
-    crate::inventory::spawn_expiry(state.clone());
+    let mut background = Background::new();
+    let housekeeping = state.clone();
+    background.spawn("housekeeping", |shutdown| housekeep(housekeeping, shutdown));
+    let expiry = state.clone();
+    background.spawn("reservation expiry", |shutdown| crate::inventory::run_expiry(expiry, shutdown));
     // Invalidation log rows outlive every entry that could depend on them.
-    crate::cache::sync::spawn(
-        state.db.clone(),
-        Arc::clone(&state.cache),
-        state.config.cache_ttl + std::time::Duration::from_secs(60),
-    );
-    Ok(App { router: with_cors(router(state.clone()), &state.config.cors_origins), state })
+    let (db, cache) = (state.db.clone(), Arc::clone(&state.cache));
+    let retention = state.config.cache_ttl + std::time::Duration::from_secs(60);
+    background.spawn("cache sync", move |shutdown| crate::cache::sync::run(db, cache, retention, shutdown));
+    Ok(App { router: with_cors(router(state.clone()), &state.config.cors_origins), state, background })
 }
 
 /// Background upkeep: every 30 s write API keys' "last used" times; every minute forget full
 /// rate-limit buckets; hourly purge idempotent answers and refresh tokens past their retention.
-fn spawn_housekeeping(state: AppState) {
-    tokio::spawn(async move {
+async fn housekeep(state: AppState, mut shutdown: Shutdown) {
+    {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
         let mut ticks: u64 = 0;
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = shutdown.requested() => {
+                    // What API keys were used for since the last round is not lost.
+                    if let Err(err) = state.accounts.flush_key_uses(&state.db).await {
+                        tracing::warn!(error = ?err.code, "recording API key use failed");
+                    }
+                    return;
+                }
+            }
             ticks += 1;
             if let Err(err) = state.accounts.flush_key_uses(&state.db).await {
                 tracing::warn!(error = ?err.code, "recording API key use failed");
@@ -107,7 +120,7 @@ fn spawn_housekeeping(state: AppState) {
                 Err(err) => tracing::warn!(error = %err, "purging refresh tokens failed"),
             }
         }
-    });
+    }
 }
 
 /// A key for another purpose, derived from the signing key, so one secret serves both.
@@ -366,11 +379,17 @@ fn graphql_body(response: &async_graphql::Response) -> Result<Response, ApiError
     Ok(rest::products::json_response(StatusCode::OK, bytes::Bytes::from(body)))
 }
 
-/// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests.
+/// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests and stops the background
+/// tasks (each finishes the round it is in).
 pub async fn serve(app: App) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(app.state.config.addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "serving; REST under /v1, docs at /docs, GraphQL at /graphql");
-    crate::serve::serve_on(listener, app.router, app.state.config.header_read_timeout, shutdown_signal()).await?;
+    let served =
+        crate::serve::serve_on(listener, app.router, app.state.config.header_read_timeout, shutdown_signal()).await;
+    let total = app.background.len();
+    let ended = app.background.stop(std::time::Duration::from_secs(10)).await;
+    tracing::info!(ended, total, "background tasks stopped");
+    served?;
     Ok(())
 }
 

@@ -15,6 +15,7 @@ use emporium_inventory::{self as inventory, Adjustment, Backorder, LocationChang
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::background::Shutdown;
 use crate::error::ApiError;
 use crate::idempotency::{Answer, Idempotency};
 use crate::products;
@@ -234,11 +235,33 @@ pub async fn adjust(
         actor: actor.map(str::to_owned),
         reference: None,
     };
-    let movement = movement_dto(inventory::adjust(write.txn(), &adjustment).await?, &variant.sku);
+    let adjusted = inventory::adjust(write.txn(), &adjustment).await?;
+    if let Some(crossing) = &adjusted.crossed {
+        stock_low(write.txn(), &variant.sku, crossing).await?;
+    }
+    let movement = movement_dto(adjusted.movement, &variant.sku);
     write.touch_stock(&variant.variant_id);
     let answer = Answer::of(StatusCode::CREATED, &movement)?;
     let answer = write.commit_answering(idempotency, answer).await?;
     Ok((movement, answer))
+}
+
+/// The hook for a level that fell to or under its reorder point, called in the transaction
+/// of the change. The purchase-flow issue writes the `stock.low` event row here (the events
+/// table does not exist yet); until then it is logged, so nothing depends on it.
+pub async fn stock_low<C: sea_orm::ConnectionTrait>(
+    _txn: &C,
+    sku: &str,
+    crossing: &inventory::ReorderCrossing,
+) -> Result<(), ApiError> {
+    tracing::info!(
+        sku,
+        location_id = %crossing.location_id,
+        available = crossing.available,
+        reorder_point = crossing.reorder_point,
+        "stock.low"
+    );
+    Ok(())
 }
 
 async fn stock_of<C: sea_orm::ConnectionTrait>(db: &C, variant: &catalog::VariantRef) -> Result<StockDto, ApiError> {
@@ -361,18 +384,20 @@ pub async fn expire_reservations(state: &AppState) -> Result<usize, ApiError> {
     Ok(settled.lines.len() + settled.backorders.len())
 }
 
-/// Every few seconds, on every instance: release expired reservations.
-pub fn spawn_expiry(state: AppState) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match expire_reservations(&state).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(lines = n, "expired reservations released"),
-                Err(err) => tracing::warn!(code = err.code, "releasing expired reservations failed"),
-            }
+/// Every few seconds, on every instance: release expired reservations, until shutdown (a
+/// round in progress finishes first).
+pub async fn run_expiry(state: AppState, mut shutdown: Shutdown) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.requested() => return,
         }
-    });
+        match expire_reservations(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(lines = n, "expired reservations released"),
+            Err(err) => tracing::warn!(code = err.code, "releasing expired reservations failed"),
+        }
+    }
 }

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod availability;
+pub mod background;
 pub mod cache;
 pub mod config;
 pub mod db;

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::Principal;
 use crate::availability::{self, Shown};
-use crate::cache::{self, CATALOG, Doc, Lookup, SharedLookup, Template, template};
+use crate::cache::{self, CATALOG, Doc, Lookup, Rendered, RenderedLookup, SharedLookup, Template, template};
 use crate::dto::ProductDto;
 use crate::error::ApiError;
 use crate::idempotency::{Answer, Idempotency};
@@ -275,26 +275,41 @@ pub async fn list_categories(
 /// one lookup plus one batch of availability figures. Stock changes leave it alone.
 pub async fn list_body(state: &AppState, request: &catalog::ListProducts) -> Result<Bytes, ApiError> {
     let key = format!("list-page:{}", request.cache_key());
-    // Between two writes, the page as last rendered (in-process cache only).
-    let epoch = match state.cache.get_rendered(&key) {
-        Ok(body) => return Ok(body),
-        Err(epoch) => epoch,
+    // In process: the page as last rendered, if nothing was written since; if only stock was,
+    // its template with fresh figures (the same body again when they did not change).
+    let (render_token, previous) = match state.cache.get_rendered(&key) {
+        RenderedLookup::Current(rendered) => return Ok(rendered.body.clone()),
+        RenderedLookup::Stale(token, previous) => (token, previous),
     };
-    let (cached, token) = match state.cache.get_shared(&key).await {
+    let template = match &previous {
+        Some(previous) => Arc::clone(&previous.template),
+        None => Arc::new(page_template_cached(state, request, &key).await?),
+    };
+    let figures = availability::figures(state, &template.variant_ids).await?;
+    let body = match previous {
+        Some(previous) if previous.figures == figures => previous.body.clone(),
+        _ => template.render(&figures),
+    };
+    state.cache.put_rendered(&key, render_token, Arc::new(Rendered { template, figures, body: body.clone() }));
+    Ok(body)
+}
+
+/// A list page's template through the catalog-wide cache.
+async fn page_template_cached(
+    state: &AppState,
+    request: &catalog::ListProducts,
+    key: &str,
+) -> Result<Template, ApiError> {
+    let (cached, token) = match state.cache.get_shared(key).await {
         SharedLookup::Hit(raw) => (Template::decode(&raw), None),
         SharedLookup::Miss(token) => (None, token),
     };
-    let template = match cached {
-        Some(template) => template,
-        None => {
-            let template = page_template(&list(state, request).await?);
-            state.cache.put_shared(&key, token, Bytes::from(template.encode())).await;
-            template
-        }
-    };
-    let body = availability::render(state, &template).await?;
-    state.cache.put_rendered(&key, epoch, body.clone());
-    Ok(body)
+    if let Some(template) = cached {
+        return Ok(template);
+    }
+    let template = page_template(&list(state, request).await?);
+    state.cache.put_shared(key, token, Bytes::from(template.encode())).await;
+    Ok(template)
 }
 
 /// A list page as JSON with holes, assembled from the cached documents without

@@ -19,9 +19,9 @@ pub use reservations::{
     reserve,
 };
 pub use stock::{
-    Adjustment, Backorder, Level, LowStock, MAX_DELTA, MAX_LOW_STOCK, Movement, Reason, StockSummary,
-    UNLIMITED_BACKORDER, adjust, available, backorder, low_stock, movements, set_backorder, set_reorder, stock,
-    variants_at,
+    Adjusted, Adjustment, Backorder, Level, LowStock, MAX_DELTA, MAX_LOW_STOCK, Movement, Reason, ReorderCrossing,
+    StockSummary, UNLIMITED_BACKORDER, adjust, available, backorder, low_stock, movements, set_backorder, set_reorder,
+    stock, variants_at,
 };
 
 use emporium_core::{DomainError, ErrorCode, ErrorKind, ValidationErrors};

@@ -21,6 +21,7 @@ use emporium_core::id;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr};
 
 use crate::InventoryError;
+use crate::stock::ReorderCrossing;
 
 /// Most lines one reservation may hold.
 pub const MAX_LINES: usize = 250;
@@ -49,6 +50,8 @@ pub struct Reservation {
     pub expires_at: DateTime<Utc>,
     pub lines: Vec<ReservedLine>,
     pub backorders: Vec<Backordered>,
+    /// Levels this reservation took to or under their reorder point (a `stock.low` each).
+    pub crossed: Vec<ReorderCrossing>,
 }
 
 /// What a commit, release or expiry settled: the units held at locations and on backorder.
@@ -106,6 +109,7 @@ pub async fn reserve<C: ConnectionTrait>(
     }
     let backend = db.get_database_backend();
     let mut held = Vec::new();
+    let mut crossed = Vec::new();
     let mut backorders = Vec::new();
     let mut short = Vec::new();
     for (variant, quantity) in wanted {
@@ -123,7 +127,8 @@ pub async fn reserve<C: ConnectionTrait>(
                 break;
             }
             let location: String = level.try_get_by_index(0)?;
-            let taken = take(db, backend, variant, &location, needed).await?;
+            let (taken, crossing) = take(db, backend, variant, &location, needed).await?;
+            crossed.extend(crossing);
             if taken > 0 {
                 needed -= taken;
                 held.push(ReservedLine { variant_id: variant.to_owned(), location_id: location, quantity: taken });
@@ -141,7 +146,7 @@ pub async fn reserve<C: ConnectionTrait>(
         return Err(InventoryError::OutOfStock { variant_ids: short });
     }
     let at = now();
-    let reservation = Reservation { id: id::new_id("res"), expires_at: at + ttl, lines: held, backorders };
+    let reservation = Reservation { id: id::new_id("res"), expires_at: at + ttl, lines: held, backorders, crossed };
     db.execute_raw(statement(
         backend,
         "INSERT INTO reservations (id, state, reference, expires_at, created_at, updated_at) VALUES (?, 'active', ?, ?, ?, ?)",
@@ -195,30 +200,33 @@ async fn backorder<C: ConnectionTrait>(
 
 /// Reserves as many of `needed` units at one location as it has free, in one conditional
 /// statement per attempt: the whole amount if it is there, else what a fresh read shows free.
+/// Also the reorder point the units taken crossed, if they did.
 async fn take<C: ConnectionTrait>(
     db: &C,
     backend: DbBackend,
     variant: &str,
     location: &str,
     needed: i64,
-) -> Result<i64, DbErr> {
+) -> Result<(i64, Option<ReorderCrossing>), DbErr> {
     let mut amount = needed;
     // Each failed attempt saw less stock than it asked for; a few rounds settle any race.
     for _ in 0..4 {
         if amount <= 0 {
-            return Ok(0);
+            return Ok((0, None));
         }
         let reserved = db
-            .execute_raw(statement(
+            .query_one_raw(statement(
                 backend,
                 "UPDATE stock_levels SET reserved = reserved + ?, updated_at = ? \
-                 WHERE variant_id = ? AND location_id = ? AND on_hand - reserved >= ?",
+                 WHERE variant_id = ? AND location_id = ? AND on_hand - reserved >= ? \
+                 RETURNING on_hand - reserved, reorder_point",
                 [amount.into(), now().into(), variant.into(), location.into(), amount.into()],
             ))
-            .await?
-            .rows_affected();
-        if reserved == 1 {
-            return Ok(amount);
+            .await?;
+        if let Some(row) = reserved {
+            let crossing =
+                ReorderCrossing::of(variant, location, row.try_get_by_index(0)?, -amount, row.try_get_by_index(1)?);
+            return Ok((amount, crossing));
         }
         let free = db
             .query_one_raw(statement(
@@ -232,7 +240,7 @@ async fn take<C: ConnectionTrait>(
             .unwrap_or(0);
         amount = free.min(needed);
     }
-    Ok(0)
+    Ok((0, None))
 }
 
 async fn settled_of<C: ConnectionTrait>(db: &C, reservation_id: &str) -> Result<Settled, DbErr> {

@@ -99,11 +99,49 @@ pub struct Movement {
     pub created_at: DateTime<Utc>,
 }
 
+/// A level whose available units fell to or under its reorder point with one change (they
+/// were above it before): the moment a `stock.low` event is due. Reported once per crossing;
+/// a level that stays under its point does not cross again until restocked above it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReorderCrossing {
+    pub variant_id: String,
+    pub location_id: String,
+    /// Available units after the change.
+    pub available: i64,
+    pub reorder_point: i64,
+}
+
+impl ReorderCrossing {
+    /// The crossing a change of available units by `change` made, if it made one.
+    pub(crate) fn of(
+        variant_id: &str,
+        location_id: &str,
+        available_after: i64,
+        change: i64,
+        reorder_point: Option<i64>,
+    ) -> Option<Self> {
+        let point = reorder_point?;
+        (available_after <= point && available_after - change > point).then(|| Self {
+            variant_id: variant_id.to_owned(),
+            location_id: location_id.to_owned(),
+            available: available_after,
+            reorder_point: point,
+        })
+    }
+}
+
+/// An adjustment as made: its movement, and the reorder point it crossed, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adjusted {
+    pub movement: Movement,
+    pub crossed: Option<ReorderCrossing>,
+}
+
 /// Adds (or, with a negative delta, removes) units of a variant at a location and appends the
 /// movement. One conditional statement decides, so no concurrency takes on-hand below zero or
 /// below what is reserved (409 `insufficient_stock`, nothing changed). Run it in a write
 /// transaction.
-pub async fn adjust<C: ConnectionTrait>(db: &C, adjustment: &Adjustment) -> Result<Movement, InventoryError> {
+pub async fn adjust<C: ConnectionTrait>(db: &C, adjustment: &Adjustment) -> Result<Adjusted, InventoryError> {
     let backend = db.get_database_backend();
     let at = now();
     let (variant, location) = (adjustment.variant_id.as_str(), adjustment.location_id.as_str());
@@ -120,7 +158,7 @@ pub async fn adjust<C: ConnectionTrait>(db: &C, adjustment: &Adjustment) -> Resu
             backend,
             "UPDATE stock_levels SET on_hand = on_hand + ?, updated_at = ? \
              WHERE variant_id = ? AND location_id = ? AND on_hand + ? >= reserved AND on_hand + ? >= 0 \
-             RETURNING on_hand",
+             RETURNING on_hand, reserved, reorder_point",
             [delta.into(), at.into(), variant.into(), location.into(), delta.into(), delta.into()],
         ))
         .await?;
@@ -129,6 +167,8 @@ pub async fn adjust<C: ConnectionTrait>(db: &C, adjustment: &Adjustment) -> Resu
         return Err(InventoryError::InsufficientStock { requested: -delta, available });
     };
     let on_hand_after: i64 = after.try_get_by_index(0)?;
+    let reserved: i64 = after.try_get_by_index(1)?;
+    let crossed = ReorderCrossing::of(variant, location, on_hand_after - reserved, delta, after.try_get_by_index(2)?);
     let movement_id = id::new_id("mov");
     db.execute_raw(statement(
         backend,
@@ -154,7 +194,7 @@ pub async fn adjust<C: ConnectionTrait>(db: &C, adjustment: &Adjustment) -> Resu
         .map(|row| row.try_get_by_index::<String>(0))
         .transpose()?
         .unwrap_or_default();
-    Ok(Movement {
+    let movement = Movement {
         id: movement_id,
         variant_id: variant.to_owned(),
         location_code: code,
@@ -165,7 +205,8 @@ pub async fn adjust<C: ConnectionTrait>(db: &C, adjustment: &Adjustment) -> Resu
         actor: adjustment.actor.clone(),
         note: adjustment.note.clone(),
         created_at: at,
-    })
+    };
+    Ok(Adjusted { movement, crossed })
 }
 
 async fn level_available<C: ConnectionTrait>(db: &C, variant: &str, location: &str) -> Result<i64, DbErr> {

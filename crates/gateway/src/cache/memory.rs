@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{CATALOG, Doc, Lookup, SharedLookup, StockLookup, Token};
+use super::{CATALOG, Doc, Lookup, RenderToken, Rendered, RenderedLookup, SharedLookup, StockLookup, Token};
 
 /// Bytes of catalog-wide entries (list pages, GraphQL responses) kept at most.
 const SHARED_BYTES: u64 = 32 * 1024 * 1024;
@@ -19,9 +19,9 @@ pub struct MemoryCache {
     stock: moka::sync::Cache<String, (i64, i64)>,
     /// Catalog-wide entries, weighed by their size.
     shared: moka::sync::Cache<String, (i64, Bytes)>,
-    /// Answers rendered with availability, valid while no generation at all has moved since
-    /// (`epoch`): between two stock or catalog writes, a list page is rendered once.
-    rendered: moka::sync::Cache<String, (u64, Bytes)>,
+    /// Answers rendered with availability, each with the epoch and catalog generation it was
+    /// rendered under: current while no generation at all has moved since.
+    rendered: moka::sync::Cache<String, (u64, i64, Arc<Rendered>)>,
     /// Moves whenever any generation moves, after it moved.
     epoch: AtomicU64,
     /// Never evicted: a forgotten generation would revive a stale entry. One small entry per
@@ -43,8 +43,8 @@ impl MemoryCache {
                 .time_to_live(ttl)
                 .build(),
             rendered: moka::sync::Cache::builder()
-                .weigher(|key: &String, (_, value): &(u64, Bytes)| {
-                    u32::try_from(key.len() + value.len()).unwrap_or(u32::MAX)
+                .weigher(|key: &String, (_, _, value): &(u64, i64, Arc<Rendered>)| {
+                    u32::try_from(key.len() + 2 * value.body.len()).unwrap_or(u32::MAX)
                 })
                 .max_capacity(SHARED_BYTES / 2)
                 .time_to_live(ttl)
@@ -86,18 +86,23 @@ impl MemoryCache {
         }
     }
 
-    /// A rendered answer, if nothing was invalidated since it was rendered; else the epoch to
-    /// store a fresh one under (read before the caller reads anything it renders from).
-    pub(super) fn get_rendered(&self, key: &str) -> Result<Bytes, u64> {
+    /// A rendered answer: current if nothing was invalidated since it was rendered; else the
+    /// token to store a fresh one under (read before the caller reads anything it renders
+    /// from) and, if the catalog has not changed since, the previous rendering (its template
+    /// still holds; only its figures may not).
+    pub(super) fn get_rendered(&self, key: &str) -> RenderedLookup {
         let epoch = self.epoch.load(Ordering::SeqCst);
+        let catalog = self.generation(CATALOG);
+        let token = RenderToken { epoch, catalog };
         match self.rendered.get(key) {
-            Some((stored, value)) if stored == epoch => Ok(value),
-            _ => Err(epoch),
+            Some((stored, _, value)) if stored == epoch => RenderedLookup::Current(value),
+            Some((_, generation, value)) if generation == catalog => RenderedLookup::Stale(Some(token), Some(value)),
+            _ => RenderedLookup::Stale(Some(token), None),
         }
     }
 
-    pub(super) fn put_rendered(&self, key: &str, epoch: u64, value: Bytes) {
-        self.rendered.insert(key.to_owned(), (epoch, value));
+    pub(super) fn put_rendered(&self, key: &str, token: RenderToken, value: Arc<Rendered>) {
+        self.rendered.insert(key.to_owned(), (token.epoch, token.catalog, value));
     }
 
     pub(super) fn get_shared(&self, key: &str) -> SharedLookup {
@@ -164,5 +169,31 @@ mod tests {
         // The same write applied again (the invalidation log replayed) keeps the entry.
         cache.invalidate("tee", 1);
         assert!(matches!(cache.get("tee"), Lookup::Hit(_)));
+    }
+
+    #[test]
+    fn a_rendered_answer_lives_until_any_write_and_keeps_its_template_until_a_catalog_write() {
+        let cache = MemoryCache::new(Duration::from_secs(60), 100);
+        let rendered = |body: &'static str| {
+            Arc::new(Rendered {
+                template: Arc::new(super::super::Template::default()),
+                figures: vec![1],
+                body: bytes::Bytes::from_static(body.as_bytes()),
+            })
+        };
+        let RenderedLookup::Stale(Some(token), None) = cache.get_rendered("page") else { unreachable!("empty") };
+        // A sale lands while the page renders: what was rendered is stored dead.
+        cache.invalidate("stock:var_1", 1);
+        cache.put_rendered("page", token, rendered("old"));
+        let RenderedLookup::Stale(Some(token), Some(previous)) = cache.get_rendered("page") else {
+            unreachable!("a stock write keeps the template")
+        };
+        assert_eq!(previous.body, "old");
+        cache.put_rendered("page", token, rendered("new"));
+        assert!(matches!(cache.get_rendered("page"), RenderedLookup::Current(r) if r.body == "new"));
+        cache.invalidate("stock:var_2", 2);
+        assert!(matches!(cache.get_rendered("page"), RenderedLookup::Stale(Some(_), Some(_))));
+        cache.invalidate(CATALOG, 3);
+        assert!(matches!(cache.get_rendered("page"), RenderedLookup::Stale(Some(_), None)), "a catalog write drops it");
     }
 }

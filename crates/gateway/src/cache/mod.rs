@@ -57,6 +57,31 @@ impl Doc {
     }
 }
 
+/// An answer rendered from a template and the figures it was filled with.
+#[derive(Debug)]
+pub struct Rendered {
+    pub template: Arc<Template>,
+    pub figures: Vec<i64>,
+    pub body: Bytes,
+}
+
+/// When a rendered answer was stored: the in-process invalidation epoch and catalog generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenderToken {
+    epoch: u64,
+    catalog: i64,
+}
+
+/// What the cache had for a rendered answer.
+#[derive(Debug, Clone)]
+pub enum RenderedLookup {
+    /// Nothing was invalidated since it was rendered: send it.
+    Current(Arc<Rendered>),
+    /// Something was: render again and store under the token (if any). The previous
+    /// rendering is given when the catalog has not changed since, so its template holds.
+    Stale(Option<RenderToken>, Option<Arc<Rendered>>),
+}
+
 /// The cache key of a variant's availability.
 pub fn stock_key(variant_id: &str) -> String {
     format!("{STOCK_PREFIX}{variant_id}")
@@ -172,20 +197,19 @@ impl ProductCache {
         }
     }
 
-    /// An answer rendered with availability, reusable while nothing at all was invalidated
-    /// since (in-process cache only: with Redis, other instances' writes are not seen here at
-    /// once, so every answer is rendered). `Err(Some(epoch))`: render, then store under it.
-    pub fn get_rendered(&self, key: &str) -> Result<Bytes, Option<u64>> {
+    /// An answer rendered with availability (in-process cache only: with Redis, other
+    /// instances' writes are not seen here at once, so every answer is rendered afresh).
+    pub fn get_rendered(&self, key: &str) -> RenderedLookup {
         match &self.store {
-            CacheStore::Memory(cache) => cache.get_rendered(key).map_err(Some),
-            CacheStore::Redis(_) => Err(None),
+            CacheStore::Memory(cache) => cache.get_rendered(key),
+            CacheStore::Redis(_) => RenderedLookup::Stale(None, None),
         }
     }
 
-    /// Stores an answer rendered after `epoch` was read.
-    pub fn put_rendered(&self, key: &str, epoch: Option<u64>, value: Bytes) {
-        if let (CacheStore::Memory(cache), Some(epoch)) = (&self.store, epoch) {
-            cache.put_rendered(key, epoch, value);
+    /// Stores an answer rendered after `token` was taken.
+    pub fn put_rendered(&self, key: &str, token: Option<RenderToken>, value: Arc<Rendered>) {
+        if let (CacheStore::Memory(cache), Some(token)) = (&self.store, token) {
+            cache.put_rendered(key, token, value);
         }
     }
 

@@ -22,6 +22,7 @@ use emporium_core::db::statement;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
 use super::ProductCache;
+use crate::background::Shutdown;
 
 /// How often an instance reads the invalidation log.
 pub const POLL: Duration = Duration::from_millis(200);
@@ -49,15 +50,18 @@ pub async fn record<C: ConnectionTrait>(txn: &C, keys: &[&str]) -> Result<i64, D
     Ok(version)
 }
 
-/// Polls the log and applies it to `cache`, until the process ends.
-pub fn spawn(db: DatabaseConnection, cache: Arc<ProductCache>, retention: Duration) {
-    tokio::spawn(async move {
+/// Polls the log and applies it to `cache`, until shutdown.
+pub async fn run(db: DatabaseConnection, cache: Arc<ProductCache>, retention: Duration, mut shutdown: Shutdown) {
+    {
         let mut applied = 0i64;
         let mut every = tokio::time::interval(POLL);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut polls = 0u64;
         loop {
-            every.tick().await;
+            tokio::select! {
+                _ = every.tick() => {}
+                () = shutdown.requested() => return,
+            }
             match sync_once(&db, &cache, applied).await {
                 Ok(Some(version)) => applied = version,
                 Ok(None) => {}
@@ -71,7 +75,7 @@ pub fn spawn(db: DatabaseConnection, cache: Arc<ProductCache>, retention: Durati
                 tracing::warn!(error = %err, "purging the cache invalidation log failed");
             }
         }
-    });
+    }
 }
 
 /// One poll: applies every row after `applied` up to the current version. Returns the version

@@ -1,0 +1,79 @@
+//! The background tasks of an instance (expiring reservations, applying the cache
+//! invalidation log, housekeeping), stopped together on shutdown. A task checks for the stop
+//! only between two rounds of work, so a round in progress (a transaction) always finishes.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// What a task waits on to learn that the instance is stopping.
+pub struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    /// Resolves once a stop is asked for (never, if the [`Background`] was dropped without
+    /// one: a dropped handle does not stop anything).
+    pub async fn requested(&mut self) {
+        loop {
+            if *self.0.borrow_and_update() {
+                return;
+            }
+            if self.0.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+/// Every background task of one instance.
+pub struct Background {
+    stop: watch::Sender<bool>,
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl Default for Background {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Background {
+    /// No tasks yet.
+    pub fn new() -> Self {
+        Self { stop: watch::channel(false).0, tasks: Vec::new() }
+    }
+
+    /// Runs `task` until it returns; it is given the [`Shutdown`] to watch.
+    pub fn spawn<F, Fut>(&mut self, name: &'static str, task: F)
+    where
+        F: FnOnce(Shutdown) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let shutdown = Shutdown(self.stop.subscribe());
+        self.tasks.push((name, tokio::spawn(task(shutdown))));
+    }
+
+    /// How many tasks run.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Whether none runs.
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// Asks every task to stop and waits up to `within` for each; returns how many ended.
+    pub async fn stop(self, within: Duration) -> usize {
+        let _ = self.stop.send(true);
+        let mut ended = 0;
+        for (name, task) in self.tasks {
+            match tokio::time::timeout(within, task).await {
+                Ok(_) => ended += 1,
+                Err(_) => tracing::warn!(task = name, "a background task did not stop in time"),
+            }
+        }
+        ended
+    }
+}
