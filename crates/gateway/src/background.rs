@@ -64,14 +64,19 @@ impl Background {
         self.tasks.is_empty()
     }
 
-    /// Asks every task to stop and waits up to `within` for each; returns how many ended.
+    /// Asks every task to stop and waits up to `within` for all of them together; a task
+    /// still running then is aborted. Returns how many ended by themselves.
     pub async fn stop(self, within: Duration) -> usize {
         let _ = self.stop.send(true);
+        let deadline = tokio::time::Instant::now() + within;
         let mut ended = 0;
-        for (name, task) in self.tasks {
-            match tokio::time::timeout(within, task).await {
+        for (name, mut task) in self.tasks {
+            match tokio::time::timeout_at(deadline, &mut task).await {
                 Ok(_) => ended += 1,
-                Err(_) => tracing::warn!(task = name, "a background task did not stop in time"),
+                Err(_) => {
+                    tracing::warn!(task = name, "a background task did not stop in time; aborted");
+                    task.abort();
+                }
             }
         }
         ended

@@ -16,7 +16,7 @@ pub use locations::{
 };
 pub use reservations::{
     Backordered, MAX_LINES, MAX_QUANTITY, Reservation, ReservedLine, Settled, commit, expire_due, held_units, release,
-    reserve,
+    reserve, settle_backorder,
 };
 pub use stock::{
     Adjusted, Adjustment, Backorder, Level, LowStock, MAX_DELTA, MAX_LOW_STOCK, Movement, Reason, ReorderCrossing,

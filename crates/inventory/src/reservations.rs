@@ -345,33 +345,60 @@ pub async fn commit<C: ConnectionTrait>(
     Ok(settled)
 }
 
+/// Gives units back in the order `reserve` takes them (per variant by id: its levels by
+/// location, then its backorder), so a release and a reservation never wait on each other's
+/// rows in opposite orders (a deadlock on PostgreSQL).
 async fn give_back<C: ConnectionTrait>(db: &C, settled: &Settled) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
+    let mut lines: Vec<&ReservedLine> = settled.lines.iter().collect();
+    lines.sort_by(|a, b| (&a.variant_id, &a.location_id).cmp(&(&b.variant_id, &b.location_id)));
+    let mut backorders: BTreeMap<&str, i64> = BTreeMap::new();
     for line in &settled.backorders {
-        db.execute_raw(statement(
-            backend,
-            "UPDATE inventory_items SET backordered = backordered - ?, updated_at = ? \
-             WHERE variant_id = ? AND backordered >= ?",
-            [line.quantity.into(), now().into(), line.variant_id.clone().into(), line.quantity.into()],
-        ))
-        .await?;
+        *backorders.entry(line.variant_id.as_str()).or_insert(0) += line.quantity;
     }
-    for line in &settled.lines {
-        db.execute_raw(statement(
-            backend,
-            "UPDATE stock_levels SET reserved = reserved - ?, updated_at = ? \
-             WHERE variant_id = ? AND location_id = ? AND reserved >= ?",
-            [
-                line.quantity.into(),
-                now().into(),
-                line.variant_id.clone().into(),
-                line.location_id.clone().into(),
-                line.quantity.into(),
-            ],
-        ))
-        .await?;
+    for variant in settled.variant_ids() {
+        for line in lines.iter().filter(|l| l.variant_id == variant) {
+            db.execute_raw(statement(
+                backend,
+                "UPDATE stock_levels SET reserved = reserved - ?, updated_at = ? \
+                 WHERE variant_id = ? AND location_id = ? AND reserved >= ?",
+                [
+                    line.quantity.into(),
+                    now().into(),
+                    line.variant_id.clone().into(),
+                    line.location_id.clone().into(),
+                    line.quantity.into(),
+                ],
+            ))
+            .await?;
+        }
+        if let Some(quantity) = backorders.get(variant.as_str()) {
+            db.execute_raw(statement(
+                backend,
+                "UPDATE inventory_items SET backordered = backordered - ?, updated_at = ? \
+                 WHERE variant_id = ? AND backordered >= ?",
+                [(*quantity).into(), now().into(), variant.clone().into(), (*quantity).into()],
+            ))
+            .await?;
+        }
     }
     Ok(())
+}
+
+/// Ends `quantity` units of a variant's committed backorder: the order that owed them was
+/// filled from new stock or cancelled (the orders crate calls it in its transaction). One
+/// conditional decrement; false if fewer units are backordered.
+pub async fn settle_backorder<C: ConnectionTrait>(db: &C, variant_id: &str, quantity: i64) -> Result<bool, DbErr> {
+    let settled = db
+        .execute_raw(statement(
+            db.get_database_backend(),
+            "UPDATE inventory_items SET backordered = backordered - ?, updated_at = ? \
+             WHERE variant_id = ? AND backordered >= ? AND ? > 0",
+            [quantity.into(), now().into(), variant_id.into(), quantity.into(), quantity.into()],
+        ))
+        .await?
+        .rows_affected();
+    Ok(settled == 1)
 }
 
 /// Gives an active reservation's units back (a failed checkout). Only an active reservation
@@ -404,11 +431,11 @@ pub async fn expire_due<C: ConnectionTrait>(db: &C, batch: u64) -> Result<Settle
     for row in due {
         let reservation_id: String = row.try_get_by_index(0)?;
         if finish(db, &reservation_id, "expired").await? {
-            let settled = settled_of(db, &reservation_id).await?;
-            give_back(db, &settled).await?;
-            given_back.extend(settled);
+            given_back.extend(settled_of(db, &reservation_id).await?);
         }
     }
+    // All at once, in the one order every stock change takes rows in.
+    give_back(db, &given_back).await?;
     Ok(given_back)
 }
 

@@ -82,6 +82,15 @@ pub enum RenderedLookup {
     Stale(Option<RenderToken>, Option<Arc<Rendered>>),
 }
 
+/// `keys` with the catalog-wide key moved after every other (generations move in that
+/// order). A reader that takes the catalog-wide token before a write moves it, and then reads
+/// a product the write has not moved yet, stores a page that the catalog move kills; moved
+/// first, the page would be stored under the new token with the old product, and live on.
+fn catalog_last<T>(mut keys: Vec<T>, key: impl Fn(&T) -> &str) -> Vec<T> {
+    keys.sort_by_key(|k| key(k) == CATALOG);
+    keys
+}
+
 /// The cache key of a variant's availability.
 pub fn stock_key(variant_id: &str) -> String {
     format!("{STOCK_PREFIX}{variant_id}")
@@ -240,6 +249,7 @@ impl ProductCache {
     /// answering it, with [`CATALOG`] among the keys when catalog-wide entries may be stale.
     /// If Redis does not take it, every instance's next poll of the log applies it.
     pub async fn invalidate(&self, keys: &[&str], version: i64) {
+        let keys = catalog_last(keys.to_vec(), |key| *key);
         match &self.store {
             CacheStore::Memory(cache) => keys.iter().for_each(|key| cache.invalidate(key, version)),
             CacheStore::Redis(cache) => {
@@ -253,6 +263,7 @@ impl ProductCache {
 
     /// Applies rows of the invalidation log; false if the cache could not take them.
     pub(crate) async fn apply(&self, rows: &[(i64, String)]) -> bool {
+        let rows = catalog_last(rows.iter().collect(), |(_, key)| key.as_str());
         match &self.store {
             CacheStore::Memory(cache) => {
                 rows.iter().for_each(|(version, key)| cache.invalidate(key, *version));

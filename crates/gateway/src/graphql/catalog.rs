@@ -267,7 +267,15 @@ impl CatalogQuery {
         let state = ctx.data::<AppState>()?;
         let principal = ctx.data::<Principal>()?;
         match products::read(state, principal, &id_or_slug).await {
-            Ok(doc) => Ok(Some(to_product(&doc, &availability::figures(state, &doc.template.variant_ids).await?)?)),
+            Ok(doc) => {
+                // Availability is looked up only when the query asks for it.
+                let figures = if ctx.look_ahead().field("variants").field("available").exists() {
+                    availability::figures(state, &doc.template.variant_ids).await?
+                } else {
+                    vec![0; doc.template.variant_ids.len()]
+                };
+                Ok(Some(to_product(&doc, &figures)?))
+            }
             Err(e) if e.code == "not_found" => Ok(None),
             Err(e) => Err(e.into()),
         }
@@ -301,9 +309,12 @@ impl CatalogQuery {
         };
         let request = input.check(principal, &products::ListFields::GRAPHQL, Default::default())?;
         let page = products::list(state, &request).await?;
-        // One batch of availability for the whole page.
+        // One batch of availability for the whole page, when the query asks for it.
         let ids: Vec<String> = page.docs().flat_map(|d| d.template.variant_ids.iter().cloned()).collect();
-        let figures = availability::figures(state, &ids).await?;
+        let look = ctx.look_ahead();
+        let wanted = look.field("nodes").field("variants").field("available").exists()
+            || look.field("edges").field("node").field("variants").field("available").exists();
+        let figures = if wanted { availability::figures(state, &ids).await? } else { vec![0; ids.len()] };
         let mut edges = Vec::with_capacity(page.items.len());
         let mut at = 0;
         for (doc, cursor) in &page.items {
