@@ -413,6 +413,18 @@ impl<'s> Write<'s> {
     }
 }
 
+/// One variant of a document with its availability (`figures` aligned with the variants).
+pub fn variant_of(doc: &Doc, figures: &[i64], variant_id: &str) -> Result<crate::dto::VariantDto, ApiError> {
+    let product = doc.product().map_err(|e| ApiError::internal(&e))?;
+    let (variant, available) = product
+        .variants
+        .iter()
+        .zip(figures)
+        .find(|(v, _)| v.id == variant_id)
+        .ok_or_else(|| ApiError::not_found("variant"))?;
+    Ok(crate::dto::VariantDto { available: *available, ..variant.clone() })
+}
+
 /// A product document as an answer, with its ETag.
 pub fn doc_answer(status: StatusCode, shown: Shown) -> Answer {
     Answer { etag: Some(shown.etag), ..Answer::json(status, shown.body) }

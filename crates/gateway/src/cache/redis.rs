@@ -105,35 +105,42 @@ impl RedisCache {
         replies.into_iter().map(|set| set.map(|_| Token(known.to_string()))).collect()
     }
 
-    pub(super) async fn get_many(&self, keys: &[&str]) -> Vec<Lookup> {
+    /// Reads the entries of `keys` in namespace `entry` with their generations, in one `MGET`:
+    /// each decoded entry stored under the current generation, or else the token to store a
+    /// fresh one under (`None`: Redis is not trusted now, or another reader set the missing
+    /// generation first).
+    async fn lookup<K: AsRef<str>, T>(
+        &self,
+        keys: &[K],
+        entry: &str,
+        decode: impl Fn(&[u8], &str) -> Option<T>,
+    ) -> Vec<Result<T, Option<Token>>> {
         // `MGET` with no key is an error, which would put Redis in its backoff for nothing.
         if keys.is_empty() {
             return Vec::new();
         }
-        let misses = || keys.iter().map(|_| Lookup::Miss(None)).collect();
+        let misses = || keys.iter().map(|_| Err(None)).collect();
         let Some(mut connection) = self.trusted() else { return misses() };
         let mut names = Vec::with_capacity(2 * keys.len());
         for key in keys {
-            names.push(format!("{}g:{key}", self.prefix));
-            names.push(format!("{}d:{key}", self.prefix));
+            names.push(format!("{}g:{}", self.prefix, key.as_ref()));
+            names.push(format!("{}{entry}:{}", self.prefix, key.as_ref()));
         }
         let Some(values) = self.bounded::<Vec<Option<Vec<u8>>>>("read", connection.mget(&names)).await else {
             return misses();
         };
-        let mut lookups: Vec<Lookup> = Vec::with_capacity(keys.len());
+        let mut lookups = Vec::with_capacity(keys.len());
         let mut uninitialised = Vec::new();
         for (i, key) in keys.iter().enumerate() {
             match values.get(2 * i).and_then(|v| v.as_deref()) {
                 None => {
-                    uninitialised.push((i, *key));
-                    lookups.push(Lookup::Miss(None));
+                    uninitialised.push((i, key.as_ref()));
+                    lookups.push(Err(None));
                 }
                 Some(generation) => {
                     let token = String::from_utf8_lossy(generation).into_owned();
-                    match values.get(2 * i + 1).and_then(|v| v.as_deref()).and_then(|raw| decode(raw, &token)) {
-                        Some(doc) => lookups.push(Lookup::Hit(Arc::new(doc))),
-                        None => lookups.push(Lookup::Miss(Some(Token(token)))),
-                    }
+                    let found = values.get(2 * i + 1).and_then(|v| v.as_deref()).and_then(|raw| decode(raw, &token));
+                    lookups.push(found.ok_or(Some(Token(token))));
                 }
             }
         }
@@ -141,55 +148,24 @@ impl RedisCache {
             let names: Vec<&str> = uninitialised.iter().map(|(_, key)| *key).collect();
             let tokens = self.initialise(&mut connection, &names).await;
             for ((i, _), token) in uninitialised.into_iter().zip(tokens) {
-                lookups[i] = Lookup::Miss(token);
+                lookups[i] = Err(token);
             }
         }
         lookups
     }
 
+    pub(super) async fn get_many(&self, keys: &[&str]) -> Vec<Lookup> {
+        let found = self.lookup(keys, "d", decode).await;
+        found.into_iter().map(|f| f.map_or_else(Lookup::Miss, |doc| Lookup::Hit(Arc::new(doc)))).collect()
+    }
+
     pub(super) async fn get_stock(&self, keys: &[String]) -> Vec<StockLookup> {
-        if keys.is_empty() {
-            return Vec::new();
-        }
-        let misses = || keys.iter().map(|_| StockLookup::Miss(None)).collect();
-        let Some(mut connection) = self.trusted() else { return misses() };
-        let mut names = Vec::with_capacity(2 * keys.len());
-        for key in keys {
-            names.push(format!("{}g:{key}", self.prefix));
-            names.push(format!("{}a:{key}", self.prefix));
-        }
-        let Some(values) = self.bounded::<Vec<Option<Vec<u8>>>>("read", connection.mget(&names)).await else {
-            return misses();
+        let figure = |raw: &[u8], token: &str| {
+            let rest = raw.strip_prefix(token.as_bytes())?.strip_prefix(b"\n")?;
+            std::str::from_utf8(rest).ok()?.parse::<i64>().ok()
         };
-        let mut lookups: Vec<StockLookup> = Vec::with_capacity(keys.len());
-        let mut uninitialised = Vec::new();
-        for (i, key) in keys.iter().enumerate() {
-            match values.get(2 * i).and_then(|v| v.as_deref()) {
-                None => {
-                    uninitialised.push((i, key.as_str()));
-                    lookups.push(StockLookup::Miss(None));
-                }
-                Some(generation) => {
-                    let token = String::from_utf8_lossy(generation).into_owned();
-                    let figure = values.get(2 * i + 1).and_then(|v| v.as_deref()).and_then(|raw| {
-                        let rest = raw.strip_prefix(token.as_bytes())?.strip_prefix(b"\n")?;
-                        std::str::from_utf8(rest).ok()?.parse::<i64>().ok()
-                    });
-                    lookups.push(match figure {
-                        Some(figure) => StockLookup::Hit(figure),
-                        None => StockLookup::Miss(Some(Token(token))),
-                    });
-                }
-            }
-        }
-        if !uninitialised.is_empty() {
-            let names: Vec<&str> = uninitialised.iter().map(|(_, key)| *key).collect();
-            let tokens = self.initialise(&mut connection, &names).await;
-            for ((i, _), token) in uninitialised.into_iter().zip(tokens) {
-                lookups[i] = StockLookup::Miss(token);
-            }
-        }
-        lookups
+        let found = self.lookup(keys, "a", figure).await;
+        found.into_iter().map(|f| f.map_or_else(StockLookup::Miss, StockLookup::Hit)).collect()
     }
 
     pub(super) async fn put_stock(&self, entries: &[(String, Token, i64)]) {

@@ -148,17 +148,6 @@ impl Product {
     }
 }
 
-fn variant_of(doc: &Doc, figures: &[i64], variant_id: &str) -> Result<VariantDto> {
-    let product = doc.product().map_err(|e| ApiError::internal(&e))?;
-    let (variant, available) = product
-        .variants
-        .iter()
-        .zip(figures)
-        .find(|(v, _)| v.id == variant_id)
-        .ok_or_else(|| ApiError::not_found("variant"))?;
-    Ok(VariantDto { available: *available, ..variant.clone() })
-}
-
 fn to_product(doc: &Doc, figures: &[i64]) -> Result<Product> {
     Ok(Product(doc.product().map_err(|e| ApiError::internal(&e))?, Arc::from(figures)))
 }
@@ -520,7 +509,7 @@ impl CatalogMutation {
             catalog::add_variant(write.txn(), &product, input.into()).await.map_err(ApiError::from)?;
         write.touch(&change);
         let doc = write.doc(&change.id).await?;
-        let variant = variant_of(&doc, &write.figures(&doc).await?, &variant_id)?;
+        let variant = products::variant_of(&doc, &write.figures(&doc).await?, &variant_id)?;
         write.commit().await?;
         Ok(variant)
     }
@@ -546,7 +535,7 @@ impl CatalogMutation {
             catalog::patch_variant(write.txn(), &product, &variant_id, patch_input).await.map_err(ApiError::from)?;
         write.touch(&change);
         let doc = write.doc(&change.id).await?;
-        let variant = variant_of(&doc, &write.figures(&doc).await?, &variant_id)?;
+        let variant = products::variant_of(&doc, &write.figures(&doc).await?, &variant_id)?;
         write.commit().await?;
         Ok(variant)
     }

@@ -319,15 +319,8 @@ async fn variant_answer(
     variant_id: &str,
 ) -> Result<Answer, ApiError> {
     let doc = write.doc(product_id).await?;
-    let figures = write.figures(&doc).await?;
-    let product = doc.product().map_err(|e| ApiError::internal(&e))?;
-    let (variant, available) = product
-        .variants
-        .iter()
-        .zip(figures)
-        .find(|(v, _)| v.id == variant_id)
-        .ok_or_else(|| ApiError::not_found("variant"))?;
-    let body = serde_json::to_vec(&VariantDto { available, ..variant.clone() }).map_err(|e| ApiError::internal(&e))?;
+    let variant = products::variant_of(&doc, &write.figures(&doc).await?, variant_id)?;
+    let body = serde_json::to_vec(&variant).map_err(|e| ApiError::internal(&e))?;
     Ok(Answer::json(status, body.into()))
 }
 
