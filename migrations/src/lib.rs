@@ -16,6 +16,7 @@ mod m0005_accounts;
 mod m0006_inventory;
 mod m0007_reservations;
 mod m0008_backorders;
+mod m0009_events;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_inventory::Migration),
             Box::new(m0007_reservations::Migration),
             Box::new(m0008_backorders::Migration),
+            Box::new(m0009_events::Migration),
         ]
     }
 }

@@ -13,6 +13,7 @@ mod catalog_errors;
 mod catalog_products;
 mod cors;
 mod documents;
+mod events;
 mod graphql;
 mod idempotency;
 mod inventory;

@@ -95,6 +95,7 @@ fn table() -> Vec<(Method, &'static str, Rule)> {
         (Method::PATCH, "/v1/inventory/{sku}", Rule::Staff(P::InventoryWrite)),
         (Method::GET, "/v1/inventory/{sku}/movements", Rule::Staff(P::InventoryRead)),
         (Method::PATCH, "/v1/inventory/{sku}/locations/{code}", Rule::Staff(P::InventoryWrite)),
+        (Method::GET, "/v1/events", Rule::Staff(P::EventsRead)),
         (Method::POST, "/v1/customers", Rule::Public),
         (Method::GET, "/v1/customers", Rule::Staff(P::CustomersRead)),
         (Method::GET, "/v1/customers/{customer_id}", Rule::Staff(P::CustomersRead)),

@@ -204,6 +204,8 @@ pub mod caps {
         InventoryWrite => InventoryWrite;
         /// Search and read customers.
         CustomersRead => CustomersRead;
+        /// Read the event feed.
+        EventsRead => EventsRead;
         /// Create and change staff accounts.
         StaffManage => StaffManage;
         /// Create, list and revoke API keys.

@@ -237,7 +237,7 @@ pub async fn adjust(
     };
     let adjusted = inventory::adjust(write.txn(), &adjustment).await?;
     if let Some(crossing) = &adjusted.crossed {
-        stock_low(write.txn(), &variant.sku, crossing).await?;
+        stock_low(write.txn(), &variant.sku, &location.code, crossing).await?;
     }
     let movement = movement_dto(adjusted.movement, &variant.sku);
     write.touch_stock(&variant.variant_id);
@@ -246,21 +246,21 @@ pub async fn adjust(
     Ok((movement, answer))
 }
 
-/// The hook for a level that fell to or under its reorder point, called in the transaction
-/// of the change. The purchase-flow issue writes the `stock.low` event row here (the events
-/// table does not exist yet); until then it is logged, so nothing depends on it.
+/// Writes the `stock.low` event of a level that fell to or under its reorder point, in the
+/// transaction of the change (adjustments here; reservations at checkout).
 pub async fn stock_low<C: sea_orm::ConnectionTrait>(
-    _txn: &C,
+    txn: &C,
     sku: &str,
+    location: &str,
     crossing: &inventory::ReorderCrossing,
 ) -> Result<(), ApiError> {
-    tracing::info!(
-        sku,
-        location_id = %crossing.location_id,
-        available = crossing.available,
-        reorder_point = crossing.reorder_point,
-        "stock.low"
-    );
+    let data = serde_json::json!({
+        "sku": sku,
+        "location": location,
+        "available": crossing.available,
+        "reorder_point": crossing.reorder_point,
+    });
+    emporium_core::events::append(txn, "stock.low", &data).await?;
     Ok(())
 }
 

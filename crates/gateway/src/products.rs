@@ -346,18 +346,20 @@ pub struct Write<'s> {
     txn: DatabaseTransaction,
     /// Cache keys to invalidate once committed; catalog-wide entries always for catalog writes.
     keys: Vec<String>,
+    /// Products changed, each given a `product.updated` event in the transaction.
+    products: Vec<String>,
 }
 
 impl<'s> Write<'s> {
     /// Begins a catalog write's transaction.
     pub async fn begin(state: &'s AppState) -> Result<Self, ApiError> {
-        Ok(Self { state, txn: begin_write(&state.db).await?, keys: vec![CATALOG.to_owned()] })
+        Ok(Self { state, txn: begin_write(&state.db).await?, keys: vec![CATALOG.to_owned()], products: Vec::new() })
     }
 
     /// Begins a stock write's transaction: it invalidates only the availability of the
     /// variants it notes ([`Write::touch_stock`]), never a document or a list page.
     pub async fn stock(state: &'s AppState) -> Result<Self, ApiError> {
-        Ok(Self { state, txn: begin_write(&state.db).await?, keys: Vec::new() })
+        Ok(Self { state, txn: begin_write(&state.db).await?, keys: Vec::new(), products: Vec::new() })
     }
 
     /// Notes a variant whose availability changes.
@@ -383,6 +385,9 @@ impl<'s> Write<'s> {
     /// Notes a changed product: its id and slugs are invalidated once committed.
     pub fn touch(&mut self, change: &catalog::ProductChange) {
         self.keys.extend(change.keys().map(str::to_owned));
+        if !self.products.contains(&change.id) {
+            self.products.push(change.id.clone());
+        }
     }
 
     /// A product's document as this transaction sees it.
@@ -393,6 +398,10 @@ impl<'s> Write<'s> {
     /// Records the invalidation with the write, commits, then invalidates. A write that
     /// touched nothing just commits.
     pub async fn commit(self) -> Result<(), ApiError> {
+        for product in &self.products {
+            emporium_core::events::append(&self.txn, "product.updated", &serde_json::json!({ "product_id": product }))
+                .await?;
+        }
         if self.keys.is_empty() {
             self.txn.commit().await?;
             return Ok(());

@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod categories;
 pub mod customers;
+pub mod events;
 pub mod health;
 pub mod inventory;
 pub mod products;
@@ -26,6 +27,7 @@ use crate::state::AppState;
         (name = "inventory", description = "Locations, stock per SKU, adjustments and the ledger, reorder points, backorders"),
         (name = "customers", description = "Customer accounts, profiles and address books; the staff's customer search"),
         (name = "staff", description = "Staff accounts, roles and integrator API keys (admins)"),
+        (name = "events", description = "The event feed: changes of orders, stock and products, in order"),
         (name = "health", description = "Liveness and readiness"),
     ),
     components(schemas(crate::error::Problem, products::SortParam, products::StatusParam)),
@@ -100,6 +102,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(inventory::get_stock, inventory::update_stock_settings))
         .routes(routes!(inventory::list_movements))
         .routes(routes!(inventory::update_reorder_point))
+        .routes(routes!(events::list_events))
         .routes(routes!(customers::register_customer, customers::list_customers))
         .routes(routes!(customers::get_me, customers::update_me))
         .routes(routes!(customers::change_password))
