@@ -66,7 +66,9 @@ async fn stock_and_product_changes_write_their_events_in_order() -> TestResult {
     let unknown = server.get_as("/v1/events?after=evt_nothing", &admin).await?;
     assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(unknown.error_fields(), [("after".to_owned(), "unknown_event".to_owned())]);
-    assert_eq!(server.get_as("/v1/events?limit=0", &admin).await?.status, StatusCode::UNPROCESSABLE_ENTITY);
+    for bad in ["/v1/events?limit=0", "/v1/events?limit=", "/v1/events?limit=ten", "/v1/events?limit=101"] {
+        assert_eq!(server.get_as(bad, &admin).await?.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
     Ok(())
 }
 
