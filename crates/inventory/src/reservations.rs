@@ -73,11 +73,6 @@ impl Settled {
         ids.into_iter().map(str::to_owned).collect()
     }
 
-    /// Whether nothing was settled.
-    pub fn is_empty(&self) -> bool {
-        self.lines.is_empty() && self.backorders.is_empty()
-    }
-
     fn extend(&mut self, other: Settled) {
         self.lines.extend(other.lines);
         self.backorders.extend(other.backorders);

@@ -336,40 +336,36 @@ pub async fn stock<C: ConnectionTrait>(db: &C, variant_id: &str) -> Result<Stock
             })
         })
         .collect::<Result<Vec<_>, DbErr>>()?;
+    let (backorder, backordered) = backorder_row(db, variant_id).await?;
     Ok(StockSummary {
         on_hand: levels.iter().map(|l| l.on_hand).sum(),
         reserved: levels.iter().map(|l| l.reserved).sum(),
-        backorder: backorder(db, variant_id).await?,
-        backordered: backordered(db, variant_id).await?,
+        backorder,
+        backordered,
         levels,
     })
 }
 
 /// A variant's backorder setting (off unless set).
 pub async fn backorder<C: ConnectionTrait>(db: &C, variant_id: &str) -> Result<Backorder, DbErr> {
+    Ok(backorder_row(db, variant_id).await?.0)
+}
+
+/// A variant's backorder setting and the units held or sold beyond its stock, in one read.
+async fn backorder_row<C: ConnectionTrait>(db: &C, variant_id: &str) -> Result<(Backorder, i64), DbErr> {
     let row = db
         .query_one_raw(statement(
             db.get_database_backend(),
-            "SELECT backorder_allowed, backorder_limit FROM inventory_items WHERE variant_id = ?",
+            "SELECT backorder_allowed, backorder_limit, backordered FROM inventory_items WHERE variant_id = ?",
             [variant_id.into()],
         ))
         .await?;
     Ok(match row {
-        Some(row) => Backorder { allowed: row.try_get_by_index(0)?, limit: row.try_get_by_index(1)? },
-        None => Backorder::default(),
+        Some(row) => {
+            (Backorder { allowed: row.try_get_by_index(0)?, limit: row.try_get_by_index(1)? }, row.try_get_by_index(2)?)
+        }
+        None => (Backorder::default(), 0),
     })
-}
-
-/// Units of a variant held or sold beyond its stock.
-pub async fn backordered<C: ConnectionTrait>(db: &C, variant_id: &str) -> Result<i64, DbErr> {
-    let row = db
-        .query_one_raw(statement(
-            db.get_database_backend(),
-            "SELECT backordered FROM inventory_items WHERE variant_id = ?",
-            [variant_id.into()],
-        ))
-        .await?;
-    Ok(row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?.unwrap_or(0))
 }
 
 /// Sets a variant's backorder setting. Lowering the limit below what is already backordered

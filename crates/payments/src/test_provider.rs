@@ -45,6 +45,11 @@ enum Answer {
     Voided,
 }
 
+/// A key reused for another kind of call than its first.
+fn other_call() -> PaymentFailure {
+    rejected("the key was used for another call")
+}
+
 /// The `test` provider.
 #[derive(Default)]
 pub struct TestProvider {
@@ -124,10 +129,7 @@ impl PaymentProvider for TestProvider {
             });
             Ok(Answer::Authorized(Authorized { payment_ref, amount: request.amount, captured }))
         })?;
-        match answer {
-            Answer::Authorized(authorized) => Ok(authorized),
-            _ => Err(rejected("the key was used for another call")),
-        }
+        if let Answer::Authorized(authorized) = answer { Ok(authorized) } else { Err(other_call()) }
     }
 
     async fn capture(&self, payment_ref: &str, amount: Money, idempotency_key: &str) -> Result<Moved, PaymentFailure> {
@@ -145,10 +147,7 @@ impl PaymentProvider for TestProvider {
             books.calls.push(Call::Capture { payment_ref: payment_ref.to_owned(), amount });
             Ok(Answer::Moved(Moved { provider_ref, amount }))
         })?;
-        match answer {
-            Answer::Moved(moved) => Ok(moved),
-            _ => Err(rejected("the key was used for another call")),
-        }
+        if let Answer::Moved(moved) = answer { Ok(moved) } else { Err(other_call()) }
     }
 
     async fn void(&self, payment_ref: &str, idempotency_key: &str) -> Result<(), PaymentFailure> {
@@ -161,10 +160,7 @@ impl PaymentProvider for TestProvider {
             books.calls.push(Call::Void { payment_ref: payment_ref.to_owned() });
             Ok(Answer::Voided)
         })?;
-        match answer {
-            Answer::Voided => Ok(()),
-            _ => Err(rejected("the key was used for another call")),
-        }
+        if let Answer::Voided = answer { Ok(()) } else { Err(other_call()) }
     }
 
     async fn refund(&self, payment_ref: &str, amount: Money, idempotency_key: &str) -> Result<Moved, PaymentFailure> {
@@ -182,10 +178,7 @@ impl PaymentProvider for TestProvider {
             books.calls.push(Call::Refund { payment_ref: payment_ref.to_owned(), amount });
             Ok(Answer::Moved(Moved { provider_ref, amount }))
         })?;
-        match answer {
-            Answer::Moved(moved) => Ok(moved),
-            _ => Err(rejected("the key was used for another call")),
-        }
+        if let Answer::Moved(moved) = answer { Ok(moved) } else { Err(other_call()) }
     }
 }
 
