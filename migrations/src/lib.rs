@@ -17,6 +17,7 @@ mod m0006_inventory;
 mod m0007_reservations;
 mod m0008_backorders;
 mod m0009_events;
+mod m0010_purchase;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_reservations::Migration),
             Box::new(m0008_backorders::Migration),
             Box::new(m0009_events::Migration),
+            Box::new(m0010_purchase::Migration),
         ]
     }
 }

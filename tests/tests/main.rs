@@ -11,6 +11,7 @@ mod bounds;
 mod cache;
 mod catalog_errors;
 mod catalog_products;
+mod checkout;
 mod cors;
 mod documents;
 mod events;

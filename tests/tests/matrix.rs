@@ -23,6 +23,8 @@ enum Rule {
     OwnedByA,
     /// Staff (or a key) holding this permission.
     Staff(Permission),
+    /// A signed-in customer (on their own), or staff (or a key) holding this permission.
+    CustomerOrStaff(Permission),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -63,6 +65,8 @@ fn expect(rule: Rule, caller: Caller) -> Expect {
         (Rule::Staff(p), Caller::Staff(role)) if role.permissions().contains(p) => Allowed,
         (Rule::Staff(p), Caller::Key(scope)) if scope == p => Allowed,
         (Rule::Staff(_), _) => Status(StatusCode::FORBIDDEN),
+        (Rule::CustomerOrStaff(_), Caller::CustomerA | Caller::CustomerB) => Allowed,
+        (Rule::CustomerOrStaff(p), caller) => expect(Rule::Staff(p), caller),
     }
 }
 
@@ -96,6 +100,30 @@ fn table() -> Vec<(Method, &'static str, Rule)> {
         (Method::GET, "/v1/inventory/{sku}/movements", Rule::Staff(P::InventoryRead)),
         (Method::PATCH, "/v1/inventory/{sku}/locations/{code}", Rule::Staff(P::InventoryWrite)),
         (Method::GET, "/v1/events", Rule::Staff(P::EventsRead)),
+        (Method::POST, "/v1/carts", Rule::Public),
+        (Method::GET, "/v1/carts/{cart_id}", Rule::Public),
+        (Method::PUT, "/v1/carts/{cart_id}", Rule::Public),
+        (Method::POST, "/v1/carts/{cart_id}/items", Rule::Public),
+        (Method::PATCH, "/v1/carts/{cart_id}/items/{item_id}", Rule::Public),
+        (Method::POST, "/v1/carts/{cart_id}/discounts", Rule::Public),
+        (Method::GET, "/v1/carts/{cart_id}/shipping-methods", Rule::Public),
+        (Method::POST, "/v1/carts/{cart_id}/checkout", Rule::Public),
+        (Method::GET, "/v1/orders", Rule::CustomerOrStaff(P::OrdersRead)),
+        (Method::GET, "/v1/orders/{order_id}", Rule::Public),
+        (Method::POST, "/v1/shipping-zones", Rule::Staff(P::CatalogWrite)),
+        (Method::GET, "/v1/shipping-zones", Rule::Staff(P::CatalogRead)),
+        (Method::GET, "/v1/shipping-zones/{zone_id}", Rule::Staff(P::CatalogRead)),
+        (Method::PATCH, "/v1/shipping-zones/{zone_id}", Rule::Staff(P::CatalogWrite)),
+        (Method::POST, "/v1/tax-rates", Rule::Staff(P::CatalogWrite)),
+        (Method::GET, "/v1/tax-rates", Rule::Staff(P::CatalogRead)),
+        (Method::GET, "/v1/tax-rates/{rate_id}", Rule::Staff(P::CatalogRead)),
+        (Method::PATCH, "/v1/tax-rates/{rate_id}", Rule::Staff(P::CatalogWrite)),
+        (Method::POST, "/v1/discounts", Rule::Staff(P::CatalogWrite)),
+        (Method::GET, "/v1/discounts", Rule::Staff(P::CatalogRead)),
+        (Method::GET, "/v1/discounts/{discount_id}", Rule::Staff(P::CatalogRead)),
+        (Method::PATCH, "/v1/discounts/{discount_id}", Rule::Staff(P::CatalogWrite)),
+        (Method::GET, "/v1/settings/currencies/{currency}", Rule::Staff(P::CatalogRead)),
+        (Method::PUT, "/v1/settings/currencies/{currency}", Rule::Staff(P::CatalogWrite)),
         (Method::POST, "/v1/customers", Rule::Public),
         (Method::GET, "/v1/customers", Rule::Staff(P::CustomersRead)),
         (Method::GET, "/v1/customers/{customer_id}", Rule::Staff(P::CustomersRead)),
@@ -110,6 +138,12 @@ fn table() -> Vec<(Method, &'static str, Rule)> {
         (Method::PATCH, "/v1/staff/{staff_id}", Rule::Staff(P::StaffManage)),
         (Method::POST, "/v1/api-keys", Rule::Staff(P::ApiKeysManage)),
         (Method::GET, "/v1/api-keys", Rule::Staff(P::ApiKeysManage)),
+        (Method::POST, "/v1/carts/{cart_id}/claim", Rule::Customer),
+        (Method::DELETE, "/v1/carts/{cart_id}/discounts/{discount_code}", Rule::Public),
+        (Method::DELETE, "/v1/carts/{cart_id}/items/{item_id}", Rule::Public),
+        (Method::DELETE, "/v1/shipping-zones/{zone_id}", Rule::Staff(P::CatalogWrite)),
+        (Method::DELETE, "/v1/tax-rates/{rate_id}", Rule::Staff(P::CatalogWrite)),
+        (Method::DELETE, "/v1/discounts/{discount_id}", Rule::Staff(P::CatalogWrite)),
         (Method::DELETE, "/v1/products/{id}/variants/{variant_id}", Rule::Staff(P::CatalogWrite)),
         (Method::DELETE, "/v1/products/{id}", Rule::Staff(P::CatalogWrite)),
         (Method::DELETE, "/v1/customers/me/addresses/{address_id}", Rule::OwnedByA),
@@ -145,6 +179,14 @@ struct Targets {
     customer: String,
     staff: String,
     key: String,
+    /// A guest cart holding one line and the code `MATRIX`.
+    cart: String,
+    item: String,
+    zone: String,
+    rate: String,
+    discount: String,
+    /// A guest's order, shared by every caller (nothing deletes it).
+    order: String,
 }
 
 /// The callers, their credentials (in the same order), and each caller's own targets: a
@@ -170,6 +212,38 @@ async fn fixtures(server: &TestServer) -> anyhow::Result<(Vec<Caller>, Vec<Optio
     let category = category.str("id")?.to_owned();
     let main = server.post("/v1/locations", Some(&admin), json!({"code": "main", "name": "Main"})).await?;
     anyhow::ensure!(main.status == StatusCode::CREATED, "{}", main.body);
+    let shared_discount = server
+        .post("/v1/discounts", Some(&admin), json!({"code": "MATRIX", "kind": "percentage", "value": 100}))
+        .await?;
+    anyhow::ensure!(shared_discount.status == StatusCode::CREATED, "{}", shared_discount.body);
+    let sold = server.create_product(&admin, tee("Matrix order", "MXO")).await?;
+    server.stock(sold["variants"][0]["id"].as_str().unwrap_or_default(), 1000).await?;
+    let order = {
+        let cart = server.post("/v1/carts", None, json!({"currency": "EUR"})).await?;
+        let cart = cart.str("id")?.to_owned();
+        let added =
+            server.post(&format!("/v1/carts/{cart}/items"), None, json!({"sku": "MXO-S", "quantity": 1})).await?;
+        anyhow::ensure!(added.status == StatusCode::OK, "{}", added.body);
+        let address = json!({"first_name": "A", "last_name": "A", "line1": "1 Road", "city": "Paris", "postal_code": "75001", "country": "FR"});
+        let put = server
+            .send(
+                Method::PUT,
+                &format!("/v1/carts/{cart}"),
+                None,
+                Some(json!({"email": "g@example.com", "shipping_address": address})),
+            )
+            .await?;
+        anyhow::ensure!(put.status == StatusCode::OK, "{}", put.body);
+        let placed = server
+            .post(
+                &format!("/v1/carts/{cart}/checkout"),
+                None,
+                json!({"payment": {"provider": "test", "token": "tok_ok"}}),
+            )
+            .await?;
+        anyhow::ensure!(placed.status == StatusCode::CREATED, "{}", placed.body);
+        placed.str("id")?.to_owned()
+    };
     let mut targets = Vec::new();
     for i in 0..callers.len() {
         let product = server.create_product(&admin, tee(&format!("Matrix {i}"), &format!("MX{i}"))).await?;
@@ -188,7 +262,37 @@ async fn fixtures(server: &TestServer) -> anyhow::Result<(Vec<Caller>, Vec<Optio
             )
             .await?;
         let (key, _) = server.api_key(&admin, &["events:read"]).await?;
+        let cart = server.post("/v1/carts", None, json!({"currency": "EUR"})).await?;
+        let cart = cart.str("id")?.to_owned();
+        let added =
+            server.post(&format!("/v1/carts/{cart}/items"), None, json!({"sku": "MXO-S", "quantity": 1})).await?;
+        anyhow::ensure!(added.status == StatusCode::OK, "{}", added.body);
+        let coded = server.post(&format!("/v1/carts/{cart}/discounts"), None, json!({"code": "MATRIX"})).await?;
+        anyhow::ensure!(coded.status == StatusCode::OK, "{}", coded.body);
+        let zone = server
+            .post(
+                "/v1/shipping-zones",
+                Some(&admin),
+                json!({"name": format!("Zone {i}"), "countries": ["JP"], "methods": [{"name": "Post", "price": {"amount": 100, "currency": "JPY"}}]}),
+            )
+            .await?;
+        let rate = server
+            .post(
+                "/v1/tax-rates",
+                Some(&admin),
+                json!({"country": "JP", "region": format!("R{i}"), "name": "Tax", "rate_bp": 1000}),
+            )
+            .await?;
+        let discount = server
+            .post("/v1/discounts", Some(&admin), json!({"code": format!("MX{i}"), "kind": "free_shipping"}))
+            .await?;
         targets.push(Targets {
+            item: added.body["items"][0]["id"].as_str().unwrap_or_default().to_owned(),
+            cart,
+            zone: zone.str("id")?.to_owned(),
+            rate: rate.str("id")?.to_owned(),
+            discount: discount.str("id")?.to_owned(),
+            order: order.clone(),
             product: product["id"].as_str().unwrap_or_default().to_owned(),
             sku: product["variants"][0]["sku"].as_str().unwrap_or_default().to_owned(),
             variant: product["variants"][0]["id"].as_str().unwrap_or_default().to_owned(),
@@ -225,8 +329,16 @@ async fn every_route_answers_every_kind_of_caller_as_the_contract_says() -> Test
                 .replace("{customer_id}", &t.customer)
                 .replace("{staff_id}", &t.staff)
                 .replace("{key_id}", &t.key)
+                .replace("{cart_id}", &t.cart)
+                .replace("{item_id}", &t.item)
+                .replace("{discount_code}", "MATRIX")
+                .replace("{zone_id}", &t.zone)
+                .replace("{rate_id}", &t.rate)
+                .replace("{discount_id}", &t.discount)
+                .replace("{order_id}", &t.order)
+                .replace("{currency}", "EUR")
                 .replace("{id}", if template.starts_with("/v1/categories") { &t.category } else { &t.product });
-            let body = matches!(method, Method::POST | Method::PATCH).then(|| json!({}));
+            let body = matches!(method, Method::POST | Method::PATCH | Method::PUT).then(|| json!({}));
             let reply = server.send(method.clone(), &path, tokens[i].as_deref(), body).await?;
             let status = reply.status;
             let ok = match expect(rule, *caller) {

@@ -17,6 +17,10 @@ pub enum ErrorKind {
     Forbidden,
     /// A dependency (the database) cannot be reached (503).
     Unavailable,
+    /// A payment was declined (402): another payment method may succeed.
+    PaymentDeclined,
+    /// A third party the request needed (a payment provider) failed (502); nothing changed.
+    Upstream,
     /// A bug or an unexpected failure (500).
     Internal,
 }
@@ -31,6 +35,8 @@ impl ErrorKind {
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden => "forbidden",
             Self::Unavailable => "unavailable",
+            Self::PaymentDeclined => "payment_declined",
+            Self::Upstream => "upstream",
             Self::Internal => "internal",
         }
     }
@@ -50,6 +56,12 @@ pub trait DomainError: std::error::Error + Send + Sync + 'static {
         &[]
     }
 
+    /// Members the problem body carries beside the standard ones (a discount refusal's
+    /// `reason`, the `skus` that are out of stock).
+    fn extra(&self) -> ProblemExtra {
+        ProblemExtra::default()
+    }
+
     /// What the caller may be told. Internal and unavailability errors never say more than a
     /// generic sentence (their cause is logged instead); others say what `Display` says.
     fn safe_detail(&self) -> String {
@@ -59,6 +71,16 @@ pub trait DomainError: std::error::Error + Send + Sync + 'static {
             _ => self.to_string(),
         }
     }
+}
+
+/// Members a problem body may carry beside the standard ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProblemExtra {
+    /// Why a discount code was refused: `unknown`, `expired`, `not_started`,
+    /// `minimum_not_met`, `usage_limit_reached`.
+    pub reason: Option<&'static str>,
+    /// The SKUs a request could not get enough of.
+    pub skus: Vec<String>,
 }
 
 /// One entry of a published table of error codes.

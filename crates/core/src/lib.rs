@@ -11,7 +11,7 @@ pub mod page;
 pub mod patch;
 pub mod slug;
 
-pub use error::{COMMON_CODES, DomainError, ErrorCode, ErrorKind, FieldError, ValidationErrors};
+pub use error::{COMMON_CODES, DomainError, ErrorCode, ErrorKind, FieldError, ProblemExtra, ValidationErrors};
 pub use money::{Currency, Money, MoneyError};
 pub use page::{Cursor, CursorCodec, Limit};
 pub use patch::Patch;

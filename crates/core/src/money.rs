@@ -217,6 +217,18 @@ impl Money {
         self.with(div_half_even(i128::from(self.amount) * i128::from(basis_points), i128::from(BASIS_POINTS)))
     }
 
+    /// The tax contained in this gross amount at `basis_points` (`gross × rate / (10,000 +
+    /// rate)`), rounded to the minor unit half to even: €12.00 at 20% contains €2.00.
+    pub fn tax_contained(self, basis_points: i64) -> Result<Money, MoneyError> {
+        if basis_points < 0 {
+            return Err(MoneyError::InvalidWeights);
+        }
+        self.with(div_half_even(
+            i128::from(self.amount) * i128::from(basis_points),
+            i128::from(BASIS_POINTS) + i128::from(basis_points),
+        ))
+    }
+
     /// Splits this amount into parts proportional to `weights` (a discount over lines by
     /// their totals, a refund over returned lines) by largest remainder: each part is its
     /// exact share rounded down, and the units left go one each to the largest remainders

@@ -58,6 +58,9 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     };
     let metrics = Arc::new(Metrics::new()?);
     let limits = Limits::new(config.rate_limits, redis.clone(), config.cache_prefix.clone());
+    let test_payments = Arc::new(emporium_payments::TestProvider::default());
+    let mut payments = emporium_payments::Providers::default();
+    payments.add(test_payments.clone());
     let state = AppState::new(Shared {
         db: database,
         cache: Arc::new(ProductCache::new(store, metrics.cache.clone())),
@@ -69,6 +72,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         cursors: CursorCodec::new(&derive_key(&key, b"cursor")),
         fingerprint_key: derive_key(&key, b"idempotency"),
         config,
+        payments,
+        test_payments,
     });
     let mut background = Background::new();
     let housekeeping = state.clone();

@@ -202,6 +202,10 @@ pub mod caps {
         InventoryRead => InventoryRead;
         /// Adjust stock and change locations, reorder points and backorders.
         InventoryWrite => InventoryWrite;
+        /// Read every order.
+        OrdersRead => OrdersRead;
+        /// Fulfil, cancel, return and refund orders.
+        OrdersWrite => OrdersWrite;
         /// Search and read customers.
         CustomersRead => CustomersRead;
         /// Read the event feed.

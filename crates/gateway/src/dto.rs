@@ -18,6 +18,25 @@ pub struct MoneyDto {
     pub currency: String,
 }
 
+/// An amount of money that may be zero (a total, a shipping price), in minor units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = Amount)]
+#[serde(deny_unknown_fields)]
+pub struct AmountDto {
+    /// Minor units, from 0 to 2^53 − 1.
+    #[schema(example = 4503, minimum = 0, maximum = 9_007_199_254_740_991_i64)]
+    pub amount: i64,
+    /// Upper-case ISO 4217 code.
+    #[schema(value_type = CurrencyCode, example = "EUR")]
+    pub currency: String,
+}
+
+impl From<Money> for AmountDto {
+    fn from(money: Money) -> Self {
+        Self { amount: money.amount(), currency: money.currency().code().to_owned() }
+    }
+}
+
 /// An upper-case ISO 4217 currency code.
 pub struct CurrencyCode;
 

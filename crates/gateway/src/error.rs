@@ -3,7 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use emporium_core::{DomainError, ErrorKind, FieldError, ValidationErrors};
+use emporium_core::{DomainError, ErrorKind, FieldError, ProblemExtra, ValidationErrors};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -18,6 +18,8 @@ pub struct ApiError {
     pub detail: String,
     pub errors: Vec<FieldError>,
     pub retry_after: Option<u64>,
+    /// Members beside the standard ones (`reason`, `skus`), boxed: most errors have none.
+    pub extra: Option<Box<ProblemExtra>>,
 }
 
 /// The body of every error response.
@@ -37,6 +39,13 @@ pub struct Problem {
     /// For `validation_failed`: one entry per problem.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ProblemField>,
+    /// `discount_invalid`: why the code was refused (`unknown`, `expired`, `not_started`,
+    /// `minimum_not_met`, `usage_limit_reached`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// `out_of_stock`: the SKUs that cannot be filled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skus: Option<Vec<String>>,
 }
 
 /// One invalid field of a request.
@@ -60,6 +69,8 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::PaymentDeclined => StatusCode::PAYMENT_REQUIRED,
+        ErrorKind::Upstream => StatusCode::BAD_GATEWAY,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -74,12 +85,20 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             retry_after: (kind == ErrorKind::Unavailable).then_some(1),
+            extra: None,
         }
     }
 
     /// An error with an explicit status, for transport-level problems (400, 405, 413, 415).
     pub fn with_status(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into(), errors: Vec::new(), retry_after: None }
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after: None,
+            extra: None,
+        }
     }
 
     /// 422 `validation_failed` listing each problem.
@@ -161,6 +180,8 @@ impl ApiError {
                 .iter()
                 .map(|e| ProblemField { field: e.field.clone(), code: e.code.to_owned(), message: e.message.clone() })
                 .collect(),
+            reason: self.extra.as_ref().and_then(|e| e.reason).map(str::to_owned),
+            skus: self.extra.as_ref().filter(|e| !e.skus.is_empty()).map(|e| e.skus.clone()),
         }
     }
 }
@@ -195,7 +216,11 @@ impl<E: DomainError> From<E> for ApiError {
             ErrorKind::Invalid if !err.field_errors().is_empty() => {
                 Self { code: err.code(), ..Self::validation(ValidationErrors::from(err.field_errors().to_vec())) }
             }
-            kind => Self::new(kind, err.code(), err.safe_detail()),
+            kind => {
+                let extra = err.extra();
+                let extra = (extra != ProblemExtra::default()).then(|| Box::new(extra));
+                Self { extra, ..Self::new(kind, err.code(), err.safe_detail()) }
+            }
         }
     }
 }
@@ -243,11 +268,12 @@ pub fn error_code_table() -> String {
         let status = if *status == 200 { "200 (GraphQL `extensions.code`)".to_owned() } else { status.to_string() };
         add(code, status, meaning, "gateway");
     }
-    let domains: [(&str, &[emporium_core::ErrorCode]); 4] = [
+    let domains: [(&str, &[emporium_core::ErrorCode]); 5] = [
         ("every domain", emporium_core::COMMON_CODES),
         ("catalog", emporium_catalog::ERROR_CODES),
         ("inventory", emporium_inventory::ERROR_CODES),
         ("customers", emporium_customers::ERROR_CODES),
+        ("orders", emporium_orders::ERROR_CODES),
     ];
     for (source, codes) in domains {
         for entry in codes {

@@ -112,6 +112,20 @@ impl IntoResponse for Answer {
 }
 
 impl Idempotency {
+    /// A stable 32-hex-digit name of this request's key within its caller's scope (the same for
+    /// every retry), for work that passes idempotency on to a third party (a payment
+    /// provider's key); absent without a key.
+    pub fn attempt(&self) -> Option<String> {
+        use sha2::Digest as _;
+        let claim = self.0.as_ref()?;
+        let digest = Sha256::new()
+            .chain_update(claim.scope.as_bytes())
+            .chain_update([0])
+            .chain_update(claim.key.as_bytes())
+            .finalize();
+        Some(digest.iter().take(16).map(|b| format!("{b:02x}")).collect())
+    }
+
     /// Stores `answer` as this key's outcome, in `txn`, the write's own transaction. Fails with
     /// 409 `idempotency_in_progress` if the claim was lost (taken over as abandoned), which
     /// rolls the write back, since another request now does it.

@@ -18,6 +18,7 @@ pub mod idempotency;
 pub mod inventory;
 pub mod limits;
 pub mod metrics;
+pub mod orders;
 pub mod products;
 pub mod rate_limit;
 pub mod redis;

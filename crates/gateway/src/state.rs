@@ -34,6 +34,10 @@ pub struct Shared {
     /// holds a password cannot be brute-forced offline without the server's secret.
     pub fingerprint_key: Vec<u8>,
     pub config: Config,
+    /// The payment providers checkout may name.
+    pub payments: emporium_payments::Providers,
+    /// The built-in `test` provider (also among `payments`), for tests that check its calls.
+    pub test_payments: Arc<emporium_payments::TestProvider>,
 }
 
 impl AppState {

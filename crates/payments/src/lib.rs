@@ -11,8 +11,8 @@
 //!
 //! Payment data is a provider token ([`PaymentToken`]), never a card number or CVV.
 //!
-//! Not built yet: payment and refund records in the database (they come with orders, in the
-//! same transactions as the order changes they belong to).
+//! Payment and refund records (`payments`, `payment_refunds`) are written by the orders crate,
+//! in the same transactions as the order changes they belong to.
 
 mod test_provider;
 

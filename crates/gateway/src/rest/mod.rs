@@ -2,12 +2,15 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod carts;
 pub mod categories;
 pub mod customers;
 pub mod events;
 pub mod health;
 pub mod inventory;
+pub mod orders;
 pub mod products;
+pub mod selling;
 pub mod staff;
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -25,6 +28,9 @@ use crate::state::AppState;
         (name = "catalog", description = "Products, variants, prices and categories"),
         (name = "auth", description = "Sign-in and tokens, for staff and customers alike"),
         (name = "inventory", description = "Locations, stock per SKU, adjustments and the ledger, reorder points, backorders"),
+        (name = "carts", description = "Carts priced from the catalog, discount codes, shipping methods and checkout"),
+        (name = "orders", description = "Orders: what was bought, at which price, and what happened since"),
+        (name = "selling", description = "The selling setup: shipping zones, tax rates, discount codes, tax-inclusive prices"),
         (name = "customers", description = "Customer accounts, profiles and address books; the staff's customer search"),
         (name = "staff", description = "Staff accounts, roles and integrator API keys (admins)"),
         (name = "events", description = "The event feed: changes of orders, stock and products, in order"),
@@ -103,6 +109,24 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(inventory::list_movements))
         .routes(routes!(inventory::update_reorder_point))
         .routes(routes!(events::list_events))
+        .routes(routes!(carts::create_cart))
+        .routes(routes!(carts::get_cart, carts::update_cart))
+        .routes(routes!(carts::add_cart_item))
+        .routes(routes!(carts::update_cart_item, carts::remove_cart_item))
+        .routes(routes!(carts::apply_discount))
+        .routes(routes!(carts::remove_discount))
+        .routes(routes!(carts::list_cart_shipping_methods))
+        .routes(routes!(carts::claim_cart))
+        .routes(routes!(carts::checkout_cart))
+        .routes(routes!(orders::list_orders))
+        .routes(routes!(orders::get_order))
+        .routes(routes!(selling::create_shipping_zone, selling::list_shipping_zones))
+        .routes(routes!(selling::get_shipping_zone, selling::update_shipping_zone, selling::delete_shipping_zone))
+        .routes(routes!(selling::create_tax_rate, selling::list_tax_rates))
+        .routes(routes!(selling::get_tax_rate, selling::update_tax_rate, selling::delete_tax_rate))
+        .routes(routes!(selling::create_discount, selling::list_discounts))
+        .routes(routes!(selling::get_discount, selling::update_discount, selling::delete_discount))
+        .routes(routes!(selling::get_currency_setting, selling::set_currency_setting))
         .routes(routes!(customers::register_customer, customers::list_customers))
         .routes(routes!(customers::get_me, customers::update_me))
         .routes(routes!(customers::change_password))

@@ -1,0 +1,675 @@
+//! Carts: a guest's (reachable only by its unguessable id) or a customer's (theirs alone).
+//! Lines are by SKU, one line per variant; prices always come from the catalog in the cart's
+//! currency, and totals are computed afresh on every read ([`CartView`]).
+//!
+//! Every change first touches the cart row with `WHERE status = 'open'`: that row is what a
+//! checkout also takes first, so a change and a checkout of one cart never interleave.
+
+use chrono::{DateTime, Utc};
+use emporium_catalog as catalog;
+use emporium_core::db::{now, statement};
+use emporium_core::{Currency, Money, Patch, ValidationErrors};
+use emporium_customers::{Address, AddressInput, Email};
+use sea_orm::{ConnectionTrait, QueryResult};
+
+use crate::pricing::{self, PricingInput, Reduction, ShippingPrice, Totals};
+use crate::setup::{self, Discount, DiscountValue, ShippingMethod};
+use crate::{DiscountRefusal, OrderError};
+
+/// Most units of one line.
+pub const MAX_QUANTITY: i64 = 10_000;
+/// Most lines one cart holds.
+pub const MAX_ITEMS: usize = 100;
+/// Most discount codes one cart holds.
+pub const MAX_CODES: usize = 5;
+
+/// Who is asking: carts and orders answer 404 to anyone but their owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// No account: reaches guest carts by their id.
+    Guest,
+    /// A signed-in customer.
+    Customer(String),
+    /// Staff (orders: any; carts: like a guest).
+    Staff,
+}
+
+impl Caller {
+    fn customer_id(&self) -> Option<&str> {
+        match self {
+            Self::Customer(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// A cart's stored state.
+#[derive(Debug, Clone)]
+pub struct Cart {
+    pub id: String,
+    pub currency: Currency,
+    pub customer_id: Option<String>,
+    pub status: String,
+    pub email: Option<String>,
+    pub shipping_address: Option<Address>,
+    pub billing_address: Option<Address>,
+    pub shipping_method_id: Option<String>,
+    pub checkout_id: Option<String>,
+    pub checkout_expires_at: Option<DateTime<Utc>>,
+    pub order_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One line as the cart shows it.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub id: String,
+    pub variant_id: String,
+    pub sku: String,
+    pub product_id: String,
+    pub title: String,
+    pub quantity: i64,
+    pub unit_price: Money,
+    pub line_total: Money,
+}
+
+/// A cart with its lines priced and its totals.
+#[derive(Debug, Clone)]
+pub struct CartView {
+    pub cart: Cart,
+    pub items: Vec<Item>,
+    /// Every code on the cart, applying or not.
+    pub discount_codes: Vec<String>,
+    /// The codes that apply to the totals now.
+    pub applied: Vec<Discount>,
+    /// The codes on the cart that do not apply now, and why (checkout refuses them).
+    pub refused: Vec<(String, DiscountRefusal)>,
+    /// The chosen method, if it still ships to the address in the cart's currency.
+    pub shipping_method: Option<ShippingMethod>,
+    pub prices_include_tax: bool,
+    pub tax_rate_bp: i64,
+    pub totals: Totals,
+}
+
+/// An address as JSON, as carts and orders store it.
+pub fn address_json(a: &Address) -> serde_json::Value {
+    serde_json::json!({
+        "first_name": a.first_name, "last_name": a.last_name, "line1": a.line1, "line2": a.line2,
+        "city": a.city, "region": a.region, "postal_code": a.postal_code, "country": a.country.as_str(),
+        "phone": a.phone,
+    })
+}
+
+/// An address read back from its JSON.
+pub fn address_from_json(text: &str) -> Option<Address> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let s = |k: &str| v.get(k).and_then(serde_json::Value::as_str).map(str::to_owned);
+    AddressInput {
+        first_name: s("first_name")?,
+        last_name: s("last_name")?,
+        line1: s("line1")?,
+        line2: s("line2"),
+        city: s("city")?,
+        region: s("region"),
+        postal_code: s("postal_code")?,
+        country: s("country")?,
+        phone: s("phone"),
+    }
+    .check("")
+    .ok()
+}
+
+const CART: &str = "SELECT id, currency, customer_id, status, email, shipping_address, billing_address, \
+                    shipping_method_id, checkout_id, checkout_expires_at, order_id, created_at FROM carts";
+
+fn cart_of(row: &QueryResult) -> Result<Cart, sea_orm::DbErr> {
+    let currency: String = row.try_get_by_index(1)?;
+    let address = |i: usize| -> Result<Option<Address>, sea_orm::DbErr> {
+        Ok(row.try_get_by_index::<Option<String>>(i)?.as_deref().and_then(address_from_json))
+    };
+    Ok(Cart {
+        id: row.try_get_by_index(0)?,
+        currency: Currency::parse(&currency).map_err(|e| sea_orm::DbErr::Type(e.to_string()))?,
+        customer_id: row.try_get_by_index(2)?,
+        status: row.try_get_by_index(3)?,
+        email: row.try_get_by_index(4)?,
+        shipping_address: address(5)?,
+        billing_address: address(6)?,
+        shipping_method_id: row.try_get_by_index(7)?,
+        checkout_id: row.try_get_by_index(8)?,
+        checkout_expires_at: row.try_get_by_index(9)?,
+        order_id: row.try_get_by_index(10)?,
+        created_at: row.try_get_by_index(11)?,
+    })
+}
+
+/// A new cart id: 122 random bits, since the id is all a guest needs to reach the cart.
+fn new_cart_id() -> String {
+    format!("cart_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Opens a cart in `currency`: the customer's if one is signed in, else a guest's.
+pub async fn create_cart<C: ConnectionTrait>(db: &C, caller: &Caller, currency: &str) -> Result<Cart, OrderError> {
+    let currency = Currency::parse(currency)
+        .map_err(|_| ValidationErrors::single("currency", "invalid_currency", "must be an upper-case ISO 4217 code"))?;
+    let cart_id = new_cart_id();
+    let at = now();
+    db.execute_raw(statement(
+        db.get_database_backend(),
+        "INSERT INTO carts (id, currency, customer_id, status, created_at, updated_at) VALUES (?, ?, ?, 'open', ?, ?)",
+        [cart_id.clone().into(), currency.code().into(), caller.customer_id().into(), at.into(), at.into()],
+    ))
+    .await?;
+    find(db, &cart_id, caller).await
+}
+
+/// The cart if `caller` may reach it (404 otherwise, whether it exists or not).
+pub async fn find<C: ConnectionTrait>(db: &C, cart_id: &str, caller: &Caller) -> Result<Cart, OrderError> {
+    if !emporium_core::id::is_id("cart", cart_id) {
+        return Err(OrderError::NotFound("cart"));
+    }
+    let row = db
+        .query_one_raw(statement(db.get_database_backend(), &format!("{CART} WHERE id = ?"), [cart_id.into()]))
+        .await?;
+    let cart = row.as_ref().map(cart_of).transpose()?.ok_or(OrderError::NotFound("cart"))?;
+    match &cart.customer_id {
+        Some(owner) if caller.customer_id() != Some(owner.as_str()) => Err(OrderError::NotFound("cart")),
+        _ => Ok(cart),
+    }
+}
+
+fn refused_change(status: &str) -> OrderError {
+    if status == "checking_out" { OrderError::CheckoutInProgress } else { OrderError::CartAlreadyCheckedOut }
+}
+
+/// The cart, locked for a change: only an open cart may change.
+async fn open_for_change<C: ConnectionTrait>(db: &C, cart_id: &str, caller: &Caller) -> Result<Cart, OrderError> {
+    let cart = find(db, cart_id, caller).await?;
+    let touched = db
+        .execute_raw(statement(
+            db.get_database_backend(),
+            "UPDATE carts SET updated_at = ? WHERE id = ? AND status = 'open'",
+            [now().into(), cart_id.into()],
+        ))
+        .await?;
+    if touched.rows_affected() == 0 {
+        let current = find(db, cart_id, caller).await?;
+        return Err(refused_change(&current.status));
+    }
+    Ok(cart)
+}
+
+fn check_quantity(quantity: i64) -> Result<(), ValidationErrors> {
+    if (1..=MAX_QUANTITY).contains(&quantity) {
+        Ok(())
+    } else {
+        Err(ValidationErrors::single(
+            "quantity",
+            "out_of_range",
+            format!("must be a whole number from 1 to {MAX_QUANTITY}"),
+        ))
+    }
+}
+
+/// Adds `quantity` units of a SKU (to its line if the cart has one).
+pub async fn add_item<C: ConnectionTrait>(
+    db: &C,
+    cart_id: &str,
+    caller: &Caller,
+    sku: &str,
+    quantity: i64,
+) -> Result<(), OrderError> {
+    check_quantity(quantity)?;
+    let cart = open_for_change(db, cart_id, caller).await?;
+    let found = if emporium_core::db::lookupable(sku) {
+        catalog::purchasable_by_sku(db, sku, cart.currency.code()).await?
+    } else {
+        None
+    };
+    let variant = found.ok_or_else(|| OrderError::UnknownSku { sku: sku.to_owned() })?;
+    if !variant.purchasable {
+        return Err(OrderError::NotPurchasable { sku: variant.sku });
+    }
+    if variant.price.is_none() {
+        return Err(OrderError::NoPrice { sku: variant.sku, currency: cart.currency.code().to_owned() });
+    }
+    let backend = db.get_database_backend();
+    let lines = db
+        .query_one_raw(statement(
+            backend,
+            "SELECT CAST(COUNT(*) AS BIGINT), CAST(SUM(CASE WHEN variant_id = ? THEN 1 ELSE 0 END) AS BIGINT) \
+             FROM cart_items WHERE cart_id = ?",
+            [variant.variant_id.clone().into(), cart_id.into()],
+        ))
+        .await?;
+    let (count, has): (i64, Option<i64>) = match lines {
+        Some(row) => (row.try_get_by_index(0)?, row.try_get_by_index(1)?),
+        None => (0, None),
+    };
+    if has.unwrap_or(0) == 0 && count >= MAX_ITEMS as i64 {
+        return Err(ValidationErrors::single(
+            "sku",
+            "too_many_items",
+            format!("a cart holds at most {MAX_ITEMS} lines"),
+        )
+        .into());
+    }
+    let added = db
+        .execute_raw(statement(
+            backend,
+            "INSERT INTO cart_items (id, cart_id, variant_id, quantity, created_at) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (cart_id, variant_id) DO UPDATE SET quantity = cart_items.quantity + excluded.quantity \
+             WHERE cart_items.quantity + excluded.quantity <= ?",
+            [
+                emporium_core::id::new_id("item").into(),
+                cart_id.into(),
+                variant.variant_id.into(),
+                quantity.into(),
+                now().into(),
+                MAX_QUANTITY.into(),
+            ],
+        ))
+        .await?;
+    if added.rows_affected() == 0 {
+        return Err(ValidationErrors::single(
+            "quantity",
+            "out_of_range",
+            format!("the line would hold more than {MAX_QUANTITY} units"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Sets a line's quantity.
+pub async fn set_quantity<C: ConnectionTrait>(
+    db: &C,
+    cart_id: &str,
+    caller: &Caller,
+    item_id: &str,
+    quantity: i64,
+) -> Result<(), OrderError> {
+    check_quantity(quantity)?;
+    open_for_change(db, cart_id, caller).await?;
+    let changed = db
+        .execute_raw(statement(
+            db.get_database_backend(),
+            "UPDATE cart_items SET quantity = ? WHERE id = ? AND cart_id = ?",
+            [quantity.into(), item_id.into(), cart_id.into()],
+        ))
+        .await?;
+    if changed.rows_affected() == 0 {
+        return Err(OrderError::NotFound("cart item"));
+    }
+    Ok(())
+}
+
+/// Removes a line.
+pub async fn remove_item<C: ConnectionTrait>(
+    db: &C,
+    cart_id: &str,
+    caller: &Caller,
+    item_id: &str,
+) -> Result<(), OrderError> {
+    open_for_change(db, cart_id, caller).await?;
+    let removed = db
+        .execute_raw(statement(
+            db.get_database_backend(),
+            "DELETE FROM cart_items WHERE id = ? AND cart_id = ?",
+            [item_id.into(), cart_id.into()],
+        ))
+        .await?;
+    if removed.rows_affected() == 0 {
+        return Err(OrderError::NotFound("cart item"));
+    }
+    Ok(())
+}
+
+/// What `PUT /v1/carts/{id}` changes: each field left out, cleared or set.
+#[derive(Debug, Clone, Default)]
+pub struct CartChange {
+    pub email: Patch<String>,
+    pub shipping_address: Patch<AddressInput>,
+    pub billing_address: Patch<AddressInput>,
+    pub shipping_method: Patch<String>,
+}
+
+/// Changes a cart's email, addresses or shipping method. A method must ship to the cart's
+/// address (as changed) in its currency.
+pub async fn update_cart<C: ConnectionTrait>(
+    db: &C,
+    cart_id: &str,
+    caller: &Caller,
+    change: &CartChange,
+) -> Result<(), OrderError> {
+    let mut errors = ValidationErrors::new();
+    let email = match &change.email {
+        Patch::Value(e) => match Email::parse(e, "email") {
+            Ok(email) => Patch::Value(email.as_str().to_owned()),
+            Err(e) => {
+                errors.extend(e);
+                Patch::Missing
+            }
+        },
+        Patch::Null => Patch::Null,
+        Patch::Missing => Patch::Missing,
+    };
+    let address = |errors: &mut ValidationErrors, patch: &Patch<AddressInput>, prefix: &str| match patch {
+        Patch::Value(a) => match a.check(prefix) {
+            Ok(a) => Patch::Value(a),
+            Err(e) => {
+                errors.extend(e);
+                Patch::Missing
+            }
+        },
+        Patch::Null => Patch::Null,
+        Patch::Missing => Patch::Missing,
+    };
+    let shipping = address(&mut errors, &change.shipping_address, "shipping_address.");
+    let billing = address(&mut errors, &change.billing_address, "billing_address.");
+    errors.finish(())?;
+    let cart = open_for_change(db, cart_id, caller).await?;
+    let pick = |patch: Patch<String>, current: Option<String>| match patch {
+        Patch::Missing => current,
+        Patch::Null => None,
+        Patch::Value(v) => Some(v),
+    };
+    let pick_address = |patch: Patch<Address>, current: Option<Address>| match patch {
+        Patch::Missing => current,
+        Patch::Null => None,
+        Patch::Value(v) => Some(v),
+    };
+    let email = pick(email, cart.email.clone());
+    let shipping_address = pick_address(shipping, cart.shipping_address.clone());
+    let billing_address = pick_address(billing, cart.billing_address.clone());
+    let method = pick(change.shipping_method.clone(), cart.shipping_method_id.clone());
+    if let (Patch::Value(id), true) = (&change.shipping_method, method.is_some()) {
+        let ships = match &shipping_address {
+            Some(a) => setup::methods_for(db, a.country.as_str(), cart.currency).await?.iter().any(|m| &m.id == id),
+            None => false,
+        };
+        if !ships {
+            return Err(ValidationErrors::single(
+                "shipping_method",
+                "unknown_shipping_method",
+                "must be one of the cart's shipping methods (set the shipping address first)",
+            )
+            .into());
+        }
+    }
+    db.execute_raw(statement(
+        db.get_database_backend(),
+        "UPDATE carts SET email = ?, shipping_address = ?, billing_address = ?, shipping_method_id = ?, updated_at = ? WHERE id = ?",
+        [
+            email.into(),
+            shipping_address.as_ref().map(|a| address_json(a).to_string()).into(),
+            billing_address.as_ref().map(|a| address_json(a).to_string()).into(),
+            method.into(),
+            now().into(),
+            cart_id.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// The key per-customer limits count under: the customer, else the cart's email.
+pub fn customer_key(cart: &Cart) -> Option<String> {
+    cart.customer_id.clone().or_else(|| cart.email.as_ref().map(|e| e.to_lowercase()))
+}
+
+/// Applies a discount code (422 `discount_invalid` with the reason when it cannot apply).
+pub async fn apply_discount<C: ConnectionTrait>(
+    db: &C,
+    cart_id: &str,
+    caller: &Caller,
+    code: &str,
+) -> Result<(), OrderError> {
+    let cart = open_for_change(db, cart_id, caller).await?;
+    let found = if emporium_core::db::lookupable(code) { setup::discount_by_code(db, code).await? } else { None };
+    let discount = found.ok_or(OrderError::DiscountInvalid(DiscountRefusal::Unknown))?;
+    let view = view_of(db, cart).await?;
+    if view.discount_codes.iter().any(|c| c == &discount.code) {
+        return Ok(());
+    }
+    if view.discount_codes.len() >= MAX_CODES {
+        return Err(ValidationErrors::single(
+            "code",
+            "too_many_codes",
+            format!("a cart holds at most {MAX_CODES} codes"),
+        )
+        .into());
+    }
+    if let Some(reason) = setup::refusal(&discount, view.totals.subtotal, now()) {
+        return Err(OrderError::DiscountInvalid(reason));
+    }
+    if let (Some(limit), Some(key)) = (discount.usage_limit_per_customer, customer_key(&view.cart))
+        && setup::uses_by(db, &discount.id, &key).await? >= limit
+    {
+        return Err(OrderError::DiscountInvalid(DiscountRefusal::UsageLimitReached));
+    }
+    db.execute_raw(statement(
+        db.get_database_backend(),
+        "INSERT INTO cart_discounts (cart_id, discount_id, added_at) VALUES (?, ?, ?)",
+        [cart_id.into(), discount.id.into(), now().into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Removes a code from the cart (404 if the cart does not hold it).
+pub async fn remove_discount<C: ConnectionTrait>(
+    db: &C,
+    cart_id: &str,
+    caller: &Caller,
+    code: &str,
+) -> Result<(), OrderError> {
+    open_for_change(db, cart_id, caller).await?;
+    let removed = db
+        .execute_raw(statement(
+            db.get_database_backend(),
+            "DELETE FROM cart_discounts WHERE cart_id = ? AND discount_id IN (SELECT id FROM discounts WHERE code_key = ?)",
+            [cart_id.into(), setup::code_key(code).into()],
+        ))
+        .await?;
+    if removed.rows_affected() == 0 {
+        return Err(OrderError::NotFound("discount code on this cart"));
+    }
+    Ok(())
+}
+
+/// Makes a guest cart the customer's, merging it into their open cart in the same currency if
+/// they have one (quantities added, up to the line limit). Returns the customer's cart id.
+pub async fn claim<C: ConnectionTrait>(db: &C, cart_id: &str, customer_id: &str) -> Result<String, OrderError> {
+    let caller = Caller::Customer(customer_id.to_owned());
+    let cart = find(db, cart_id, &caller).await?;
+    if cart.customer_id.is_some() {
+        return Ok(cart.id);
+    }
+    open_for_change(db, cart_id, &caller).await?;
+    let backend = db.get_database_backend();
+    let existing = db
+        .query_one_raw(statement(
+            backend,
+            "SELECT id FROM carts WHERE customer_id = ? AND status = 'open' AND currency = ? AND id <> ? \
+             ORDER BY updated_at DESC, id DESC LIMIT 1",
+            [customer_id.into(), cart.currency.code().into(), cart_id.into()],
+        ))
+        .await?;
+    let Some(existing) = existing else {
+        db.execute_raw(statement(
+            backend,
+            "UPDATE carts SET customer_id = ?, updated_at = ? WHERE id = ?",
+            [customer_id.into(), now().into(), cart_id.into()],
+        ))
+        .await?;
+        return Ok(cart.id);
+    };
+    let target: String = existing.try_get_by_index(0)?;
+    open_for_change(db, &target, &caller).await?;
+    let guest_items = db
+        .query_all_raw(statement(
+            backend,
+            "SELECT variant_id, quantity FROM cart_items WHERE cart_id = ? ORDER BY created_at, id",
+            [cart_id.into()],
+        ))
+        .await?;
+    for row in guest_items {
+        let (variant_id, quantity): (String, i64) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+        db.execute_raw(statement(
+            backend,
+            "INSERT INTO cart_items (id, cart_id, variant_id, quantity, created_at) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (cart_id, variant_id) DO UPDATE SET quantity = \
+             CASE WHEN cart_items.quantity + excluded.quantity > ? THEN ? ELSE cart_items.quantity + excluded.quantity END",
+            [
+                emporium_core::id::new_id("item").into(),
+                target.clone().into(),
+                variant_id.into(),
+                quantity.into(),
+                now().into(),
+                MAX_QUANTITY.into(),
+                MAX_QUANTITY.into(),
+            ],
+        ))
+        .await?;
+    }
+    db.execute_raw(statement(
+        backend,
+        "INSERT INTO cart_discounts (cart_id, discount_id, added_at) SELECT ?, discount_id, added_at FROM cart_discounts \
+         WHERE cart_id = ? AND discount_id NOT IN (SELECT discount_id FROM cart_discounts WHERE cart_id = ?)",
+        [target.clone().into(), cart_id.into(), target.clone().into()],
+    ))
+    .await?;
+    db.execute_raw(statement(backend, "DELETE FROM cart_items WHERE cart_id = ?", [cart_id.into()])).await?;
+    db.execute_raw(statement(backend, "DELETE FROM cart_discounts WHERE cart_id = ?", [cart_id.into()])).await?;
+    db.execute_raw(statement(
+        backend,
+        "UPDATE carts SET status = 'merged', customer_id = ?, updated_at = ? WHERE id = ?",
+        [customer_id.into(), now().into(), cart_id.into()],
+    ))
+    .await?;
+    Ok(target)
+}
+
+/// The cart as `caller` sees it, priced now.
+pub async fn view<C: ConnectionTrait>(db: &C, cart_id: &str, caller: &Caller) -> Result<CartView, OrderError> {
+    let cart = find(db, cart_id, caller).await?;
+    view_of(db, cart).await
+}
+
+/// The methods that ship to the cart's address in its currency (none without an address).
+pub async fn shipping_methods<C: ConnectionTrait>(
+    db: &C,
+    cart_id: &str,
+    caller: &Caller,
+) -> Result<Vec<ShippingMethod>, OrderError> {
+    let cart = find(db, cart_id, caller).await?;
+    Ok(match &cart.shipping_address {
+        Some(a) => setup::methods_for(db, a.country.as_str(), cart.currency).await?,
+        None => Vec::new(),
+    })
+}
+
+/// Prices a cart: lines from the catalog (lines whose product can no longer be bought, or has
+/// no price in the currency, are left out), codes that apply now, the chosen method if it
+/// still ships to the address, and the address's tax rate.
+pub async fn view_of<C: ConnectionTrait>(db: &C, cart: Cart) -> Result<CartView, OrderError> {
+    let backend = db.get_database_backend();
+    let rows = db
+        .query_all_raw(statement(
+            backend,
+            "SELECT id, variant_id, quantity FROM cart_items WHERE cart_id = ? ORDER BY created_at, id",
+            [cart.id.clone().into()],
+        ))
+        .await?;
+    let mut stored = Vec::with_capacity(rows.len());
+    for row in &rows {
+        stored.push((
+            row.try_get_by_index::<String>(0)?,
+            row.try_get_by_index::<String>(1)?,
+            row.try_get_by_index::<i64>(2)?,
+        ));
+    }
+    let ids: Vec<String> = stored.iter().map(|(_, v, _)| v.clone()).collect();
+    let priced = catalog::purchasables(db, &ids, cart.currency.code()).await?;
+    let mut items = Vec::with_capacity(stored.len());
+    for (id, variant_id, quantity) in stored {
+        let Some(p) = priced.iter().find(|p| p.variant_id == variant_id && p.purchasable) else { continue };
+        let Some(price) = p.price else { continue };
+        let unit_price = Money::new(price, cart.currency)?;
+        items.push(Item {
+            id,
+            variant_id,
+            sku: p.sku.clone(),
+            product_id: p.product_id.clone(),
+            title: p.title.clone(),
+            quantity,
+            unit_price,
+            line_total: unit_price.checked_mul(quantity)?,
+        });
+    }
+    let codes = db
+        .query_all_raw(statement(
+            backend,
+            "SELECT d.id FROM cart_discounts c JOIN discounts d ON d.id = c.discount_id WHERE c.cart_id = ? \
+             ORDER BY c.added_at, d.id",
+            [cart.id.clone().into()],
+        ))
+        .await?;
+    let mut discounts = Vec::new();
+    for row in codes {
+        if let Some(d) = setup::get_discount(db, &row.try_get_by_index::<String>(0)?).await? {
+            discounts.push(d);
+        }
+    }
+    let subtotal = Money::sum(cart.currency, items.iter().map(|i| i.line_total))?;
+    let at = now();
+    let mut applied = Vec::new();
+    let mut refused = Vec::new();
+    for discount in &discounts {
+        match setup::refusal(discount, subtotal, at) {
+            None => applied.push(discount.clone()),
+            Some(reason) => refused.push((discount.code.clone(), reason)),
+        }
+    }
+    let (shipping_method, tax_rate_bp) = match &cart.shipping_address {
+        Some(address) => {
+            let method = match &cart.shipping_method_id {
+                Some(id) => setup::methods_for(db, address.country.as_str(), cart.currency)
+                    .await?
+                    .into_iter()
+                    .find(|m| &m.id == id),
+                None => None,
+            };
+            (method, setup::rate_for(db, address.country.as_str(), address.region.as_deref()).await?)
+        }
+        None => (None, 0),
+    };
+    let prices_include_tax = setup::prices_include_tax(db, cart.currency).await?;
+    let totals = pricing::totals(&PricingInput {
+        currency: cart.currency,
+        prices_include_tax,
+        lines: items.iter().map(|i| (i.unit_price, i.quantity)).collect(),
+        reductions: applied
+            .iter()
+            .map(|d| match d.value {
+                DiscountValue::Percentage(bp) => Reduction::Percentage(bp),
+                DiscountValue::Fixed(m) => Reduction::Fixed(m),
+                DiscountValue::FreeShipping => Reduction::FreeShipping,
+            })
+            .collect(),
+        shipping: shipping_method.as_ref().map(|m| ShippingPrice { price: m.price, free_over: m.free_over }),
+        tax_rate_bp,
+    })?;
+    Ok(CartView {
+        discount_codes: discounts.into_iter().map(|d| d.code).collect(),
+        cart,
+        items,
+        applied,
+        refused,
+        shipping_method,
+        prices_include_tax,
+        tax_rate_bp,
+        totals,
+    })
+}

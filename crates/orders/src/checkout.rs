@@ -1,0 +1,384 @@
+//! Checkout: cart → reserved stock → payment → order, all or nothing.
+//!
+//! 1. One write transaction takes the cart (`open` → `checking_out`, conditionally, so a
+//!    cart is checked out once), validates it, reserves its stock through the inventory crate
+//!    and records a pending payment. Short stock rolls it all back (409 `out_of_stock`).
+//! 2. The provider is called with no transaction open, with the checkout's id as its
+//!    idempotency key: a retry of the same checkout (same `Idempotency-Key`) gets the same
+//!    answer and is charged once.
+//! 3. A second transaction commits the reservation, counts discount uses (conditional
+//!    increments), places the order, records the payment and the caller's idempotent answer.
+//!
+//! When payment fails, the reservation is released and the cart reopened (402 or 502). When
+//! the order cannot be placed after payment (a usage limit reached by a concurrent checkout,
+//! stock gone after the reservation expired), the payment is refunded and the cart reopened.
+//! A crash leaves a `checking_out` cart whose reservation expires (stock comes back through
+//! the expiry job) and whose checkout another attempt takes over after the same time.
+
+use chrono::Duration;
+use emporium_core::db::{begin_write, now, statement};
+use emporium_core::{Money, ValidationErrors};
+use emporium_inventory::{self as inventory, InventoryError, ReorderCrossing, Reservation};
+use emporium_payments::{Authorize, PaymentFailure, PaymentProvider, PaymentToken, Providers};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction};
+
+use crate::carts::{self, Caller, CartView};
+use crate::orders::{self, Order};
+use crate::{DiscountRefusal, OrderError, setup};
+
+/// How long a checkout holds its stock and its cart before another attempt may take over.
+pub const HOLD_MINUTES: i64 = 15;
+
+/// What a checkout changed in stock, for the gateway's caches and `stock.low` events.
+#[derive(Debug, Clone, Default)]
+pub struct StockChange {
+    /// Variants whose availability changed.
+    pub variant_ids: Vec<String>,
+    /// Levels that went to or under their reorder point, with the SKU.
+    pub crossings: Vec<(String, ReorderCrossing)>,
+}
+
+/// What only the caller knows how to do, called at fixed points of a checkout.
+#[async_trait::async_trait]
+pub trait Effects: Send + Sync {
+    /// In a transaction that changed stock: write its events and invalidation records.
+    async fn stock_changed(&self, txn: &DatabaseTransaction, change: &StockChange) -> Result<(), OrderError>;
+    /// In the transaction that places the order: store the request's answer with it.
+    async fn placed(&self, txn: &DatabaseTransaction, order: &Order) -> Result<(), OrderError>;
+    /// After each commit: drop what caches hold of the changed stock.
+    async fn committed(&self);
+}
+
+/// A checkout request.
+#[derive(Debug, Clone)]
+pub struct CheckoutInput {
+    pub cart_id: String,
+    pub caller: Caller,
+    pub provider: String,
+    pub token: String,
+    /// The same for retries of one checkout (derived from its `Idempotency-Key`), fresh
+    /// otherwise: 32 lower-case hex characters.
+    pub attempt: String,
+}
+
+struct Taken {
+    checkout_id: String,
+    view: CartView,
+    email: String,
+    reservation: Reservation,
+}
+
+/// Checks out a cart: the placed order, or the reason none was placed (and nothing stays
+/// reserved or charged).
+pub async fn checkout(
+    db: &DatabaseConnection,
+    providers: &Providers,
+    effects: &dyn Effects,
+    input: CheckoutInput,
+) -> Result<Order, OrderError> {
+    let token = PaymentToken::parse(&input.token, "payment.token")?;
+    let provider = providers.get(&input.provider).ok_or_else(|| {
+        ValidationErrors::single("payment.provider", "unknown_provider", "names no configured payment provider")
+    })?;
+    let taken = take(db, effects, &input).await?;
+    let total = taken.view.totals.total;
+    let authorized = if total.amount() == 0 {
+        None
+    } else {
+        let request = Authorize {
+            amount: total,
+            token,
+            capture: true,
+            idempotency_key: taken.checkout_id.clone(),
+            reference: input.cart_id.clone(),
+        };
+        match provider.authorize(&request).await {
+            Ok(authorized) => Some(authorized),
+            Err(failure) => {
+                reopen(db, effects, &taken).await?;
+                return Err(match failure {
+                    PaymentFailure::Declined { reason } => OrderError::PaymentDeclined(reason),
+                    PaymentFailure::Provider { .. } | PaymentFailure::Rejected { .. } => OrderError::PaymentProvider,
+                });
+            }
+        }
+    };
+    let captured = authorized.as_ref().and_then(|a| a.captured).unwrap_or(Money::zero(total.currency()));
+    let payment_ref = authorized.as_ref().map(|a| a.payment_ref.clone());
+    match place(db, effects, &taken, captured, payment_ref.as_deref()).await {
+        Ok(order) => Ok(order),
+        Err(err) => {
+            // Paid but not placed: give the money back, then the stock and the cart.
+            if let Some(payment_ref) = &payment_ref {
+                give_back(provider.as_ref(), payment_ref, captured, &taken.checkout_id).await;
+            }
+            reopen(db, effects, &taken).await?;
+            Err(err)
+        }
+    }
+}
+
+async fn give_back(provider: &dyn PaymentProvider, payment_ref: &str, captured: Money, checkout_id: &str) {
+    let result = if captured.amount() > 0 {
+        provider.refund(payment_ref, captured, &format!("{checkout_id}:undo")).await.map(|_| ())
+    } else {
+        provider.void(payment_ref, &format!("{checkout_id}:undo")).await
+    };
+    if let Err(err) = result {
+        // The payment row stays without an order: reconciliation finds it.
+        tracing::error!(checkout = checkout_id, error = %err, "returning the payment of an order not placed failed");
+    }
+}
+
+async fn take(db: &DatabaseConnection, effects: &dyn Effects, input: &CheckoutInput) -> Result<Taken, OrderError> {
+    let txn = begin_write(db).await?;
+    match take_in(&txn, effects, input).await {
+        Ok(taken) => {
+            txn.commit().await?;
+            effects.committed().await;
+            Ok(taken)
+        }
+        Err(err) => {
+            txn.rollback().await?;
+            Err(err)
+        }
+    }
+}
+
+async fn take_in(txn: &DatabaseTransaction, effects: &dyn Effects, input: &CheckoutInput) -> Result<Taken, OrderError> {
+    let backend = txn.get_database_backend();
+    let cart = carts::find(txn, &input.cart_id, &input.caller).await?;
+    let checkout_id = format!("chk_{}", input.attempt);
+    let at = now();
+    let taken = txn
+        .execute_raw(statement(
+            backend,
+            "UPDATE carts SET status = 'checking_out', checkout_id = ?, checkout_expires_at = ?, updated_at = ? \
+             WHERE id = ? AND (status = 'open' OR (status = 'checking_out' AND (checkout_id = ? OR checkout_expires_at < ?)))",
+            [
+                checkout_id.clone().into(),
+                (at + Duration::minutes(HOLD_MINUTES)).into(),
+                at.into(),
+                cart.id.clone().into(),
+                checkout_id.clone().into(),
+                at.into(),
+            ],
+        ))
+        .await?;
+    if taken.rows_affected() == 0 {
+        return Err(if cart.status == "checking_out" {
+            OrderError::CheckoutInProgress
+        } else {
+            OrderError::CartAlreadyCheckedOut
+        });
+    }
+    // A retry of this very checkout after a crash: its earlier hold goes back first.
+    let earlier = txn
+        .query_all_raw(statement(
+            backend,
+            "SELECT id FROM reservations WHERE reference = ? AND state = 'active'",
+            [checkout_id.clone().into()],
+        ))
+        .await?;
+    let mut change = StockChange::default();
+    for row in earlier {
+        let settled = inventory::release(txn, &row.try_get_by_index::<String>(0)?).await?;
+        change.variant_ids.extend(settled.variant_ids());
+    }
+    let view = carts::view_of(txn, cart).await?;
+    if view.items.is_empty() {
+        return Err(OrderError::CartEmpty);
+    }
+    let email = match (&view.cart.email, &view.cart.customer_id) {
+        (Some(email), _) => email.clone(),
+        (None, Some(customer)) => emporium_customers::get_customer(txn, customer)
+            .await
+            .ok()
+            .flatten()
+            .map(|c| c.email.as_str().to_owned())
+            .ok_or(OrderError::EmailRequired)?,
+        (None, None) => return Err(OrderError::EmailRequired),
+    };
+    if view.cart.shipping_address.is_none() {
+        return Err(OrderError::ShippingAddressRequired);
+    }
+    // The shopper saw these codes on the cart: never charge a total without them silently.
+    if let Some((_, reason)) = view.refused.first() {
+        return Err(OrderError::DiscountInvalid(*reason));
+    }
+    if view.shipping_method.is_none() && setup::ships_by_zones(txn).await? {
+        return Err(OrderError::ShippingMethodRequired);
+    }
+    let lines: Vec<(String, i64)> = view.items.iter().map(|i| (i.variant_id.clone(), i.quantity)).collect();
+    let reservation = match inventory::reserve(txn, &lines, Duration::minutes(HOLD_MINUTES), Some(&checkout_id)).await {
+        Ok(reservation) => reservation,
+        Err(InventoryError::OutOfStock { variant_ids }) => {
+            let skus =
+                view.items.iter().filter(|i| variant_ids.contains(&i.variant_id)).map(|i| i.sku.clone()).collect();
+            return Err(OrderError::OutOfStock { skus });
+        }
+        Err(other) => return Err(other.into()),
+    };
+    change.variant_ids.extend(lines.iter().map(|(v, _)| v.clone()));
+    change.crossings = crossings_of(&view, &reservation.crossed);
+    effects.stock_changed(txn, &change).await?;
+    let total = view.totals.total;
+    txn.execute_raw(statement(
+        backend,
+        "INSERT INTO payments (id, checkout_id, order_id, provider, provider_ref, status, currency, amount, captured, refunded, \
+         created_at, updated_at) VALUES (?, ?, NULL, ?, NULL, 'pending', ?, ?, 0, 0, ?, ?) \
+         ON CONFLICT (checkout_id) DO UPDATE SET status = 'pending', amount = excluded.amount, updated_at = excluded.updated_at",
+        [
+            emporium_core::id::new_id("pay").into(),
+            checkout_id.clone().into(),
+            input.provider.clone().into(),
+            total.currency().code().into(),
+            total.amount().into(),
+            at.into(),
+            at.into(),
+        ],
+    ))
+    .await?;
+    Ok(Taken { checkout_id, view, email, reservation })
+}
+
+fn crossings_of(view: &CartView, crossed: &[ReorderCrossing]) -> Vec<(String, ReorderCrossing)> {
+    crossed
+        .iter()
+        .filter_map(|c| {
+            let sku = view.items.iter().find(|i| i.variant_id == c.variant_id)?.sku.clone();
+            Some((sku, c.clone()))
+        })
+        .collect()
+}
+
+async fn place(
+    db: &DatabaseConnection,
+    effects: &dyn Effects,
+    taken: &Taken,
+    captured: Money,
+    payment_ref: Option<&str>,
+) -> Result<Order, OrderError> {
+    let txn = begin_write(db).await?;
+    match place_in(&txn, effects, taken, captured, payment_ref).await {
+        Ok(order) => {
+            txn.commit().await?;
+            effects.committed().await;
+            Ok(order)
+        }
+        Err(err) => {
+            txn.rollback().await?;
+            Err(err)
+        }
+    }
+}
+
+async fn place_in(
+    txn: &DatabaseTransaction,
+    effects: &dyn Effects,
+    taken: &Taken,
+    captured: Money,
+    payment_ref: Option<&str>,
+) -> Result<Order, OrderError> {
+    let backend = txn.get_database_backend();
+    let view = &taken.view;
+    let order_id = orders::new_order_id();
+    let at = now();
+    let ordered = txn
+        .execute_raw(statement(
+            backend,
+            "UPDATE carts SET status = 'ordered', order_id = ?, updated_at = ? \
+             WHERE id = ? AND status = 'checking_out' AND checkout_id = ?",
+            [order_id.clone().into(), at.into(), view.cart.id.clone().into(), taken.checkout_id.clone().into()],
+        ))
+        .await?;
+    if ordered.rows_affected() == 0 {
+        // Another attempt took the cart over after this one's hold ran out.
+        return Err(OrderError::CheckoutInProgress);
+    }
+    match inventory::commit(txn, &taken.reservation.id, &order_id, None).await {
+        Ok(_) => {}
+        Err(InventoryError::ReservationNotActive) => {
+            // The hold ran out while the provider answered: take the stock again, now.
+            let lines: Vec<(String, i64)> = view.items.iter().map(|i| (i.variant_id.clone(), i.quantity)).collect();
+            let again = match inventory::reserve(txn, &lines, Duration::minutes(1), Some(&taken.checkout_id)).await {
+                Ok(again) => again,
+                Err(InventoryError::OutOfStock { variant_ids }) => {
+                    let skus = view
+                        .items
+                        .iter()
+                        .filter(|i| variant_ids.contains(&i.variant_id))
+                        .map(|i| i.sku.clone())
+                        .collect();
+                    return Err(OrderError::OutOfStock { skus });
+                }
+                Err(other) => return Err(other.into()),
+            };
+            inventory::commit(txn, &again.id, &order_id, None).await?;
+            let change = StockChange {
+                variant_ids: lines.into_iter().map(|(v, _)| v).collect(),
+                crossings: crossings_of(view, &again.crossed),
+            };
+            effects.stock_changed(txn, &change).await?;
+        }
+        Err(other) => return Err(other.into()),
+    }
+    if let Some(key) = carts::customer_key(&view.cart).or_else(|| Some(taken.email.to_lowercase())) {
+        for discount in &view.applied {
+            if !setup::count_use(txn, discount, &key).await? {
+                return Err(OrderError::DiscountInvalid(DiscountRefusal::UsageLimitReached));
+            }
+        }
+    }
+    let order = orders::place(txn, &order_id, view, &taken.email, captured).await?;
+    txn.execute_raw(statement(
+        backend,
+        "UPDATE payments SET status = ?, order_id = ?, provider_ref = ?, captured = ?, updated_at = ? WHERE checkout_id = ?",
+        [
+            (if captured.amount() > 0 { "captured" } else { "authorized" }).into(),
+            order_id.clone().into(),
+            payment_ref.into(),
+            captured.amount().into(),
+            at.into(),
+            taken.checkout_id.clone().into(),
+        ],
+    ))
+    .await?;
+    effects.placed(txn, &order).await?;
+    Ok(order)
+}
+
+/// Undoes a checkout that placed no order: its reservation released, its cart open again, its
+/// payment row failed.
+async fn reopen(db: &DatabaseConnection, effects: &dyn Effects, taken: &Taken) -> Result<(), OrderError> {
+    let txn = begin_write(db).await?;
+    let backend = txn.get_database_backend();
+    let mut change = StockChange::default();
+    match inventory::release(&txn, &taken.reservation.id).await {
+        Ok(settled) => change.variant_ids = settled.variant_ids(),
+        // Expired meanwhile: the expiry job gave the units back.
+        Err(InventoryError::ReservationNotActive) => {}
+        Err(other) => {
+            txn.rollback().await?;
+            return Err(other.into());
+        }
+    }
+    effects.stock_changed(&txn, &change).await?;
+    let at = now();
+    txn.execute_raw(statement(
+        backend,
+        "UPDATE carts SET status = 'open', checkout_id = NULL, checkout_expires_at = NULL, updated_at = ? \
+         WHERE id = ? AND status = 'checking_out' AND checkout_id = ?",
+        [at.into(), taken.view.cart.id.clone().into(), taken.checkout_id.clone().into()],
+    ))
+    .await?;
+    txn.execute_raw(statement(
+        backend,
+        "UPDATE payments SET status = 'failed', updated_at = ? WHERE checkout_id = ? AND order_id IS NULL",
+        [at.into(), taken.checkout_id.clone().into()],
+    ))
+    .await?;
+    txn.commit().await?;
+    effects.committed().await;
+    Ok(())
+}

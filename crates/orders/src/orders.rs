@@ -1,0 +1,392 @@
+//! Orders: what was bought, at which price, kept as placed (later catalog changes do not
+//! change it), with a status machine and a history every change appends to.
+
+use chrono::{DateTime, Utc};
+use emporium_core::db::{now, statement};
+use emporium_core::{Currency, Money, id};
+use emporium_customers::Address;
+use sea_orm::{ConnectionTrait, DbBackend, QueryResult};
+
+use crate::OrderError;
+use crate::carts::{Caller, CartView, address_from_json, address_json};
+
+/// An order's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Paid,
+    PartiallyFulfilled,
+    Fulfilled,
+    Delivered,
+    Cancelled,
+    PartiallyRefunded,
+    Refunded,
+}
+
+impl Status {
+    /// Every status.
+    pub const ALL: [Status; 7] = [
+        Self::Paid,
+        Self::PartiallyFulfilled,
+        Self::Fulfilled,
+        Self::Delivered,
+        Self::Cancelled,
+        Self::PartiallyRefunded,
+        Self::Refunded,
+    ];
+
+    /// The stored and public name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Paid => "paid",
+            Self::PartiallyFulfilled => "partially_fulfilled",
+            Self::Fulfilled => "fulfilled",
+            Self::Delivered => "delivered",
+            Self::Cancelled => "cancelled",
+            Self::PartiallyRefunded => "partially_refunded",
+            Self::Refunded => "refunded",
+        }
+    }
+
+    /// Parses a status name.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// A line as bought.
+#[derive(Debug, Clone)]
+pub struct OrderLine {
+    pub variant_id: String,
+    pub sku: String,
+    pub product_id: String,
+    pub title: String,
+    pub quantity: i64,
+    pub unit_price: Money,
+    pub line_total: Money,
+    /// Its share of the order's discount.
+    pub discount: Money,
+    pub tax: Money,
+    pub fulfilled_quantity: i64,
+    pub returned_quantity: i64,
+}
+
+/// The shipping method as chosen at checkout.
+#[derive(Debug, Clone)]
+pub struct ShippingChoice {
+    pub id: String,
+    pub name: String,
+    pub price: Money,
+}
+
+/// One entry of an order's history.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    pub at: DateTime<Utc>,
+    /// The status the order moved to, if it moved.
+    pub status: Option<String>,
+    /// What happened, when it was not a status move (`payment_captured`, `fulfillment_created`).
+    pub event: Option<String>,
+    /// Who did it: a staff member, an API key, a customer; none for the shopper at checkout.
+    pub actor: Option<String>,
+    pub note: Option<String>,
+}
+
+/// An order.
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub id: String,
+    pub number: i64,
+    pub status: String,
+    pub currency: Currency,
+    pub email: String,
+    pub customer_id: Option<String>,
+    pub lines: Vec<OrderLine>,
+    pub shipping_address: Option<Address>,
+    pub billing_address: Option<Address>,
+    pub shipping_method: Option<ShippingChoice>,
+    pub discount_codes: Vec<String>,
+    pub prices_include_tax: bool,
+    pub subtotal: Money,
+    pub discount_total: Money,
+    pub shipping_total: Money,
+    pub tax_total: Money,
+    pub total: Money,
+    pub captured: Money,
+    pub refunded: Money,
+    pub history: Vec<HistoryEntry>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new order id: random, since a guest reaches their order by its id alone.
+pub fn new_order_id() -> String {
+    format!("ord_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Places the order a priced cart describes, paid `captured`: the order, its lines, its
+/// first history entry and its `order.placed` and `order.paid` events, in the caller's
+/// transaction (the one that commits the stock).
+pub async fn place<C: ConnectionTrait>(
+    db: &C,
+    order_id: &str,
+    view: &CartView,
+    email: &str,
+    captured: Money,
+) -> Result<Order, OrderError> {
+    let backend = db.get_database_backend();
+    let number = match backend {
+        DbBackend::Postgres => "nextval('order_numbers')",
+        // One writer at a time: the next number is taken under the write lock.
+        _ => "(SELECT COALESCE(MAX(number), 1000) + 1 FROM orders)",
+    };
+    let t = &view.totals;
+    let at = now();
+    let method = view.shipping_method.as_ref().map(|m| {
+        serde_json::json!({"id": m.id, "name": m.name, "amount": t.shipping_total.amount(), "list_price": m.price.amount()})
+            .to_string()
+    });
+    let codes: Vec<&str> = view.applied.iter().map(|d| d.code.as_str()).collect();
+    db.execute_raw(statement(
+        backend,
+        &format!(
+            "INSERT INTO orders (id, number, cart_id, status, currency, email, customer_id, shipping_address, billing_address, \
+             shipping_method, discount_codes, prices_include_tax, subtotal, discount_total, shipping_total, shipping_tax, \
+             tax_total, total, captured, refunded, created_at, updated_at) \
+             VALUES (?, {number}, ?, 'paid', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)"
+        ),
+        [
+            order_id.into(),
+            view.cart.id.clone().into(),
+            view.cart.currency.code().into(),
+            email.into(),
+            view.cart.customer_id.clone().into(),
+            view.cart.shipping_address.as_ref().map(|a| address_json(a).to_string()).unwrap_or_default().into(),
+            view.cart.billing_address.as_ref().map(|a| address_json(a).to_string()).into(),
+            method.into(),
+            serde_json::json!(codes).to_string().into(),
+            view.prices_include_tax.into(),
+            t.subtotal.amount().into(),
+            t.discount_total.amount().into(),
+            t.shipping_total.amount().into(),
+            t.shipping_tax.amount().into(),
+            t.tax_total.amount().into(),
+            t.total.amount().into(),
+            captured.amount().into(),
+            at.into(),
+            at.into(),
+        ],
+    ))
+    .await?;
+    for (position, (item, line)) in view.items.iter().zip(&t.lines).enumerate() {
+        db.execute_raw(statement(
+            backend,
+            "INSERT INTO order_lines (order_id, position, variant_id, sku, product_id, title, quantity, unit_price, \
+             line_total, discount, tax) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                order_id.into(),
+                (position as i32).into(),
+                item.variant_id.clone().into(),
+                item.sku.clone().into(),
+                item.product_id.clone().into(),
+                item.title.clone().into(),
+                item.quantity.into(),
+                item.unit_price.amount().into(),
+                line.line_total.amount().into(),
+                line.discount.amount().into(),
+                line.tax.amount().into(),
+            ],
+        ))
+        .await?;
+    }
+    append_history(db, order_id, Some("paid"), None, None, None).await?;
+    let data = serde_json::json!({"order_id": order_id});
+    emporium_core::events::append(db, "order.placed", &data).await?;
+    emporium_core::events::append(
+        db,
+        "order.paid",
+        &serde_json::json!({"order_id": order_id, "amount": captured.amount(), "currency": captured.currency().code()}),
+    )
+    .await?;
+    read(db, order_id).await?.ok_or(OrderError::NotFound("order"))
+}
+
+/// Appends an entry to an order's history.
+pub async fn append_history<C: ConnectionTrait>(
+    db: &C,
+    order_id: &str,
+    status: Option<&str>,
+    event: Option<&str>,
+    actor: Option<&str>,
+    note: Option<&str>,
+) -> Result<(), sea_orm::DbErr> {
+    db.execute_raw(statement(
+        db.get_database_backend(),
+        "INSERT INTO order_history (id, order_id, status, event, actor, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            id::new_id("hist").into(),
+            order_id.into(),
+            status.into(),
+            event.into(),
+            actor.into(),
+            note.into(),
+            now().into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+const ORDER: &str = "SELECT id, number, status, currency, email, customer_id, shipping_address, billing_address, \
+                     shipping_method, discount_codes, prices_include_tax, subtotal, discount_total, shipping_total, \
+                     tax_total, total, captured, refunded, created_at FROM orders";
+
+fn money(amount: i64, currency: Currency) -> Result<Money, sea_orm::DbErr> {
+    Money::new(amount, currency).map_err(|e| sea_orm::DbErr::Type(e.to_string()))
+}
+
+fn order_of(row: &QueryResult) -> Result<Order, sea_orm::DbErr> {
+    let code: String = row.try_get_by_index(3)?;
+    let currency = Currency::parse(&code).map_err(|e| sea_orm::DbErr::Type(e.to_string()))?;
+    let address = |i: usize| -> Result<Option<Address>, sea_orm::DbErr> {
+        Ok(row.try_get_by_index::<Option<String>>(i)?.as_deref().and_then(address_from_json))
+    };
+    let method: Option<String> = row.try_get_by_index(8)?;
+    let shipping_method = method.and_then(|m| serde_json::from_str::<serde_json::Value>(&m).ok()).and_then(|v| {
+        Some(ShippingChoice {
+            id: v.get("id")?.as_str()?.to_owned(),
+            name: v.get("name")?.as_str()?.to_owned(),
+            price: Money::new(v.get("amount")?.as_i64()?, currency).ok()?,
+        })
+    });
+    let codes: String = row.try_get_by_index(9)?;
+    let at = |i: usize| -> Result<Money, sea_orm::DbErr> { money(row.try_get_by_index(i)?, currency) };
+    Ok(Order {
+        id: row.try_get_by_index(0)?,
+        number: row.try_get_by_index(1)?,
+        status: row.try_get_by_index(2)?,
+        currency,
+        email: row.try_get_by_index(4)?,
+        customer_id: row.try_get_by_index(5)?,
+        lines: Vec::new(),
+        shipping_address: address(6)?,
+        billing_address: address(7)?,
+        shipping_method,
+        discount_codes: serde_json::from_str(&codes).unwrap_or_default(),
+        prices_include_tax: row.try_get_by_index(10)?,
+        subtotal: at(11)?,
+        discount_total: at(12)?,
+        shipping_total: at(13)?,
+        tax_total: at(14)?,
+        total: at(15)?,
+        captured: at(16)?,
+        refunded: at(17)?,
+        history: Vec::new(),
+        created_at: row.try_get_by_index(18)?,
+    })
+}
+
+async fn complete<C: ConnectionTrait>(db: &C, mut order: Order) -> Result<Order, sea_orm::DbErr> {
+    let backend = db.get_database_backend();
+    let lines = db
+        .query_all_raw(statement(
+            backend,
+            "SELECT variant_id, sku, product_id, title, quantity, unit_price, line_total, discount, tax, \
+             fulfilled_quantity, returned_quantity FROM order_lines WHERE order_id = ? ORDER BY position",
+            [order.id.clone().into()],
+        ))
+        .await?;
+    for row in lines {
+        order.lines.push(OrderLine {
+            variant_id: row.try_get_by_index(0)?,
+            sku: row.try_get_by_index(1)?,
+            product_id: row.try_get_by_index(2)?,
+            title: row.try_get_by_index(3)?,
+            quantity: row.try_get_by_index(4)?,
+            unit_price: money(row.try_get_by_index(5)?, order.currency)?,
+            line_total: money(row.try_get_by_index(6)?, order.currency)?,
+            discount: money(row.try_get_by_index(7)?, order.currency)?,
+            tax: money(row.try_get_by_index(8)?, order.currency)?,
+            fulfilled_quantity: row.try_get_by_index(9)?,
+            returned_quantity: row.try_get_by_index(10)?,
+        });
+    }
+    let history = db
+        .query_all_raw(statement(
+            backend,
+            "SELECT created_at, status, event, actor, note FROM order_history WHERE order_id = ? ORDER BY id",
+            [order.id.clone().into()],
+        ))
+        .await?;
+    for row in history {
+        order.history.push(HistoryEntry {
+            at: row.try_get_by_index(0)?,
+            status: row.try_get_by_index(1)?,
+            event: row.try_get_by_index(2)?,
+            actor: row.try_get_by_index(3)?,
+            note: row.try_get_by_index(4)?,
+        });
+    }
+    Ok(order)
+}
+
+/// An order by id, whoever asks (callers check access with [`get`]).
+pub async fn read<C: ConnectionTrait>(db: &C, order_id: &str) -> Result<Option<Order>, sea_orm::DbErr> {
+    let row = db
+        .query_one_raw(statement(db.get_database_backend(), &format!("{ORDER} WHERE id = ?"), [order_id.into()]))
+        .await?;
+    match row.as_ref().map(order_of).transpose()? {
+        Some(order) => Ok(Some(complete(db, order).await?)),
+        None => Ok(None),
+    }
+}
+
+/// The order if `caller` may see it: its customer, staff, or (a guest's order) whoever holds
+/// its id. Anyone else gets 404.
+pub async fn get<C: ConnectionTrait>(db: &C, order_id: &str, caller: &Caller) -> Result<Order, OrderError> {
+    if !id::is_id("ord", order_id) {
+        return Err(OrderError::NotFound("order"));
+    }
+    let order = read(db, order_id).await?.ok_or(OrderError::NotFound("order"))?;
+    match (&order.customer_id, caller) {
+        (_, Caller::Staff) | (None, _) => Ok(order),
+        (Some(owner), Caller::Customer(id)) if owner == id => Ok(order),
+        _ => Err(OrderError::NotFound("order")),
+    }
+}
+
+/// Which orders to list.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub customer_id: Option<String>,
+    pub status: Option<Status>,
+}
+
+/// Up to `limit` orders, newest first, after the order `before` (a cursor's id).
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    filter: &OrderFilter,
+    before: Option<&str>,
+    limit: u64,
+) -> Result<Vec<Order>, sea_orm::DbErr> {
+    let mut sql = format!("{ORDER} WHERE 1 = 1");
+    let mut values: Vec<sea_orm::Value> = Vec::new();
+    if let Some(customer) = &filter.customer_id {
+        sql.push_str(" AND customer_id = ?");
+        values.push(customer.clone().into());
+    }
+    if let Some(status) = filter.status {
+        sql.push_str(" AND status = ?");
+        values.push(status.as_str().into());
+    }
+    if let Some(before) = before {
+        sql.push_str(" AND number < (SELECT number FROM orders WHERE id = ?)");
+        values.push(before.into());
+    }
+    sql.push_str(" ORDER BY number DESC LIMIT ?");
+    values.push((limit as i64).into());
+    let rows = db.query_all_raw(statement(db.get_database_backend(), &sql, values)).await?;
+    let mut orders = Vec::with_capacity(rows.len());
+    for row in &rows {
+        orders.push(complete(db, order_of(row)?).await?);
+    }
+    Ok(orders)
+}

@@ -1,0 +1,504 @@
+//! The purchase flow end to end: carts priced from the catalog, shipping, tax and discounts
+//! exact to the minor unit, checkout that reserves, pays and places all or nothing, and the
+//! races that must not oversell, double-charge or pass a usage limit.
+
+use std::sync::Arc;
+
+use emporium_payments::Call;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::{TestResult, TestServer};
+
+const ADDRESS_FR: &str = r#"{"first_name":"Ada","last_name":"Lovelace","line1":"1 rue de la Paix","city":"Paris","postal_code":"75002","country":"FR"}"#;
+
+fn address(country: &str) -> Value {
+    let mut a: Value = serde_json::from_str(ADDRESS_FR).unwrap_or(Value::Null);
+    a["country"] = json!(country);
+    a
+}
+
+/// A published product with one variant priced in each of `prices`, stocked with `units`: its SKU.
+async fn product(
+    server: &TestServer,
+    admin: &str,
+    sku: &str,
+    prices: &[(i64, &str)],
+    units: i64,
+) -> anyhow::Result<String> {
+    let prices: Vec<Value> = prices.iter().map(|(a, c)| json!({"amount": a, "currency": c})).collect();
+    let body = json!({
+        "name": format!("Product {sku}"),
+        "status": "published",
+        "variants": [{"sku": sku, "prices": prices}],
+    });
+    let created = server.create_product(admin, body).await?;
+    let variant = created["variants"][0]["id"].as_str().unwrap_or_default().to_owned();
+    if units > 0 {
+        server.stock(&variant, units).await?;
+    }
+    Ok(sku.to_owned())
+}
+
+/// A guest cart in `currency` holding `lines`, with an email and a French address: its id.
+async fn cart(
+    server: &TestServer,
+    token: Option<&str>,
+    currency: &str,
+    lines: &[(&str, i64)],
+) -> anyhow::Result<String> {
+    let created = server.post("/v1/carts", token, json!({"currency": currency})).await?;
+    anyhow::ensure!(created.status == StatusCode::CREATED, "{}", created.body);
+    let id = created.str("id")?.to_owned();
+    for (sku, quantity) in lines {
+        let added =
+            server.post(&format!("/v1/carts/{id}/items"), token, json!({"sku": sku, "quantity": quantity})).await?;
+        anyhow::ensure!(added.status == StatusCode::OK, "{}", added.body);
+    }
+    let put = server
+        .send(
+            reqwest::Method::PUT,
+            &format!("/v1/carts/{id}"),
+            token,
+            Some(json!({"email": "ada@example.com", "shipping_address": address("FR")})),
+        )
+        .await?;
+    anyhow::ensure!(put.status == StatusCode::OK, "{}", put.body);
+    Ok(id)
+}
+
+async fn checkout(
+    server: &TestServer,
+    token: Option<&str>,
+    cart: &str,
+    payment: &str,
+) -> anyhow::Result<crate::common::Reply> {
+    server
+        .post(&format!("/v1/carts/{cart}/checkout"), token, json!({"payment": {"provider": "test", "token": payment}}))
+        .await
+}
+
+fn amount(v: &Value) -> i64 {
+    v["amount"].as_i64().unwrap_or(i64::MIN)
+}
+
+fn check_total(v: &Value) {
+    let include = v["prices_include_tax"].as_bool().unwrap_or(false);
+    let tax = if include { 0 } else { amount(&v["tax_total"]) };
+    assert_eq!(
+        amount(&v["subtotal"]) - amount(&v["discount_total"]) + amount(&v["shipping_total"]) + tax,
+        amount(&v["total"]),
+        "{v}"
+    );
+}
+
+/// (on_hand, reserved) of a SKU.
+async fn stock_of(server: &TestServer, admin: &str, sku: &str) -> anyhow::Result<(i64, i64)> {
+    let stock = server.get_as(&format!("/v1/inventory/{sku}"), admin).await?;
+    Ok((stock.body["on_hand"].as_i64().unwrap_or(-1), stock.body["reserved"].as_i64().unwrap_or(-1)))
+}
+
+#[tokio::test]
+async fn the_whole_flow_prices_ships_taxes_discounts_and_places_the_order() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let mug = product(&server, &admin, "FLOW-MUG", &[(1999, "EUR")], 10).await?;
+    let tee = product(&server, &admin, "FLOW-TEE", &[(505, "EUR")], 10).await?;
+    let zone = server
+        .post(
+            "/v1/shipping-zones",
+            Some(&admin),
+            json!({"name": "France", "countries": ["FR"], "methods": [
+                {"name": "Standard", "price": {"amount": 495, "currency": "EUR"}},
+                {"name": "Express", "price": {"amount": 1500, "currency": "EUR"}},
+                {"name": "Yen post", "price": {"amount": 900, "currency": "JPY"}}
+            ]}),
+        )
+        .await?;
+    assert_eq!(zone.status, StatusCode::CREATED, "{}", zone.body);
+    let rate =
+        server.post("/v1/tax-rates", Some(&admin), json!({"country": "FR", "name": "TVA", "rate_bp": 2000})).await?;
+    assert_eq!(rate.status, StatusCode::CREATED, "{}", rate.body);
+    let code =
+        server.post("/v1/discounts", Some(&admin), json!({"code": "TEN", "kind": "percentage", "value": 1000})).await?;
+    assert_eq!(code.status, StatusCode::CREATED, "{}", code.body);
+
+    let cart = cart(&server, None, "EUR", &[(&mug, 1), (&tee, 1), (&mug, 1)]).await?;
+    let view = server.get(&format!("/v1/carts/{cart}")).await?;
+    assert_eq!(view.body["items"].as_array().map(Vec::len), Some(2), "the same SKU merges: {}", view.body);
+    assert_eq!(view.body["items"][0]["quantity"], 2);
+    assert_eq!(amount(&view.body["subtotal"]), 4503);
+
+    // No method chosen: checkout needs one, since the shop ships by zones.
+    let refused = checkout(&server, None, &cart, "tok_ok").await?;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused.problem_code(), "shipping_method_required");
+
+    let methods = server.get(&format!("/v1/carts/{cart}/shipping-methods")).await?;
+    let listed = methods.body["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(listed.len(), 2, "only the cart's currency: {}", methods.body);
+    assert_eq!(listed[0]["name"], "Standard", "cheapest first");
+    let method = listed[0]["id"].as_str().unwrap_or_default().to_owned();
+    let chosen = server
+        .send(reqwest::Method::PUT, &format!("/v1/carts/{cart}"), None, Some(json!({"shipping_method": method})))
+        .await?;
+    assert_eq!(chosen.status, StatusCode::OK, "{}", chosen.body);
+    let applied = server.post(&format!("/v1/carts/{cart}/discounts"), None, json!({"code": "ten"})).await?;
+    assert_eq!(applied.status, StatusCode::OK, "{}", applied.body);
+    let v = &applied.body;
+    assert_eq!(v["discount_codes"], json!(["TEN"]));
+    assert_eq!(amount(&v["discount_total"]), 450);
+    assert_eq!(amount(&v["shipping_total"]), 495);
+    // 35.98 → 7.20, 4.55 → 0.91, shipping 4.95 → 0.99.
+    assert_eq!(amount(&v["tax_total"]), 720 + 91 + 99);
+    assert_eq!(amount(&v["total"]), 4503 - 450 + 495 + 910);
+    check_total(v);
+
+    let placed = checkout(&server, None, &cart, "tok_ok").await?;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+    let order = &placed.body;
+    assert_eq!(order["number"], 1001);
+    assert_eq!(order["status"], "paid");
+    assert_eq!(order["total"], v["total"]);
+    assert_eq!(order["captured"], v["total"]);
+    assert_eq!(order["discount_codes"], json!(["TEN"]));
+    assert_eq!(order["shipping_method"]["name"], "Standard");
+    assert_eq!(order["lines"][0]["sku"], "FLOW-MUG");
+    assert_eq!(order["history"][0]["status"], "paid");
+    check_total(order);
+    assert_eq!(stock_of(&server, &admin, &mug).await?, (8, 0), "sold units left on-hand, none held");
+
+    // The order is a copy: a later price change does not touch it.
+    let order_id = order["id"].as_str().unwrap_or_default().to_owned();
+    let seen = server.get(&format!("/v1/orders/{order_id}")).await?;
+    assert_eq!(seen.status, StatusCode::OK, "the guest reaches it by its id");
+    assert_eq!(seen.body["lines"], order["lines"]);
+
+    let again = checkout(&server, None, &cart, "tok_ok").await?;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.problem_code(), "cart_already_checked_out");
+    let changed = server.post(&format!("/v1/carts/{cart}/items"), None, json!({"sku": tee, "quantity": 1})).await?;
+    assert_eq!(changed.problem_code(), "cart_already_checked_out");
+
+    let events = server.get_as("/v1/events?limit=100", &admin).await?;
+    let kinds: Vec<&str> =
+        events.body["data"].as_array().into_iter().flatten().filter_map(|e| e["type"].as_str()).collect();
+    assert!(kinds.contains(&"order.placed") && kinds.contains(&"order.paid"), "{kinds:?}");
+
+    let discount = server.get_as(&format!("/v1/discounts/{}", code.str("id")?), &admin).await?;
+    assert_eq!(discount.body["times_used"], 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn tax_inclusive_prices_contain_the_tax_in_jpy_and_kwd() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let sku = product(&server, &admin, "INCL-1", &[(1100, "JPY"), (2_345, "KWD")], 10).await?;
+    for currency in ["JPY", "KWD"] {
+        let set = server
+            .send(
+                reqwest::Method::PUT,
+                &format!("/v1/settings/currencies/{currency}"),
+                Some(&admin),
+                Some(json!({"prices_include_tax": true})),
+            )
+            .await?;
+        assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    }
+    let rate =
+        server.post("/v1/tax-rates", Some(&admin), json!({"country": "FR", "name": "TVA", "rate_bp": 1000})).await?;
+    assert_eq!(rate.status, StatusCode::CREATED);
+    let jpy = cart(&server, None, "JPY", &[(&sku, 3)]).await?;
+    let v = server.get(&format!("/v1/carts/{jpy}")).await?.body;
+    assert_eq!(v["prices_include_tax"], true);
+    assert_eq!(amount(&v["total"]), 3300, "the tax is inside the price");
+    assert_eq!(amount(&v["tax_total"]), 300, "3300 contains 300 at 10%");
+    check_total(&v);
+    let kwd = cart(&server, None, "KWD", &[(&sku, 1)]).await?;
+    let v = server.get(&format!("/v1/carts/{kwd}")).await?.body;
+    assert_eq!(amount(&v["tax_total"]), 213, "2.345 contains 0.21318… KWD");
+    check_total(&v);
+    let placed = checkout(&server, None, &kwd, "tok_ok").await?;
+    assert_eq!(placed.status, StatusCode::CREATED, "no zones: no method needed: {}", placed.body);
+    assert_eq!(amount(&placed.body["shipping_total"]), 0);
+    assert_eq!(amount(&placed.body["lines"][0]["tax"]), 213);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_declined_or_failed_payment_places_no_order_and_gives_the_stock_back() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let sku = product(&server, &admin, "PAY-1", &[(1000, "EUR")], 3).await?;
+    let cart = cart(&server, None, "EUR", &[(&sku, 3)]).await?;
+    let declined = checkout(&server, None, &cart, "tok_declined").await?;
+    assert_eq!(declined.status, StatusCode::PAYMENT_REQUIRED, "{}", declined.body);
+    assert_eq!(declined.problem_code(), "payment_declined");
+    assert_eq!(stock_of(&server, &admin, &sku).await?, (3, 0));
+    let failed = checkout(&server, None, &cart, "tok_error").await?;
+    assert_eq!(failed.status, StatusCode::BAD_GATEWAY, "{}", failed.body);
+    assert_eq!(failed.problem_code(), "payment_provider_error");
+    assert_eq!(stock_of(&server, &admin, &sku).await?, (3, 0));
+    let card = checkout(&server, None, &cart, "4242 4242 4242 4242").await?;
+    assert_eq!(card.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(card.error_fields(), vec![("payment.token".to_owned(), "card_number_refused".to_owned())]);
+    let orders = server.get_as("/v1/orders", &admin).await?;
+    assert_eq!(orders.body["data"], json!([]), "no order for a failed payment");
+    let placed = checkout(&server, None, &cart, "tok_ok").await?;
+    assert_eq!(placed.status, StatusCode::CREATED, "the cart is open again: {}", placed.body);
+    assert_eq!(stock_of(&server, &admin, &sku).await?, (0, 0));
+    Ok(())
+}
+
+#[tokio::test]
+async fn short_stock_is_409_naming_the_skus_and_changes_nothing() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let plenty = product(&server, &admin, "SHORT-A", &[(1000, "EUR")], 10).await?;
+    let scarce = product(&server, &admin, "SHORT-B", &[(1000, "EUR")], 1).await?;
+    let cart = cart(&server, None, "EUR", &[(&plenty, 2), (&scarce, 2)]).await?;
+    let short = checkout(&server, None, &cart, "tok_ok").await?;
+    assert_eq!(short.status, StatusCode::CONFLICT, "{}", short.body);
+    assert_eq!(short.problem_code(), "out_of_stock");
+    assert_eq!(short.body["skus"], json!(["SHORT-B"]));
+    assert_eq!(stock_of(&server, &admin, &plenty).await?, (10, 0), "nothing held");
+    assert!(server.state.test_payments.calls().is_empty(), "nobody was charged");
+    Ok(())
+}
+
+#[tokio::test]
+async fn carts_refuse_bad_lines_client_prices_and_other_customers() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let sku = product(&server, &admin, "BAD-1", &[(1000, "EUR")], 5).await?;
+    let (_, ada) = server.customer("ada@example.com").await?;
+    let (_, bob) = server.customer("bob@example.com").await?;
+    let mine = server.post("/v1/carts", Some(&ada), json!({"currency": "EUR"})).await?;
+    let mine = mine.str("id")?.to_owned();
+    let items = format!("/v1/carts/{mine}/items");
+    for quantity in [json!(0), json!(-1), json!(1.5), json!(10_001), json!("2")] {
+        let bad = server.post(&items, Some(&ada), json!({"sku": sku, "quantity": quantity})).await?;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{quantity}: {}", bad.body);
+    }
+    let priced = server.post(&items, Some(&ada), json!({"sku": sku, "quantity": 1, "unit_price": 1})).await?;
+    assert_eq!(priced.status, StatusCode::UNPROCESSABLE_ENTITY, "a client never sets a price");
+    let unknown = server.post(&items, Some(&ada), json!({"sku": "NOPE", "quantity": 1})).await?;
+    assert_eq!(unknown.problem_code(), "unknown_sku");
+    let no_price = server.post("/v1/carts", Some(&ada), json!({"currency": "JPY"})).await?;
+    let jpy = no_price.str("id")?.to_owned();
+    let refused =
+        server.post(&format!("/v1/carts/{jpy}/items"), Some(&ada), json!({"sku": sku, "quantity": 1})).await?;
+    assert_eq!(refused.problem_code(), "no_price");
+    let draft = server
+        .create_product(&admin, json!({"name": "Draft", "status": "draft", "variants": [{"sku": "BAD-DRAFT", "prices": [{"amount": 100, "currency": "EUR"}]}]}))
+        .await?;
+    assert_eq!(draft["status"], "draft");
+    let refused = server.post(&items, Some(&ada), json!({"sku": "BAD-DRAFT", "quantity": 1})).await?;
+    assert_eq!(refused.problem_code(), "not_purchasable");
+    let empty = checkout(&server, Some(&ada), &mine, "tok_ok").await?;
+    assert_eq!(empty.problem_code(), "cart_empty");
+    for token in [Some(bob.as_str()), None] {
+        let theirs = server.send(reqwest::Method::GET, &format!("/v1/carts/{mine}"), token, None).await?;
+        assert_eq!(theirs.status, StatusCode::NOT_FOUND, "another caller never sees a customer's cart");
+        let add = server.post(&items, token, json!({"sku": sku, "quantity": 1})).await?;
+        assert_eq!(add.status, StatusCode::NOT_FOUND);
+    }
+    let unknown = server.post(&format!("/v1/carts/{mine}/discounts"), Some(&ada), json!({"code": "NOPE"})).await?;
+    assert_eq!(unknown.problem_code(), "discount_invalid");
+    assert_eq!(unknown.body["reason"], "unknown");
+    Ok(())
+}
+
+#[tokio::test]
+async fn discount_rules_refuse_with_their_reason() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let sku = product(&server, &admin, "RULE-1", &[(1000, "EUR")], 5).await?;
+    let soon = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let past = (chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339();
+    let past_start = (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339();
+    for body in [
+        json!({"code": "LATER", "kind": "fixed", "value": {"amount": 100, "currency": "EUR"}, "starts_at": soon}),
+        json!({"code": "GONE", "kind": "free_shipping", "starts_at": past_start, "ends_at": past}),
+        json!({"code": "BIG", "kind": "percentage", "value": 500, "minimum_subtotal": {"amount": 5000, "currency": "EUR"}}),
+    ] {
+        let created = server.post("/v1/discounts", Some(&admin), body).await?;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    }
+    let taken = server.post("/v1/discounts", Some(&admin), json!({"code": "later", "kind": "free_shipping"})).await?;
+    assert_eq!(taken.problem_code(), "discount_code_taken");
+    let cart = cart(&server, None, "EUR", &[(&sku, 1)]).await?;
+    for (code, reason) in [("LATER", "not_started"), ("GONE", "expired"), ("BIG", "minimum_not_met")] {
+        let refused = server.post(&format!("/v1/carts/{cart}/discounts"), None, json!({"code": code})).await?;
+        assert_eq!(refused.problem_code(), "discount_invalid", "{code}");
+        assert_eq!(refused.body["reason"], reason, "{code}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_guest_cart_claimed_merges_into_the_customers_open_cart() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let a = product(&server, &admin, "CLAIM-A", &[(1000, "EUR")], 5).await?;
+    let b = product(&server, &admin, "CLAIM-B", &[(1000, "EUR")], 5).await?;
+    let (customer_id, ada) = server.customer("ada@example.com").await?;
+    let theirs = cart(&server, Some(&ada), "EUR", &[(&a, 1)]).await?;
+    let guest = cart(&server, None, "EUR", &[(&a, 2), (&b, 1)]).await?;
+    let claimed = server.post(&format!("/v1/carts/{guest}/claim"), Some(&ada), json!({})).await?;
+    assert_eq!(claimed.status, StatusCode::OK, "{}", claimed.body);
+    assert_eq!(claimed.str("id")?, theirs);
+    let quantities: Vec<(String, i64)> = claimed.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| (i["sku"].as_str().unwrap_or_default().to_owned(), i["quantity"].as_i64().unwrap_or(0)))
+        .collect();
+    assert_eq!(quantities, vec![("CLAIM-A".to_owned(), 3), ("CLAIM-B".to_owned(), 1)]);
+    let placed = checkout(&server, Some(&ada), &theirs, "tok_ok").await?;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+    assert_eq!(placed.body["customer_id"], customer_id.as_str());
+    let (_, bob) = server.customer("bob@example.com").await?;
+    let order_id = placed.str("id")?;
+    let hidden = server.get_as(&format!("/v1/orders/{order_id}"), &bob).await?;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND, "another customer's order");
+    let guest_view = server.get(&format!("/v1/orders/{order_id}")).await?;
+    assert_eq!(guest_view.status, StatusCode::NOT_FOUND, "a customer's order is not a guest's capability");
+    let own = server.get_as("/v1/orders", &ada).await?;
+    assert_eq!(own.body["data"].as_array().map(Vec::len), Some(1));
+    let none = server.get_as("/v1/orders", &bob).await?;
+    assert_eq!(none.body["data"], json!([]));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_buyers_for_scarce_stock_buy_exactly_the_stock() -> TestResult {
+    let server = Arc::new(TestServer::start().await?);
+    let admin = server.admin_token().await?;
+    let sku = product(&server, &admin, "RACE-1", &[(1000, "EUR")], 5).await?;
+    let mut carts = Vec::new();
+    for _ in 0..16 {
+        carts.push(cart(&server, None, "EUR", &[(&sku, 1)]).await?);
+    }
+    let mut tasks = Vec::new();
+    for cart in carts {
+        let server = Arc::clone(&server);
+        tasks.push(tokio::spawn(async move { checkout(&server, None, &cart, "tok_ok").await.map(|r| r.status) }));
+    }
+    let mut placed = 0;
+    for task in tasks {
+        match task.await?? {
+            StatusCode::CREATED => placed += 1,
+            StatusCode::CONFLICT => {}
+            other => anyhow::bail!("unexpected {other}"),
+        }
+    }
+    assert_eq!(placed, 5, "exactly the stock is sold");
+    assert_eq!(stock_of(&server, &admin, &sku).await?, (0, 0));
+    let captures = server.state.test_payments.calls().iter().filter(|c| matches!(c, Call::Authorize { .. })).count();
+    assert_eq!(captures, 5, "only buyers who got stock were charged");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_replays_of_one_key_place_one_order_and_charge_once() -> TestResult {
+    let server = Arc::new(TestServer::start().await?);
+    let admin = server.admin_token().await?;
+    let sku = product(&server, &admin, "REPLAY-1", &[(1000, "EUR")], 5).await?;
+    let cart = cart(&server, None, "EUR", &[(&sku, 1)]).await?;
+    let key = uuid::Uuid::new_v4().to_string();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (server, cart, key) = (Arc::clone(&server), cart.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"payment": {"provider": "test", "token": "tok_ok"}});
+            let url = server.url(&format!("/v1/carts/{cart}/checkout"));
+            let response = server.client.post(url).header("Idempotency-Key", key).json(&body).send().await?;
+            crate::common::Reply::from(response).await
+        }));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for task in tasks {
+        let reply = task.await??;
+        match reply.status {
+            StatusCode::CREATED => {
+                ids.insert(reply.str("id")?.to_owned());
+            }
+            StatusCode::CONFLICT => assert!(
+                ["idempotency_in_progress", "checkout_in_progress"].contains(&reply.problem_code().as_str()),
+                "{}",
+                reply.body
+            ),
+            other => anyhow::bail!("unexpected {other}: {}", reply.body),
+        }
+    }
+    // A replay after the first finished gets the first order again.
+    let body = json!({"payment": {"provider": "test", "token": "tok_ok"}});
+    let url = server.url(&format!("/v1/carts/{cart}/checkout"));
+    let response = server.client.post(url).header("Idempotency-Key", &key).json(&body).send().await?;
+    let replay = crate::common::Reply::from(response).await?;
+    assert_eq!(replay.status, StatusCode::CREATED, "{}", replay.body);
+    ids.insert(replay.str("id")?.to_owned());
+    assert_eq!(ids.len(), 1, "one order: {ids:?}");
+    let captures = server.state.test_payments.calls().iter().filter(|c| matches!(c, Call::Authorize { .. })).count();
+    assert_eq!(captures, 1, "charged once");
+    assert_eq!(stock_of(&server, &admin, &sku).await?, (4, 0));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_usage_limited_code_raced_is_used_exactly_its_limit() -> TestResult {
+    let server = Arc::new(TestServer::start().await?);
+    let admin = server.admin_token().await?;
+    let sku = product(&server, &admin, "LIMIT-1", &[(1000, "EUR")], 50).await?;
+    let code = server
+        .post(
+            "/v1/discounts",
+            Some(&admin),
+            json!({"code": "TWO", "kind": "percentage", "value": 5000, "usage_limit": 2}),
+        )
+        .await?;
+    assert_eq!(code.status, StatusCode::CREATED, "{}", code.body);
+    let mut carts = Vec::new();
+    for i in 0..8 {
+        let id = cart(&server, None, "EUR", &[(&sku, 1)]).await?;
+        let email = server
+            .send(
+                reqwest::Method::PUT,
+                &format!("/v1/carts/{id}"),
+                None,
+                Some(json!({"email": format!("buyer{i}@example.com")})),
+            )
+            .await?;
+        assert_eq!(email.status, StatusCode::OK);
+        let applied = server.post(&format!("/v1/carts/{id}/discounts"), None, json!({"code": "TWO"})).await?;
+        assert_eq!(applied.status, StatusCode::OK, "{}", applied.body);
+        carts.push(id);
+    }
+    let mut tasks = Vec::new();
+    for cart in carts {
+        let server = Arc::clone(&server);
+        tasks.push(tokio::spawn(async move { checkout(&server, None, &cart, "tok_ok").await }));
+    }
+    let mut placed = 0;
+    for task in tasks {
+        let reply = task.await??;
+        match reply.status {
+            StatusCode::CREATED => placed += 1,
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                assert_eq!(reply.body["reason"], "usage_limit_reached", "{}", reply.body)
+            }
+            other => anyhow::bail!("unexpected {other}: {}", reply.body),
+        }
+    }
+    assert_eq!(placed, 2, "the limit holds under the race");
+    let discount = server.get_as(&format!("/v1/discounts/{}", code.str("id")?), &admin).await?;
+    assert_eq!(discount.body["times_used"], 2);
+    let calls = server.state.test_payments.calls();
+    let charged = calls.iter().filter(|c| matches!(c, Call::Authorize { .. })).count();
+    let refunded = calls.iter().filter(|c| matches!(c, Call::Refund { .. })).count();
+    assert_eq!(charged - refunded, 2, "whoever was charged without an order was refunded: {calls:?}");
+    assert_eq!(stock_of(&server, &admin, &sku).await?, (48, 0));
+    Ok(())
+}
