@@ -18,6 +18,7 @@ mod m0007_reservations;
 mod m0008_backorders;
 mod m0009_events;
 mod m0010_purchase;
+mod m0011_fulfilment;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_backorders::Migration),
             Box::new(m0009_events::Migration),
             Box::new(m0010_purchase::Migration),
+            Box::new(m0011_fulfilment::Migration),
         ]
     }
 }

@@ -529,3 +529,22 @@ impl Drop for CuttableLink {
         self.task.abort();
     }
 }
+
+/// The event types of the feed's first 100 events, read until every one of `wanted` is among
+/// them or 5 s pass (on PostgreSQL an event becomes readable once every older transaction of
+/// the cluster has ended, which other tests' may delay a moment).
+pub async fn event_kinds(server: &TestServer, token: &str, wanted: &[&str]) -> anyhow::Result<Vec<String>> {
+    let mut kinds = Vec::new();
+    for _ in 0..100 {
+        let page = server.get_as("/v1/events?limit=100", token).await?;
+        kinds = page.body["data"]
+            .as_array()
+            .map(|d| d.iter().filter_map(|e| e["type"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        if wanted.iter().all(|w| kinds.iter().any(|k| k == w)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Ok(kinds)
+}

@@ -5,6 +5,7 @@
 mod common;
 
 mod accounts;
+mod after_sale;
 mod auth;
 mod availability;
 mod bounds;

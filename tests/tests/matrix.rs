@@ -25,6 +25,9 @@ enum Rule {
     Staff(Permission),
     /// A signed-in customer (on their own), or staff (or a key) holding this permission.
     CustomerOrStaff(Permission),
+    /// Staff (or a key) holding this permission, or a customer on their own resource: on a
+    /// guest's, customers hear 404.
+    StaffOrOwner(Permission),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -67,6 +70,8 @@ fn expect(rule: Rule, caller: Caller) -> Expect {
         (Rule::Staff(_), _) => Status(StatusCode::FORBIDDEN),
         (Rule::CustomerOrStaff(_), Caller::CustomerA | Caller::CustomerB) => Allowed,
         (Rule::CustomerOrStaff(p), caller) => expect(Rule::Staff(p), caller),
+        (Rule::StaffOrOwner(_), Caller::CustomerA | Caller::CustomerB) => Status(StatusCode::NOT_FOUND),
+        (Rule::StaffOrOwner(p), caller) => expect(Rule::Staff(p), caller),
     }
 }
 
@@ -110,6 +115,12 @@ fn table() -> Vec<(Method, &'static str, Rule)> {
         (Method::POST, "/v1/carts/{cart_id}/checkout", Rule::Public),
         (Method::GET, "/v1/orders", Rule::CustomerOrStaff(P::OrdersRead)),
         (Method::GET, "/v1/orders/{order_id}", Rule::Public),
+        (Method::POST, "/v1/orders/{order_id}/fulfillments", Rule::Staff(P::OrdersWrite)),
+        (Method::POST, "/v1/orders/{order_id}/refunds", Rule::Staff(P::OrdersWrite)),
+        (Method::POST, "/v1/orders/{order_id}/returns", Rule::Public),
+        (Method::POST, "/v1/returns/{return_id}/receive", Rule::Staff(P::OrdersWrite)),
+        (Method::POST, "/v1/returns/{return_id}/refund", Rule::Staff(P::OrdersWrite)),
+        (Method::POST, "/v1/orders/{order_id}/cancel", Rule::StaffOrOwner(P::OrdersWrite)),
         (Method::POST, "/v1/shipping-zones", Rule::Staff(P::CatalogWrite)),
         (Method::GET, "/v1/shipping-zones", Rule::Staff(P::CatalogRead)),
         (Method::GET, "/v1/shipping-zones/{zone_id}", Rule::Staff(P::CatalogRead)),
@@ -185,8 +196,10 @@ struct Targets {
     zone: String,
     rate: String,
     discount: String,
-    /// A guest's order, shared by every caller (nothing deletes it).
+    /// A guest's order, shared by every caller (nothing deletes it), shipped whole.
     order: String,
+    /// A return of it, requested.
+    return_id: String,
 }
 
 /// The callers, their credentials (in the same order), and each caller's own targets: a
@@ -244,6 +257,19 @@ async fn fixtures(server: &TestServer) -> anyhow::Result<(Vec<Caller>, Vec<Optio
         anyhow::ensure!(placed.status == StatusCode::CREATED, "{}", placed.body);
         placed.str("id")?.to_owned()
     };
+    let shipped = server
+        .post(
+            &format!("/v1/orders/{order}/fulfillments"),
+            Some(&admin),
+            json!({"items": [{"sku": "MXO-S", "quantity": 1}]}),
+        )
+        .await?;
+    anyhow::ensure!(shipped.status == StatusCode::CREATED, "{}", shipped.body);
+    let opened = server
+        .post(&format!("/v1/orders/{order}/returns"), None, json!({"items": [{"sku": "MXO-S", "quantity": 1}]}))
+        .await?;
+    anyhow::ensure!(opened.status == StatusCode::CREATED, "{}", opened.body);
+    let return_id = opened.str("id")?.to_owned();
     let mut targets = Vec::new();
     for i in 0..callers.len() {
         let product = server.create_product(&admin, tee(&format!("Matrix {i}"), &format!("MX{i}"))).await?;
@@ -293,6 +319,7 @@ async fn fixtures(server: &TestServer) -> anyhow::Result<(Vec<Caller>, Vec<Optio
             rate: rate.str("id")?.to_owned(),
             discount: discount.str("id")?.to_owned(),
             order: order.clone(),
+            return_id: return_id.clone(),
             product: product["id"].as_str().unwrap_or_default().to_owned(),
             sku: product["variants"][0]["sku"].as_str().unwrap_or_default().to_owned(),
             variant: product["variants"][0]["id"].as_str().unwrap_or_default().to_owned(),
@@ -336,6 +363,7 @@ async fn every_route_answers_every_kind_of_caller_as_the_contract_says() -> Test
                 .replace("{rate_id}", &t.rate)
                 .replace("{discount_id}", &t.discount)
                 .replace("{order_id}", &t.order)
+                .replace("{return_id}", &t.return_id)
                 .replace("{currency}", "EUR")
                 .replace("{id}", if template.starts_with("/v1/categories") { &t.category } else { &t.product });
             let body = matches!(method, Method::POST | Method::PATCH | Method::PUT).then(|| json!({}));

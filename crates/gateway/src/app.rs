@@ -80,6 +80,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     background.spawn("housekeeping", |shutdown| housekeep(housekeeping, shutdown));
     let expiry = state.clone();
     background.spawn("reservation expiry", |shutdown| crate::inventory::run_expiry(expiry, shutdown));
+    let refunds = state.clone();
+    background.spawn("refund retries", |shutdown| crate::orders::run_refund_retries(refunds, shutdown));
     // Invalidation log rows outlive every entry that could depend on them.
     let (db, cache) = (state.db.clone(), Arc::clone(&state.cache));
     let retention = state.config.cache_ttl + std::time::Duration::from_secs(60);

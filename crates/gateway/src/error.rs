@@ -91,14 +91,7 @@ impl ApiError {
 
     /// An error with an explicit status, for transport-level problems (400, 405, 413, 415).
     pub fn with_status(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            detail: detail.into(),
-            errors: Vec::new(),
-            retry_after: None,
-            extra: None,
-        }
+        Self { status, code, detail: detail.into(), errors: Vec::new(), retry_after: None, extra: None }
     }
 
     /// 422 `validation_failed` listing each problem.

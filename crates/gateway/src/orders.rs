@@ -8,9 +8,10 @@ use chrono::{DateTime, Utc};
 use emporium_core::ErrorKind;
 use emporium_customers::{Address, AddressInput};
 use emporium_orders::OrderError;
+use emporium_orders::after_sale::{self, Actor};
 use emporium_orders::carts::{self, Caller, CartChange, CartView};
-use emporium_orders::checkout::{self, CheckoutInput, Effects, StockChange};
-use emporium_orders::orders::{self as order_store, Order, OrderFilter};
+use emporium_orders::checkout::{self, CheckoutInput, Effects, Outcome, StockChange};
+use emporium_orders::orders::{self as order_store, Order, OrderFilter, ReturnRecord};
 use emporium_orders::setup::{
     self, AmountInput, Discount, DiscountValue, ShippingMethod, ShippingZone, TaxRate, ValueInput,
 };
@@ -261,6 +262,19 @@ pub struct ReturnDto {
     pub refunded: Option<AmountDto>,
 }
 
+impl From<ReturnRecord> for ReturnDto {
+    fn from(r: ReturnRecord) -> Self {
+        Self {
+            id: r.id,
+            order_id: r.order_id,
+            status: r.status,
+            items: r.items.into_iter().map(|(sku, quantity)| SkuQuantityDto { sku, quantity }).collect(),
+            reason: r.reason,
+            refunded: r.refunded.map(AmountDto::from),
+        }
+    }
+}
+
 /// An order: a copy of what was bought and at which price.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = Order)]
@@ -334,8 +348,18 @@ impl From<Order> for OrderDto {
             prices_include_tax: o.prices_include_tax,
             captured: o.captured.into(),
             refunded: o.refunded.into(),
-            fulfillments: Vec::new(),
-            returns: Vec::new(),
+            fulfillments: o
+                .fulfillments
+                .into_iter()
+                .map(|f| FulfillmentDto {
+                    id: f.id,
+                    items: f.items.into_iter().map(|(sku, quantity)| SkuQuantityDto { sku, quantity }).collect(),
+                    carrier: f.carrier,
+                    tracking_number: f.tracking_number,
+                    created_at: f.created_at,
+                })
+                .collect(),
+            returns: o.returns.into_iter().map(ReturnDto::from).collect(),
             history: o
                 .history
                 .into_iter()
@@ -586,6 +610,8 @@ pub async fn cart_shipping_methods(
 struct CheckoutEffects<'a> {
     state: &'a AppState,
     idempotency: &'a Idempotency,
+    /// The status of a changed order's answer (201 for a new fulfilment or refund, 200 else).
+    order_status: StatusCode,
     /// Invalidations recorded in transactions, applied once each commits.
     pending: Mutex<Vec<(Vec<String>, i64)>>,
     answer: Mutex<Option<Answer>>,
@@ -622,8 +648,14 @@ impl Effects for CheckoutEffects<'_> {
         Ok(())
     }
 
-    async fn placed(&self, txn: &DatabaseTransaction, order: &Order) -> Result<(), OrderError> {
-        let answer = Answer::of(StatusCode::CREATED, &OrderDto::from(order.clone())).map_err(effect)?;
+    async fn recorded(&self, txn: &DatabaseTransaction, outcome: Outcome<'_>) -> Result<(), OrderError> {
+        let answer = match outcome {
+            Outcome::Placed(order) => Answer::of(StatusCode::CREATED, &OrderDto::from(order.clone())),
+            Outcome::Order(order) => Answer::of(self.order_status, &OrderDto::from(order.clone())),
+            Outcome::Opened(r) => Answer::of(StatusCode::CREATED, &ReturnDto::from(r.clone())),
+            Outcome::Return(r) => Answer::of(StatusCode::OK, &ReturnDto::from(r.clone())),
+        }
+        .map_err(effect)?;
         self.idempotency.record(txn, &answer).await.map_err(effect)?;
         if let Ok(mut slot) = self.answer.lock() {
             *slot = Some(answer);
@@ -649,14 +681,154 @@ pub async fn checkout_cart(
     provider: String,
     token: String,
 ) -> Result<Answer, ApiError> {
-    let effects = CheckoutEffects { state, idempotency, pending: Mutex::new(Vec::new()), answer: Mutex::new(None) };
-    let attempt = idempotency.attempt().unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let input = CheckoutInput { cart_id: cart_id.to_owned(), caller, provider, token, attempt };
+    let effects = CheckoutEffects::new(state, idempotency, StatusCode::CREATED);
+    let input = CheckoutInput { cart_id: cart_id.to_owned(), caller, provider, token, attempt: attempt(idempotency) };
     let order = checkout::checkout(&state.db, &state.payments, &effects, input).await?;
-    let stored = effects.answer.lock().ok().and_then(|mut a| a.take());
-    match stored {
-        Some(answer) => Ok(answer),
-        None => Answer::of(StatusCode::CREATED, &OrderDto::from(order)),
+    effects.answer_or(|| Answer::of(StatusCode::CREATED, &OrderDto::from(order)))
+}
+
+impl<'a> CheckoutEffects<'a> {
+    fn new(state: &'a AppState, idempotency: &'a Idempotency, order_status: StatusCode) -> Self {
+        Self { state, idempotency, order_status, pending: Mutex::new(Vec::new()), answer: Mutex::new(None) }
+    }
+
+    /// The answer stored with the change, else one built now.
+    fn answer_or(&self, build: impl FnOnce() -> Result<Answer, ApiError>) -> Result<Answer, ApiError> {
+        match self.answer.lock().ok().and_then(|mut a| a.take()) {
+            Some(answer) => Ok(answer),
+            None => build(),
+        }
+    }
+}
+
+/// The request's name for the work it passes on (a provider's idempotency key): the same for
+/// every retry with its `Idempotency-Key`, fresh without one.
+fn attempt(idempotency: &Idempotency) -> String {
+    idempotency.attempt().unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
+/// Ships units of an order (201 with the order).
+pub async fn fulfil(
+    state: &AppState,
+    idempotency: &Idempotency,
+    actor: Option<&str>,
+    order_id: &str,
+    items: Vec<SkuQuantityDto>,
+    carrier: Option<&str>,
+    tracking_number: Option<&str>,
+) -> Result<Answer, ApiError> {
+    let effects = CheckoutEffects::new(state, idempotency, StatusCode::CREATED);
+    let items: Vec<(String, i64)> = items.into_iter().map(|i| (i.sku, i.quantity)).collect();
+    let actor = Actor(actor.map(str::to_owned));
+    let order = after_sale::fulfil(&state.db, &effects, order_id, &items, carrier, tracking_number, &actor).await?;
+    effects.answer_or(|| Answer::of(StatusCode::CREATED, &OrderDto::from(order)))
+}
+
+/// Cancels an order (200 with it). A customer may cancel only their own (404 otherwise).
+pub async fn cancel(
+    state: &AppState,
+    idempotency: &Idempotency,
+    principal: &Principal,
+    order_id: &str,
+    reason: Option<&str>,
+) -> Result<Answer, ApiError> {
+    match principal {
+        // Only their own: a guest's order (reachable by its id) is not theirs to cancel.
+        Principal::Customer { id } => {
+            let order = order_store::get(&state.db, order_id, &Caller::Customer(id.clone())).await?;
+            if order.customer_id.as_deref() != Some(id.as_str()) {
+                return Err(OrderError::NotFound("order").into());
+            }
+        }
+        staff => staff.require(emporium_customers::Permission::OrdersWrite)?,
+    }
+    let effects = CheckoutEffects::new(state, idempotency, StatusCode::OK);
+    let actor = Actor(principal.actor_id().map(str::to_owned));
+    let attempt = attempt(idempotency);
+    let order = after_sale::cancel(&state.db, &state.payments, &effects, order_id, reason, &actor, &attempt).await?;
+    effects.answer_or(|| Answer::of(StatusCode::OK, &OrderDto::from(order)))
+}
+
+/// Refunds part of an order (201 with the order).
+pub async fn refund(
+    state: &AppState,
+    idempotency: &Idempotency,
+    actor: Option<&str>,
+    order_id: &str,
+    amount: MoneyDto,
+    reason: Option<&str>,
+) -> Result<Answer, ApiError> {
+    let effects = CheckoutEffects::new(state, idempotency, StatusCode::CREATED);
+    let actor = Actor(actor.map(str::to_owned));
+    let attempt = attempt(idempotency);
+    let amount = crate::orders::amount(amount);
+    let order =
+        after_sale::refund(&state.db, &state.payments, &effects, order_id, &amount, reason, &actor, &attempt).await?;
+    effects.answer_or(|| Answer::of(StatusCode::CREATED, &OrderDto::from(order)))
+}
+
+/// Opens a return (201): the order's owner (a customer, or the guest holding its id) or staff.
+pub async fn request_return(
+    state: &AppState,
+    idempotency: &Idempotency,
+    principal: &Principal,
+    order_id: &str,
+    items: Vec<SkuQuantityDto>,
+    reason: Option<&str>,
+) -> Result<Answer, ApiError> {
+    let caller = match principal {
+        staff if staff.can(emporium_customers::Permission::OrdersWrite) => Caller::Staff,
+        other => caller_of(other),
+    };
+    order_store::get(&state.db, order_id, &caller).await?;
+    let effects = CheckoutEffects::new(state, idempotency, StatusCode::CREATED);
+    let items: Vec<(String, i64)> = items.into_iter().map(|i| (i.sku, i.quantity)).collect();
+    let actor = Actor(principal.actor_id().map(str::to_owned));
+    let opened = after_sale::request_return(&state.db, &effects, order_id, &items, reason, &actor).await?;
+    effects.answer_or(|| Answer::of(StatusCode::CREATED, &ReturnDto::from(opened)))
+}
+
+/// Marks a return received, restocking its units if asked (200).
+pub async fn receive_return(
+    state: &AppState,
+    idempotency: &Idempotency,
+    actor: Option<&str>,
+    return_id: &str,
+    restock: bool,
+) -> Result<Answer, ApiError> {
+    let effects = CheckoutEffects::new(state, idempotency, StatusCode::OK);
+    let actor = Actor(actor.map(str::to_owned));
+    let changed = after_sale::receive_return(&state.db, &effects, return_id, restock, &actor).await?;
+    effects.answer_or(|| Answer::of(StatusCode::OK, &ReturnDto::from(changed)))
+}
+
+/// Refunds a received return's share, tax included (200).
+pub async fn refund_return(
+    state: &AppState,
+    idempotency: &Idempotency,
+    actor: Option<&str>,
+    return_id: &str,
+) -> Result<Answer, ApiError> {
+    let effects = CheckoutEffects::new(state, idempotency, StatusCode::OK);
+    let actor = Actor(actor.map(str::to_owned));
+    let changed = after_sale::refund_return(&state.db, &state.payments, &effects, return_id, &actor).await?;
+    effects.answer_or(|| Answer::of(StatusCode::OK, &ReturnDto::from(changed)))
+}
+
+/// Every minute, on every instance: ask the provider again for refunds left pending.
+pub async fn run_refund_retries(state: AppState, mut shutdown: crate::background::Shutdown) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.requested() => return,
+        }
+        match after_sale::retry_pending_refunds(&state.db, &state.payments).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(refunds = n, "pending refunds settled"),
+            Err(err) => tracing::warn!(error = %err, "retrying pending refunds failed"),
+        }
     }
 }
 

@@ -29,6 +29,8 @@ pub enum Reason {
     Count,
     /// Units sold (written by checkout, not by adjustments).
     Sale,
+    /// Units back from a cancelled order (written by cancellation, not by adjustments).
+    Cancellation,
 }
 
 impl Reason {
@@ -44,12 +46,13 @@ impl Reason {
             Self::Return => "return",
             Self::Count => "count",
             Self::Sale => "sale",
+            Self::Cancellation => "cancellation",
         }
     }
 
     /// Parses a stored name.
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Restock, Self::Correction, Self::Damage, Self::Return, Self::Count, Self::Sale]
+        [Self::Restock, Self::Correction, Self::Damage, Self::Return, Self::Count, Self::Sale, Self::Cancellation]
             .into_iter()
             .find(|r| r.as_str() == text)
     }

@@ -43,10 +43,24 @@ pub struct StockChange {
 pub trait Effects: Send + Sync {
     /// In a transaction that changed stock: write its events and invalidation records.
     async fn stock_changed(&self, txn: &DatabaseTransaction, change: &StockChange) -> Result<(), OrderError>;
-    /// In the transaction that places the order: store the request's answer with it.
-    async fn placed(&self, txn: &DatabaseTransaction, order: &Order) -> Result<(), OrderError>;
+    /// In the transaction that completes a request (the order placed, fulfilled, cancelled or
+    /// refunded; a return changed): store the request's answer with it.
+    async fn recorded(&self, txn: &DatabaseTransaction, outcome: Outcome<'_>) -> Result<(), OrderError>;
     /// After each commit: drop what caches hold of the changed stock.
     async fn committed(&self);
+}
+
+/// What a request produced, for the answer stored with it.
+#[derive(Debug, Clone, Copy)]
+pub enum Outcome<'a> {
+    /// Checkout placed the order (201).
+    Placed(&'a Order),
+    /// An order changed (200).
+    Order(&'a Order),
+    /// A return was opened (201).
+    Opened(&'a crate::orders::ReturnRecord),
+    /// A return changed (200).
+    Return(&'a crate::orders::ReturnRecord),
 }
 
 /// A checkout request.
@@ -296,6 +310,7 @@ async fn place_in(
         // Another attempt took the cart over after this one's hold ran out.
         return Err(OrderError::CheckoutInProgress);
     }
+    let mut backordered = taken.reservation.backorders.clone();
     match inventory::commit(txn, &taken.reservation.id, &order_id, None).await {
         Ok(_) => {}
         Err(InventoryError::ReservationNotActive) => {
@@ -315,6 +330,7 @@ async fn place_in(
                 Err(other) => return Err(other.into()),
             };
             inventory::commit(txn, &again.id, &order_id, None).await?;
+            backordered = again.backorders.clone();
             let change = StockChange {
                 variant_ids: lines.into_iter().map(|(v, _)| v).collect(),
                 crossings: crossings_of(view, &again.crossed),
@@ -330,7 +346,7 @@ async fn place_in(
             }
         }
     }
-    let order = orders::place(txn, &order_id, view, &taken.email, captured).await?;
+    let order = orders::place(txn, &order_id, view, &taken.email, captured, &backordered).await?;
     txn.execute_raw(statement(
         backend,
         "UPDATE payments SET status = ?, order_id = ?, provider_ref = ?, captured = ?, updated_at = ? WHERE checkout_id = ?",
@@ -344,7 +360,7 @@ async fn place_in(
         ],
     ))
     .await?;
-    effects.placed(txn, &order).await?;
+    effects.recorded(txn, Outcome::Placed(&order)).await?;
     Ok(order)
 }
 

@@ -7,6 +7,7 @@
 //! step fails. The gateway supplies [`checkout::Effects`] for what only it knows (cache
 //! invalidation, the stored idempotent answer).
 
+pub mod after_sale;
 pub mod carts;
 pub mod checkout;
 pub mod orders;
@@ -87,6 +88,12 @@ pub enum OrderError {
     /// A code, rate or zone already exists.
     #[error("{0}")]
     Conflict(&'static str, &'static str),
+    /// A refund would pass what was captured less what was refunded.
+    #[error("The refund is more than was captured less what was refunded.")]
+    RefundExceedsCaptured,
+    /// The return was refunded already.
+    #[error("The return was already refunded.")]
+    AlreadyRefunded,
     /// A move the order's status machine does not allow.
     #[error("The order cannot go from {from} to {to}.")]
     InvalidTransition { from: String, to: String },
@@ -208,6 +215,8 @@ impl DomainError for OrderError {
             Self::PaymentProvider => "payment_provider_error",
             Self::Conflict(code, _) => code,
             Self::InvalidTransition { .. } => "invalid_transition",
+            Self::RefundExceedsCaptured => "refund_exceeds_captured",
+            Self::AlreadyRefunded => "already_refunded",
             Self::Invalid(_) => "validation_failed",
             Self::Effect { code, .. } => code,
             Self::Database(e) => e.code(),
@@ -225,11 +234,13 @@ impl DomainError for OrderError {
             | Self::EmailRequired
             | Self::ShippingAddressRequired
             | Self::ShippingMethodRequired
+            | Self::RefundExceedsCaptured
             | Self::Invalid(_) => ErrorKind::Invalid,
             Self::CartAlreadyCheckedOut
             | Self::CheckoutInProgress
             | Self::OutOfStock { .. }
             | Self::Conflict(..)
+            | Self::AlreadyRefunded
             | Self::InvalidTransition { .. } => ErrorKind::Conflict,
             Self::PaymentDeclined(_) => ErrorKind::PaymentDeclined,
             Self::PaymentProvider => ErrorKind::Upstream,

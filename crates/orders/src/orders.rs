@@ -56,6 +56,8 @@ impl Status {
 /// A line as bought.
 #[derive(Debug, Clone)]
 pub struct OrderLine {
+    /// Its place in the order (lines are addressed by SKU; one line per SKU).
+    pub position: i32,
     pub variant_id: String,
     pub sku: String,
     pub product_id: String,
@@ -68,6 +70,52 @@ pub struct OrderLine {
     pub tax: Money,
     pub fulfilled_quantity: i64,
     pub returned_quantity: i64,
+    /// Units sold ahead of stock, still owed from it.
+    pub backordered: i64,
+}
+
+impl OrderLine {
+    /// What the shopper paid for the line: after its discount share, with its tax when prices
+    /// exclude tax (contained otherwise).
+    pub fn paid(&self, prices_include_tax: bool) -> Result<Money, emporium_core::MoneyError> {
+        let net = self.line_total.checked_sub(self.discount)?;
+        if prices_include_tax { Ok(net) } else { net.checked_add(self.tax) }
+    }
+
+    /// The share of [`OrderLine::paid`] that `units` of the line carry (largest remainder, so
+    /// the shares of all units sum to what was paid).
+    pub fn share(&self, units: i64, prices_include_tax: bool) -> Result<Money, emporium_core::MoneyError> {
+        let paid = self.paid(prices_include_tax)?;
+        if units >= self.quantity {
+            return Ok(paid);
+        }
+        Ok(paid.allocate(&[units, self.quantity - units])?[0])
+    }
+}
+
+/// A shipment of some of an order's units.
+#[derive(Debug, Clone)]
+pub struct Fulfillment {
+    pub id: String,
+    /// SKU and units.
+    pub items: Vec<(String, i64)>,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A return of some of an order's units.
+#[derive(Debug, Clone)]
+pub struct ReturnRecord {
+    pub id: String,
+    pub order_id: String,
+    /// `requested`, `received` or `refunded`.
+    pub status: String,
+    /// SKU and units.
+    pub items: Vec<(String, i64)>,
+    pub reason: Option<String>,
+    pub refunded: Option<Money>,
+    pub created_at: DateTime<Utc>,
 }
 
 /// The shipping method as chosen at checkout.
@@ -113,8 +161,17 @@ pub struct Order {
     pub total: Money,
     pub captured: Money,
     pub refunded: Money,
+    pub fulfillments: Vec<Fulfillment>,
+    pub returns: Vec<ReturnRecord>,
     pub history: Vec<HistoryEntry>,
     pub created_at: DateTime<Utc>,
+}
+
+impl Order {
+    /// The line of a SKU.
+    pub fn line(&self, sku: &str) -> Option<&OrderLine> {
+        self.lines.iter().find(|l| l.sku == sku)
+    }
 }
 
 /// A new order id: random, since a guest reaches their order by its id alone.
@@ -131,6 +188,7 @@ pub async fn place<C: ConnectionTrait>(
     view: &CartView,
     email: &str,
     captured: Money,
+    backordered: &[emporium_inventory::Backordered],
 ) -> Result<Order, OrderError> {
     let backend = db.get_database_backend();
     let number = match backend {
@@ -180,7 +238,7 @@ pub async fn place<C: ConnectionTrait>(
         db.execute_raw(statement(
             backend,
             "INSERT INTO order_lines (order_id, position, variant_id, sku, product_id, title, quantity, unit_price, \
-             line_total, discount, tax) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             line_total, discount, tax, backordered) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 order_id.into(),
                 (position as i32).into(),
@@ -193,6 +251,7 @@ pub async fn place<C: ConnectionTrait>(
                 line.line_total.amount().into(),
                 line.discount.amount().into(),
                 line.tax.amount().into(),
+                backordered.iter().filter(|b| b.variant_id == item.variant_id).map(|b| b.quantity).sum::<i64>().into(),
             ],
         ))
         .await?;
@@ -279,6 +338,8 @@ fn order_of(row: &QueryResult) -> Result<Order, sea_orm::DbErr> {
         total: at(15)?,
         captured: at(16)?,
         refunded: at(17)?,
+        fulfillments: Vec::new(),
+        returns: Vec::new(),
         history: Vec::new(),
         created_at: row.try_get_by_index(18)?,
     })
@@ -290,7 +351,7 @@ async fn complete<C: ConnectionTrait>(db: &C, mut order: Order) -> Result<Order,
         .query_all_raw(statement(
             backend,
             "SELECT variant_id, sku, product_id, title, quantity, unit_price, line_total, discount, tax, \
-             fulfilled_quantity, returned_quantity FROM order_lines WHERE order_id = ? ORDER BY position",
+             fulfilled_quantity, returned_quantity, backordered, position FROM order_lines WHERE order_id = ? ORDER BY position",
             [order.id.clone().into()],
         ))
         .await?;
@@ -307,7 +368,60 @@ async fn complete<C: ConnectionTrait>(db: &C, mut order: Order) -> Result<Order,
             tax: money(row.try_get_by_index(8)?, order.currency)?,
             fulfilled_quantity: row.try_get_by_index(9)?,
             returned_quantity: row.try_get_by_index(10)?,
+            backordered: row.try_get_by_index(11)?,
+            position: row.try_get_by_index(12)?,
         });
+    }
+    let sku_at =
+        |position: i32| order.lines.iter().find(|l| l.position == position).map(|l| l.sku.clone()).unwrap_or_default();
+    let shipped = db
+        .query_all_raw(statement(
+            backend,
+            "SELECT f.id, f.carrier, f.tracking_number, f.created_at, i.position, i.quantity FROM fulfillments f \
+             JOIN fulfillment_items i ON i.fulfillment_id = f.id WHERE f.order_id = ? ORDER BY f.id, i.position",
+            [order.id.clone().into()],
+        ))
+        .await?;
+    for row in shipped {
+        let id: String = row.try_get_by_index(0)?;
+        let item = (sku_at(row.try_get_by_index(4)?), row.try_get_by_index::<i64>(5)?);
+        match order.fulfillments.last_mut() {
+            Some(last) if last.id == id => last.items.push(item),
+            _ => order.fulfillments.push(Fulfillment {
+                id,
+                items: vec![item],
+                carrier: row.try_get_by_index(1)?,
+                tracking_number: row.try_get_by_index(2)?,
+                created_at: row.try_get_by_index(3)?,
+            }),
+        }
+    }
+    let returned = db
+        .query_all_raw(statement(
+            backend,
+            "SELECT r.id, r.status, r.reason, r.refunded, r.created_at, i.position, i.quantity FROM returns r \
+             JOIN return_items i ON i.return_id = r.id WHERE r.order_id = ? ORDER BY r.id, i.position",
+            [order.id.clone().into()],
+        ))
+        .await?;
+    for row in returned {
+        let id: String = row.try_get_by_index(0)?;
+        let item = (sku_at(row.try_get_by_index(5)?), row.try_get_by_index::<i64>(6)?);
+        match order.returns.last_mut() {
+            Some(last) if last.id == id => last.items.push(item),
+            _ => {
+                let refunded: Option<i64> = row.try_get_by_index(3)?;
+                order.returns.push(ReturnRecord {
+                    id,
+                    order_id: order.id.clone(),
+                    status: row.try_get_by_index(1)?,
+                    items: vec![item],
+                    reason: row.try_get_by_index(2)?,
+                    refunded: refunded.map(|r| money(r, order.currency)).transpose()?,
+                    created_at: row.try_get_by_index(4)?,
+                })
+            }
+        }
     }
     let history = db
         .query_all_raw(statement(

@@ -15,7 +15,9 @@ use crate::dto::{AmountDto, MoneyDto};
 use crate::error::{ApiError, Problem};
 use crate::extract::ApiJson;
 use crate::idempotency::{Answer, Idempotency};
-use crate::orders::{self, CurrencySettingDto, DiscountDto, DiscountValueDto, TaxRateDto, ZoneDto, amount, amount_or_zero};
+use crate::orders::{
+    self, CurrencySettingDto, DiscountDto, DiscountValueDto, TaxRateDto, ZoneDto, amount, amount_or_zero,
+};
 use crate::rest::IdempotencyKey;
 use crate::state::AppState;
 
@@ -52,7 +54,11 @@ impl From<NewZoneDto> for ZoneInput {
             methods: z
                 .methods
                 .into_iter()
-                .map(|m| MethodInput { name: m.name, price: amount_or_zero(m.price), free_over: m.free_over.map(amount_or_zero) })
+                .map(|m| MethodInput {
+                    name: m.name,
+                    price: amount_or_zero(m.price),
+                    free_over: m.free_over.map(amount_or_zero),
+                })
                 .collect(),
         }
     }
