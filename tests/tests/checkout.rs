@@ -501,3 +501,68 @@ async fn a_usage_limited_code_raced_is_used_exactly_its_limit() -> TestResult {
     assert_eq!(stock_of(&server, &admin, &sku).await?, (48, 0));
     Ok(())
 }
+
+#[tokio::test]
+async fn the_storefront_flow_works_over_graphql_with_the_same_codes() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let sku = product(&server, &admin, "GQL-BUY", &[(1999, "EUR")], 2).await?;
+    let (customer_id, ada) = server.customer("ada@example.com").await?;
+    let token = Some(ada.as_str());
+    let created = server.graphql(token, r#"mutation { createCart(currency: "EUR") { id status } }"#, json!({})).await?;
+    let cart = created.body["data"]["createCart"]["id"].as_str().unwrap_or_default().to_owned();
+    assert!(cart.starts_with("cart_"), "{}", created.body);
+    let add = "mutation($cart: String!, $sku: String!, $q: Int!) { addCartItem(cartId: $cart, sku: $sku, quantity: $q) { items { sku quantity unitPrice { amount } } total { amount currency } } }";
+    let added = server.graphql(token, add, json!({"cart": cart, "sku": sku, "q": 3})).await?;
+    assert_eq!(added.body["data"]["addCartItem"]["total"]["amount"], 5997, "{}", added.body);
+    let code = server
+        .graphql(
+            token,
+            r#"mutation($cart: String!) { applyDiscount(cartId: $cart, code: "NOPE") { id } }"#,
+            json!({"cart": cart}),
+        )
+        .await?;
+    assert_eq!(code.body["errors"][0]["extensions"]["code"], "discount_invalid", "{}", code.body);
+    assert_eq!(code.body["errors"][0]["extensions"]["reason"], "unknown");
+    let address = json!({"firstName": "Ada", "lastName": "Lovelace", "line1": "1 rue de la Paix", "city": "Paris", "postalCode": "75002", "country": "FR"});
+    let update = "mutation($cart: String!, $a: AddressInput!) { updateCart(cartId: $cart, input: {shippingAddress: $a}) { shippingAddress { city } } }";
+    let updated = server.graphql(token, update, json!({"cart": cart, "a": address})).await?;
+    assert_eq!(updated.body["data"]["updateCart"]["shippingAddress"]["city"], "Paris", "{}", updated.body);
+    let pay = "mutation($cart: String!) { checkout(cartId: $cart, payment: {provider: \"test\", token: \"tok_ok\"}) { id number status total { amount } } }";
+    let short = server.graphql(token, pay, json!({"cart": cart})).await?;
+    assert_eq!(short.body["errors"][0]["extensions"]["code"], "out_of_stock", "{}", short.body);
+    assert_eq!(short.body["errors"][0]["extensions"]["skus"], json!(["GQL-BUY"]));
+    let lines = server
+        .graphql(token, "query($cart: String!) { cart(id: $cart) { items { id } } }", json!({"cart": cart}))
+        .await?;
+    let item = lines.body["data"]["cart"]["items"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let fewer =
+        "mutation($cart: String!, $item: String!) { updateCartItem(cartId: $cart, itemId: $item, quantity: 2) { id } }";
+    let changed = server.graphql(token, fewer, json!({"cart": cart, "item": item})).await?;
+    assert!(changed.body["errors"].is_null(), "{}", changed.body);
+    let placed = server.graphql(token, pay, json!({"cart": cart})).await?;
+    let order = &placed.body["data"]["checkout"];
+    assert_eq!(order["status"], "paid", "{}", placed.body);
+    assert_eq!(order["total"]["amount"], 3998);
+    let mine = server
+        .graphql(
+            token,
+            "{ orders(first: 5) { edges { cursor node { id customerId } } pageInfo { hasNextPage } } }",
+            json!({}),
+        )
+        .await?;
+    let edges = mine.body["data"]["orders"]["edges"].as_array().cloned().unwrap_or_default();
+    assert_eq!(edges.len(), 1, "{}", mine.body);
+    assert_eq!(edges[0]["node"]["customerId"], customer_id.as_str());
+    let order_id = order["id"].as_str().unwrap_or_default();
+    let cancel = server
+        .graphql(
+            token,
+            "mutation($id: String!) { cancelOrder(orderId: $id) { status refunded { amount } } }",
+            json!({"id": order_id}),
+        )
+        .await?;
+    assert_eq!(cancel.body["data"]["cancelOrder"]["status"], "cancelled", "{}", cancel.body);
+    assert_eq!(cancel.body["data"]["cancelOrder"]["refunded"]["amount"], 3998);
+    Ok(())
+}

@@ -429,6 +429,57 @@ fn graphql_table() -> Vec<(&'static str, &'static str, Rule)> {
             r#"mutation { setBackorder(sku: "{sku}", allowed: false) { onHand } }"#,
             Rule::Staff(P::InventoryWrite),
         ),
+        ("cart", r#"{ cart(id: "{cart}") { id total { amount } } }"#, Rule::Public),
+        ("cartShippingMethods", r#"{ cartShippingMethods(cartId: "{cart}") { id } }"#, Rule::Public),
+        ("order", r#"{ order(id: "{order}") { id number } }"#, Rule::Public),
+        ("orders", "{ orders(first: 1) { nodes { id } } }", Rule::CustomerOrStaff(P::OrdersRead)),
+        ("createCart", r#"mutation { createCart(currency: "EUR") { id } }"#, Rule::Public),
+        (
+            "addCartItem",
+            r#"mutation { addCartItem(cartId: "{cart}", sku: "MXO-S", quantity: 1) { id } }"#,
+            Rule::Public,
+        ),
+        (
+            "updateCartItem",
+            r#"mutation { updateCartItem(cartId: "{cart}", itemId: "{item}", quantity: 2) { id } }"#,
+            Rule::Public,
+        ),
+        (
+            "updateCart",
+            r#"mutation { updateCart(cartId: "{cart}", input: {email: "g{i}@example.com"}) { id } }"#,
+            Rule::Public,
+        ),
+        ("applyDiscount", r#"mutation { applyDiscount(cartId: "{cart}", code: "MATRIX") { id } }"#, Rule::Public),
+        (
+            "checkout",
+            r#"mutation { checkout(cartId: "{cart}", payment: {provider: "test", token: "tok_ok"}) { id } }"#,
+            Rule::Public,
+        ),
+        (
+            "fulfilOrder",
+            r#"mutation { fulfilOrder(orderId: "{order}", items: [{sku: "MXO-S", quantity: 1}]) { id } }"#,
+            Rule::Staff(P::OrdersWrite),
+        ),
+        (
+            "refundOrder",
+            r#"mutation { refundOrder(orderId: "{order}", amount: {amount: 0, currency: "EUR"}) { id } }"#,
+            Rule::Staff(P::OrdersWrite),
+        ),
+        (
+            "requestReturn",
+            r#"mutation { requestReturn(orderId: "{order}", items: [{sku: "MXO-S", quantity: 5}]) { id } }"#,
+            Rule::Public,
+        ),
+        (
+            "receiveReturn",
+            r#"mutation { receiveReturn(returnId: "{return}", restock: false) { id } }"#,
+            Rule::Staff(P::OrdersWrite),
+        ),
+        ("refundReturn", r#"mutation { refundReturn(returnId: "{return}") { id } }"#, Rule::Staff(P::OrdersWrite)),
+        ("cancelOrder", r#"mutation { cancelOrder(orderId: "{order}") { id } }"#, Rule::StaffOrOwner(P::OrdersWrite)),
+        ("claimCart", r#"mutation { claimCart(cartId: "{cart}") { id } }"#, Rule::Customer),
+        ("removeDiscount", r#"mutation { removeDiscount(cartId: "{cart}", code: "MATRIX") { id } }"#, Rule::Public),
+        ("removeCartItem", r#"mutation { removeCartItem(cartId: "{cart}", itemId: "{item}") { id } }"#, Rule::Public),
         ("me", "{ me { id } }", Rule::Customer),
         ("myAddresses", "{ myAddresses { id } }", Rule::Customer),
         ("customers", "{ customers(first: 1) { nodes { id } } }", Rule::Staff(P::CustomersRead)),
@@ -542,7 +593,11 @@ async fn every_graphql_root_field_answers_every_kind_of_caller_as_the_contract_s
                 .replace("{address}", &t.address)
                 .replace("{customer}", &t.customer)
                 .replace("{staff}", &t.staff)
-                .replace("{key}", &t.key);
+                .replace("{key}", &t.key)
+                .replace("{cart}", &t.cart)
+                .replace("{item}", &t.item)
+                .replace("{order}", &t.order)
+                .replace("{return}", &t.return_id);
             let reply = server.graphql(tokens[i].as_deref(), &document, json!({})).await?;
             let code = reply.body["errors"][0]["extensions"]["code"].as_str().unwrap_or("").to_owned();
             let ok = match expect(rule, *caller) {

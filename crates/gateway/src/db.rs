@@ -9,7 +9,9 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use crate::config::Config;
 
 /// Opens the pool. SQLite files are created if missing, in WAL mode, with a busy timeout so
-/// concurrent writers wait for each other instead of failing.
+/// concurrent writers wait for each other instead of failing, and `synchronous=FULL`: in WAL
+/// mode `NORMAL` may lose the last commits on power loss, and an acknowledged order must
+/// survive it (docs/benchmarks.md gives the cost).
 pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(config.database_url.clone());
     // PostgreSQL cancels a statement that runs too long, so no request holds a connection (or
@@ -25,7 +27,7 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
         .map_sqlx_sqlite_opts(|opts| {
             opts.create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
         })

@@ -521,15 +521,22 @@ async fn answer<T: Serialize>(
     Ok(answer)
 }
 
+/// A write's result and its answer: REST sends the answer, GraphQL the value.
+pub struct Done<T> {
+    pub value: T,
+    pub answer: Answer,
+}
+
 async fn cart_answer(
     txn: DatabaseTransaction,
     idempotency: &Idempotency,
     status: StatusCode,
     cart_id: &str,
     caller: &Caller,
-) -> Result<Answer, ApiError> {
-    let view = carts::view(&txn, cart_id, caller).await?;
-    answer(txn, idempotency, status, &CartDto::from(view)).await
+) -> Result<Done<CartDto>, ApiError> {
+    let value = CartDto::from(carts::view(&txn, cart_id, caller).await?);
+    let answer = answer(txn, idempotency, status, &value).await?;
+    Ok(Done { value, answer })
 }
 
 /// Opens a cart (201).
@@ -538,7 +545,7 @@ pub async fn create_cart(
     idempotency: &Idempotency,
     caller: &Caller,
     currency: &str,
-) -> Result<Answer, ApiError> {
+) -> Result<Done<CartDto>, ApiError> {
     let txn = emporium_core::db::begin_write(&state.db).await?;
     let cart = carts::create_cart(&txn, caller, currency).await?;
     cart_answer(txn, idempotency, StatusCode::CREATED, &cart.id, caller).await
@@ -569,7 +576,7 @@ pub async fn change_cart(
     cart_id: &str,
     caller: &Caller,
     op: CartOp,
-) -> Result<Answer, ApiError> {
+) -> Result<Done<CartDto>, ApiError> {
     let txn = emporium_core::db::begin_write(&state.db).await?;
     match op {
         CartOp::AddItem { sku, quantity } => carts::add_item(&txn, cart_id, caller, &sku, quantity).await?,
@@ -590,7 +597,7 @@ pub async fn claim_cart(
     idempotency: &Idempotency,
     cart_id: &str,
     customer_id: &str,
-) -> Result<Answer, ApiError> {
+) -> Result<Done<CartDto>, ApiError> {
     let txn = emporium_core::db::begin_write(&state.db).await?;
     let target = carts::claim(&txn, cart_id, customer_id).await?;
     cart_answer(txn, idempotency, StatusCode::OK, &target, &Caller::Customer(customer_id.to_owned())).await
@@ -680,11 +687,11 @@ pub async fn checkout_cart(
     caller: Caller,
     provider: String,
     token: String,
-) -> Result<Answer, ApiError> {
+) -> Result<Done<OrderDto>, ApiError> {
     let effects = CheckoutEffects::new(state, idempotency, StatusCode::CREATED);
     let input = CheckoutInput { cart_id: cart_id.to_owned(), caller, provider, token, attempt: attempt(idempotency) };
     let order = checkout::checkout(&state.db, &state.payments, &effects, input).await?;
-    effects.answer_or(|| Answer::of(StatusCode::CREATED, &OrderDto::from(order)))
+    effects.done(StatusCode::CREATED, OrderDto::from(order))
 }
 
 impl<'a> CheckoutEffects<'a> {
@@ -692,12 +699,13 @@ impl<'a> CheckoutEffects<'a> {
         Self { state, idempotency, order_status, pending: Mutex::new(Vec::new()), answer: Mutex::new(None) }
     }
 
-    /// The answer stored with the change, else one built now.
-    fn answer_or(&self, build: impl FnOnce() -> Result<Answer, ApiError>) -> Result<Answer, ApiError> {
-        match self.answer.lock().ok().and_then(|mut a| a.take()) {
-            Some(answer) => Ok(answer),
-            None => build(),
-        }
+    /// The value with the answer stored with the change (one built now if none was).
+    fn done<T: Serialize>(&self, status: StatusCode, value: T) -> Result<Done<T>, ApiError> {
+        let answer = match self.answer.lock().ok().and_then(|mut a| a.take()) {
+            Some(answer) => answer,
+            None => Answer::of(status, &value)?,
+        };
+        Ok(Done { value, answer })
     }
 }
 
@@ -716,12 +724,12 @@ pub async fn fulfil(
     items: Vec<SkuQuantityDto>,
     carrier: Option<&str>,
     tracking_number: Option<&str>,
-) -> Result<Answer, ApiError> {
+) -> Result<Done<OrderDto>, ApiError> {
     let effects = CheckoutEffects::new(state, idempotency, StatusCode::CREATED);
     let items: Vec<(String, i64)> = items.into_iter().map(|i| (i.sku, i.quantity)).collect();
     let actor = Actor(actor.map(str::to_owned));
     let order = after_sale::fulfil(&state.db, &effects, order_id, &items, carrier, tracking_number, &actor).await?;
-    effects.answer_or(|| Answer::of(StatusCode::CREATED, &OrderDto::from(order)))
+    effects.done(StatusCode::CREATED, OrderDto::from(order))
 }
 
 /// Cancels an order (200 with it). A customer may cancel only their own (404 otherwise).
@@ -731,7 +739,7 @@ pub async fn cancel(
     principal: &Principal,
     order_id: &str,
     reason: Option<&str>,
-) -> Result<Answer, ApiError> {
+) -> Result<Done<OrderDto>, ApiError> {
     match principal {
         // Only their own: a guest's order (reachable by its id) is not theirs to cancel.
         Principal::Customer { id } => {
@@ -746,7 +754,7 @@ pub async fn cancel(
     let actor = Actor(principal.actor_id().map(str::to_owned));
     let attempt = attempt(idempotency);
     let order = after_sale::cancel(&state.db, &state.payments, &effects, order_id, reason, &actor, &attempt).await?;
-    effects.answer_or(|| Answer::of(StatusCode::OK, &OrderDto::from(order)))
+    effects.done(StatusCode::OK, OrderDto::from(order))
 }
 
 /// Refunds part of an order (201 with the order).
@@ -757,14 +765,14 @@ pub async fn refund(
     order_id: &str,
     amount: MoneyDto,
     reason: Option<&str>,
-) -> Result<Answer, ApiError> {
+) -> Result<Done<OrderDto>, ApiError> {
     let effects = CheckoutEffects::new(state, idempotency, StatusCode::CREATED);
     let actor = Actor(actor.map(str::to_owned));
     let attempt = attempt(idempotency);
     let amount = crate::orders::amount(amount);
     let order =
         after_sale::refund(&state.db, &state.payments, &effects, order_id, &amount, reason, &actor, &attempt).await?;
-    effects.answer_or(|| Answer::of(StatusCode::CREATED, &OrderDto::from(order)))
+    effects.done(StatusCode::CREATED, OrderDto::from(order))
 }
 
 /// Opens a return (201): the order's owner (a customer, or the guest holding its id) or staff.
@@ -775,7 +783,7 @@ pub async fn request_return(
     order_id: &str,
     items: Vec<SkuQuantityDto>,
     reason: Option<&str>,
-) -> Result<Answer, ApiError> {
+) -> Result<Done<ReturnDto>, ApiError> {
     let caller = match principal {
         staff if staff.can(emporium_customers::Permission::OrdersWrite) => Caller::Staff,
         other => caller_of(other),
@@ -785,7 +793,7 @@ pub async fn request_return(
     let items: Vec<(String, i64)> = items.into_iter().map(|i| (i.sku, i.quantity)).collect();
     let actor = Actor(principal.actor_id().map(str::to_owned));
     let opened = after_sale::request_return(&state.db, &effects, order_id, &items, reason, &actor).await?;
-    effects.answer_or(|| Answer::of(StatusCode::CREATED, &ReturnDto::from(opened)))
+    effects.done(StatusCode::CREATED, ReturnDto::from(opened))
 }
 
 /// Marks a return received, restocking its units if asked (200).
@@ -795,11 +803,11 @@ pub async fn receive_return(
     actor: Option<&str>,
     return_id: &str,
     restock: bool,
-) -> Result<Answer, ApiError> {
+) -> Result<Done<ReturnDto>, ApiError> {
     let effects = CheckoutEffects::new(state, idempotency, StatusCode::OK);
     let actor = Actor(actor.map(str::to_owned));
     let changed = after_sale::receive_return(&state.db, &effects, return_id, restock, &actor).await?;
-    effects.answer_or(|| Answer::of(StatusCode::OK, &ReturnDto::from(changed)))
+    effects.done(StatusCode::OK, ReturnDto::from(changed))
 }
 
 /// Refunds a received return's share, tax included (200).
@@ -808,11 +816,11 @@ pub async fn refund_return(
     idempotency: &Idempotency,
     actor: Option<&str>,
     return_id: &str,
-) -> Result<Answer, ApiError> {
+) -> Result<Done<ReturnDto>, ApiError> {
     let effects = CheckoutEffects::new(state, idempotency, StatusCode::OK);
     let actor = Actor(actor.map(str::to_owned));
     let changed = after_sale::refund_return(&state.db, &state.payments, &effects, return_id, &actor).await?;
-    effects.answer_or(|| Answer::of(StatusCode::OK, &ReturnDto::from(changed)))
+    effects.done(StatusCode::OK, ReturnDto::from(changed))
 }
 
 /// Every minute, on every instance: ask the provider again for refunds left pending.

@@ -415,7 +415,7 @@ pub struct UpdateProductInput {
     pub images: async_graphql::MaybeUndefined<Vec<ImageDto>>,
 }
 
-fn patch<T>(value: async_graphql::MaybeUndefined<T>) -> Patch<T> {
+pub(crate) fn patch<T>(value: async_graphql::MaybeUndefined<T>) -> Patch<T> {
     match value {
         async_graphql::MaybeUndefined::Undefined => Patch::Missing,
         async_graphql::MaybeUndefined::Null => Patch::Null,

@@ -5,6 +5,7 @@ mod bounds;
 mod catalog;
 mod inventory;
 mod money;
+mod orders;
 mod query_cache;
 mod sessions;
 
@@ -19,7 +20,7 @@ use crate::state::AppState;
 
 /// Every query, merged from one object per domain.
 #[derive(MergedObject, Default)]
-pub struct Query(catalog::CatalogQuery, inventory::InventoryQuery, accounts::AccountQuery);
+pub struct Query(catalog::CatalogQuery, inventory::InventoryQuery, accounts::AccountQuery, orders::OrderQuery);
 
 /// Every mutation, merged from one object per domain.
 #[derive(MergedObject, Default)]
@@ -28,6 +29,7 @@ pub struct Mutation(
     inventory::InventoryMutation,
     sessions::SessionMutation,
     accounts::AccountMutation,
+    orders::OrderMutation,
 );
 
 /// The application state and the caller of a GraphQL request.
@@ -97,6 +99,15 @@ impl From<ApiError> for async_graphql::Error {
         error = error.extend_with(|_, ext| {
             ext.set("code", problem.code.clone());
             ext.set("status", problem.status);
+            if let Some(reason) = &problem.reason {
+                ext.set("reason", reason.clone());
+            }
+            if let Some(skus) = &problem.skus {
+                ext.set(
+                    "skus",
+                    async_graphql::Value::List(skus.iter().cloned().map(async_graphql::Value::from).collect()),
+                );
+            }
             if !problem.errors.is_empty() {
                 let list: Vec<async_graphql::Value> = problem
                     .errors

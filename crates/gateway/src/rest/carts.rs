@@ -107,7 +107,7 @@ pub async fn create_cart(
     idempotency: Idempotency,
     ApiJson(body): ApiJson<NewCartDto>,
 ) -> Result<Answer, ApiError> {
-    orders::create_cart(&state, &idempotency, &caller_of(&principal), &body.currency).await
+    orders::create_cart(&state, &idempotency, &caller_of(&principal), &body.currency).await.map(|d| d.answer)
 }
 
 /// A cart with its totals, priced now.
@@ -153,7 +153,7 @@ pub async fn update_cart(
         shipping_method: body.shipping_method,
     };
     let op = CartOp::Update(Box::new(change));
-    orders::change_cart(&state, &Idempotency::default(), &cart_id, &caller_of(&principal), op).await
+    orders::change_cart(&state, &Idempotency::default(), &cart_id, &caller_of(&principal), op).await.map(|d| d.answer)
 }
 
 /// Add units of a SKU (to its line, if the cart has one).
@@ -177,7 +177,7 @@ pub async fn add_cart_item(
     ApiJson(body): ApiJson<NewItemDto>,
 ) -> Result<Answer, ApiError> {
     let op = CartOp::AddItem { sku: body.sku, quantity: body.quantity };
-    orders::change_cart(&state, &idempotency, &cart_id, &caller_of(&principal), op).await
+    orders::change_cart(&state, &idempotency, &cart_id, &caller_of(&principal), op).await.map(|d| d.answer)
 }
 
 /// Change a line's quantity.
@@ -199,7 +199,7 @@ pub async fn update_cart_item(
     ApiJson(body): ApiJson<ItemPatchDto>,
 ) -> Result<Answer, ApiError> {
     let op = CartOp::SetQuantity { item_id, quantity: body.quantity };
-    orders::change_cart(&state, &Idempotency::default(), &cart_id, &caller_of(&principal), op).await
+    orders::change_cart(&state, &Idempotency::default(), &cart_id, &caller_of(&principal), op).await.map(|d| d.answer)
 }
 
 /// Remove a line.
@@ -219,7 +219,7 @@ pub async fn remove_cart_item(
     Path((cart_id, item_id)): Path<(String, String)>,
 ) -> Result<Answer, ApiError> {
     let op = CartOp::RemoveItem { item_id };
-    orders::change_cart(&state, &Idempotency::default(), &cart_id, &caller_of(&principal), op).await
+    orders::change_cart(&state, &Idempotency::default(), &cart_id, &caller_of(&principal), op).await.map(|d| d.answer)
 }
 
 /// Apply a discount code.
@@ -243,7 +243,7 @@ pub async fn apply_discount(
     ApiJson(body): ApiJson<DiscountCodeDto>,
 ) -> Result<Answer, ApiError> {
     let op = CartOp::ApplyDiscount { code: body.code };
-    orders::change_cart(&state, &idempotency, &cart_id, &caller_of(&principal), op).await
+    orders::change_cart(&state, &idempotency, &cart_id, &caller_of(&principal), op).await.map(|d| d.answer)
 }
 
 /// Remove a discount code.
@@ -263,7 +263,7 @@ pub async fn remove_discount(
     Path((cart_id, code)): Path<(String, String)>,
 ) -> Result<Answer, ApiError> {
     let op = CartOp::RemoveDiscount { code };
-    orders::change_cart(&state, &Idempotency::default(), &cart_id, &caller_of(&principal), op).await
+    orders::change_cart(&state, &Idempotency::default(), &cart_id, &caller_of(&principal), op).await.map(|d| d.answer)
 }
 
 /// The shipping methods for a cart's address and currency.
@@ -303,7 +303,7 @@ pub async fn claim_cart(
     idempotency: Idempotency,
     Path(cart_id): Path<String>,
 ) -> Result<Answer, ApiError> {
-    orders::claim_cart(&state, &idempotency, &cart_id, &customer).await
+    orders::claim_cart(&state, &idempotency, &cart_id, &customer).await.map(|d| d.answer)
 }
 
 /// Place the order: reserve the stock, take the payment, then place it, all or nothing.
@@ -329,5 +329,7 @@ pub async fn checkout_cart(
     ApiJson(body): ApiJson<CheckoutDto>,
 ) -> Result<Answer, ApiError> {
     let caller = caller_of(&principal);
-    orders::checkout_cart(&state, &idempotency, &cart_id, caller, body.payment.provider, body.payment.token).await
+    orders::checkout_cart(&state, &idempotency, &cart_id, caller, body.payment.provider, body.payment.token)
+        .await
+        .map(|d| d.answer)
 }

@@ -168,7 +168,9 @@ pub async fn create_fulfillment(
     ApiJson(body): ApiJson<NewFulfillmentDto>,
 ) -> Result<Answer, ApiError> {
     let (carrier, tracking) = (body.carrier.as_deref(), body.tracking_number.as_deref());
-    orders::fulfil(&state, &idempotency, staff.0.actor_id(), &order_id, body.items, carrier, tracking).await
+    orders::fulfil(&state, &idempotency, staff.0.actor_id(), &order_id, body.items, carrier, tracking)
+        .await
+        .map(|d| d.answer)
 }
 
 /// Cancel an order nothing of which shipped: its units go back to stock and its payment is refunded.
@@ -193,7 +195,7 @@ pub async fn cancel_order(
     if matches!(principal, Principal::Anonymous) {
         return Err(ApiError::unauthorized("Sign in to cancel an order."));
     }
-    orders::cancel(&state, &idempotency, &principal, &order_id, body.reason.as_deref()).await
+    orders::cancel(&state, &idempotency, &principal, &order_id, body.reason.as_deref()).await.map(|d| d.answer)
 }
 
 /// Refund part or all of an order's payment.
@@ -216,7 +218,9 @@ pub async fn refund_order(
     Path(order_id): Path<String>,
     ApiJson(body): ApiJson<NewRefundDto>,
 ) -> Result<Answer, ApiError> {
-    orders::refund(&state, &idempotency, staff.0.actor_id(), &order_id, body.amount, body.reason.as_deref()).await
+    orders::refund(&state, &idempotency, staff.0.actor_id(), &order_id, body.amount, body.reason.as_deref())
+        .await
+        .map(|d| d.answer)
 }
 
 /// Open a return of shipped units: the order's owner or staff.
@@ -239,7 +243,9 @@ pub async fn request_return(
     Path(order_id): Path<String>,
     ApiJson(body): ApiJson<NewReturnDto>,
 ) -> Result<Answer, ApiError> {
-    orders::request_return(&state, &idempotency, &principal, &order_id, body.items, body.reason.as_deref()).await
+    orders::request_return(&state, &idempotency, &principal, &order_id, body.items, body.reason.as_deref())
+        .await
+        .map(|d| d.answer)
 }
 
 /// Mark a return received, restocking its units if asked.
@@ -261,7 +267,7 @@ pub async fn receive_return(
     Path(return_id): Path<String>,
     ApiJson(body): ApiJson<ReceiveDto>,
 ) -> Result<Answer, ApiError> {
-    orders::receive_return(&state, &idempotency, staff.0.actor_id(), &return_id, body.restock).await
+    orders::receive_return(&state, &idempotency, staff.0.actor_id(), &return_id, body.restock).await.map(|d| d.answer)
 }
 
 /// Refund a received return's share of what was paid, tax included (once).
@@ -284,5 +290,5 @@ pub async fn refund_return(
     Path(return_id): Path<String>,
     ApiJson(_): ApiJson<ReturnRefundDto>,
 ) -> Result<Answer, ApiError> {
-    orders::refund_return(&state, &idempotency, staff.0.actor_id(), &return_id).await
+    orders::refund_return(&state, &idempotency, staff.0.actor_id(), &return_id).await.map(|d| d.answer)
 }

@@ -1,0 +1,635 @@
+//! The storefront's purchase flow and the staff's order operations over GraphQL: the same use
+//! cases as `/v1/carts`, `/v1/orders` and `/v1/returns`, with the same rules and codes.
+
+use async_graphql::{Context, InputObject, MaybeUndefined, Object, Result, SimpleObject};
+use emporium_customers::Permission;
+use emporium_orders::carts::CartChange;
+use emporium_orders::orders::{OrderFilter, Status};
+
+use crate::dto::{AmountDto, MoneyDto};
+use crate::graphql::accounts::AddressInputGql;
+use crate::graphql::catalog::{PageInfo, patch};
+use crate::graphql::money::MoneyInput;
+use crate::idempotency::Idempotency;
+use crate::orders::{
+    self, AddressDto, CartDto, CartItemDto, CartOp, FulfillmentDto, HistoryDto, OrderDto, OrderLineDto,
+    OrderShippingDto, ReturnDto, ShippingMethodDto, SkuQuantityDto, caller_of,
+};
+
+fn money(a: &AmountDto) -> MoneyDto {
+    MoneyDto { amount: a.amount, currency: a.currency.clone() }
+}
+
+/// A postal address.
+#[Object(name = "Address")]
+impl AddressDto {
+    async fn first_name(&self) -> &str {
+        &self.first_name
+    }
+    async fn last_name(&self) -> &str {
+        &self.last_name
+    }
+    async fn line1(&self) -> &str {
+        &self.line1
+    }
+    async fn line2(&self) -> Option<&str> {
+        self.line2.as_deref()
+    }
+    async fn city(&self) -> &str {
+        &self.city
+    }
+    async fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+    async fn postal_code(&self) -> &str {
+        &self.postal_code
+    }
+    /// ISO 3166-1 alpha-2.
+    async fn country(&self) -> &str {
+        &self.country
+    }
+    async fn phone(&self) -> Option<&str> {
+        self.phone.as_deref()
+    }
+}
+
+/// A way to ship.
+#[Object(name = "ShippingMethod")]
+impl ShippingMethodDto {
+    async fn id(&self) -> &str {
+        &self.id
+    }
+    async fn name(&self) -> &str {
+        &self.name
+    }
+    async fn price(&self) -> MoneyDto {
+        money(&self.price)
+    }
+    /// Free when the subtotal after discounts reaches this.
+    async fn free_over(&self) -> Option<MoneyDto> {
+        self.free_over.as_ref().map(money)
+    }
+}
+
+/// One line of a cart, priced from the catalog.
+#[Object(name = "CartItem")]
+impl CartItemDto {
+    async fn id(&self) -> &str {
+        &self.id
+    }
+    async fn sku(&self) -> &str {
+        &self.sku
+    }
+    async fn product_id(&self) -> &str {
+        &self.product_id
+    }
+    async fn title(&self) -> &str {
+        &self.title
+    }
+    async fn quantity(&self) -> i64 {
+        self.quantity
+    }
+    async fn unit_price(&self) -> MoneyDto {
+        money(&self.unit_price)
+    }
+    async fn line_total(&self) -> MoneyDto {
+        money(&self.line_total)
+    }
+}
+
+/// A cart and its totals (see the REST `Cart` for the rounding rule).
+#[Object(name = "Cart")]
+impl CartDto {
+    async fn id(&self) -> &str {
+        &self.id
+    }
+    async fn currency(&self) -> &str {
+        &self.currency
+    }
+    async fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
+    async fn shipping_address(&self) -> Option<&AddressDto> {
+        self.shipping_address.as_ref()
+    }
+    async fn billing_address(&self) -> Option<&AddressDto> {
+        self.billing_address.as_ref()
+    }
+    async fn shipping_method(&self) -> Option<&ShippingMethodDto> {
+        self.shipping_method.as_ref()
+    }
+    async fn discount_codes(&self) -> &[String] {
+        &self.discount_codes
+    }
+    async fn items(&self) -> &[CartItemDto] {
+        &self.items
+    }
+    async fn subtotal(&self) -> MoneyDto {
+        money(&self.subtotal)
+    }
+    async fn discount_total(&self) -> MoneyDto {
+        money(&self.discount_total)
+    }
+    async fn shipping_total(&self) -> MoneyDto {
+        money(&self.shipping_total)
+    }
+    async fn tax_total(&self) -> MoneyDto {
+        money(&self.tax_total)
+    }
+    async fn total(&self) -> MoneyDto {
+        money(&self.total)
+    }
+    async fn prices_include_tax(&self) -> bool {
+        self.prices_include_tax
+    }
+    /// `open`, `checking_out`, `ordered` or `merged`.
+    async fn status(&self) -> &str {
+        &self.status
+    }
+    async fn order_id(&self) -> Option<&str> {
+        self.order_id.as_deref()
+    }
+}
+
+/// One line of an order, as bought.
+#[Object(name = "OrderLine")]
+impl OrderLineDto {
+    async fn sku(&self) -> &str {
+        &self.sku
+    }
+    async fn title(&self) -> &str {
+        &self.title
+    }
+    async fn quantity(&self) -> i64 {
+        self.quantity
+    }
+    async fn unit_price(&self) -> MoneyDto {
+        money(&self.unit_price)
+    }
+    async fn line_total(&self) -> MoneyDto {
+        money(&self.line_total)
+    }
+    async fn discount(&self) -> MoneyDto {
+        money(&self.discount)
+    }
+    async fn tax(&self) -> MoneyDto {
+        money(&self.tax)
+    }
+    async fn fulfilled_quantity(&self) -> i64 {
+        self.fulfilled_quantity
+    }
+    async fn returned_quantity(&self) -> i64 {
+        self.returned_quantity
+    }
+}
+
+/// The shipping method as chosen, at the price charged.
+#[Object(name = "OrderShippingMethod")]
+impl OrderShippingDto {
+    async fn id(&self) -> &str {
+        &self.id
+    }
+    async fn name(&self) -> &str {
+        &self.name
+    }
+    async fn price(&self) -> MoneyDto {
+        money(&self.price)
+    }
+}
+
+/// Units of a SKU.
+#[Object(name = "SkuQuantity")]
+impl SkuQuantityDto {
+    async fn sku(&self) -> &str {
+        &self.sku
+    }
+    async fn quantity(&self) -> i64 {
+        self.quantity
+    }
+}
+
+/// Units of a SKU, as a mutation names them.
+#[derive(InputObject)]
+pub struct SkuQuantityInput {
+    pub sku: String,
+    pub quantity: i64,
+}
+
+impl From<SkuQuantityInput> for SkuQuantityDto {
+    fn from(i: SkuQuantityInput) -> Self {
+        Self { sku: i.sku, quantity: i.quantity }
+    }
+}
+
+/// A shipment of an order's units.
+#[Object(name = "Fulfillment")]
+impl FulfillmentDto {
+    async fn id(&self) -> &str {
+        &self.id
+    }
+    async fn items(&self) -> &[SkuQuantityDto] {
+        &self.items
+    }
+    async fn carrier(&self) -> Option<&str> {
+        self.carrier.as_deref()
+    }
+    async fn tracking_number(&self) -> Option<&str> {
+        self.tracking_number.as_deref()
+    }
+    async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.created_at
+    }
+}
+
+/// A return of an order's units.
+#[Object(name = "Return")]
+impl ReturnDto {
+    async fn id(&self) -> &str {
+        &self.id
+    }
+    async fn order_id(&self) -> &str {
+        &self.order_id
+    }
+    /// `requested`, `received` or `refunded`.
+    async fn status(&self) -> &str {
+        &self.status
+    }
+    async fn items(&self) -> &[SkuQuantityDto] {
+        &self.items
+    }
+    async fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+    async fn refunded(&self) -> Option<MoneyDto> {
+        self.refunded.as_ref().map(money)
+    }
+}
+
+/// One entry of an order's history.
+#[Object(name = "OrderHistoryEntry")]
+impl HistoryDto {
+    async fn at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.at
+    }
+    async fn status(&self) -> Option<&str> {
+        self.status.as_deref()
+    }
+    async fn event(&self) -> Option<&str> {
+        self.event.as_deref()
+    }
+    async fn actor(&self) -> Option<&str> {
+        self.actor.as_deref()
+    }
+    async fn note(&self) -> Option<&str> {
+        self.note.as_deref()
+    }
+}
+
+/// An order: a copy of what was bought and at which price.
+#[Object(name = "Order")]
+impl OrderDto {
+    async fn id(&self) -> &str {
+        &self.id
+    }
+    async fn number(&self) -> i64 {
+        self.number
+    }
+    async fn status(&self) -> &str {
+        &self.status
+    }
+    async fn currency(&self) -> &str {
+        &self.currency
+    }
+    async fn email(&self) -> &str {
+        &self.email
+    }
+    async fn customer_id(&self) -> Option<&str> {
+        self.customer_id.as_deref()
+    }
+    async fn lines(&self) -> &[OrderLineDto] {
+        &self.lines
+    }
+    async fn shipping_address(&self) -> Option<&AddressDto> {
+        self.shipping_address.as_ref()
+    }
+    async fn billing_address(&self) -> Option<&AddressDto> {
+        self.billing_address.as_ref()
+    }
+    async fn shipping_method(&self) -> Option<&OrderShippingDto> {
+        self.shipping_method.as_ref()
+    }
+    async fn discount_codes(&self) -> &[String] {
+        &self.discount_codes
+    }
+    async fn subtotal(&self) -> MoneyDto {
+        money(&self.subtotal)
+    }
+    async fn discount_total(&self) -> MoneyDto {
+        money(&self.discount_total)
+    }
+    async fn shipping_total(&self) -> MoneyDto {
+        money(&self.shipping_total)
+    }
+    async fn tax_total(&self) -> MoneyDto {
+        money(&self.tax_total)
+    }
+    async fn total(&self) -> MoneyDto {
+        money(&self.total)
+    }
+    async fn prices_include_tax(&self) -> bool {
+        self.prices_include_tax
+    }
+    async fn captured(&self) -> MoneyDto {
+        money(&self.captured)
+    }
+    async fn refunded(&self) -> MoneyDto {
+        money(&self.refunded)
+    }
+    async fn fulfillments(&self) -> &[FulfillmentDto] {
+        &self.fulfillments
+    }
+    async fn returns(&self) -> &[ReturnDto] {
+        &self.returns
+    }
+    async fn history(&self) -> &[HistoryDto] {
+        &self.history
+    }
+    async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.created_at
+    }
+}
+
+/// An order in a connection.
+#[derive(SimpleObject)]
+pub struct OrderEdge {
+    pub cursor: String,
+    pub node: OrderDto,
+}
+
+/// A page of orders, newest first.
+#[derive(SimpleObject)]
+pub struct OrderConnection {
+    pub edges: Vec<OrderEdge>,
+    pub nodes: Vec<OrderDto>,
+    pub page_info: PageInfo,
+}
+
+/// Carts and orders, as their owners and staff read them.
+#[derive(Default)]
+pub struct OrderQuery;
+
+#[Object]
+impl OrderQuery {
+    /// A cart, priced now: a guest's by its id, a customer's by its owner only.
+    #[graphql(complexity = "crate::graphql::LOOKUP_COST * 5 + child_complexity")]
+    async fn cart(&self, ctx: &Context<'_>, id: String) -> Result<CartDto> {
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
+        Ok(orders::cart(state, &id, &caller_of(principal)).await?)
+    }
+
+    /// The methods that ship to a cart's address in its currency, cheapest first.
+    #[graphql(complexity = "crate::graphql::LIST_COST + 20 * child_complexity")]
+    async fn cart_shipping_methods(&self, ctx: &Context<'_>, cart_id: String) -> Result<Vec<ShippingMethodDto>> {
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
+        Ok(orders::cart_shipping_methods(state, &cart_id, &caller_of(principal)).await?)
+    }
+
+    /// An order: its customer, the guest holding its id, or staff with `orders:read`.
+    #[graphql(complexity = "crate::graphql::LOOKUP_COST * 5 + child_complexity")]
+    async fn order(&self, ctx: &Context<'_>, id: String) -> Result<OrderDto> {
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
+        Ok(orders::order(state, &id, &caller_of(principal)).await?)
+    }
+
+    /// Orders, newest first: a customer's own, or (staff with `orders:read`) any.
+    #[graphql(complexity = "crate::graphql::LIST_COST + first.clamp(0, 100) as usize * child_complexity")]
+    async fn orders(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i64,
+        after: Option<String>,
+        status: Option<String>,
+        customer: Option<String>,
+    ) -> Result<OrderConnection> {
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
+        let customer_id = match principal {
+            crate::auth::Principal::Customer { id } => Some(id.clone()),
+            crate::auth::Principal::Anonymous => {
+                return Err(crate::error::ApiError::unauthorized("Sign in to list orders.").into());
+            }
+            staff => {
+                staff.require(Permission::OrdersRead)?;
+                customer.filter(|c| !c.is_empty())
+            }
+        };
+        let status = match status.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(Status::parse(text).ok_or_else(|| {
+                crate::error::ApiError::validation(emporium_core::ValidationErrors::single(
+                    "status",
+                    "invalid_value",
+                    "must be an order status",
+                ))
+            })?),
+        };
+        let had_after = after.is_some();
+        let (nodes, next) =
+            orders::list_orders(state, OrderFilter { customer_id, status }, Some(first), after.as_deref()).await?;
+        let edges: Vec<OrderEdge> = nodes
+            .iter()
+            .map(|o| OrderEdge { cursor: state.cursors.encode(&("orders", o.id.as_str())), node: o.clone() })
+            .collect();
+        let cursors: Vec<&str> = edges.iter().map(|e| e.cursor.as_str()).collect();
+        let page_info = PageInfo::of(&cursors, next.is_some(), had_after);
+        Ok(OrderConnection { page_info, edges, nodes })
+    }
+}
+
+/// What `updateCart` changes: fields left out stay, `null` clears.
+#[derive(InputObject, Default)]
+pub struct CartUpdateInput {
+    pub email: MaybeUndefined<String>,
+    pub shipping_address: MaybeUndefined<AddressInputGql>,
+    pub billing_address: MaybeUndefined<AddressInputGql>,
+    /// An id from `cartShippingMethods`.
+    pub shipping_method: MaybeUndefined<String>,
+}
+
+/// A payment provider and its token: never a card number or CVV.
+#[derive(InputObject)]
+pub struct PaymentInput {
+    pub provider: String,
+    pub token: String,
+}
+
+/// The storefront's cart and checkout mutations, and the staff's order operations.
+#[derive(Default)]
+pub struct OrderMutation;
+
+async fn change(ctx: &Context<'_>, cart_id: String, op: CartOp) -> Result<CartDto> {
+    let (state, principal) = crate::graphql::state_and_principal(ctx)?;
+    Ok(orders::change_cart(state, &Idempotency::default(), &cart_id, &caller_of(principal), op).await?.value)
+}
+
+#[Object]
+impl OrderMutation {
+    /// Opens a cart: the signed-in customer's, or a guest's (reachable only by its id).
+    #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10 + child_complexity")]
+    async fn create_cart(&self, ctx: &Context<'_>, currency: String) -> Result<CartDto> {
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
+        Ok(orders::create_cart(state, &Idempotency::default(), &caller_of(principal), &currency).await?.value)
+    }
+
+    /// Adds units of a SKU (to its line, if the cart has one).
+    #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10 + child_complexity")]
+    async fn add_cart_item(&self, ctx: &Context<'_>, cart_id: String, sku: String, quantity: i64) -> Result<CartDto> {
+        change(ctx, cart_id, CartOp::AddItem { sku, quantity }).await
+    }
+
+    /// Changes a line's quantity.
+    #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10 + child_complexity")]
+    async fn update_cart_item(
+        &self,
+        ctx: &Context<'_>,
+        cart_id: String,
+        item_id: String,
+        quantity: i64,
+    ) -> Result<CartDto> {
+        change(ctx, cart_id, CartOp::SetQuantity { item_id, quantity }).await
+    }
+
+    /// Removes a line.
+    #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10 + child_complexity")]
+    async fn remove_cart_item(&self, ctx: &Context<'_>, cart_id: String, item_id: String) -> Result<CartDto> {
+        change(ctx, cart_id, CartOp::RemoveItem { item_id }).await
+    }
+
+    /// Sets the cart's email, addresses or shipping method.
+    #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10 + child_complexity")]
+    async fn update_cart(&self, ctx: &Context<'_>, cart_id: String, input: CartUpdateInput) -> Result<CartDto> {
+        let change = CartChange {
+            email: patch(input.email),
+            shipping_address: patch(input.shipping_address).map(Into::into),
+            billing_address: patch(input.billing_address).map(Into::into),
+            shipping_method: patch(input.shipping_method),
+        };
+        self::change(ctx, cart_id, CartOp::Update(Box::new(change))).await
+    }
+
+    /// Applies a discount code (`discount_invalid` with `extensions.reason` when it cannot).
+    #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10 + child_complexity")]
+    async fn apply_discount(&self, ctx: &Context<'_>, cart_id: String, code: String) -> Result<CartDto> {
+        change(ctx, cart_id, CartOp::ApplyDiscount { code }).await
+    }
+
+    /// Removes a discount code.
+    #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10 + child_complexity")]
+    async fn remove_discount(&self, ctx: &Context<'_>, cart_id: String, code: String) -> Result<CartDto> {
+        change(ctx, cart_id, CartOp::RemoveDiscount { code }).await
+    }
+
+    /// Makes a guest cart the signed-in customer's, merging it into their open cart.
+    #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10 + child_complexity")]
+    async fn claim_cart(&self, ctx: &Context<'_>, cart_id: String) -> Result<CartDto> {
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
+        let customer = principal.customer_id()?;
+        Ok(orders::claim_cart(state, &Idempotency::default(), &cart_id, customer).await?.value)
+    }
+
+    /// Places the order: reserve, pay, place, all or nothing (the codes of REST checkout).
+    #[graphql(complexity = "crate::graphql::LOGIN_COST + child_complexity")]
+    async fn checkout(&self, ctx: &Context<'_>, cart_id: String, payment: PaymentInput) -> Result<OrderDto> {
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
+        let caller = caller_of(principal);
+        let none = Idempotency::default();
+        let done = orders::checkout_cart(state, &none, &cart_id, caller, payment.provider, payment.token);
+        Ok(done.await?.value)
+    }
+
+    /// Ships units of an order (staff with `orders:write`).
+    #[graphql(complexity = "crate::graphql::LOOKUP_COST * 20 + child_complexity")]
+    async fn fulfil_order(
+        &self,
+        ctx: &Context<'_>,
+        order_id: String,
+        items: Vec<SkuQuantityInput>,
+        carrier: Option<String>,
+        tracking_number: Option<String>,
+    ) -> Result<OrderDto> {
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
+        principal.require(Permission::OrdersWrite)?;
+        let items = items.into_iter().map(Into::into).collect();
+        let none = Idempotency::default();
+        let done = orders::fulfil(
+            state,
+            &none,
+            principal.actor_id(),
+            &order_id,
+            items,
+            carrier.as_deref(),
+            tracking_number.as_deref(),
+        );
+        Ok(done.await?.value)
+    }
+
+    /// Cancels an order nothing of which shipped (staff, or its customer).
+    #[graphql(complexity = "crate::graphql::LOOKUP_COST * 20 + child_complexity")]
+    async fn cancel_order(&self, ctx: &Context<'_>, order_id: String, reason: Option<String>) -> Result<OrderDto> {
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
+        if matches!(principal, crate::auth::Principal::Anonymous) {
+            return Err(crate::error::ApiError::unauthorized("Sign in to cancel an order.").into());
+        }
+        Ok(orders::cancel(state, &Idempotency::default(), principal, &order_id, reason.as_deref()).await?.value)
+    }
+
+    /// Refunds part or all of an order (staff with `orders:write`).
+    #[graphql(complexity = "crate::graphql::LOOKUP_COST * 20 + child_complexity")]
+    async fn refund_order(
+        &self,
+        ctx: &Context<'_>,
+        order_id: String,
+        amount: MoneyInput,
+        reason: Option<String>,
+    ) -> Result<OrderDto> {
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
+        principal.require(Permission::OrdersWrite)?;
+        let amount = MoneyDto { amount: amount.amount.0, currency: amount.currency };
+        let none = Idempotency::default();
+        let done = orders::refund(state, &none, principal.actor_id(), &order_id, amount, reason.as_deref());
+        Ok(done.await?.value)
+    }
+
+    /// Opens a return of shipped units (the order's owner or staff).
+    #[graphql(complexity = "crate::graphql::LOOKUP_COST * 20 + child_complexity")]
+    async fn request_return(
+        &self,
+        ctx: &Context<'_>,
+        order_id: String,
+        items: Vec<SkuQuantityInput>,
+        reason: Option<String>,
+    ) -> Result<ReturnDto> {
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
+        let items = items.into_iter().map(Into::into).collect();
+        let none = Idempotency::default();
+        let done = orders::request_return(state, &none, principal, &order_id, items, reason.as_deref());
+        Ok(done.await?.value)
+    }
+
+    /// Marks a return received, restocking its units if asked (staff with `orders:write`).
+    #[graphql(complexity = "crate::graphql::LOOKUP_COST * 20 + child_complexity")]
+    async fn receive_return(&self, ctx: &Context<'_>, return_id: String, restock: bool) -> Result<ReturnDto> {
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
+        principal.require(Permission::OrdersWrite)?;
+        let none = Idempotency::default();
+        let done = orders::receive_return(state, &none, principal.actor_id(), &return_id, restock);
+        Ok(done.await?.value)
+    }
+
+    /// Refunds a received return's share, tax included (staff with `orders:write`).
+    #[graphql(complexity = "crate::graphql::LOOKUP_COST * 20 + child_complexity")]
+    async fn refund_return(&self, ctx: &Context<'_>, return_id: String) -> Result<ReturnDto> {
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
+        principal.require(Permission::OrdersWrite)?;
+        Ok(orders::refund_return(state, &Idempotency::default(), principal.actor_id(), &return_id).await?.value)
+    }
+}
