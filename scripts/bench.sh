@@ -156,3 +156,9 @@ printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "POST /graphql (product, staff)
 printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "reads (product + list), no sales" "$r0_rps" "$r0_p50" "$r0_p99" "100%"
 printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "same reads, $(printf %.0f "$sell_rps") sales/s" "$r1_rps" "$r1_p50" "$r1_p99" "$(ratio "$r1_rps" "$r0_rps") (goal 80%)"
 printf "\nserver peak resident memory: %.1f MiB\n" "$(awk -v k="$rss_kib" 'BEGIN {print k / 1024}')"
+
+# The checkout scenario, on PostgreSQL (when reachable) and SQLite.
+kill "$server_pid" 2>/dev/null || true
+wait "$server_pid" 2>/dev/null || true
+server_pid=""
+bash scripts/bench-checkout.sh
