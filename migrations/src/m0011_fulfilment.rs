@@ -46,9 +46,11 @@ const UP: &[&str] = &[
         PRIMARY KEY (return_id, position)
     )",
     "ALTER TABLE payment_refunds ADD COLUMN status TEXT NOT NULL DEFAULT 'done'",
+    "ALTER TABLE payments ADD COLUMN provider_key TEXT NULL",
 ];
 
 const DOWN: &[&str] = &[
+    "ALTER TABLE payments DROP COLUMN provider_key",
     "ALTER TABLE payment_refunds DROP COLUMN status",
     "DROP TABLE return_items",
     "DROP TABLE returns",

@@ -235,3 +235,49 @@ async fn concurrent_refunds_never_pass_what_was_captured() -> TestResult {
     assert_eq!(moved, 4000, "the provider moved exactly that");
     Ok(())
 }
+
+#[tokio::test]
+async fn returns_one_unit_at_a_time_refund_exactly_what_the_line_paid() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let sku = product(&server, &admin, "ODD-1", &[(1001, "EUR")], 5).await?;
+    let code = server
+        .post(
+            "/v1/discounts",
+            Some(&admin),
+            json!({"code": "CENT", "kind": "fixed", "value": {"amount": 1, "currency": "EUR"}}),
+        )
+        .await?;
+    assert_eq!(code.status, StatusCode::CREATED, "{}", code.body);
+    let cart = cart(&server, None, "EUR", &[(&sku, 2)]).await?;
+    let applied = server.post(&format!("/v1/carts/{cart}/discounts"), None, json!({"code": "CENT"})).await?;
+    assert_eq!(amount(&applied.body["total"]), 2001, "{}", applied.body);
+    let order = checkout(&server, None, &cart, "tok_ok").await?;
+    let order_id = order.str("id")?.to_owned();
+    let shipped = server
+        .post(
+            &format!("/v1/orders/{order_id}/fulfillments"),
+            Some(&admin),
+            json!({"items": [{"sku": sku, "quantity": 2}]}),
+        )
+        .await?;
+    assert_eq!(shipped.status, StatusCode::CREATED, "{}", shipped.body);
+    let mut refunded = Vec::new();
+    for _ in 0..2 {
+        let opened = server
+            .post(&format!("/v1/orders/{order_id}/returns"), None, json!({"items": [{"sku": sku, "quantity": 1}]}))
+            .await?;
+        let return_id = id(&opened.body);
+        let received =
+            server.post(&format!("/v1/returns/{return_id}/receive"), Some(&admin), json!({"restock": false})).await?;
+        assert_eq!(received.status, StatusCode::OK, "{}", received.body);
+        let paid_back = server.post(&format!("/v1/returns/{return_id}/refund"), Some(&admin), json!({})).await?;
+        assert_eq!(paid_back.status, StatusCode::OK, "{}", paid_back.body);
+        refunded.push(amount(&paid_back.body["refunded"]));
+    }
+    assert_eq!(refunded, vec![1001, 1000], "the units' shares sum to what the line paid");
+    let seen = server.get_as(&format!("/v1/orders/{order_id}"), &admin).await?;
+    assert_eq!(seen.body["status"], "refunded");
+    assert_eq!(amount(&seen.body["refunded"]), 2001);
+    Ok(())
+}

@@ -338,10 +338,16 @@ impl Drop for ReleaseOnDrop {
         }
         // A `done` row is never deleted, so this is safe even if the write's commit is still
         // in flight: the delete waits for it and then matches nothing.
+        // The claim's own insert may still be in flight on the connection the dropped future
+        // used (its statement sent, its answer never awaited): it can land after a first
+        // delete, so the delete is repeated a moment later. The token is this request's alone.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                if let Err(err) = release(&db, &claim).await {
-                    tracing::warn!(error = %err, "releasing an abandoned idempotency key failed");
+                for wait in [0, 250, 2_000] {
+                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                    if let Err(err) = release(&db, &claim).await {
+                        tracing::warn!(error = %err, "releasing an abandoned idempotency key failed");
+                    }
                 }
             });
         }

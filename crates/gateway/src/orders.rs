@@ -689,7 +689,8 @@ pub async fn checkout_cart(
     token: String,
 ) -> Result<Done<OrderDto>, ApiError> {
     let effects = CheckoutEffects::new(state, idempotency, StatusCode::CREATED);
-    let input = CheckoutInput { cart_id: cart_id.to_owned(), caller, provider, token, attempt: attempt(idempotency) };
+    let input =
+        CheckoutInput { cart_id: cart_id.to_owned(), caller, provider, token, attempt: attempt(idempotency, cart_id) };
     let order = checkout::checkout(&state.db, &state.payments, &effects, input).await?;
     effects.done(StatusCode::CREATED, OrderDto::from(order))
 }
@@ -709,10 +710,19 @@ impl<'a> CheckoutEffects<'a> {
     }
 }
 
-/// The request's name for the work it passes on (a provider's idempotency key): the same for
-/// every retry with its `Idempotency-Key`, fresh without one.
-fn attempt(idempotency: &Idempotency) -> String {
-    idempotency.attempt().unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+/// The request's name for the work it passes on to a provider (its idempotency key), for one
+/// subject (a cart, an order): the same for every retry with its `Idempotency-Key`, fresh
+/// without one. The subject is part of it, so a key used again on another cart or order (once
+/// the first use was purged) never names the earlier work.
+fn attempt(idempotency: &Idempotency, subject: &str) -> String {
+    use sha2::Digest as _;
+    match idempotency.attempt() {
+        Some(key) => {
+            let digest = sha2::Sha256::new().chain_update(key.as_bytes()).chain_update(subject.as_bytes()).finalize();
+            digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+        }
+        None => uuid::Uuid::new_v4().simple().to_string(),
+    }
 }
 
 /// Ships units of an order (201 with the order).
@@ -752,7 +762,7 @@ pub async fn cancel(
     }
     let effects = CheckoutEffects::new(state, idempotency, StatusCode::OK);
     let actor = Actor(principal.actor_id().map(str::to_owned));
-    let attempt = attempt(idempotency);
+    let attempt = attempt(idempotency, order_id);
     let order = after_sale::cancel(&state.db, &state.payments, &effects, order_id, reason, &actor, &attempt).await?;
     effects.done(StatusCode::OK, OrderDto::from(order))
 }
@@ -768,7 +778,7 @@ pub async fn refund(
 ) -> Result<Done<OrderDto>, ApiError> {
     let effects = CheckoutEffects::new(state, idempotency, StatusCode::CREATED);
     let actor = Actor(actor.map(str::to_owned));
-    let attempt = attempt(idempotency);
+    let attempt = attempt(idempotency, order_id);
     let amount = crate::orders::amount(amount);
     let order =
         after_sale::refund(&state.db, &state.payments, &effects, order_id, &amount, reason, &actor, &attempt).await?;
@@ -845,20 +855,47 @@ pub async fn order(state: &AppState, order_id: &str, caller: &Caller) -> Result<
     Ok(order_store::get(&state.db, order_id, caller).await?.into())
 }
 
-/// A page of orders, newest first: a customer's own, or (staff) any.
+/// A page of orders, newest first: a signed-in customer's own, or (staff with `orders:read`)
+/// any, optionally one customer's; `status` is one of the order statuses.
 pub async fn list_orders(
     state: &AppState,
-    filter: OrderFilter,
+    principal: &Principal,
+    status: Option<&str>,
+    customer: Option<String>,
     limit: Option<i64>,
     cursor: Option<&str>,
 ) -> Result<(Vec<OrderDto>, Option<String>), ApiError> {
+    let customer_id = match principal {
+        Principal::Customer { id } => Some(id.clone()),
+        Principal::Anonymous => return Err(ApiError::unauthorized("Sign in to list orders.")),
+        staff => {
+            staff.require(emporium_customers::Permission::OrdersRead)?;
+            customer.filter(|c| !c.is_empty())
+        }
+    };
+    let status = match status.filter(|s| !s.is_empty()) {
+        None => None,
+        Some(text) => Some(emporium_orders::orders::Status::parse(text).ok_or_else(|| {
+            ApiError::validation(emporium_core::ValidationErrors::single(
+                "status",
+                "invalid_value",
+                "must be paid, partially_fulfilled, fulfilled, delivered, cancelled, partially_refunded or refunded",
+            ))
+        })?),
+    };
     let limit = crate::products::page_size(limit, "limit")?;
     let before = crate::products::cursor_id(state, "orders", cursor)?;
+    let filter = OrderFilter { customer_id, status };
     let mut found = order_store::list(&state.db, &filter, before.as_deref(), limit.get() + 1).await?;
     let more = found.len() as u64 > limit.get();
     found.truncate(limit.get() as usize);
-    let next = if more { found.last().map(|o| state.cursors.encode(&("orders", o.id.as_str()))) } else { None };
+    let next = if more { found.last().map(|o| order_cursor(state, &o.id)) } else { None };
     Ok((found.into_iter().map(OrderDto::from).collect(), next))
+}
+
+/// The cursor that continues a list after this order.
+pub fn order_cursor(state: &AppState, order_id: &str) -> String {
+    state.cursors.encode(&("orders", order_id))
 }
 
 // -- selling setup ------------------------------------------------------------------------

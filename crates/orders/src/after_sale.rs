@@ -16,7 +16,7 @@ use chrono::Duration;
 use emporium_core::db::{begin_write, now, statement};
 use emporium_core::{Money, ValidationErrors, id};
 use emporium_inventory::{self as inventory, Adjustment, InventoryError, Reason};
-use emporium_payments::Providers;
+use emporium_payments::{PaymentFailure, Providers};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction};
 
 use crate::OrderError;
@@ -277,12 +277,18 @@ async fn hold_refund(
     Ok(held.rows_affected() == 1)
 }
 
-/// Asks the provider to pay a pending refund back: true once it did (now or before).
-async fn send_refund<C: ConnectionTrait>(
-    db: &C,
-    providers: &Providers,
-    refund_id: &str,
-) -> Result<Option<String>, OrderError> {
+/// What the provider answered to a refund.
+enum Sent {
+    /// Done (now or by an earlier call with the same key): the provider's reference.
+    Done(String),
+    /// Refused: no money moved.
+    Refused,
+    /// Failed or unreachable: the money may have moved; ask again with the same key.
+    Unknown,
+}
+
+/// Asks the provider to pay a pending refund back, with the refund's id as its key.
+async fn send_refund<C: ConnectionTrait>(db: &C, providers: &Providers, refund_id: &str) -> Result<Sent, OrderError> {
     let row = db
         .query_one_raw(statement(
             db.get_database_backend(),
@@ -295,13 +301,17 @@ async fn send_refund<C: ConnectionTrait>(
     let (provider, payment_ref, currency, amount): (String, String, String, i64) =
         (row.try_get_by_index(0)?, row.try_get_by_index(1)?, row.try_get_by_index(2)?, row.try_get_by_index(3)?);
     let currency = emporium_core::Currency::parse(&currency).map_err(|e| sea_orm::DbErr::Type(e.to_string()))?;
-    let Some(provider) = providers.get(&provider) else { return Ok(None) };
+    let Some(provider) = providers.get(&provider) else { return Ok(Sent::Unknown) };
     let amount = Money::new(amount, currency)?;
     match provider.refund(&payment_ref, amount, refund_id).await {
-        Ok(moved) => Ok(Some(moved.provider_ref)),
+        Ok(moved) => Ok(Sent::Done(moved.provider_ref)),
+        Err(PaymentFailure::Provider { message }) => {
+            tracing::warn!(refund = refund_id, error = %message, "the payment provider failed to refund; asking again later");
+            Ok(Sent::Unknown)
+        }
         Err(err) => {
-            tracing::warn!(refund = refund_id, error = %err, "the payment provider did not refund");
-            Ok(None)
+            tracing::warn!(refund = refund_id, error = %err, "the payment provider refused the refund");
+            Ok(Sent::Refused)
         }
     }
 }
@@ -370,6 +380,25 @@ fn refund_status(order: &Order) -> &'static str {
     if order.refunded.amount() >= order.captured.amount() { "refunded" } else { "partially_refunded" }
 }
 
+/// Moves a not-cancelled order's status to what its refunds make it, if that changed.
+async fn follow_refunds(
+    txn: &DatabaseTransaction,
+    order_id: &str,
+    actor: &Actor,
+    note: Option<&str>,
+) -> Result<(), OrderError> {
+    let order = orders::read(txn, order_id).await?.ok_or(OrderError::NotFound("order"))?;
+    if order.status == "cancelled" || order.refunded.amount() == 0 {
+        return Ok(());
+    }
+    let status = refund_status(&order);
+    if order.status != status {
+        set_status(txn, order_id, status).await?;
+        append_history(txn, order_id, Some(status), None, actor.0.as_deref(), note).await?;
+    }
+    Ok(())
+}
+
 /// Refunds part or all of an order's captured money (never more than captured less refunded:
 /// 422 `refund_exceeds_captured`; another currency: 422). `attempt` names the request (the
 /// same for its retries), so a retry refunds once.
@@ -403,17 +432,19 @@ pub async fn refund(
         return Err(OrderError::RefundExceedsCaptured);
     }
     txn.commit().await?;
-    let Some(provider_ref) = send_refund(db, providers, &refund_id).await? else {
-        drop_refund(db, order_id, &refund_id).await?;
-        return Err(OrderError::PaymentProvider);
+    let provider_ref = match send_refund(db, providers, &refund_id).await? {
+        Sent::Done(provider_ref) => provider_ref,
+        Sent::Refused => {
+            drop_refund(db, order_id, &refund_id).await?;
+            return Err(OrderError::PaymentProvider);
+        }
+        // The money may have moved: the hold stays, and the refund is asked for again.
+        Sent::Unknown => return Err(OrderError::PaymentProvider),
     };
     let txn = begin_write(db).await?;
-    let order = lock(&txn, order_id).await?;
-    if settle_refund(&txn, order_id, &refund_id, &provider_ref, actor).await? && order.status != "cancelled" {
-        let status = refund_status(&order);
-        set_status(&txn, order_id, status).await?;
-        append_history(&txn, order_id, Some(status), None, actor.0.as_deref(), reason).await?;
-    }
+    lock(&txn, order_id).await?;
+    settle_refund(&txn, order_id, &refund_id, &provider_ref, actor).await?;
+    follow_refunds(&txn, order_id, actor, reason).await?;
     let order = orders::read(&txn, order_id).await?.ok_or(OrderError::NotFound("order"))?;
     commit_with(txn, effects, Outcome::Order(&order)).await?;
     Ok(order)
@@ -441,6 +472,20 @@ pub async fn cancel(
         return Err(OrderError::InvalidTransition { from: order.status, to: "cancelled".to_owned() });
     }
     let backend = txn.get_database_backend();
+    // What a refund in flight holds may yet come back: cancel once it has settled.
+    let pending = txn
+        .query_one_raw(statement(
+            backend,
+            "SELECT 1 FROM payment_refunds WHERE order_id = ? AND status = 'pending' LIMIT 1",
+            [order_id.into()],
+        ))
+        .await?;
+    if pending.is_some() {
+        return Err(OrderError::Conflict(
+            "refund_in_progress",
+            "A refund of this order is in progress; retry shortly.",
+        ));
+    }
     let sold = txn
         .query_all_raw(statement(
             backend,
@@ -493,15 +538,17 @@ pub async fn cancel(
     }
     txn.commit().await?;
     effects.committed().await;
-    let provider_ref = send_refund(db, providers, &refund_id).await?;
+    let sent = send_refund(db, providers, &refund_id).await?;
     let txn = begin_write(db).await?;
     lock(&txn, order_id).await?;
-    match provider_ref {
-        Some(provider_ref) => {
+    match sent {
+        Sent::Done(provider_ref) => {
             settle_refund(&txn, order_id, &refund_id, &provider_ref, actor).await?;
         }
         // Cancelled stays cancelled; the refund is asked for again until the provider answers.
-        None => append_history(&txn, order_id, None, Some("refund_pending"), actor.0.as_deref(), None).await?,
+        Sent::Refused | Sent::Unknown => {
+            append_history(&txn, order_id, None, Some("refund_pending"), actor.0.as_deref(), None).await?
+        }
     }
     let order = orders::read(&txn, order_id).await?.ok_or(OrderError::NotFound("order"))?;
     commit_with(txn, effects, Outcome::Order(&order)).await?;
@@ -522,12 +569,13 @@ pub async fn retry_pending_refunds(db: &DatabaseConnection, providers: &Provider
     let mut settled = 0;
     for row in due {
         let (refund_id, order_id): (String, String) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
-        let Some(provider_ref) = send_refund(db, providers, &refund_id).await? else { continue };
+        let Sent::Done(provider_ref) = send_refund(db, providers, &refund_id).await? else { continue };
         let txn = begin_write(db).await?;
         lock(&txn, &order_id).await?;
         if settle_refund(&txn, &order_id, &refund_id, &provider_ref, &Actor::default()).await? {
             settled += 1;
         }
+        follow_refunds(&txn, &order_id, &Actor::default(), None).await?;
         txn.commit().await?;
     }
     Ok(settled)
@@ -724,7 +772,20 @@ pub async fn refund_return(
     let mut amount = Money::zero(order.currency);
     for (sku, units) in &current.items {
         let line = order.line(sku).ok_or(OrderError::NotFound("order line"))?;
-        amount = amount.checked_add(line.share(*units, order.prices_include_tax)?)?;
+        // This return's units follow those refunded before: the shares of all of a line's
+        // units sum to what the line paid, however they come back.
+        let before: i64 = order
+            .returns
+            .iter()
+            .filter(|r| r.status == "refunded")
+            .flat_map(|r| r.items.iter())
+            .filter(|(s, _)| s == sku)
+            .map(|(_, q)| *q)
+            .sum();
+        let upto = line.share(before + units, order.prices_include_tax)?;
+        let so_far =
+            if before > 0 { line.share(before, order.prices_include_tax)? } else { Money::zero(order.currency) };
+        amount = amount.checked_add(upto.checked_sub(so_far)?)?;
     }
     // One refund per return: its id follows from the return's.
     let refund_id = format!("rfd_{}", return_id.trim_start_matches("ret_"));
@@ -734,13 +795,17 @@ pub async fn refund_return(
         return Err(OrderError::RefundExceedsCaptured);
     }
     txn.commit().await?;
-    let provider_ref = if refunding { send_refund(db, providers, &refund_id).await? } else { Some(String::new()) };
-    let Some(provider_ref) = provider_ref else {
-        drop_refund(db, &order_id, &refund_id).await?;
-        return Err(OrderError::PaymentProvider);
+    let sent = if refunding { send_refund(db, providers, &refund_id).await? } else { Sent::Done(String::new()) };
+    let provider_ref = match sent {
+        Sent::Done(provider_ref) => provider_ref,
+        Sent::Refused => {
+            drop_refund(db, &order_id, &refund_id).await?;
+            return Err(OrderError::PaymentProvider);
+        }
+        Sent::Unknown => return Err(OrderError::PaymentProvider),
     };
     let txn = begin_write(db).await?;
-    let order = lock(&txn, &order_id).await?;
+    lock(&txn, &order_id).await?;
     if refunding {
         settle_refund(&txn, &order_id, &refund_id, &provider_ref, actor).await?;
     }
@@ -754,11 +819,8 @@ pub async fn refund_return(
     if marked.rows_affected() == 0 {
         return Err(OrderError::AlreadyRefunded);
     }
-    if order.status != "cancelled" {
-        let status = refund_status(&order);
-        set_status(&txn, &order_id, status).await?;
-        append_history(&txn, &order_id, Some(status), Some("return_refunded"), actor.0.as_deref(), None).await?;
-    }
+    append_history(&txn, &order_id, None, Some("return_refunded"), actor.0.as_deref(), None).await?;
+    follow_refunds(&txn, &order_id, actor, None).await?;
     let order = orders::read(&txn, &order_id).await?.ok_or(OrderError::NotFound("order"))?;
     let changed = the_return(&order, return_id)?;
     commit_with(txn, effects, Outcome::Return(&changed)).await?;

@@ -182,19 +182,22 @@ fn refused_change(status: &str) -> OrderError {
     if status == "checking_out" { OrderError::CheckoutInProgress } else { OrderError::CartAlreadyCheckedOut }
 }
 
-/// The cart, locked for a change: only an open cart may change.
+/// The cart, locked for a change and read under that lock (so a change committed meanwhile is
+/// seen, on PostgreSQL too): only an open cart of the caller's may change.
 async fn open_for_change<C: ConnectionTrait>(db: &C, cart_id: &str, caller: &Caller) -> Result<Cart, OrderError> {
-    let cart = find(db, cart_id, caller).await?;
+    if !emporium_core::id::is_id("cart", cart_id) {
+        return Err(OrderError::NotFound("cart"));
+    }
     let touched = db
         .execute_raw(statement(
             db.get_database_backend(),
-            "UPDATE carts SET updated_at = ? WHERE id = ? AND status = 'open'",
-            [now().into(), cart_id.into()],
+            "UPDATE carts SET updated_at = ? WHERE id = ? AND status = 'open' AND (customer_id IS NULL OR customer_id = ?)",
+            [now().into(), cart_id.into(), caller.customer_id().into()],
         ))
         .await?;
+    let cart = find(db, cart_id, caller).await?;
     if touched.rows_affected() == 0 {
-        let current = find(db, cart_id, caller).await?;
-        return Err(refused_change(&current.status));
+        return Err(refused_change(&cart.status));
     }
     Ok(cart)
 }
@@ -486,7 +489,11 @@ pub async fn claim<C: ConnectionTrait>(db: &C, cart_id: &str, customer_id: &str)
     if cart.customer_id.is_some() {
         return Ok(cart.id);
     }
-    open_for_change(db, cart_id, &caller).await?;
+    // Under the lock: a concurrent claim by another customer makes this one 404.
+    let cart = open_for_change(db, cart_id, &caller).await?;
+    if cart.customer_id.is_some() {
+        return Ok(cart.id);
+    }
     let backend = db.get_database_backend();
     let existing = db
         .query_one_raw(statement(

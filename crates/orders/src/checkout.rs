@@ -77,6 +77,9 @@ pub struct CheckoutInput {
 
 struct Taken {
     checkout_id: String,
+    /// The provider's idempotency key for this take: the checkout's, renewed after a take
+    /// whose payment is known to have moved no money (declined, or given back).
+    provider_key: String,
     view: CartView,
     email: String,
     reservation: Reservation,
@@ -103,13 +106,17 @@ pub async fn checkout(
             amount: total,
             token,
             capture: true,
-            idempotency_key: taken.checkout_id.clone(),
+            idempotency_key: taken.provider_key.clone(),
             reference: input.cart_id.clone(),
         };
         match provider.authorize(&request).await {
             Ok(authorized) => Some(authorized),
             Err(failure) => {
-                reopen(db, effects, &taken).await?;
+                // A decline moved no money: the next attempt may use a new key. A provider
+                // error may have charged: the payment stays pending, and a retry uses the
+                // same key so the provider answers what it did.
+                let known = matches!(failure, PaymentFailure::Declined { .. } | PaymentFailure::Rejected { .. });
+                reopen(db, effects, &taken, known).await?;
                 return Err(match failure {
                     PaymentFailure::Declined { reason } => OrderError::PaymentDeclined(reason),
                     PaymentFailure::Provider { .. } | PaymentFailure::Rejected { .. } => OrderError::PaymentProvider,
@@ -119,28 +126,42 @@ pub async fn checkout(
     };
     let captured = authorized.as_ref().and_then(|a| a.captured).unwrap_or(Money::zero(total.currency()));
     let payment_ref = authorized.as_ref().map(|a| a.payment_ref.clone());
-    match place(db, effects, &taken, captured, payment_ref.as_deref()).await {
+    // An order is placed only for exactly its total, captured: anything else (a provider
+    // answering an earlier request's key differently) goes back.
+    let paid_in_full = authorized.as_ref().is_none_or(|a| a.amount == total && a.captured == Some(total));
+    let placed = if paid_in_full {
+        place(db, effects, &taken, captured, payment_ref.as_deref()).await
+    } else {
+        Err(OrderError::PaymentProvider)
+    };
+    match placed {
         Ok(order) => Ok(order),
         Err(err) => {
             // Paid but not placed: give the money back, then the stock and the cart.
-            if let Some(payment_ref) = &payment_ref {
-                give_back(provider.as_ref(), payment_ref, captured, &taken.checkout_id).await;
-            }
-            reopen(db, effects, &taken).await?;
+            let returned = match &payment_ref {
+                Some(payment_ref) => give_back(provider.as_ref(), payment_ref, captured, &taken.provider_key).await,
+                None => true,
+            };
+            reopen(db, effects, &taken, returned).await?;
             Err(err)
         }
     }
 }
 
-async fn give_back(provider: &dyn PaymentProvider, payment_ref: &str, captured: Money, checkout_id: &str) {
+/// Returns a payment whose order was not placed: true once the provider did.
+async fn give_back(provider: &dyn PaymentProvider, payment_ref: &str, captured: Money, key: &str) -> bool {
     let result = if captured.amount() > 0 {
-        provider.refund(payment_ref, captured, &format!("{checkout_id}:undo")).await.map(|_| ())
+        provider.refund(payment_ref, captured, &format!("{key}:undo")).await.map(|_| ())
     } else {
-        provider.void(payment_ref, &format!("{checkout_id}:undo")).await
+        provider.void(payment_ref, &format!("{key}:undo")).await
     };
-    if let Err(err) = result {
-        // The payment row stays without an order: reconciliation finds it.
-        tracing::error!(checkout = checkout_id, error = %err, "returning the payment of an order not placed failed");
+    match result {
+        Ok(()) => true,
+        Err(err) => {
+            // The payment row stays pending without an order: reconciliation finds it.
+            tracing::error!(key, error = %err, "returning the payment of an order not placed failed");
+            false
+        }
     }
 }
 
@@ -186,6 +207,8 @@ async fn take_in(txn: &DatabaseTransaction, effects: &dyn Effects, input: &Check
             OrderError::CartAlreadyCheckedOut
         });
     }
+    // Read again under the row lock just taken: a change that committed meanwhile is seen.
+    let cart = carts::find(txn, &input.cart_id, &input.caller).await?;
     // A retry of this very checkout after a crash: its earlier hold goes back first.
     let earlier = txn
         .query_all_raw(statement(
@@ -226,34 +249,45 @@ async fn take_in(txn: &DatabaseTransaction, effects: &dyn Effects, input: &Check
     let lines: Vec<(String, i64)> = view.items.iter().map(|i| (i.variant_id.clone(), i.quantity)).collect();
     let reservation = match inventory::reserve(txn, &lines, Duration::minutes(HOLD_MINUTES), Some(&checkout_id)).await {
         Ok(reservation) => reservation,
-        Err(InventoryError::OutOfStock { variant_ids }) => {
-            let skus =
-                view.items.iter().filter(|i| variant_ids.contains(&i.variant_id)).map(|i| i.sku.clone()).collect();
-            return Err(OrderError::OutOfStock { skus });
-        }
+        Err(InventoryError::OutOfStock { variant_ids }) => return Err(out_of_stock(&view, &variant_ids)),
         Err(other) => return Err(other.into()),
     };
     change.variant_ids.extend(lines.iter().map(|(v, _)| v.clone()));
     change.crossings = crossings_of(&view, &reservation.crossed);
     effects.stock_changed(txn, &change).await?;
     let total = view.totals.total;
-    txn.execute_raw(statement(
-        backend,
-        "INSERT INTO payments (id, checkout_id, order_id, provider, provider_ref, status, currency, amount, captured, refunded, \
-         created_at, updated_at) VALUES (?, ?, NULL, ?, NULL, 'pending', ?, ?, 0, 0, ?, ?) \
-         ON CONFLICT (checkout_id) DO UPDATE SET status = 'pending', amount = excluded.amount, updated_at = excluded.updated_at",
-        [
-            emporium_core::id::new_id("pay").into(),
-            checkout_id.clone().into(),
-            input.provider.clone().into(),
-            total.currency().code().into(),
-            total.amount().into(),
-            at.into(),
-            at.into(),
-        ],
-    ))
-    .await?;
-    Ok(Taken { checkout_id, view, email, reservation })
+    let fresh_key = format!("{checkout_id}_{}", uuid::Uuid::new_v4().simple());
+    let recorded = txn
+        .query_one_raw(statement(
+            backend,
+            "INSERT INTO payments (id, checkout_id, order_id, provider, provider_ref, provider_key, status, currency, amount, \
+             captured, refunded, created_at, updated_at) VALUES (?, ?, NULL, ?, NULL, ?, 'pending', ?, ?, 0, 0, ?, ?) \
+             ON CONFLICT (checkout_id) DO UPDATE SET status = 'pending', amount = excluded.amount, \
+             updated_at = excluded.updated_at, provider_key = CASE WHEN payments.status = 'failed' \
+             THEN excluded.provider_key ELSE payments.provider_key END WHERE payments.order_id IS NULL \
+             RETURNING provider_key",
+            [
+                emporium_core::id::new_id("pay").into(),
+                checkout_id.clone().into(),
+                input.provider.clone().into(),
+                fresh_key.into(),
+                total.currency().code().into(),
+                total.amount().into(),
+                at.into(),
+                at.into(),
+            ],
+        ))
+        .await?;
+    // A payment of this checkout already belongs to an order: this is not the same checkout.
+    let provider_key: String =
+        recorded.ok_or(OrderError::CartAlreadyCheckedOut)?.try_get_by_index::<Option<String>>(0)?.unwrap_or_default();
+    Ok(Taken { checkout_id, provider_key, view, email, reservation })
+}
+
+/// 409 `out_of_stock` naming the SKUs of the short variants.
+fn out_of_stock(view: &CartView, variant_ids: &[String]) -> OrderError {
+    let skus = view.items.iter().filter(|i| variant_ids.contains(&i.variant_id)).map(|i| i.sku.clone()).collect();
+    OrderError::OutOfStock { skus }
 }
 
 fn crossings_of(view: &CartView, crossed: &[ReorderCrossing]) -> Vec<(String, ReorderCrossing)> {
@@ -318,15 +352,7 @@ async fn place_in(
             let lines: Vec<(String, i64)> = view.items.iter().map(|i| (i.variant_id.clone(), i.quantity)).collect();
             let again = match inventory::reserve(txn, &lines, Duration::minutes(1), Some(&taken.checkout_id)).await {
                 Ok(again) => again,
-                Err(InventoryError::OutOfStock { variant_ids }) => {
-                    let skus = view
-                        .items
-                        .iter()
-                        .filter(|i| variant_ids.contains(&i.variant_id))
-                        .map(|i| i.sku.clone())
-                        .collect();
-                    return Err(OrderError::OutOfStock { skus });
-                }
+                Err(InventoryError::OutOfStock { variant_ids }) => return Err(out_of_stock(view, &variant_ids)),
                 Err(other) => return Err(other.into()),
             };
             inventory::commit(txn, &again.id, &order_id, None).await?;
@@ -364,9 +390,15 @@ async fn place_in(
     Ok(order)
 }
 
-/// Undoes a checkout that placed no order: its reservation released, its cart open again, its
-/// payment row failed.
-async fn reopen(db: &DatabaseConnection, effects: &dyn Effects, taken: &Taken) -> Result<(), OrderError> {
+/// Undoes a checkout that placed no order: its reservation released, its cart open again, and
+/// its payment row `failed` when no money is known to remain with the shop (`settled`), else
+/// left `pending` for a retry with the same key, or for reconciliation.
+async fn reopen(
+    db: &DatabaseConnection,
+    effects: &dyn Effects,
+    taken: &Taken,
+    settled: bool,
+) -> Result<(), OrderError> {
     let txn = begin_write(db).await?;
     let backend = txn.get_database_backend();
     let mut change = StockChange::default();
@@ -388,12 +420,14 @@ async fn reopen(db: &DatabaseConnection, effects: &dyn Effects, taken: &Taken) -
         [at.into(), taken.view.cart.id.clone().into(), taken.checkout_id.clone().into()],
     ))
     .await?;
-    txn.execute_raw(statement(
-        backend,
-        "UPDATE payments SET status = 'failed', updated_at = ? WHERE checkout_id = ? AND order_id IS NULL",
-        [at.into(), taken.checkout_id.clone().into()],
-    ))
-    .await?;
+    if settled {
+        txn.execute_raw(statement(
+            backend,
+            "UPDATE payments SET status = 'failed', updated_at = ? WHERE checkout_id = ? AND order_id IS NULL",
+            [at.into(), taken.checkout_id.clone().into()],
+        ))
+        .await?;
+    }
     txn.commit().await?;
     effects.committed().await;
     Ok(())

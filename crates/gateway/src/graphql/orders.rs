@@ -4,7 +4,6 @@
 use async_graphql::{Context, InputObject, MaybeUndefined, Object, Result, SimpleObject};
 use emporium_customers::Permission;
 use emporium_orders::carts::CartChange;
-use emporium_orders::orders::{OrderFilter, Status};
 
 use crate::dto::{AmountDto, MoneyDto};
 use crate::graphql::accounts::AddressInputGql;
@@ -412,33 +411,11 @@ impl OrderQuery {
         customer: Option<String>,
     ) -> Result<OrderConnection> {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
-        let customer_id = match principal {
-            crate::auth::Principal::Customer { id } => Some(id.clone()),
-            crate::auth::Principal::Anonymous => {
-                return Err(crate::error::ApiError::unauthorized("Sign in to list orders.").into());
-            }
-            staff => {
-                staff.require(Permission::OrdersRead)?;
-                customer.filter(|c| !c.is_empty())
-            }
-        };
-        let status = match status.as_deref() {
-            None | Some("") => None,
-            Some(text) => Some(Status::parse(text).ok_or_else(|| {
-                crate::error::ApiError::validation(emporium_core::ValidationErrors::single(
-                    "status",
-                    "invalid_value",
-                    "must be an order status",
-                ))
-            })?),
-        };
         let had_after = after.is_some();
         let (nodes, next) =
-            orders::list_orders(state, OrderFilter { customer_id, status }, Some(first), after.as_deref()).await?;
-        let edges: Vec<OrderEdge> = nodes
-            .iter()
-            .map(|o| OrderEdge { cursor: state.cursors.encode(&("orders", o.id.as_str())), node: o.clone() })
-            .collect();
+            orders::list_orders(state, principal, status.as_deref(), customer, Some(first), after.as_deref()).await?;
+        let edges: Vec<OrderEdge> =
+            nodes.iter().map(|o| OrderEdge { cursor: orders::order_cursor(state, &o.id), node: o.clone() }).collect();
         let cursors: Vec<&str> = edges.iter().map(|e| e.cursor.as_str()).collect();
         let page_info = PageInfo::of(&cursors, next.is_some(), had_after);
         Ok(OrderConnection { page_info, edges, nodes })

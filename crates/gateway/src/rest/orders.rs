@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use emporium_orders::orders::{OrderFilter, Status};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -123,27 +122,10 @@ pub async fn list_orders(
     principal: Principal,
     ApiQuery(params): ApiQuery<OrderListParams>,
 ) -> Result<Json<OrderPage>, ApiError> {
-    let customer_id = match &principal {
-        Principal::Customer { id } => Some(id.clone()),
-        Principal::Anonymous => return Err(ApiError::unauthorized("Sign in to list orders.")),
-        staff => {
-            staff.require(emporium_customers::Permission::OrdersRead)?;
-            params.customer.filter(|c| !c.is_empty())
-        }
-    };
-    let status = match params.status.as_deref().filter(|s| !s.is_empty()) {
-        None => None,
-        Some(text) => Some(Status::parse(text).ok_or_else(|| {
-            ApiError::validation(emporium_core::ValidationErrors::single(
-                "status",
-                "invalid_value",
-                "must be paid, partially_fulfilled, fulfilled, delivered, cancelled, partially_refunded or refunded",
-            ))
-        })?),
-    };
     let (limit, cursor) = crate::rest::page_params(params.limit.as_deref(), params.cursor);
     let (data, next_cursor) =
-        orders::list_orders(&state, OrderFilter { customer_id, status }, limit, cursor.as_deref()).await?;
+        orders::list_orders(&state, &principal, params.status.as_deref(), params.customer, limit, cursor.as_deref())
+            .await?;
     Ok(Json(OrderPage { data, next_cursor }))
 }
 
