@@ -138,7 +138,7 @@ async fn cancelling_restocks_refunds_and_only_the_owner_or_fulfilment_staff_may(
     let server = TestServer::start().await?;
     let admin = server.admin_token().await?;
     let sku = product(&server, &admin, "CX-1", &[(1000, "EUR")], 5).await?;
-    let (_, ada) = server.customer("ada@example.com").await?;
+    let (ada_id, ada) = server.customer("ada@example.com").await?;
     let (_, bob) = server.customer("bob@example.com").await?;
     let theirs = cart(&server, Some(&ada), "EUR", &[(&sku, 2)]).await?;
     let order = checkout(&server, Some(&ada), &theirs, "tok_ok").await?;
@@ -187,6 +187,11 @@ async fn cancelling_restocks_refunds_and_only_the_owner_or_fulfilment_staff_may(
     let refused = server.post(&format!("/v1/orders/{order_id}/cancel"), Some(&ada), json!({})).await?;
     assert_eq!(refused.status, StatusCode::CONFLICT);
     assert_eq!(refused.problem_code(), "invalid_transition");
+
+    // The staff's view of the customer counts the order kept and what it paid.
+    let figures = server.get_as(&format!("/v1/customers/{ada_id}"), &admin).await?;
+    assert_eq!(figures.body["orders_count"], 1, "{}", figures.body);
+    assert_eq!(figures.body["total_spent"], json!([{"amount": 1000, "currency": "EUR"}]));
     Ok(())
 }
 

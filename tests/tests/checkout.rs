@@ -566,3 +566,61 @@ async fn the_storefront_flow_works_over_graphql_with_the_same_codes() -> TestRes
     assert_eq!(cancel.body["data"]["cancelOrder"]["refunded"]["amount"], 3998);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_payment_whose_checkout_was_abandoned_after_capture_is_given_back() -> TestResult {
+    use emporium_payments::{Authorize, PaymentProvider as _, PaymentToken};
+    use sea_orm::ConnectionTrait as _;
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let sku = product(&server, &admin, "SWEEP-1", &[(1500, "EUR")], 3).await?;
+    let cart = cart(&server, None, "EUR", &[(&sku, 1)]).await?;
+    // What a crash leaves: the provider captured, the payment was recorded, the order never
+    // placed, the cart still taken, and all of it older than the hold.
+    let money = emporium_core::Money::new(1500, emporium_core::Currency::EUR)?;
+    let Ok(token) = PaymentToken::parse("tok_ok", "token") else { unreachable!("a valid token") };
+    let request = Authorize {
+        amount: money,
+        token,
+        capture: true,
+        idempotency_key: "chk_crashed_k".into(),
+        reference: cart.clone(),
+    };
+    let Ok(authorized) = server.state.test_payments.authorize(&request).await else {
+        unreachable!("tok_ok is accepted")
+    };
+    let old = chrono::Utc::now() - chrono::Duration::minutes(30);
+    let backend = server.app_db.get_database_backend();
+    server
+        .app_db
+        .execute_raw(emporium_core::db::statement(
+            backend,
+            "INSERT INTO payments (id, checkout_id, order_id, provider, provider_ref, provider_key, status, currency, amount, \
+             captured, refunded, created_at, updated_at) VALUES ('pay_crashed', 'chk_crashed', NULL, 'test', ?, 'chk_crashed_k', \
+             'captured', 'EUR', 1500, 1500, 0, ?, ?)",
+            [authorized.payment_ref.clone().into(), old.into(), old.into()],
+        ))
+        .await?;
+    server
+        .app_db
+        .execute_raw(emporium_core::db::statement(
+            backend,
+            "UPDATE carts SET status = 'checking_out', checkout_id = 'chk_crashed', checkout_expires_at = ? WHERE id = ?",
+            [old.into(), cart.clone().into()],
+        ))
+        .await?;
+    let swept = emporium_orders::checkout::sweep_abandoned(&server.app_db, &server.state.payments).await?;
+    assert_eq!(swept, 1);
+    assert_eq!(
+        server.state.test_payments.payment(&authorized.payment_ref),
+        Some((1500, 1500, false)),
+        "refunded in full"
+    );
+    let again = emporium_orders::checkout::sweep_abandoned(&server.app_db, &server.state.payments).await?;
+    assert_eq!(again, 0, "given back once");
+    let view = server.get(&format!("/v1/carts/{cart}")).await?;
+    assert_eq!(view.body["status"], "open", "the cart can be checked out again");
+    let placed = checkout(&server, None, &cart, "tok_ok").await?;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+    Ok(())
+}

@@ -421,8 +421,10 @@ pub async fn customer_detail(state: &AppState, customer_id: &str) -> Result<Cust
     }
     let customer =
         accounts::get_customer(&state.db, customer_id).await?.ok_or_else(|| ApiError::not_found("customer"))?;
-    // Orders do not exist yet: every customer has none.
-    Ok(CustomerDetailDto { customer: customer.into(), orders_count: 0, total_spent: Vec::new() })
+    let (orders_count, spent) = emporium_orders::orders::customer_figures(&state.db, customer_id).await?;
+    // Currencies where everything was refunded spent nothing.
+    let total_spent = spent.into_iter().filter(|m| m.amount() > 0).map(MoneyDto::from).collect();
+    Ok(CustomerDetailDto { customer: customer.into(), orders_count, total_spent })
 }
 
 /// Creates a staff account (201).

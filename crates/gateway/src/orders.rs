@@ -833,7 +833,8 @@ pub async fn refund_return(
     effects.done(StatusCode::OK, ReturnDto::from(changed))
 }
 
-/// Every minute, on every instance: ask the provider again for refunds left pending.
+/// Every minute, on every instance: ask the provider again for refunds left pending, and give
+/// back payments no order came of.
 pub async fn run_refund_retries(state: AppState, mut shutdown: crate::background::Shutdown) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -846,6 +847,11 @@ pub async fn run_refund_retries(state: AppState, mut shutdown: crate::background
             Ok(0) => {}
             Ok(n) => tracing::info!(refunds = n, "pending refunds settled"),
             Err(err) => tracing::warn!(error = %err, "retrying pending refunds failed"),
+        }
+        match checkout::sweep_abandoned(&state.db, &state.payments).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(payments = n, "payments of abandoned checkouts given back"),
+            Err(err) => tracing::warn!(error = %err, "giving back abandoned payments failed"),
         }
     }
 }

@@ -13,7 +13,9 @@
 //! the order cannot be placed after payment (a usage limit reached by a concurrent checkout,
 //! stock gone after the reservation expired), the payment is refunded and the cart reopened.
 //! A crash leaves a `checking_out` cart whose reservation expires (stock comes back through
-//! the expiry job) and whose checkout another attempt takes over after the same time.
+//! the expiry job) and whose checkout another attempt takes over after the same time; what the
+//! provider answered is recorded as soon as it answers, so a payment captured for a checkout
+//! that never placed its order is given back by [`sweep_abandoned`] once its hold is over.
 
 use chrono::Duration;
 use emporium_core::db::{begin_write, now, statement};
@@ -78,7 +80,8 @@ pub struct CheckoutInput {
 struct Taken {
     checkout_id: String,
     /// The provider's idempotency key for this take: the checkout's, renewed after a take
-    /// whose payment is known to have moved no money (declined, or given back).
+    /// whose payment is known to have moved no money (declined, or given back; `failed` or
+    /// `voided`), so a provider never replays an answer about money already returned.
     provider_key: String,
     view: CartView,
     email: String,
@@ -110,7 +113,12 @@ pub async fn checkout(
             reference: input.cart_id.clone(),
         };
         match provider.authorize(&request).await {
-            Ok(authorized) => Some(authorized),
+            Ok(authorized) => {
+                // Known at once, so a crash before the order is placed leaves a payment the
+                // sweeper can give back ([`sweep_abandoned`]).
+                record_authorized(db, &taken.checkout_id, &authorized).await?;
+                Some(authorized)
+            }
             Err(failure) => {
                 // A decline moved no money: the next attempt may use a new key. A provider
                 // error may have charged: the payment stays pending, and a retry uses the
@@ -146,6 +154,89 @@ pub async fn checkout(
             Err(err)
         }
     }
+}
+
+/// Records what the provider authorized and captured for a checkout, in its own transaction.
+async fn record_authorized(
+    db: &DatabaseConnection,
+    checkout_id: &str,
+    authorized: &emporium_payments::Authorized,
+) -> Result<(), OrderError> {
+    let captured = authorized.captured.map_or(0, |c| c.amount());
+    let txn = begin_write(db).await?;
+    txn.execute_raw(statement(
+        txn.get_database_backend(),
+        "UPDATE payments SET provider_ref = ?, status = ?, captured = ?, updated_at = ? \
+         WHERE checkout_id = ? AND order_id IS NULL AND ? <= amount",
+        [
+            authorized.payment_ref.clone().into(),
+            (if captured > 0 { "captured" } else { "authorized" }).into(),
+            captured.into(),
+            now().into(),
+            checkout_id.into(),
+            captured.into(),
+        ],
+    ))
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Gives back payments that no order came of: a checkout abandoned after the provider answered
+/// (a crash, a dropped request) and not retried within its hold. Each is taken from its cart
+/// first (so no late placement can use it), then refunded or voided with a key of its own, and
+/// marked `voided` once the provider did. Returns how many were given back.
+pub async fn sweep_abandoned(db: &DatabaseConnection, providers: &Providers) -> Result<usize, OrderError> {
+    let stale = now() - Duration::minutes(HOLD_MINUTES + 1);
+    let rows = db
+        .query_all_raw(statement(
+            db.get_database_backend(),
+            "SELECT id, checkout_id, provider, provider_ref, provider_key, currency, captured FROM payments \
+             WHERE order_id IS NULL AND status IN ('authorized', 'captured') AND updated_at < ? \
+             ORDER BY updated_at LIMIT 20",
+            [stale.into()],
+        ))
+        .await?;
+    let mut given_back = 0;
+    for row in rows {
+        let (id, checkout_id, provider_name): (String, String, String) =
+            (row.try_get_by_index(0)?, row.try_get_by_index(1)?, row.try_get_by_index(2)?);
+        let (payment_ref, key): (Option<String>, Option<String>) = (row.try_get_by_index(3)?, row.try_get_by_index(4)?);
+        let (code, captured): (String, i64) = (row.try_get_by_index(5)?, row.try_get_by_index(6)?);
+        let (Some(payment_ref), Some(provider)) = (payment_ref, providers.get(&provider_name)) else { continue };
+        let txn = begin_write(db).await?;
+        let backend = txn.get_database_backend();
+        let still = txn
+            .execute_raw(statement(
+                backend,
+                "UPDATE payments SET updated_at = updated_at WHERE id = ? AND order_id IS NULL",
+                [id.clone().into()],
+            ))
+            .await?;
+        if still.rows_affected() == 0 {
+            continue;
+        }
+        txn.execute_raw(statement(
+            backend,
+            "UPDATE carts SET status = 'open', checkout_id = NULL, checkout_expires_at = NULL, updated_at = ? \
+             WHERE checkout_id = ? AND status = 'checking_out'",
+            [now().into(), checkout_id.clone().into()],
+        ))
+        .await?;
+        txn.commit().await?;
+        let currency = emporium_core::Currency::parse(&code).map_err(|e| sea_orm::DbErr::Type(e.to_string()))?;
+        let key = key.unwrap_or(checkout_id);
+        if give_back(provider.as_ref(), &payment_ref, Money::new(captured, currency)?, &key).await {
+            db.execute_raw(statement(
+                db.get_database_backend(),
+                "UPDATE payments SET status = 'voided', updated_at = ? WHERE id = ? AND order_id IS NULL",
+                [now().into(), id.into()],
+            ))
+            .await?;
+            given_back += 1;
+        }
+    }
+    Ok(given_back)
 }
 
 /// Returns a payment whose order was not placed: true once the provider did.
@@ -263,7 +354,7 @@ async fn take_in(txn: &DatabaseTransaction, effects: &dyn Effects, input: &Check
             "INSERT INTO payments (id, checkout_id, order_id, provider, provider_ref, provider_key, status, currency, amount, \
              captured, refunded, created_at, updated_at) VALUES (?, ?, NULL, ?, NULL, ?, 'pending', ?, ?, 0, 0, ?, ?) \
              ON CONFLICT (checkout_id) DO UPDATE SET status = 'pending', amount = excluded.amount, \
-             updated_at = excluded.updated_at, provider_key = CASE WHEN payments.status = 'failed' \
+             updated_at = excluded.updated_at, provider_key = CASE WHEN payments.status IN ('failed', 'voided') \
              THEN excluded.provider_key ELSE payments.provider_key END WHERE payments.order_id IS NULL \
              RETURNING provider_key",
             [

@@ -504,3 +504,28 @@ pub async fn list<C: ConnectionTrait>(
     }
     Ok(orders)
 }
+
+/// A customer's orders: how many, and what they spent per currency (captured less refunded),
+/// cancelled orders left out of the count.
+pub async fn customer_figures<C: ConnectionTrait>(
+    db: &C,
+    customer_id: &str,
+) -> Result<(i64, Vec<Money>), sea_orm::DbErr> {
+    let rows = db
+        .query_all_raw(statement(
+            db.get_database_backend(),
+            "SELECT currency, CAST(SUM(CASE WHEN status = 'cancelled' THEN 0 ELSE 1 END) AS BIGINT), \
+             CAST(SUM(captured - refunded) AS BIGINT) FROM orders WHERE customer_id = ? GROUP BY currency ORDER BY currency",
+            [customer_id.into()],
+        ))
+        .await?;
+    let mut count = 0;
+    let mut spent = Vec::new();
+    for row in rows {
+        let code: String = row.try_get_by_index(0)?;
+        let currency = Currency::parse(&code).map_err(|e| sea_orm::DbErr::Type(e.to_string()))?;
+        count += row.try_get_by_index::<i64>(1)?;
+        spent.push(money(row.try_get_by_index(2)?, currency)?);
+    }
+    Ok((count, spent))
+}
