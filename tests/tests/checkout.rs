@@ -306,6 +306,21 @@ async fn carts_refuse_bad_lines_client_prices_and_other_customers() -> TestResul
     let unknown = server.post(&format!("/v1/carts/{mine}/discounts"), Some(&ada), json!({"code": "NOPE"})).await?;
     assert_eq!(unknown.problem_code(), "discount_invalid");
     assert_eq!(unknown.body["reason"], "unknown");
+
+    // Ids and codes that no row could have (a NUL byte PostgreSQL refuses in text) are 404.
+    for path in [
+        "/v1/discounts/%00".to_owned(),
+        "/v1/tax-rates/%00".to_owned(),
+        "/v1/shipping-zones/%00".to_owned(),
+        format!("/v1/carts/{mine}/discounts/%00"),
+        format!("/v1/carts/{mine}/items/%00"),
+    ] {
+        let gone = server.delete(&path, Some(&admin)).await?;
+        let gone = if path.starts_with("/v1/carts") { server.delete(&path, Some(&ada)).await? } else { gone };
+        assert_eq!(gone.status, StatusCode::NOT_FOUND, "{path}: {}", gone.body);
+    }
+    let odd = server.get_as("/v1/orders?customer=%00", &admin).await?;
+    assert_eq!(odd.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", odd.body);
     Ok(())
 }
 

@@ -876,7 +876,15 @@ pub async fn list_orders(
         Principal::Anonymous => return Err(ApiError::unauthorized("Sign in to list orders.")),
         staff => {
             staff.require(emporium_customers::Permission::OrdersRead)?;
-            customer.filter(|c| !c.is_empty())
+            let customer = customer.filter(|c| !c.is_empty());
+            if customer.as_deref().is_some_and(|c| !emporium_core::db::lookupable(c)) {
+                return Err(ApiError::validation(emporium_core::ValidationErrors::single(
+                    "customer",
+                    "invalid",
+                    "must be a customer id",
+                )));
+            }
+            customer
         }
     };
     let status = match status.filter(|s| !s.is_empty()) {

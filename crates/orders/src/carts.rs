@@ -294,6 +294,9 @@ pub async fn set_quantity<C: ConnectionTrait>(
 ) -> Result<(), OrderError> {
     check_quantity(quantity)?;
     open_for_change(db, cart_id, caller).await?;
+    if !emporium_core::id::is_id("item", item_id) {
+        return Err(OrderError::NotFound("cart item"));
+    }
     let changed = db
         .execute_raw(statement(
             db.get_database_backend(),
@@ -315,6 +318,9 @@ pub async fn remove_item<C: ConnectionTrait>(
     item_id: &str,
 ) -> Result<(), OrderError> {
     open_for_change(db, cart_id, caller).await?;
+    if !emporium_core::id::is_id("item", item_id) {
+        return Err(OrderError::NotFound("cart item"));
+    }
     let removed = db
         .execute_raw(statement(
             db.get_database_backend(),
@@ -468,6 +474,9 @@ pub async fn remove_discount<C: ConnectionTrait>(
     code: &str,
 ) -> Result<(), OrderError> {
     open_for_change(db, cart_id, caller).await?;
+    if !emporium_core::db::lookupable(code) {
+        return Err(OrderError::NotFound("discount code on this cart"));
+    }
     let removed = db
         .execute_raw(statement(
             db.get_database_backend(),

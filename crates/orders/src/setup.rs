@@ -224,6 +224,9 @@ pub async fn replace_zone<C: ConnectionTrait>(
     input: &ZoneInput,
 ) -> Result<ShippingZone, OrderError> {
     let zone = input.check()?;
+    if !id::is_id("zone", zone_id) {
+        return Err(OrderError::NotFound("shipping zone"));
+    }
     let changed = db
         .execute_raw(statement(
             db.get_database_backend(),
@@ -241,6 +244,9 @@ pub async fn replace_zone<C: ConnectionTrait>(
 
 /// Deletes a zone and its methods; false if there was none.
 pub async fn delete_zone<C: ConnectionTrait>(db: &C, zone_id: &str) -> Result<bool, sea_orm::DbErr> {
+    if !id::is_id("zone", zone_id) {
+        return Ok(false);
+    }
     let backend = db.get_database_backend();
     db.execute_raw(statement(backend, "DELETE FROM shipping_zone_countries WHERE zone_id = ?", [zone_id.into()]))
         .await?;
@@ -428,6 +434,9 @@ pub async fn change_rate<C: ConnectionTrait>(
         check_rate(&mut errors, rate);
     }
     errors.finish(())?;
+    if !id::is_id("tax", rate_id) {
+        return Err(OrderError::NotFound("tax rate"));
+    }
     let changed = db
         .execute_raw(statement(
             db.get_database_backend(),
@@ -443,6 +452,9 @@ pub async fn change_rate<C: ConnectionTrait>(
 
 /// Deletes a rate; false if there was none.
 pub async fn delete_rate<C: ConnectionTrait>(db: &C, rate_id: &str) -> Result<bool, sea_orm::DbErr> {
+    if !id::is_id("tax", rate_id) {
+        return Ok(false);
+    }
     let deleted = db
         .execute_raw(statement(db.get_database_backend(), "DELETE FROM tax_rates WHERE id = ?", [rate_id.into()]))
         .await?;
@@ -451,6 +463,9 @@ pub async fn delete_rate<C: ConnectionTrait>(db: &C, rate_id: &str) -> Result<bo
 
 /// One rate.
 pub async fn get_rate<C: ConnectionTrait>(db: &C, rate_id: &str) -> Result<Option<TaxRate>, sea_orm::DbErr> {
+    if !id::is_id("tax", rate_id) {
+        return Ok(None);
+    }
     let row = db
         .query_one_raw(statement(db.get_database_backend(), &format!("{RATE} WHERE id = ?"), [rate_id.into()]))
         .await?;
@@ -734,6 +749,9 @@ pub async fn change_discount<C: ConnectionTrait>(
 
 /// Deletes a discount; carts holding it lose it. False if there was none.
 pub async fn delete_discount<C: ConnectionTrait>(db: &C, discount_id: &str) -> Result<bool, sea_orm::DbErr> {
+    if !id::is_id("disc", discount_id) {
+        return Ok(false);
+    }
     let backend = db.get_database_backend();
     db.execute_raw(statement(backend, "DELETE FROM cart_discounts WHERE discount_id = ?", [discount_id.into()]))
         .await?;
@@ -778,6 +796,9 @@ fn discount_of(row: &QueryResult) -> Result<Discount, sea_orm::DbErr> {
 
 /// One discount.
 pub async fn get_discount<C: ConnectionTrait>(db: &C, discount_id: &str) -> Result<Option<Discount>, sea_orm::DbErr> {
+    if !id::is_id("disc", discount_id) {
+        return Ok(None);
+    }
     let row = db
         .query_one_raw(statement(db.get_database_backend(), &format!("{DISCOUNT} WHERE id = ?"), [discount_id.into()]))
         .await?;
