@@ -59,8 +59,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let metrics = Arc::new(Metrics::new()?);
     let limits = Limits::new(config.rate_limits, redis.clone(), config.cache_prefix.clone());
     let test_payments = Arc::new(emporium_payments::TestProvider::default());
-    let mut payments = emporium_payments::Providers::default();
-    payments.add(test_payments.clone());
+    let payments = emporium_payments::Providers::builtin(Arc::clone(&test_payments));
     let state = AppState::new(Shared {
         db: database,
         cache: Arc::new(ProductCache::new(store, metrics.cache.clone())),

@@ -273,24 +273,35 @@ async fn take(db: &DatabaseConnection, effects: &dyn Effects, input: &CheckoutIn
 
 async fn take_in(txn: &DatabaseTransaction, effects: &dyn Effects, input: &CheckoutInput) -> Result<Taken, OrderError> {
     let backend = txn.get_database_backend();
-    let cart = carts::find(txn, &input.cart_id, &input.caller).await?;
+    if !emporium_core::id::is_id("cart", &input.cart_id) {
+        return Err(OrderError::NotFound("cart"));
+    }
     let checkout_id = format!("chk_{}", input.attempt);
     let at = now();
+    let customer = match &input.caller {
+        Caller::Customer(id) => Some(id.clone()),
+        _ => None,
+    };
+    // The cart's row first (only the caller's cart), then one read under that lock, so a
+    // change that committed meanwhile is seen.
     let taken = txn
         .execute_raw(statement(
             backend,
             "UPDATE carts SET status = 'checking_out', checkout_id = ?, checkout_expires_at = ?, updated_at = ? \
-             WHERE id = ? AND (status = 'open' OR (status = 'checking_out' AND (checkout_id = ? OR checkout_expires_at < ?)))",
+             WHERE id = ? AND (customer_id IS NULL OR customer_id = ?) \
+             AND (status = 'open' OR (status = 'checking_out' AND (checkout_id = ? OR checkout_expires_at < ?)))",
             [
                 checkout_id.clone().into(),
                 (at + Duration::minutes(HOLD_MINUTES)).into(),
                 at.into(),
-                cart.id.clone().into(),
+                input.cart_id.clone().into(),
+                customer.into(),
                 checkout_id.clone().into(),
                 at.into(),
             ],
         ))
         .await?;
+    let cart = carts::find(txn, &input.cart_id, &input.caller).await?;
     if taken.rows_affected() == 0 {
         return Err(if cart.status == "checking_out" {
             OrderError::CheckoutInProgress
@@ -298,8 +309,6 @@ async fn take_in(txn: &DatabaseTransaction, effects: &dyn Effects, input: &Check
             OrderError::CartAlreadyCheckedOut
         });
     }
-    // Read again under the row lock just taken: a change that committed meanwhile is seen.
-    let cart = carts::find(txn, &input.cart_id, &input.caller).await?;
     // A retry of this very checkout after a crash: its earlier hold goes back first.
     let earlier = txn
         .query_all_raw(statement(

@@ -134,10 +134,10 @@ pub trait PaymentProvider: Send + Sync {
 pub struct Providers(BTreeMap<&'static str, Arc<dyn PaymentProvider>>);
 
 impl Providers {
-    /// The providers every shop has: the `test` one.
-    pub fn builtin() -> Self {
+    /// The providers every shop has: the `test` one, given so its caller can read its calls.
+    pub fn builtin(test: Arc<TestProvider>) -> Self {
         let mut providers = Self::default();
-        providers.add(Arc::new(TestProvider::default()));
+        providers.add(test);
         providers
     }
 
@@ -176,7 +176,7 @@ mod tests {
 
     #[test]
     fn the_builtin_providers_are_the_test_one() {
-        let providers = Providers::builtin();
+        let providers = Providers::builtin(Arc::new(TestProvider::default()));
         assert_eq!(providers.names().collect::<Vec<_>>(), ["test"]);
         assert!(providers.get("test").is_some());
         assert!(providers.get("stripe").is_none());
