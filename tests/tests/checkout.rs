@@ -639,3 +639,106 @@ async fn a_payment_whose_checkout_was_abandoned_after_capture_is_given_back() ->
     assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
     Ok(())
 }
+
+/// Posts a checkout with an `Idempotency-Key`.
+async fn checkout_keyed(
+    server: &TestServer,
+    cart: &str,
+    payment: &str,
+    key: &str,
+) -> anyhow::Result<crate::common::Reply> {
+    let body = json!({"payment": {"provider": "test", "token": payment}});
+    let url = server.url(&format!("/v1/carts/{cart}/checkout"));
+    let response = server.client.post(url).header("Idempotency-Key", key).json(&body).send().await?;
+    crate::common::Reply::from(response).await
+}
+
+#[tokio::test]
+async fn a_payment_whose_answer_was_lost_places_the_order_on_a_retry_of_its_key_charged_once() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let sku = product(&server, &admin, "LOST-1", &[(1500, "EUR")], 3).await?;
+    let cart = cart(&server, None, "EUR", &[(&sku, 1)]).await?;
+    let key = uuid::Uuid::new_v4().to_string();
+    let lost = checkout_keyed(&server, &cart, "tok_timeout", &key).await?;
+    assert_eq!(lost.status, StatusCode::BAD_GATEWAY, "{}", lost.body);
+    assert_eq!(stock_of(&server, &admin, &sku).await?, (3, 0), "nothing stays reserved");
+    let retried = checkout_keyed(&server, &cart, "tok_timeout", &key).await?;
+    assert_eq!(retried.status, StatusCode::CREATED, "the provider's first answer: {}", retried.body);
+    assert_eq!(amount(&retried.body["captured"]), 1500, "{}", retried.body);
+    let charges = server.state.test_payments.calls().iter().filter(|c| matches!(c, Call::Authorize { .. })).count();
+    assert_eq!(charges, 1, "charged once");
+    assert_eq!(stock_of(&server, &admin, &sku).await?, (2, 0));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_payment_whose_answer_was_lost_and_never_retried_is_found_and_given_back() -> TestResult {
+    use sea_orm::ConnectionTrait as _;
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let sku = product(&server, &admin, "LOST-2", &[(1500, "EUR")], 3).await?;
+    let cart = cart(&server, None, "EUR", &[(&sku, 1)]).await?;
+    let lost = checkout(&server, None, &cart, "tok_timeout").await?;
+    assert_eq!(lost.status, StatusCode::BAD_GATEWAY, "{}", lost.body);
+    let calls = server.state.test_payments.calls();
+    let Some(Call::Authorize { payment_ref, .. }) = calls.first() else { anyhow::bail!("no charge: {calls:?}") };
+    assert_eq!(server.state.test_payments.payment(payment_ref), Some((1500, 0, false)), "the money was taken");
+    let swept = emporium_orders::checkout::sweep_abandoned(&server.app_db, &server.state.payments).await?;
+    assert_eq!(swept, 0, "not while the shopper may still retry");
+    // The shopper went away; the hold is long over.
+    let old = chrono::Utc::now() - chrono::Duration::minutes(30);
+    let backend = server.app_db.get_database_backend();
+    server
+        .app_db
+        .execute_raw(emporium_core::db::statement(
+            backend,
+            "UPDATE payments SET updated_at = ? WHERE status = 'pending'",
+            [old.into()],
+        ))
+        .await?;
+    let swept = emporium_orders::checkout::sweep_abandoned(&server.app_db, &server.state.payments).await?;
+    assert_eq!(swept, 1);
+    assert_eq!(server.state.test_payments.payment(payment_ref), Some((1500, 1500, false)), "refunded in full");
+    let again = emporium_orders::checkout::sweep_abandoned(&server.app_db, &server.state.payments).await?;
+    assert_eq!(again, 0, "given back once");
+    let placed = checkout(&server, None, &cart, "tok_ok").await?;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+    assert_eq!(stock_of(&server, &admin, &sku).await?, (2, 0));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_retry_after_its_payment_was_given_back_pays_anew_and_places_the_order() -> TestResult {
+    use sea_orm::ConnectionTrait as _;
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let sku = product(&server, &admin, "LOST-3", &[(900, "EUR")], 3).await?;
+    let cart = cart(&server, None, "EUR", &[(&sku, 1)]).await?;
+    let key = uuid::Uuid::new_v4().to_string();
+    let lost = checkout_keyed(&server, &cart, "tok_timeout", &key).await?;
+    assert_eq!(lost.status, StatusCode::BAD_GATEWAY, "{}", lost.body);
+    let old = chrono::Utc::now() - chrono::Duration::minutes(30);
+    server
+        .app_db
+        .execute_raw(emporium_core::db::statement(
+            server.app_db.get_database_backend(),
+            "UPDATE payments SET updated_at = ? WHERE status = 'pending'",
+            [old.into()],
+        ))
+        .await?;
+    assert_eq!(emporium_orders::checkout::sweep_abandoned(&server.app_db, &server.state.payments).await?, 1);
+    // The shopper comes back with the same key: the given-back payment is not replayed.
+    let retried = checkout_keyed(&server, &cart, "tok_ok", &key).await?;
+    assert_eq!(retried.status, StatusCode::CREATED, "{}", retried.body);
+    assert_eq!(amount(&retried.body["captured"]), 900, "{}", retried.body);
+    let calls = server.state.test_payments.calls();
+    let charges: Vec<&String> = calls
+        .iter()
+        .filter_map(|c| if let Call::Authorize { payment_ref, .. } = c { Some(payment_ref) } else { None })
+        .collect();
+    assert_eq!(charges.len(), 2, "charged anew: {calls:?}");
+    assert_eq!(server.state.test_payments.payment(charges[0]), Some((900, 900, false)), "the first given back");
+    assert_eq!(server.state.test_payments.payment(charges[1]), Some((900, 0, false)), "the second kept");
+    Ok(())
+}

@@ -15,7 +15,9 @@
 //! A crash leaves a `checking_out` cart whose reservation expires (stock comes back through
 //! the expiry job) and whose checkout another attempt takes over after the same time; what the
 //! provider answered is recorded as soon as it answers, so a payment captured for a checkout
-//! that never placed its order is given back by [`sweep_abandoned`] once its hold is over.
+//! that never placed its order is given back by [`sweep_abandoned`] once its hold is over, and
+//! one whose answer was lost (a crash during the call, a timeout) is looked up by its key and
+//! given back the same way.
 
 use chrono::Duration;
 use emporium_core::db::{begin_write, now, statement};
@@ -182,17 +184,23 @@ async fn record_authorized(
     Ok(())
 }
 
-/// Gives back payments that no order came of: a checkout abandoned after the provider answered
-/// (a crash, a dropped request) and not retried within its hold. Each is taken from its cart
-/// first (so no late placement can use it), then refunded or voided with a key of its own, and
-/// marked `voided` once the provider did. Returns how many were given back.
+/// Gives back payments that no order came of: a checkout abandoned after the provider was
+/// called (a crash, a dropped request, a timeout whose answer was lost) and not retried within
+/// its hold. Each is first set aside in one transaction: taken from its cart, so no late
+/// placement can use it, and its `checkout_id` suffixed with its own id, so a later retry of
+/// the same checkout records a new payment under a new provider key instead of replaying this
+/// one. Then a payment whose answer was lost (`pending`) is looked up by its key
+/// ([`PaymentProvider::find`]); what the provider holds is refunded or voided with a key of its
+/// own, and the row marked `voided` (or `failed` when the provider made no payment). A row the
+/// provider could not answer for stays as it is and is tried again on the next sweep. Returns
+/// how many were given back.
 pub async fn sweep_abandoned(db: &DatabaseConnection, providers: &Providers) -> Result<usize, OrderError> {
     let stale = now() - Duration::minutes(HOLD_MINUTES + 1);
     let rows = db
         .query_all_raw(statement(
             db.get_database_backend(),
             "SELECT id, checkout_id, provider, provider_ref, provider_key, currency, captured FROM payments \
-             WHERE order_id IS NULL AND status IN ('authorized', 'captured') AND updated_at < ? \
+             WHERE order_id IS NULL AND status IN ('pending', 'authorized', 'captured') AND updated_at < ? \
              ORDER BY updated_at LIMIT 20",
             [stale.into()],
         ))
@@ -203,40 +211,64 @@ pub async fn sweep_abandoned(db: &DatabaseConnection, providers: &Providers) -> 
             (row.try_get_by_index(0)?, row.try_get_by_index(1)?, row.try_get_by_index(2)?);
         let (payment_ref, key): (Option<String>, Option<String>) = (row.try_get_by_index(3)?, row.try_get_by_index(4)?);
         let (code, captured): (String, i64) = (row.try_get_by_index(5)?, row.try_get_by_index(6)?);
-        let (Some(payment_ref), Some(provider)) = (payment_ref, providers.get(&provider_name)) else { continue };
+        let Some(provider) = providers.get(&provider_name) else { continue };
+        let cart_checkout = checkout_id.split(':').next().unwrap_or(&checkout_id).to_owned();
+        let key = key.unwrap_or_else(|| cart_checkout.clone());
         let txn = begin_write(db).await?;
         let backend = txn.get_database_backend();
-        let still = txn
+        let aside = txn
             .execute_raw(statement(
                 backend,
-                "UPDATE payments SET updated_at = updated_at WHERE id = ? AND order_id IS NULL",
-                [id.clone().into()],
+                "UPDATE payments SET checkout_id = ? WHERE id = ? AND checkout_id = ? AND order_id IS NULL AND updated_at < ?",
+                [format!("{cart_checkout}:{id}").into(), id.clone().into(), checkout_id.clone().into(), stale.into()],
             ))
             .await?;
-        if still.rows_affected() == 0 {
+        if aside.rows_affected() == 0 {
+            // Placed, or taken up again by a retry of its checkout, since it was read.
+            txn.rollback().await?;
             continue;
         }
         txn.execute_raw(statement(
             backend,
             "UPDATE carts SET status = 'open', checkout_id = NULL, checkout_expires_at = NULL, updated_at = ? \
              WHERE checkout_id = ? AND status = 'checking_out'",
-            [now().into(), checkout_id.clone().into()],
+            [now().into(), cart_checkout.clone().into()],
         ))
         .await?;
         txn.commit().await?;
         let currency = emporium_core::Currency::parse(&code).map_err(|e| sea_orm::DbErr::Type(e.to_string()))?;
-        let key = key.unwrap_or(checkout_id);
-        if give_back(provider.as_ref(), &payment_ref, Money::new(captured, currency)?, &key).await {
-            db.execute_raw(statement(
-                db.get_database_backend(),
-                "UPDATE payments SET status = 'voided', updated_at = ? WHERE id = ? AND order_id IS NULL",
-                [now().into(), id.into()],
-            ))
-            .await?;
+        let (payment_ref, captured) = match payment_ref {
+            Some(payment_ref) => (payment_ref, Money::new(captured, currency)?),
+            // The provider's answer never reached us: ask it what the key made.
+            None => match provider.find(&key).await {
+                Ok(Some(found)) => (found.payment_ref, found.captured.unwrap_or(Money::zero(currency))),
+                Ok(None) => {
+                    settle_aside(db, &id, "failed").await?;
+                    continue;
+                }
+                Err(err) => {
+                    tracing::warn!(key, error = %err, "looking up the payment of an abandoned checkout failed");
+                    continue;
+                }
+            },
+        };
+        if give_back(provider.as_ref(), &payment_ref, captured, &key).await {
+            settle_aside(db, &id, "voided").await?;
             given_back += 1;
         }
     }
     Ok(given_back)
+}
+
+/// Marks a payment set aside by [`sweep_abandoned`] as settled: nothing of it stays with the shop.
+async fn settle_aside(db: &DatabaseConnection, id: &str, status: &str) -> Result<(), OrderError> {
+    db.execute_raw(statement(
+        db.get_database_backend(),
+        "UPDATE payments SET status = ?, updated_at = ? WHERE id = ? AND order_id IS NULL",
+        [status.into(), now().into(), id.into()],
+    ))
+    .await?;
+    Ok(())
 }
 
 /// Returns a payment whose order was not placed: true once the provider did.

@@ -127,6 +127,11 @@ pub trait PaymentProvider: Send + Sync {
 
     /// Returns up to what was captured less what was refunded.
     async fn refund(&self, payment_ref: &str, amount: Money, idempotency_key: &str) -> Result<Moved, PaymentFailure>;
+
+    /// The payment an `authorize` with this idempotency key made, if it made one, without
+    /// charging: how a caller that lost the answer (a crash, a timeout) learns what happened.
+    /// (Stripe: the PaymentIntent whose metadata carries the key, found through its search.)
+    async fn find(&self, idempotency_key: &str) -> Result<Option<Authorized>, PaymentFailure>;
 }
 
 /// The configured providers by name.

@@ -1,5 +1,6 @@
 //! The built-in `test` provider: `tok_ok` pays, `tok_declined` is declined, `tok_error` fails
-//! as a provider would. It keeps every payment's authorized, captured and refunded amounts,
+//! as a provider would, and `tok_timeout` pays but its answer is lost (the caller sees a
+//! provider failure; a repeat of the key, or [`PaymentProvider::find`], learns of the payment). It keeps every payment's authorized, captured and refunded amounts,
 //! answers a repeated idempotency key with the first answer, and records every call that moved
 //! or released money, so a test can see, for example, that a payment captured for an order
 //! that could not be placed was refunded or voided.
@@ -70,11 +71,12 @@ impl TestProvider {
     }
 
     /// Runs `call` once per (operation, key): a repeat gets the first answer.
-    fn once(
+    fn once_or_lost(
         &self,
         operation: &'static str,
         key: &str,
         call: impl FnOnce(&mut Books) -> Result<Answer, PaymentFailure>,
+        lost: bool,
     ) -> Result<Answer, PaymentFailure> {
         let mut books = self.books.lock().map_err(|_| PaymentFailure::Provider { message: "poisoned".into() })?;
         if let Some(first) = books.answers.get(&(operation, key.to_owned())) {
@@ -85,7 +87,19 @@ impl TestProvider {
         if !matches!(answer, Err(PaymentFailure::Provider { .. })) {
             books.answers.insert((operation, key.to_owned()), answer.clone());
         }
+        if lost && answer.is_ok() {
+            return Err(PaymentFailure::Provider { message: "test provider timed out after paying".into() });
+        }
         answer
+    }
+
+    fn once(
+        &self,
+        operation: &'static str,
+        key: &str,
+        call: impl FnOnce(&mut Books) -> Result<Answer, PaymentFailure>,
+    ) -> Result<Answer, PaymentFailure> {
+        self.once_or_lost(operation, key, call, false)
     }
 }
 
@@ -100,35 +114,41 @@ impl PaymentProvider for TestProvider {
     }
 
     async fn authorize(&self, request: &Authorize) -> Result<Authorized, PaymentFailure> {
-        let answer = self.once("authorize", &request.idempotency_key, |books| {
-            match request.token.as_str() {
-                "tok_ok" => {}
-                "tok_declined" => return Err(PaymentFailure::Declined { reason: "card_declined".into() }),
-                "tok_error" => return Err(PaymentFailure::Provider { message: "test provider error".into() }),
-                _ => return Err(PaymentFailure::Declined { reason: "unknown_token".into() }),
-            }
-            if request.amount.amount() <= 0 {
-                return Err(rejected("an amount must be positive"));
-            }
-            books.next += 1;
-            let payment_ref = format!("pay_test_{}", books.next);
-            let captured = request.capture.then_some(request.amount);
-            books.payments.insert(
-                payment_ref.clone(),
-                Payment {
-                    authorized: request.amount,
-                    captured: captured.map_or(0, |m| m.amount()),
-                    refunded: 0,
-                    voided: false,
-                },
-            );
-            books.calls.push(Call::Authorize {
-                payment_ref: payment_ref.clone(),
-                amount: request.amount,
-                captured: request.capture,
-            });
-            Ok(Answer::Authorized(Authorized { payment_ref, amount: request.amount, captured }))
-        })?;
+        let lost = request.token.as_str() == "tok_timeout";
+        let answer = self.once_or_lost(
+            "authorize",
+            &request.idempotency_key,
+            |books| {
+                match request.token.as_str() {
+                    "tok_ok" | "tok_timeout" => {}
+                    "tok_declined" => return Err(PaymentFailure::Declined { reason: "card_declined".into() }),
+                    "tok_error" => return Err(PaymentFailure::Provider { message: "test provider error".into() }),
+                    _ => return Err(PaymentFailure::Declined { reason: "unknown_token".into() }),
+                }
+                if request.amount.amount() <= 0 {
+                    return Err(rejected("an amount must be positive"));
+                }
+                books.next += 1;
+                let payment_ref = format!("pay_test_{}", books.next);
+                let captured = request.capture.then_some(request.amount);
+                books.payments.insert(
+                    payment_ref.clone(),
+                    Payment {
+                        authorized: request.amount,
+                        captured: captured.map_or(0, |m| m.amount()),
+                        refunded: 0,
+                        voided: false,
+                    },
+                );
+                books.calls.push(Call::Authorize {
+                    payment_ref: payment_ref.clone(),
+                    amount: request.amount,
+                    captured: request.capture,
+                });
+                Ok(Answer::Authorized(Authorized { payment_ref, amount: request.amount, captured }))
+            },
+            lost,
+        )?;
         if let Answer::Authorized(authorized) = answer { Ok(authorized) } else { Err(other_call()) }
     }
 
@@ -180,6 +200,14 @@ impl PaymentProvider for TestProvider {
         })?;
         if let Answer::Moved(moved) = answer { Ok(moved) } else { Err(other_call()) }
     }
+
+    async fn find(&self, idempotency_key: &str) -> Result<Option<Authorized>, PaymentFailure> {
+        let books = self.books.lock().map_err(|_| PaymentFailure::Provider { message: "poisoned".into() })?;
+        Ok(match books.answers.get(&("authorize", idempotency_key.to_owned())) {
+            Some(Ok(Answer::Authorized(authorized))) => Some(authorized.clone()),
+            _ => None,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -213,6 +241,22 @@ mod tests {
         let failed = provider.authorize(&request("tok_error", 1999, true, "k3")).await;
         assert!(matches!(failed, Err(PaymentFailure::Provider { .. })));
         assert_eq!(provider.calls().len(), 1, "only the paid one moved money");
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_is_found_by_its_key_and_replayed_by_a_repeat() {
+        let provider = TestProvider::default();
+        assert_eq!(provider.find("lost").await, Ok(None), "nothing yet");
+        let first = provider.authorize(&request("tok_timeout", 700, true, "lost")).await;
+        assert!(matches!(first, Err(PaymentFailure::Provider { .. })), "{first:?}");
+        let found = provider.find("lost").await.ok().flatten();
+        assert!(matches!(&found, Some(a) if a.captured == Some(eur(700))), "{found:?}");
+        let again = provider.authorize(&request("tok_timeout", 700, true, "lost")).await;
+        assert_eq!(again.ok(), found, "the repeat answers what the first did");
+        assert_eq!(provider.calls().len(), 1, "charged once");
+        assert_eq!(provider.find("k-declined").await, Ok(None));
+        let _ = provider.authorize(&request("tok_declined", 700, true, "k-declined")).await;
+        assert_eq!(provider.find("k-declined").await, Ok(None), "a decline made no payment");
     }
 
     #[tokio::test]

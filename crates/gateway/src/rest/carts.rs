@@ -75,7 +75,7 @@ pub struct DiscountCodeDto {
 pub struct PaymentDto {
     #[schema(example = "test")]
     pub provider: String,
-    /// The provider's token (`tok_ok`, `tok_declined`, `tok_error` for `test`).
+    /// The provider's token (`tok_ok`, `tok_declined`, `tok_error`, and `tok_timeout` which pays but answers as a provider failure, for `test`).
     #[schema(example = "tok_ok", min_length = 1, max_length = 255)]
     pub token: String,
 }
