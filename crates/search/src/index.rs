@@ -51,6 +51,18 @@ enum Quality {
 /// The postings of a term a query word met (slot and field mask, by slot), and how it met it.
 type Met<'a> = (&'a [(u32, u8)], Quality);
 
+/// Each product's best score among the postings a word met.
+fn best_of(lists: &[Met<'_>]) -> HashMap<u32, u32> {
+    let mut best: HashMap<u32, u32> = HashMap::new();
+    for (postings, quality) in lists {
+        for (slot, mask) in *postings {
+            let held = best.entry(*slot).or_default();
+            *held = (*held).max(Field::best_weight(*mask) * *quality as u32);
+        }
+    }
+    best
+}
+
 /// A category as the index knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Category {
@@ -382,15 +394,24 @@ impl Index {
         let mut total: Option<HashMap<u32, u32>> = None;
         for lists in per_word {
             total = Some(match total {
-                None => {
-                    let mut best: HashMap<u32, u32> = HashMap::new();
+                None => best_of(&lists),
+                Some(mut so_far) if so_far.len() * lists.len() > lists.iter().map(|(p, _)| p.len()).sum::<usize>() => {
+                    // Probing each candidate in every list would cost more than reading them,
+                    // into one score per slot.
+                    let mut best = vec![0_u32; self.entries.len()];
                     for (postings, quality) in &lists {
                         for (slot, mask) in *postings {
-                            let held = best.entry(*slot).or_default();
-                            *held = (*held).max(Field::best_weight(*mask) * *quality as u32);
+                            if let Some(held) = best.get_mut(*slot as usize) {
+                                *held = (*held).max(Field::best_weight(*mask) * *quality as u32);
+                            }
                         }
                     }
-                    best
+                    so_far.retain(|slot, score| {
+                        let more = best.get(*slot as usize).copied().unwrap_or(0);
+                        *score += more;
+                        more > 0
+                    });
+                    so_far
                 }
                 Some(mut so_far) => {
                     so_far.retain(|slot, score| {
@@ -571,8 +592,8 @@ impl Filter<'_> {
 struct Tally<'a> {
     request: &'a FacetRequest,
     currency: Option<Currency>,
-    categories: HashMap<String, usize>,
-    options: Vec<HashMap<String, usize>>,
+    categories: HashMap<&'a str, usize>,
+    options: Vec<HashMap<&'a str, usize>>,
     bands: Vec<usize>,
 }
 
@@ -587,11 +608,11 @@ impl<'a> Tally<'a> {
         }
     }
 
-    fn count(&mut self, index: &Index, filter: &Filter<'_>, entry: &Entry, in_category: bool) {
+    fn count(&mut self, index: &'a Index, filter: &Filter<'_>, entry: &'a Entry, in_category: bool) {
         if self.request.category && entry.doc.variants.iter().any(|v| filter.variant(v, None)) {
             for id in &entry.categories {
                 if let Some(category) = index.categories.get(id) {
-                    *self.categories.entry(category.slug.clone()).or_default() += 1;
+                    *self.categories.entry(category.slug.as_str()).or_default() += 1;
                 }
             }
         }
@@ -607,7 +628,7 @@ impl<'a> Tally<'a> {
                 .filter_map(|v| v.option(name))
                 .collect();
             for value in values {
-                *self.options[i].entry(value.to_owned()).or_default() += 1;
+                *self.options[i].entry(value).or_default() += 1;
             }
         }
         if self.request.price
@@ -629,9 +650,9 @@ impl<'a> Tally<'a> {
     }
 
     fn finish(self) -> Facets {
-        let listed = |counts: HashMap<String, usize>| {
+        let listed = |counts: HashMap<&str, usize>| {
             let mut list: Vec<FacetCount> =
-                counts.into_iter().map(|(value, count)| FacetCount { value, count }).collect();
+                counts.into_iter().map(|(value, count)| FacetCount { value: value.to_owned(), count }).collect();
             list.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
             list.truncate(MAX_FACET_VALUES);
             list
