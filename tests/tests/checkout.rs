@@ -653,6 +653,21 @@ async fn checkout_keyed(
     crate::common::Reply::from(response).await
 }
 
+/// Makes every pending payment older than its checkout's hold, as if its shopper left long ago.
+async fn age_pending_payments(server: &TestServer) -> anyhow::Result<()> {
+    use sea_orm::ConnectionTrait as _;
+    let old = chrono::Utc::now() - chrono::Duration::minutes(30);
+    server
+        .app_db
+        .execute_raw(emporium_core::db::statement(
+            server.app_db.get_database_backend(),
+            "UPDATE payments SET updated_at = ? WHERE status = 'pending'",
+            [old.into()],
+        ))
+        .await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_payment_whose_answer_was_lost_places_the_order_on_a_retry_of_its_key_charged_once() -> TestResult {
     let server = TestServer::start().await?;
@@ -674,7 +689,6 @@ async fn a_payment_whose_answer_was_lost_places_the_order_on_a_retry_of_its_key_
 
 #[tokio::test]
 async fn a_payment_whose_answer_was_lost_and_never_retried_is_found_and_given_back() -> TestResult {
-    use sea_orm::ConnectionTrait as _;
     let server = TestServer::start().await?;
     let admin = server.admin_token().await?;
     let sku = product(&server, &admin, "LOST-2", &[(1500, "EUR")], 3).await?;
@@ -687,16 +701,7 @@ async fn a_payment_whose_answer_was_lost_and_never_retried_is_found_and_given_ba
     let swept = emporium_orders::checkout::sweep_abandoned(&server.app_db, &server.state.payments).await?;
     assert_eq!(swept, 0, "not while the shopper may still retry");
     // The shopper went away; the hold is long over.
-    let old = chrono::Utc::now() - chrono::Duration::minutes(30);
-    let backend = server.app_db.get_database_backend();
-    server
-        .app_db
-        .execute_raw(emporium_core::db::statement(
-            backend,
-            "UPDATE payments SET updated_at = ? WHERE status = 'pending'",
-            [old.into()],
-        ))
-        .await?;
+    age_pending_payments(&server).await?;
     let swept = emporium_orders::checkout::sweep_abandoned(&server.app_db, &server.state.payments).await?;
     assert_eq!(swept, 1);
     assert_eq!(server.state.test_payments.payment(payment_ref), Some((1500, 1500, false)), "refunded in full");
@@ -710,7 +715,6 @@ async fn a_payment_whose_answer_was_lost_and_never_retried_is_found_and_given_ba
 
 #[tokio::test]
 async fn a_retry_after_its_payment_was_given_back_pays_anew_and_places_the_order() -> TestResult {
-    use sea_orm::ConnectionTrait as _;
     let server = TestServer::start().await?;
     let admin = server.admin_token().await?;
     let sku = product(&server, &admin, "LOST-3", &[(900, "EUR")], 3).await?;
@@ -718,15 +722,7 @@ async fn a_retry_after_its_payment_was_given_back_pays_anew_and_places_the_order
     let key = uuid::Uuid::new_v4().to_string();
     let lost = checkout_keyed(&server, &cart, "tok_timeout", &key).await?;
     assert_eq!(lost.status, StatusCode::BAD_GATEWAY, "{}", lost.body);
-    let old = chrono::Utc::now() - chrono::Duration::minutes(30);
-    server
-        .app_db
-        .execute_raw(emporium_core::db::statement(
-            server.app_db.get_database_backend(),
-            "UPDATE payments SET updated_at = ? WHERE status = 'pending'",
-            [old.into()],
-        ))
-        .await?;
+    age_pending_payments(&server).await?;
     assert_eq!(emporium_orders::checkout::sweep_abandoned(&server.app_db, &server.state.payments).await?, 1);
     // The shopper comes back with the same key: the given-back payment is not replayed.
     let retried = checkout_keyed(&server, &cart, "tok_ok", &key).await?;
