@@ -436,7 +436,7 @@ impl Index {
     fn candidates(&self, word: &str, last: bool) -> Vec<Met<'_>> {
         let mut lists: Vec<Met<'_>> = Vec::new();
         let stem = self.analyzer.stem(word);
-        for exact in [word, stem.as_str()] {
+        for exact in std::iter::once(word).chain((stem != word).then_some(stem.as_str())) {
             if let Some(postings) = self.terms.get(exact) {
                 lists.push((postings, Quality::Exact));
             }
@@ -489,8 +489,10 @@ impl Index {
                 continue;
             }
             let in_category = filter.in_category(entry);
-            facets.count(self, &filter, entry, in_category);
-            if in_category && entry.doc.variants.iter().any(|v| filter.variant(v, None)) {
+            // A variant passes every variant filter: the product counts, in its categories.
+            let passes = entry.doc.variants.iter().any(|v| filter.variant(v, None));
+            facets.count(self, &filter, entry, in_category, passes);
+            if in_category && passes {
                 hits.push((sort_key(query, entry, score), entry.doc.id.as_str()));
             }
         }
@@ -608,8 +610,8 @@ impl<'a> Tally<'a> {
         }
     }
 
-    fn count(&mut self, index: &'a Index, filter: &Filter<'_>, entry: &'a Entry, in_category: bool) {
-        if self.request.category && entry.doc.variants.iter().any(|v| filter.variant(v, None)) {
+    fn count(&mut self, index: &'a Index, filter: &Filter<'_>, entry: &'a Entry, in_category: bool, passes: bool) {
+        if self.request.category && passes {
             for id in &entry.categories {
                 if let Some(category) = index.categories.get(id) {
                     *self.categories.entry(category.slug.as_str()).or_default() += 1;
