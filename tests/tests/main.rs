@@ -22,3 +22,4 @@ mod inventory;
 mod limits;
 mod matrix;
 mod reservations;
+mod search;

@@ -12,5 +12,8 @@ mod validate;
 
 pub use error::{CatalogError, ERROR_CODES};
 pub use model::*;
-pub use query::{IdPage, ListProducts, MAX_QUERY_CHARS, ProductSort, StatusFilter, list_products};
+pub use query::{
+    FacetSelection, IdPage, ListProducts, MAX_OPTION_FACETS, MAX_OPTION_FILTERS, MAX_OPTION_VALUES, MAX_QUERY_CHARS,
+    ProductSort, StatusFilter, list_products,
+};
 pub use service::*;

@@ -13,9 +13,11 @@ use crate::service::get_category;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProductSort {
-    /// Most recently created first (the default).
+    /// Most recently created first (the default without `q`).
     #[default]
     Newest,
+    /// Best match first, then newest (the default with `q`). Served by the search index.
+    Relevance,
     /// By name, A to Z.
     Name,
     /// By the lowest variant price in the chosen currency, cheapest first.
@@ -60,10 +62,51 @@ pub struct ListProducts {
     /// Required by the price sorts.
     pub currency: Option<Currency>,
     pub status: StatusFilter,
+    /// Only products with a variant that can be bought now.
+    pub in_stock: bool,
+    /// A variant's price in `currency` at least this, in minor units.
+    pub price_min: Option<i64>,
+    /// A variant's price in `currency` at most this, in minor units.
+    pub price_max: Option<i64>,
+    /// Option name and the values any of which one variant must have (`option.Size=M`).
+    pub options: Vec<(String, Vec<String>)>,
+    /// The facets to count, with `total`; `None` when none are asked for.
+    pub facets: Option<FacetSelection>,
+}
+
+/// The facets a list asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FacetSelection {
+    pub category: bool,
+    /// Option names, as given.
+    pub options: Vec<String>,
+    /// Price bands in the list's currency.
+    pub price: bool,
 }
 
 /// Longest `q` accepted, in characters.
 pub const MAX_QUERY_CHARS: usize = 200;
+/// Most `option.<Name>` filters in one list.
+pub const MAX_OPTION_FILTERS: usize = 10;
+/// Most values one option filter may list.
+pub const MAX_OPTION_VALUES: usize = 20;
+/// Most option facets in one list.
+pub const MAX_OPTION_FACETS: usize = 10;
+
+impl ListProducts {
+    /// Whether the search index serves this list: a text query, a relevance sort, a filter
+    /// only the index knows (stock, price, options), or facets. Other lists are read from the
+    /// database.
+    pub fn searches(&self) -> bool {
+        self.q.as_deref().is_some_and(|q| !q.trim().is_empty())
+            || self.sort == ProductSort::Relevance
+            || self.in_stock
+            || self.price_min.is_some()
+            || self.price_max.is_some()
+            || !self.options.is_empty()
+            || self.facets.is_some()
+    }
+}
 
 impl ListProducts {
     /// A key naming exactly this page of this query, for caching its result.
@@ -134,7 +177,7 @@ pub async fn list_products<C: ConnectionTrait>(
     // The sort key, selected so the next cursor can carry it. Products without a price in
     // the currency sort after all priced ones, in both directions.
     let key_expr = match request.sort {
-        ProductSort::Newest => "NULL",
+        ProductSort::Newest | ProductSort::Relevance => "NULL",
         ProductSort::Name => "LOWER(p.name)",
         ProductSort::PriceAsc => "COALESCE(pp.min_amount, ?)",
         ProductSort::PriceDesc => "COALESCE(pp.min_amount, -1)",
@@ -174,7 +217,7 @@ pub async fn list_products<C: ConnectionTrait>(
     if let Some(after) = &after {
         // Row-value comparisons, read the same way by SQLite and PostgreSQL.
         match (request.sort, &after.key) {
-            (ProductSort::Newest, _) => {
+            (ProductSort::Newest | ProductSort::Relevance, _) => {
                 sql.push_str(" AND p.id < ?");
             }
             (ProductSort::Name, Some(SortKey::Text(name))) => {
@@ -195,7 +238,7 @@ pub async fn list_products<C: ConnectionTrait>(
         values.push(after.id.clone().into());
     }
     sql.push_str(match request.sort {
-        ProductSort::Newest => " ORDER BY p.id DESC",
+        ProductSort::Newest | ProductSort::Relevance => " ORDER BY p.id DESC",
         ProductSort::Name => " ORDER BY LOWER(p.name) ASC, p.id ASC",
         ProductSort::PriceAsc => " ORDER BY sort_key ASC, p.id ASC",
         ProductSort::PriceDesc => " ORDER BY sort_key DESC, p.id DESC",
@@ -221,7 +264,7 @@ pub async fn list_products<C: ConnectionTrait>(
     for row in rows.iter().take(limit as usize) {
         let id = row.try_get_by_index::<String>(0)?;
         let key = match request.sort {
-            ProductSort::Newest => None,
+            ProductSort::Newest | ProductSort::Relevance => None,
             ProductSort::Name => Some(SortKey::Text(row.try_get_by_index::<String>(1)?)),
             ProductSort::PriceAsc | ProductSort::PriceDesc => Some(SortKey::Amount(row.try_get_by_index::<i64>(1)?)),
         };

@@ -56,6 +56,10 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         }
         None => CacheStore::Memory(Box::new(MemoryCache::new(config.cache_ttl, 100_000))),
     };
+    let started = std::time::Instant::now();
+    let search = Arc::new(crate::search::Search::load(&database, |_, _| {}).await?);
+    let products = search.read(emporium_search::Index::len);
+    tracing::info!(products, elapsed_ms = started.elapsed().as_millis() as u64, "search index built");
     let metrics = Arc::new(Metrics::new()?);
     let limits = Limits::new(config.rate_limits, redis.clone(), config.cache_prefix.clone());
     let test_payments = Arc::new(emporium_payments::TestProvider::default());
@@ -63,6 +67,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let state = AppState::new(Shared {
         db: database,
         cache: Arc::new(ProductCache::new(store, metrics.cache.clone())),
+        search,
         redis,
         metrics,
         tokens: Tokens::new(&key, config.access_token_ttl),
@@ -85,6 +90,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let (db, cache) = (state.db.clone(), Arc::clone(&state.cache));
     let retention = state.config.cache_ttl + std::time::Duration::from_secs(60);
     background.spawn("cache sync", move |shutdown| crate::cache::sync::run(db, cache, retention, shutdown));
+    let (db, search) = (state.db.clone(), Arc::clone(&state.search));
+    background.spawn("search sync", move |shutdown| crate::search::run(db, search, shutdown));
     Ok(App { router: with_cors(router(state.clone()), &state.config.cors_origins), state, background })
 }
 

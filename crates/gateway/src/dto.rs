@@ -213,6 +213,46 @@ pub struct ProductPage {
     pub data: Vec<ProductDto>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+    /// With `facets`: the counts asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facets: Option<FacetsDto>,
+    /// With `facets`: products matching the query and every filter, over all pages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+}
+
+/// Facet counts, one key per facet asked for: `category`, `price` and `option.<Name>` (each
+/// a list of values with counts). Each counts the products matching every other filter.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FacetsDto {
+    /// Per category slug, sub-categories' products included; most frequent first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<Vec<FacetCountDto>>,
+    /// Per price band of the lowest matching variant price in `currency`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<Vec<PriceBandDto>>,
+    /// `option.<Name>`: per value of the option; most frequent first.
+    #[serde(flatten)]
+    pub options: std::collections::BTreeMap<String, Vec<FacetCountDto>>,
+}
+
+/// A facet value and how many products have it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FacetCountDto {
+    #[schema(example = "M")]
+    pub value: String,
+    pub count: u64,
+}
+
+/// Products whose lowest matching price lies in `[min, max)`, in minor units; `max` is
+/// `null` for the last band.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PriceBandDto {
+    #[schema(example = 2500)]
+    pub min: i64,
+    #[schema(example = 5000)]
+    pub max: Option<i64>,
+    pub count: u64,
 }
 
 /// A variant in a create request.

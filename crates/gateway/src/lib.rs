@@ -23,6 +23,7 @@ pub mod products;
 pub mod rate_limit;
 pub mod redis;
 pub mod rest;
+pub mod search;
 pub mod seed;
 pub mod serve;
 pub mod sessions;

@@ -99,6 +99,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let app = app::build(config).await?;
             if demo {
                 let report = seed::demo(&app.state.db).await.context("loading the demo shop")?;
+                if let Some(version) = report.version {
+                    app.state.search.caught_up(version).await;
+                }
                 tracing::info!(categories = report.categories, products = report.products, "demo shop loaded");
             }
             app::serve(app).await

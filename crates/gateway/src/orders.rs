@@ -672,9 +672,14 @@ impl Effects for CheckoutEffects<'_> {
 
     async fn committed(&self) {
         let pending = self.pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+        let mut latest = None;
         for (keys, version) in pending {
             let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
             self.state.cache.invalidate(&refs, version).await;
+            latest = latest.max(Some(version));
+        }
+        if let Some(version) = latest {
+            self.state.search.caught_up(version).await;
         }
     }
 }

@@ -81,6 +81,13 @@ pub struct ListInput {
     pub sort: Option<catalog::ProductSort>,
     pub currency: Option<String>,
     pub status: Option<catalog::StatusFilter>,
+    pub in_stock: Option<bool>,
+    pub price_min: Option<i64>,
+    pub price_max: Option<i64>,
+    /// Option name and the values asked for, in the order given.
+    pub options: Vec<(String, Vec<String>)>,
+    /// Facet names as given: `category`, `price`, `option.<Name>`.
+    pub facets: Option<Vec<String>>,
 }
 
 /// What each transport calls the list's parameters, for error paths.
@@ -88,13 +95,74 @@ pub struct ListFields {
     pub limit: &'static str,
     pub q: &'static str,
     pub currency: &'static str,
+    pub price_min: &'static str,
+    pub price_max: &'static str,
+    pub options: &'static str,
+    pub facets: &'static str,
 }
 
 impl ListFields {
     /// `GET /v1/products`'s query parameters.
-    pub const REST: Self = Self { limit: "limit", q: "q", currency: "currency" };
+    pub const REST: Self = Self {
+        limit: "limit",
+        q: "q",
+        currency: "currency",
+        price_min: "price_min",
+        price_max: "price_max",
+        options: "option",
+        facets: "facets",
+    };
     /// The `products` field's arguments.
-    pub const GRAPHQL: Self = Self { limit: "first", q: "query", currency: "currency" };
+    pub const GRAPHQL: Self = Self {
+        limit: "first",
+        q: "query",
+        currency: "currency",
+        price_min: "priceMin",
+        price_max: "priceMax",
+        options: "options",
+        facets: "facets",
+    };
+}
+
+/// Longest option name or value a filter or facet may name.
+const MAX_OPTION_TEXT: usize = 64;
+
+/// Whether an option name or value can be asked for: 1 to 64 characters, no control
+/// characters.
+fn option_text(text: &str) -> bool {
+    !text.trim().is_empty() && text.chars().count() <= MAX_OPTION_TEXT && emporium_core::db::lookupable(text)
+}
+
+/// The facets named, checked: 422 naming `field` for an unknown one.
+fn facet_selection(names: &[String], field: &'static str, errors: &mut ValidationErrors) -> catalog::FacetSelection {
+    let mut selection = catalog::FacetSelection::default();
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        match name {
+            "category" => selection.category = true,
+            "price" => selection.price = true,
+            _ => match name.strip_prefix("option.") {
+                Some(option) if option_text(option) => {
+                    if !selection.options.iter().any(|o| o.eq_ignore_ascii_case(option)) {
+                        selection.options.push(option.to_owned());
+                    }
+                    if selection.options.len() > catalog::MAX_OPTION_FACETS {
+                        errors.add(field, "too_many", format!("at most {} option facets", catalog::MAX_OPTION_FACETS));
+                        return selection;
+                    }
+                }
+                _ => {
+                    let shown: String = name.chars().take(MAX_OPTION_TEXT).collect();
+                    errors.add(
+                        field,
+                        "unknown_facet",
+                        format!("unknown facet `{shown}`: facets are category, price and option.<Name>"),
+                    );
+                    return selection;
+                }
+            },
+        }
+    }
+    selection
 }
 
 /// A page size as asked for (default 20, 1 to 100), or `None` when out of range.
@@ -156,6 +224,45 @@ impl ListInput {
         if status != catalog::StatusFilter::Published {
             principal.require(Permission::CatalogRead)?;
         }
+        for (value, field) in [(self.price_min, fields.price_min), (self.price_max, fields.price_max)] {
+            if value.is_some_and(|v| !(0..=emporium_core::money::MAX_SAFE_AMOUNT).contains(&v)) {
+                errors.add(field, "out_of_range", "must be a whole number of minor units from 0 to 2^53 − 1");
+            }
+        }
+        if let (Some(min), Some(max)) = (self.price_min, self.price_max)
+            && min > max
+        {
+            errors.add(fields.price_min, "invalid_range", format!("must not be above {}", fields.price_max));
+        }
+        if (self.price_min.is_some() || self.price_max.is_some()) && self.currency.is_none() {
+            errors.add(fields.currency, "required", "price filters need a currency");
+        }
+        if self.options.len() > catalog::MAX_OPTION_FILTERS {
+            errors.add(fields.options, "too_many", format!("at most {} option filters", catalog::MAX_OPTION_FILTERS));
+        }
+        for (name, values) in &self.options {
+            if !option_text(name) {
+                errors.add(fields.options, "invalid", "an option name is 1 to 64 characters");
+            } else if values.is_empty() || values.len() > catalog::MAX_OPTION_VALUES {
+                errors.add(
+                    fields.options,
+                    "invalid",
+                    format!("option {name} needs 1 to {} values", catalog::MAX_OPTION_VALUES),
+                );
+            } else if !values.iter().all(|v| option_text(v)) {
+                errors.add(fields.options, "invalid", format!("a value of option {name} is 1 to 64 characters"));
+            }
+        }
+        let facets = self.facets.as_deref().map(|names| facet_selection(names, fields.facets, &mut errors));
+        if facets.as_ref().is_some_and(|f| f.price) && self.currency.is_none() {
+            errors.add(fields.currency, "required", "the price facet needs a currency");
+        }
+        // With words to match, the best matches come first unless another order is asked for.
+        let searching = self.q.as_deref().is_some_and(|q| !q.trim().is_empty());
+        let sort = match self.sort {
+            None if searching => catalog::ProductSort::Relevance,
+            _ => sort,
+        };
         let limit = errors.finish(limit).map_err(ApiError::validation)?.unwrap_or_default();
         Ok(catalog::ListProducts {
             limit,
@@ -165,14 +272,22 @@ impl ListInput {
             sort,
             currency,
             status,
+            in_stock: self.in_stock.unwrap_or(false),
+            price_min: self.price_min,
+            price_max: self.price_max,
+            options: self.options,
+            facets,
         })
     }
 }
 
-/// One page of products: each document with the cursor that continues after it.
+/// One page of products: each document with the cursor that continues after it, and, when
+/// facets were asked for, the counts and the total.
 pub struct ListPage {
     pub items: Vec<(Arc<Doc>, String)>,
     pub next_cursor: Option<String>,
+    pub total: Option<usize>,
+    pub facets: Option<emporium_search::Facets>,
 }
 
 impl ListPage {
@@ -185,6 +300,9 @@ impl ListPage {
 /// One page of a product list: ids from the page cache (or the database), documents from
 /// the document cache.
 pub async fn list(state: &AppState, request: &catalog::ListProducts) -> Result<ListPage, ApiError> {
+    if request.searches() {
+        return search_list(state, request).await;
+    }
     let key = format!("list:{}", request.cache_key());
     // An entry that does not parse (written by another version) is recomputed, not trusted
     // and not overwritten.
@@ -200,15 +318,34 @@ pub async fn list(state: &AppState, request: &catalog::ListProducts) -> Result<L
             page
         }
     };
-    let docs = read_many(state, &page.ids).await?;
-    let items = docs
+    let items = documents(state, request, &page.ids, page.cursors).await?;
+    Ok(ListPage { items, next_cursor: page.next_cursor, total: None, facets: None })
+}
+
+/// A page the search index finds: ids from the index, documents from the document cache.
+/// Not cached as a page: the index answers in memory, and its stock filter and counts follow
+/// every sale.
+async fn search_list(state: &AppState, request: &catalog::ListProducts) -> Result<ListPage, ApiError> {
+    let found = crate::search::find(&state.search, &state.cursors, request)?;
+    let items = documents(state, request, &found.ids, found.cursors).await?;
+    Ok(ListPage { items, next_cursor: found.next_cursor, total: found.total, facets: found.facets })
+}
+
+/// The documents of a page's ids, each with its cursor.
+async fn documents(
+    state: &AppState,
+    request: &catalog::ListProducts,
+    ids: &[String],
+    cursors: Vec<String>,
+) -> Result<Vec<(Arc<Doc>, String)>, ApiError> {
+    let docs = read_many(state, ids).await?;
+    Ok(docs
         .into_iter()
-        .zip(page.cursors)
+        .zip(cursors)
         // Gone since the page was read (deleted), or no longer of the status the list asks
         // for (unpublished meanwhile): left out, never shown as it now is.
         .filter_map(|(doc, cursor)| doc.filter(|d| request.status.admits(d.published)).map(|d| (d, cursor)))
-        .collect();
-    Ok(ListPage { items, next_cursor: page.next_cursor })
+        .collect())
 }
 
 /// Documents of products by id, through the cache, aligned with `ids` (`None` where a product
@@ -274,6 +411,11 @@ pub async fn list_categories(
 /// moves that generation too, so the page is exactly as fresh as its parts, and a hit costs
 /// one lookup plus one batch of availability figures. Stock changes leave it alone.
 pub async fn list_body(state: &AppState, request: &catalog::ListProducts) -> Result<Bytes, ApiError> {
+    if request.searches() {
+        let template = page_template(&list(state, request).await?);
+        let figures = availability::figures(state, &template.variant_ids).await?;
+        return Ok(template.render(&figures));
+    }
     let key = format!("list-page:{}", request.cache_key());
     // In process: the page as last rendered, if nothing was written since; if only stock was,
     // its template with fresh figures (the same body again when they did not change).
@@ -326,6 +468,13 @@ pub fn page_template(page: &ListPage) -> Template {
     }
     body.put_slice(b"],\"next_cursor\":");
     body.put_slice(&serde_json::to_vec(&page.next_cursor).unwrap_or_else(|_| b"null".to_vec()));
+    if let Some(facets) = &page.facets {
+        body.put_slice(b",\"facets\":");
+        body.put_slice(&serde_json::to_vec(&crate::search::facets_json(facets)).unwrap_or_else(|_| b"{}".to_vec()));
+    }
+    if let Some(total) = page.total {
+        body.put_slice(format!(",\"total\":{total}").as_bytes());
+    }
     body.put_slice(b"}");
     body.finish()
 }
@@ -410,6 +559,7 @@ impl<'s> Write<'s> {
         let version = cache::sync::record(&self.txn, &keys).await?;
         self.txn.commit().await?;
         self.state.cache.invalidate(&keys, version).await;
+        self.state.search.caught_up(version).await;
         Ok(())
     }
 

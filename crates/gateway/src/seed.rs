@@ -54,6 +54,9 @@ struct ShopPrice {
 pub struct SeedReport {
     pub categories: usize,
     pub products: usize,
+    /// The invalidation log version the load was recorded under, when it added anything:
+    /// every instance's caches and search index take it from the log.
+    pub version: Option<i64>,
 }
 
 /// Loads the demo shop. Idempotent: what already exists (by slug) is left alone.
@@ -61,6 +64,7 @@ pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<SeedReport> {
     let shop: Shop = serde_json::from_str(include_str!("demo/shop.json"))?;
     let txn = begin_write(db).await?;
     let mut report = SeedReport::default();
+    let mut keys: Vec<String> = Vec::new();
     let mut category_ids: HashMap<String, String> = HashMap::new();
     for category in &shop.categories {
         let id = match catalog::get_category(&txn, &category.slug).await? {
@@ -114,6 +118,7 @@ pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<SeedReport> {
                 .collect(),
         };
         let change = catalog::create_product(&txn, input).await?;
+        keys.extend(change.keys().map(str::to_owned));
         let created = catalog::get_product(&txn, &change.id).await?;
         for variant in created.map(|p| p.variants).unwrap_or_default() {
             let units = stock.get(&variant.sku).copied().unwrap_or(0);
@@ -131,6 +136,11 @@ pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<SeedReport> {
             }
         }
         report.products += 1;
+    }
+    if report.categories + report.products > 0 {
+        keys.push(crate::cache::CATALOG.to_owned());
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        report.version = Some(crate::cache::sync::record(&txn, &refs).await?);
     }
     txn.commit().await?;
     Ok(report)

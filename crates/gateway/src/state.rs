@@ -21,6 +21,8 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub db: DatabaseConnection,
     pub cache: Arc<ProductCache>,
+    /// This instance's search index.
+    pub search: Arc<crate::search::Search>,
     pub metrics: Arc<Metrics>,
     /// The shared Redis connection, when `EMPORIUM_REDIS_URL` is set.
     pub redis: Option<Arc<SharedRedis>>,

@@ -29,6 +29,7 @@ fn main() {
         let (adjective, noun) = (ADJECTIVES[n % ADJECTIVES.len()], NOUNS[(n / 7) % NOUNS.len()]);
         let variants = (0..4)
             .map(|v| Variant {
+                id: format!("v{n}-{v}"),
                 sku: format!("SKU-{n}-{v}"),
                 options: vec![
                     ("Size".to_owned(), SIZES[v % SIZES.len()].to_owned()),
@@ -40,6 +41,7 @@ fn main() {
             .collect();
         index.upsert(Document {
             id: format!("p{n:08}"),
+            slug: format!("product-{n}"),
             published: true,
             name: format!("{adjective} {noun} {n}"),
             description: format!("A {adjective} {noun} made to last, number {n} of the range."),

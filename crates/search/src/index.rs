@@ -11,26 +11,30 @@ use crate::analyze::{self, Analyzer};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
     Name,
+    /// A category the product is in.
     Category,
     OptionValue,
     Sku,
     Description,
+    /// A category above one the product is in.
+    ParentCategory,
 }
 
 impl Field {
-    const ALL: [Field; 5] = [Field::Name, Field::Category, Field::OptionValue, Field::Sku, Field::Description];
+    const ALL: [Field; 6] =
+        [Field::Name, Field::Category, Field::OptionValue, Field::Sku, Field::Description, Field::ParentCategory];
 
     fn bit(self) -> u8 {
         1 << (self as u8)
     }
 
-    /// How much a match in this field counts: name > category and option values > SKU >
-    /// description.
+    /// How much a match in this field counts: name > category and option values > SKU and
+    /// parent categories > description.
     fn weight(self) -> u32 {
         match self {
             Field::Name => 8,
             Field::Category | Field::OptionValue => 4,
-            Field::Sku => 2,
+            Field::Sku | Field::ParentCategory => 2,
             Field::Description => 1,
         }
     }
@@ -51,13 +55,19 @@ enum Quality {
 /// The postings of a term a query word met (slot and field mask, by slot), and how it met it.
 type Met<'a> = (&'a [(u32, u8)], Quality);
 
-/// Each product's best score among the postings a word met.
-fn best_of(lists: &[Met<'_>]) -> HashMap<u32, u32> {
+/// Every field.
+const ALL_FIELDS: u8 = 0b11_1111;
+
+/// Each product's best score among the postings a word met, in the fields of `fields`.
+fn best_of(lists: &[Met<'_>], fields: u8) -> HashMap<u32, u32> {
     let mut best: HashMap<u32, u32> = HashMap::new();
     for (postings, quality) in lists {
         for (slot, mask) in *postings {
-            let held = best.entry(*slot).or_default();
-            *held = (*held).max(Field::best_weight(*mask) * *quality as u32);
+            let weight = Field::best_weight(*mask & fields);
+            if weight > 0 {
+                let held = best.entry(*slot).or_default();
+                *held = (*held).max(weight * *quality as u32);
+            }
         }
     }
     best
@@ -77,6 +87,7 @@ pub struct Category {
 pub struct Document {
     /// The product's id; ids sort by creation, so `newest` is id descending.
     pub id: String,
+    pub slug: String,
     pub published: bool,
     pub name: String,
     pub description: String,
@@ -87,6 +98,8 @@ pub struct Document {
 /// One variant of an indexed product.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Variant {
+    /// The variant's id: its availability is set by it.
+    pub id: String,
     pub sku: String,
     /// Option name and value, e.g. (`Size`, `L`).
     pub options: Vec<(String, String)>,
@@ -236,6 +249,8 @@ pub struct Index {
     entries: Vec<Option<Entry>>,
     free: Vec<u32>,
     by_id: HashMap<String, u32>,
+    /// Variant id → the slot of its product.
+    by_variant: HashMap<String, u32>,
     /// Term → (slot, fields) sorted by slot.
     terms: BTreeMap<String, Vec<(u32, u8)>>,
     /// Terms of letters only by their length in characters: where a typo is looked for.
@@ -258,13 +273,37 @@ impl Index {
         self.by_id.is_empty()
     }
 
-    /// Replaces the category tree; every product is indexed again under its categories' names.
+    /// Replaces the category tree. Products are indexed again only where a category they sit
+    /// under (or one of its ancestors) was renamed, moved or removed; a new category costs
+    /// nothing until a product is put in it.
     pub fn set_categories(&mut self, categories: Vec<Category>) {
-        self.categories = categories.into_iter().map(|c| (c.id.clone(), c)).collect();
-        let docs: Vec<Document> = self.entries.iter().flatten().map(|e| e.doc.clone()).collect();
+        let next: HashMap<String, Category> = categories.into_iter().map(|c| (c.id.clone(), c)).collect();
+        let changed: HashSet<String> = self
+            .categories
+            .iter()
+            .filter(|(id, old)| next.get(*id).is_none_or(|new| new.name != old.name || new.parent_id != old.parent_id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        // Slugs are only read when facets are counted, so a new slug needs no reindexing.
+        self.categories = next;
+        if changed.is_empty() {
+            return;
+        }
+        let docs: Vec<Document> = self
+            .entries
+            .iter()
+            .flatten()
+            .filter(|e| e.categories.iter().any(|c| changed.contains(c)))
+            .map(|e| e.doc.clone())
+            .collect();
         for doc in docs {
             self.upsert(doc);
         }
+    }
+
+    /// The categories as last set, in no order.
+    pub fn categories(&self) -> impl Iterator<Item = &Category> {
+        self.categories.values()
     }
 
     /// Adds a product, or replaces the one with its id.
@@ -285,7 +324,8 @@ impl Index {
         add(&doc.description, Field::Description, &self.analyzer);
         for id in &categories {
             if let Some(category) = self.categories.get(id) {
-                add(&category.name, Field::Category, &self.analyzer);
+                let field = if doc.category_ids.contains(id) { Field::Category } else { Field::ParentCategory };
+                add(&category.name, field, &self.analyzer);
             }
         }
         for variant in &doc.variants {
@@ -310,6 +350,9 @@ impl Index {
             postings.insert(at, (slot, *mask));
         }
         self.by_id.insert(doc.id.clone(), slot);
+        for variant in &doc.variants {
+            self.by_variant.insert(variant.id.clone(), slot);
+        }
         let name_key = doc.name.to_lowercase();
         self.entries[slot as usize] = Some(Entry { doc, categories, terms: fields.into_keys().collect(), name_key });
     }
@@ -318,6 +361,11 @@ impl Index {
     pub fn remove(&mut self, id: &str) {
         let Some(slot) = self.by_id.remove(id) else { return };
         let Some(entry) = self.entries.get_mut(slot as usize).and_then(Option::take) else { return };
+        for variant in &entry.doc.variants {
+            if self.by_variant.get(&variant.id) == Some(&slot) {
+                self.by_variant.remove(&variant.id);
+            }
+        }
         for term in entry.terms {
             if let Some(postings) = self.terms.get_mut(&term) {
                 if let Ok(at) = postings.binary_search_by_key(&slot, |(s, _)| *s) {
@@ -334,11 +382,11 @@ impl Index {
         self.free.push(slot);
     }
 
-    /// Sets whether a product's variant can be bought now, by SKU; false if no product has it.
-    pub fn set_available(&mut self, product_id: &str, sku: &str, available: bool) -> bool {
-        let Some(&slot) = self.by_id.get(product_id) else { return false };
+    /// Sets whether a variant can be bought now; false if no indexed product has it.
+    pub fn set_available(&mut self, variant_id: &str, available: bool) -> bool {
+        let Some(&slot) = self.by_variant.get(variant_id) else { return false };
         let Some(entry) = self.entries.get_mut(slot as usize).and_then(Option::as_mut) else { return false };
-        match entry.doc.variants.iter_mut().find(|v| v.sku == sku) {
+        match entry.doc.variants.iter_mut().find(|v| v.id == variant_id) {
             Some(variant) => {
                 variant.available = available;
                 true
@@ -368,6 +416,11 @@ impl Index {
         all
     }
 
+    /// Whether a category has this id or slug.
+    pub fn knows_category(&self, id_or_slug: &str) -> bool {
+        self.category_id(id_or_slug).is_some()
+    }
+
     /// The category an id or slug names.
     fn category_id(&self, id_or_slug: &str) -> Option<&str> {
         if let Some(category) = self.categories.get(id_or_slug) {
@@ -379,7 +432,7 @@ impl Index {
     /// Scores of the products matching every word of `text`: each word as a whole word (its
     /// stem), the last also as the start of a word, and words of five letters or more with
     /// one typo. None when the text has no words.
-    fn matches(&self, text: &str) -> Option<HashMap<u32, u32>> {
+    fn matches(&self, text: &str, fields: u8) -> Option<HashMap<u32, u32>> {
         let mut words = analyze::words(text);
         if words.iter().any(|w| !analyze::is_stop_word(w)) {
             words.retain(|w| !analyze::is_stop_word(w));
@@ -394,7 +447,7 @@ impl Index {
         let mut total: Option<HashMap<u32, u32>> = None;
         for lists in per_word {
             total = Some(match total {
-                None => best_of(&lists),
+                None => best_of(&lists, fields),
                 Some(mut so_far) if so_far.len() * lists.len() > lists.iter().map(|(p, _)| p.len()).sum::<usize>() => {
                     // Probing each candidate in every list would cost more than reading them,
                     // into one score per slot.
@@ -402,7 +455,7 @@ impl Index {
                     for (postings, quality) in &lists {
                         for (slot, mask) in *postings {
                             if let Some(held) = best.get_mut(*slot as usize) {
-                                *held = (*held).max(Field::best_weight(*mask) * *quality as u32);
+                                *held = (*held).max(Field::best_weight(*mask & fields) * *quality as u32);
                             }
                         }
                     }
@@ -419,7 +472,8 @@ impl Index {
                             .iter()
                             .filter_map(|(postings, quality)| {
                                 let at = postings.binary_search_by_key(slot, |(s, _)| *s).ok()?;
-                                Some(Field::best_weight(postings[at].1) * *quality as u32)
+                                let weight = Field::best_weight(postings[at].1 & fields);
+                                (weight > 0).then_some(weight * *quality as u32)
                             })
                             .max();
                         found.inspect(|more| *score += more).is_some()
@@ -467,7 +521,12 @@ impl Index {
 
     /// One page of the products matching `query`, after `after`, with the facets asked for.
     pub fn search(&self, query: &Query, after: Option<&Position>, limit: usize) -> Page {
-        let scored = query.text.as_deref().and_then(|t| self.matches(t));
+        // Text with nothing to match (only punctuation) matches nothing; no text, everything.
+        let scored = query
+            .text
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
+            .map(|text| self.matches(text, ALL_FIELDS).unwrap_or_default());
         let category = match &query.category {
             Some(id_or_slug) => match self.category_id(id_or_slug) {
                 Some(id) => Some(id.to_owned()),
@@ -514,6 +573,78 @@ impl Index {
             total,
             facets: facets.finish(),
         }
+    }
+}
+
+/// A completion of what a shopper is typing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Suggestion {
+    /// A category whose name the text starts words of.
+    Category { id: String, slug: String, name: String },
+    /// A published product whose name matches the text.
+    Product { id: String, slug: String, name: String },
+}
+
+/// Most categories among the suggestions.
+const MAX_CATEGORY_SUGGESTIONS: usize = 3;
+
+impl Index {
+    /// Up to `limit` completions of `text` as typed: categories whose names match every word
+    /// (the last as a prefix), then published products whose names do, best first.
+    pub fn suggest(&self, text: &str, limit: usize) -> Vec<Suggestion> {
+        let mut words = analyze::words(text);
+        words.truncate(MAX_QUERY_WORDS);
+        let Some((last, whole)) = words.split_last() else { return Vec::new() };
+        let whole_stems: Vec<String> = whole.iter().map(|w| self.analyzer.stem(w)).collect();
+        let mut categories: Vec<&Category> = self
+            .categories
+            .values()
+            .filter(|c| {
+                let names = analyze::words(&c.name);
+                let stems: Vec<String> = names.iter().map(|w| self.analyzer.stem(w)).collect();
+                names.iter().any(|w| w.starts_with(last.as_str()))
+                    && whole.iter().zip(&whole_stems).all(|(w, s)| names.contains(w) || stems.contains(s))
+            })
+            .collect();
+        categories.sort_by(|a, b| a.name.len().cmp(&b.name.len()).then_with(|| a.name.cmp(&b.name)));
+        let mut out: Vec<Suggestion> = categories
+            .into_iter()
+            .take(MAX_CATEGORY_SUGGESTIONS.min(limit))
+            .map(|c| Suggestion::Category { id: c.id.clone(), slug: c.slug.clone(), name: c.name.clone() })
+            .collect();
+        let Some(scores) = self.matches(text, Field::Name.bit()) else { return out };
+        let mut hits: Vec<(u32, &Entry)> = scores
+            .into_iter()
+            .filter_map(|(slot, score)| Some((score, self.entries.get(slot as usize)?.as_ref()?)))
+            .filter(|(_, e)| e.doc.published)
+            .collect();
+        // Best score, then the shortest name (the likeliest completion), then newest.
+        let order = |a: &(u32, &Entry), b: &(u32, &Entry)| {
+            b.0.cmp(&a.0)
+                .then_with(|| a.1.doc.name.len().cmp(&b.1.doc.name.len()))
+                .then_with(|| b.1.doc.id.cmp(&a.1.doc.id))
+        };
+        // Enough to fill the list even when some names repeat.
+        let wanted = limit * 4;
+        if hits.len() > wanted {
+            hits.select_nth_unstable_by(wanted, order);
+            hits.truncate(wanted);
+        }
+        hits.sort_unstable_by(order);
+        let mut seen: HashSet<String> = HashSet::new();
+        for (_, entry) in hits {
+            if out.len() >= limit {
+                break;
+            }
+            if seen.insert(entry.name_key.clone()) {
+                out.push(Suggestion::Product {
+                    id: entry.doc.id.clone(),
+                    slug: entry.doc.slug.clone(),
+                    name: entry.doc.name.clone(),
+                });
+            }
+        }
+        out
     }
 }
 

@@ -14,7 +14,7 @@ pub mod index;
 
 pub use index::{
     Category, Document, FacetCount, FacetRequest, Facets, Field, Index, Page, Position, PriceBand, Query, Sort,
-    SortKey, Variant, Visibility,
+    SortKey, Suggestion, Variant, Visibility,
 };
 
 #[cfg(test)]

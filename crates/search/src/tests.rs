@@ -6,6 +6,7 @@ use crate::{Category, Document, FacetRequest, Index, Query, Sort, Variant, Visib
 
 fn variant(sku: &str, options: &[(&str, &str)], eur: i64, available: bool) -> Variant {
     Variant {
+        id: format!("var_{sku}"),
         sku: sku.to_owned(),
         options: options.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect(),
         prices: vec![(Currency::EUR, eur)],
@@ -16,6 +17,7 @@ fn variant(sku: &str, options: &[(&str, &str)], eur: i64, available: bool) -> Va
 fn doc(id: &str, name: &str, description: &str, categories: &[&str], variants: Vec<Variant>) -> Document {
     Document {
         id: id.to_owned(),
+        slug: id.to_owned(),
         published: true,
         name: name.to_owned(),
         description: description.to_owned(),
@@ -95,7 +97,7 @@ fn plurals_typos_prefixes_and_word_order_match() {
     assert_eq!(ids(&index, &text("clothing")), ["p4", "p1"], "a parent category's name, newest first");
     assert_eq!(ids(&index, &text("blue")), ["p1"], "an option value");
     assert!(ids(&index, &text("mgu")).is_empty(), "short words forgive no typo");
-    assert_eq!(ids(&index, &text("\"*:-()")).len(), 4, "syntax alone is no words: the plain list");
+    assert!(ids(&index, &text("\"*:-()")).is_empty(), "syntax alone is no words, and matches nothing");
 }
 
 #[test]
@@ -167,7 +169,7 @@ fn changes_show_at_once_and_removed_or_draft_products_never() {
     let mut index = shop();
     let in_stock = Query { in_stock: true, ..text("tee") };
     assert_eq!(ids(&index, &in_stock), ["p1"]);
-    assert!(index.set_available("p1", "TEE-S", false));
+    assert!(index.set_available("var_TEE-S", false));
     assert!(ids(&index, &in_stock).is_empty(), "sold out");
     index.remove("p2");
     assert_eq!(ids(&index, &text("mug")), ["p3"]);
@@ -180,4 +182,42 @@ fn changes_show_at_once_and_removed_or_draft_products_never() {
     index.upsert(doc("p3", "Steel Flask", "", &[], vec![variant("BOT-1", &[], 2500, true)]));
     assert!(ids(&index, &text("bottle")).is_empty(), "the old words went with the old version");
     assert_eq!(index.len(), 4);
+}
+
+#[test]
+fn suggestions_complete_names_and_categories_from_a_prefix() {
+    let index = shop();
+    let names = |text: &str| -> Vec<String> {
+        index
+            .suggest(text, 8)
+            .into_iter()
+            .map(|s| match s {
+                crate::Suggestion::Category { name, .. } => format!("category:{name}"),
+                crate::Suggestion::Product { name, .. } => name,
+            })
+            .collect()
+    };
+    assert_eq!(names("ki"), ["category:Kitchen"]);
+    assert_eq!(names("clas"), ["Classic Cotton Tee"]);
+    assert_eq!(names("cotton cl"), ["Classic Cotton Tee"], "earlier words whole, in any order");
+    assert_eq!(names("sh"), ["category:Shirts", "Linen Shirt"]);
+    assert_eq!(names("clothing"), ["category:Clothing"], "product names only, not their categories");
+    assert!(names("coffee").is_empty(), "descriptions are not completions");
+    assert!(names("").is_empty());
+    assert!(index.suggest("m", 1).len() <= 1);
+}
+
+#[test]
+fn renaming_a_category_reindexes_only_its_products() {
+    let mut index = shop();
+    assert_eq!(ids(&index, &text("clothing")), ["p4", "p1"]);
+    index.set_categories(vec![
+        category("c1", "Apparel", None),
+        category("c2", "Shirts", Some("c1")),
+        category("c3", "Kitchen", None),
+        category("c4", "Garden", None),
+    ]);
+    assert!(ids(&index, &text("clothing")).is_empty());
+    assert_eq!(ids(&index, &text("apparel")), ["p4", "p1"]);
+    assert_eq!(ids(&index, &Query { category: Some("c1".to_owned()), ..Query::default() }), ["p4", "p1"]);
 }

@@ -9,7 +9,7 @@ use emporium_catalog as catalog;
 use emporium_core::Patch;
 use emporium_customers::Permission;
 
-use super::money::MoneyInput;
+use super::money::{Amount, MoneyInput};
 use crate::auth::Principal;
 use crate::availability;
 use crate::cache::Doc;
@@ -155,6 +155,9 @@ fn to_product(doc: &Doc, figures: &[i64]) -> Result<Product> {
 /// How products are ordered.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum ProductSort {
+    /// Best match first (the default with `query`).
+    Relevance,
+    /// Most recently created first (the default without `query`).
     Newest,
     Name,
     PriceAsc,
@@ -164,6 +167,7 @@ pub enum ProductSort {
 impl From<ProductSort> for catalog::ProductSort {
     fn from(sort: ProductSort) -> Self {
         match sort {
+            ProductSort::Relevance => Self::Relevance,
             ProductSort::Newest => Self::Newest,
             ProductSort::Name => Self::Name,
             ProductSort::PriceAsc => Self::PriceAsc,
@@ -227,6 +231,117 @@ pub struct ProductConnection {
     pub edges: Vec<ProductEdge>,
     pub nodes: Vec<Product>,
     pub page_info: PageInfo,
+    /// Products matching the query and every filter, over all pages.
+    pub total_count: i64,
+    /// The counts `facets` asked for; null without it.
+    pub facets: Option<ProductFacets>,
+}
+
+/// A completion of a search box's text.
+pub struct Suggestion(crate::rest::search::SuggestionDto);
+
+#[Object]
+impl Suggestion {
+    /// `CATEGORY` or `PRODUCT`.
+    async fn kind(&self) -> SuggestionKind {
+        match self.0.kind {
+            crate::rest::search::SuggestionKind::Category => SuggestionKind::Category,
+            crate::rest::search::SuggestionKind::Product => SuggestionKind::Product,
+        }
+    }
+
+    /// The name to show and search for.
+    async fn text(&self) -> &str {
+        &self.0.text
+    }
+
+    async fn id(&self) -> &str {
+        &self.0.id
+    }
+
+    async fn slug(&self) -> &str {
+        &self.0.slug
+    }
+}
+
+/// What a completion names.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum SuggestionKind {
+    Category,
+    Product,
+}
+
+/// Products to keep: those with a variant having one of `values` for option `name`.
+#[derive(InputObject)]
+pub struct OptionFilterInput {
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+/// Facets to count, each with the other filters applied and its own left out.
+#[derive(InputObject, Default)]
+pub struct FacetsInput {
+    /// Per category (by slug), its sub-categories' products included.
+    #[graphql(default)]
+    pub category: bool,
+    /// Per value of each option named.
+    #[graphql(default)]
+    pub options: Vec<String>,
+    /// Per price band in the list's `currency`.
+    #[graphql(default)]
+    pub price: bool,
+}
+
+/// One facet value and how many products have it.
+#[derive(SimpleObject)]
+pub struct FacetValue {
+    pub value: String,
+    pub count: i64,
+}
+
+/// The counts of one option's values.
+#[derive(SimpleObject)]
+pub struct OptionFacet {
+    pub name: String,
+    pub values: Vec<FacetValue>,
+}
+
+/// Products whose lowest matching price lies in `[min, max)` (no `max`: and above).
+#[derive(SimpleObject)]
+pub struct PriceBandCount {
+    pub min: Amount,
+    pub max: Option<Amount>,
+    pub count: i64,
+}
+
+/// Facet counts of a product list.
+#[derive(SimpleObject)]
+pub struct ProductFacets {
+    pub category: Option<Vec<FacetValue>>,
+    pub options: Vec<OptionFacet>,
+    pub price: Option<Vec<PriceBandCount>>,
+}
+
+impl From<emporium_search::Facets> for ProductFacets {
+    fn from(facets: emporium_search::Facets) -> Self {
+        let values = |list: Vec<emporium_search::FacetCount>| -> Vec<FacetValue> {
+            list.into_iter().map(|c| FacetValue { value: c.value, count: c.count as i64 }).collect()
+        };
+        Self {
+            category: facets.category.map(values),
+            options: facets
+                .options
+                .into_iter()
+                .map(|(name, list)| OptionFacet { name, values: values(list) })
+                .collect(),
+            price: facets.price.map(|bands| {
+                bands
+                    .into_iter()
+                    .map(|b| PriceBandCount { min: Amount(b.min), max: b.max.map(Amount), count: b.count as i64 })
+                    .collect()
+            }),
+        }
+    }
 }
 
 /// A category in a connection.
@@ -283,10 +398,30 @@ impl CatalogQuery {
         sort: Option<ProductSort>,
         currency: Option<String>,
         status: Option<StatusFilter>,
+        #[graphql(desc = "Only products with a variant that can be bought now.")] in_stock: Option<bool>,
+        #[graphql(desc = "Only products with a variant priced at least this in `currency`.")] price_min: Option<Amount>,
+        #[graphql(desc = "Only products with a variant priced at most this in `currency`.")] price_max: Option<Amount>,
+        #[graphql(desc = "Option values a variant must have (any of each option's values).")] options: Option<
+            Vec<OptionFilterInput>,
+        >,
+        #[graphql(desc = "Facets to count on the connection.")] facets: Option<FacetsInput>,
     ) -> Result<ProductConnection> {
         let state = ctx.data::<AppState>()?;
         let principal = ctx.data::<Principal>()?;
         let had_cursor = after.is_some();
+        let look = ctx.look_ahead();
+        // The total is counted with the facets: asking for it alone asks for no facet.
+        let facets = match facets {
+            Some(f) => Some(f),
+            None if look.field("totalCount").exists() => Some(FacetsInput::default()),
+            None => None,
+        };
+        let facets = facets.map(|f| {
+            let mut names: Vec<String> = f.options.into_iter().map(|o| format!("option.{o}")).collect();
+            names.extend(f.category.then(|| "category".to_owned()));
+            names.extend(f.price.then(|| "price".to_owned()));
+            names
+        });
         let input = products::ListInput {
             limit: Some(first),
             cursor: after,
@@ -295,12 +430,16 @@ impl CatalogQuery {
             sort: sort.map(Into::into),
             currency,
             status: status.map(Into::into),
+            in_stock,
+            price_min: price_min.map(|a| a.0),
+            price_max: price_max.map(|a| a.0),
+            options: options.unwrap_or_default().into_iter().map(|o| (o.name, o.values)).collect(),
+            facets,
         };
         let request = input.check(principal, &products::ListFields::GRAPHQL, Default::default())?;
         let page = products::list(state, &request).await?;
         // One batch of availability for the whole page, when the query asks for it.
         let ids: Vec<String> = page.docs().flat_map(|d| d.template.variant_ids.iter().cloned()).collect();
-        let look = ctx.look_ahead();
         let wanted = look.field("nodes").field("variants").field("available").exists()
             || look.field("edges").field("node").field("variants").field("available").exists();
         let figures = if wanted { availability::figures(state, &ids).await? } else { vec![0; ids.len()] };
@@ -313,7 +452,28 @@ impl CatalogQuery {
         }
         let cursors: Vec<&str> = edges.iter().map(|e| e.cursor.as_str()).collect();
         let page_info = PageInfo::of(&cursors, page.next_cursor.is_some(), had_cursor);
-        Ok(ProductConnection { nodes: edges.iter().map(|e| e.node.clone()).collect(), edges, page_info })
+        let total_count = page.total.unwrap_or(page.items.len()) as i64;
+        Ok(ProductConnection {
+            nodes: edges.iter().map(|e| e.node.clone()).collect(),
+            edges,
+            page_info,
+            total_count,
+            facets: page.facets.map(Into::into),
+        })
+    }
+
+    /// Up to 8 completions (category and product names) of what a shopper has typed, as
+    /// `GET /v1/search/suggest` gives them.
+    #[graphql(complexity = "crate::graphql::LOOKUP_COST + first.clamp(0, 8) as usize * child_complexity")]
+    async fn search_suggestions(
+        &self,
+        ctx: &Context<'_>,
+        query: String,
+        #[graphql(default = 8)] first: i64,
+    ) -> Result<Vec<Suggestion>> {
+        let state = ctx.data::<AppState>()?;
+        let found = crate::rest::search::suggestions(state, Some(&query), Some(first), ("query", "first"))?;
+        Ok(found.into_iter().map(Suggestion).collect())
     }
 
     /// Categories, oldest first; a client builds the tree from `parentId`.

@@ -10,6 +10,7 @@ pub mod health;
 pub mod inventory;
 pub mod orders;
 pub mod products;
+pub mod search;
 pub mod selling;
 pub mod staff;
 
@@ -101,6 +102,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(products::update_variant, products::delete_variant))
         .routes(routes!(categories::list_categories, categories::create_category))
         .routes(routes!(categories::get_category))
+        .routes(routes!(search::suggest))
         .routes(routes!(inventory::create_location, inventory::list_locations))
         .routes(routes!(inventory::update_location))
         .routes(routes!(inventory::adjust_stock))

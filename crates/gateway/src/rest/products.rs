@@ -1,6 +1,6 @@
 //! `/v1/products`: the catalog's products and their variants.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use emporium_catalog as catalog;
@@ -29,26 +29,47 @@ pub struct ListParams {
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Searches names, descriptions and SKUs, ignoring case.
+    /// Words to search for, in any order: each matches a whole word (the last also the start
+    /// of one) of a product's name, category names, option values, SKUs or description, with
+    /// plurals and inflections folded and one typo forgiven in words of five letters or more.
+    /// Best matches first unless `sort` says otherwise.
     #[param(max_length = 200)]
     pub q: Option<String>,
     /// A category id or slug; includes its sub-categories.
     pub category: Option<String>,
-    /// The order (default `newest`).
+    /// The order (default `relevance` with `q`, `newest` without).
     #[param(value_type = Option<SortParam>)]
     pub sort: Option<String>,
-    /// ISO 4217 code; required by the price sorts.
+    /// ISO 4217 code; required by the price sorts, the price filters and the price facet.
     #[param(value_type = Option<crate::dto::CurrencyCode>)]
     pub currency: Option<String>,
     /// Staff only (default `published`).
     #[param(value_type = Option<StatusParam>)]
     pub status: Option<String>,
+    /// Only products with a variant that can be bought now.
+    #[param(value_type = Option<bool>)]
+    pub in_stock: Option<String>,
+    /// Only products with a variant priced at least this in `currency` (minor units).
+    #[param(value_type = Option<i64>, minimum = 0)]
+    pub price_min: Option<String>,
+    /// Only products with a variant priced at most this in `currency` (minor units).
+    #[param(value_type = Option<i64>, minimum = 0)]
+    pub price_max: Option<String>,
+    /// Comma-separated facets to count, with `total`: `category`, `price` (bands in
+    /// `currency`) and `option.<Name>`. Each counts the products matching every other filter.
+    /// Filter by option values with `option.<Name>=<value>`, repeatable (any of the values).
+    #[param(example = "category,option.Size,price")]
+    pub facets: Option<String>,
 }
+
+/// What every option filter's parameter starts with.
+const OPTION_PREFIX: &str = "option.";
 
 /// How a product list is ordered.
 #[derive(utoipa::ToSchema)]
 #[schema(rename_all = "snake_case")]
 pub enum SortParam {
+    Relevance,
     Newest,
     Name,
     PriceAsc,
@@ -67,10 +88,11 @@ pub enum StatusParam {
 impl ListParams {
     /// Parses the text of each parameter, then checks the list's rules, reporting every
     /// problem at once.
-    pub fn parse(self, principal: &Principal) -> Result<catalog::ListProducts, ApiError> {
+    /// `raw` is the whole query string, for the `option.<Name>` filters.
+    pub fn parse(self, principal: &Principal, raw: Option<&str>) -> Result<catalog::ListProducts, ApiError> {
         // An empty parameter (`?cursor=`, as forms send) means the parameter is not given.
         let given = |value: Option<String>| value.filter(|v| !v.is_empty());
-        let Self { limit, cursor, q, category, sort, currency, status } = self;
+        let Self { limit, cursor, q, category, sort, currency, status, in_stock, price_min, price_max, facets } = self;
         let (limit, cursor, q, category) = (given(limit), given(cursor), given(q), given(category));
         let (sort, currency, status) = (given(sort), given(currency), given(status));
         let mut errors = ValidationErrors::new();
@@ -82,12 +104,13 @@ impl ListParams {
         };
         let sort = match sort.as_deref() {
             None => None,
+            Some("relevance") => Some(catalog::ProductSort::Relevance),
             Some("newest") => Some(catalog::ProductSort::Newest),
             Some("name") => Some(catalog::ProductSort::Name),
             Some("price_asc") => Some(catalog::ProductSort::PriceAsc),
             Some("price_desc") => Some(catalog::ProductSort::PriceDesc),
             Some(_) => {
-                errors.add("sort", "invalid_value", "must be newest, name, price_asc or price_desc");
+                errors.add("sort", "invalid_value", "must be relevance, newest, name, price_asc or price_desc");
                 None
             }
         };
@@ -101,7 +124,53 @@ impl ListParams {
                 None
             }
         };
-        let input = products::ListInput { limit, cursor, q, category, sort, currency, status };
+        let in_stock = match given(in_stock).as_deref() {
+            None | Some("false") => None,
+            Some("true") => Some(true),
+            Some(_) => {
+                errors.add("in_stock", "invalid_value", "must be true or false");
+                None
+            }
+        };
+        let mut amount = |value: Option<String>, field: &'static str| match value.as_deref().map(str::parse::<i64>) {
+            None => None,
+            Some(Ok(n)) => Some(n),
+            Some(Err(_)) => {
+                errors.add(field, "invalid", "must be a whole number of minor units");
+                None
+            }
+        };
+        let (price_min, price_max) = (amount(given(price_min), "price_min"), amount(given(price_max), "price_max"));
+        let mut options: Vec<(String, Vec<String>)> = Vec::new();
+        for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+            let Some(name) = key.strip_prefix(OPTION_PREFIX) else { continue };
+            if value.is_empty() {
+                continue;
+            }
+            // One more than allowed is enough for the check to refuse them.
+            if options.len() > catalog::MAX_OPTION_FILTERS {
+                break;
+            }
+            match options.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                Some((_, values)) => values.push(value.into_owned()),
+                None => options.push((name.to_owned(), vec![value.into_owned()])),
+            }
+        }
+        let facets = given(facets).map(|f| f.split(',').map(str::to_owned).collect());
+        let input = products::ListInput {
+            limit,
+            cursor,
+            q,
+            category,
+            sort,
+            currency,
+            status,
+            in_stock,
+            price_min,
+            price_max,
+            options,
+            facets,
+        };
         input.check(principal, &products::ListFields::REST, errors)
     }
 }
@@ -120,8 +189,9 @@ pub async fn list_products(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(params): ApiQuery<ListParams>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let request = params.parse(&principal)?;
+    let request = params.parse(&principal, raw.as_deref())?;
     Ok(json_response(StatusCode::OK, products::list_body(&state, &request).await?))
 }
 

@@ -1,0 +1,113 @@
+//! `/v1/search/suggest`: completions for a storefront's search box.
+
+use axum::Json;
+use axum::extract::State;
+use emporium_core::ValidationErrors;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Principal;
+use crate::error::{ApiError, Problem};
+use crate::extract::ApiQuery;
+use crate::state::AppState;
+
+/// Query parameters of `GET /v1/search/suggest`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SuggestParams {
+    /// What the shopper has typed so far; the last word may be cut short.
+    #[param(max_length = 200)]
+    pub q: Option<String>,
+    /// How many completions (default and most 8).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 8)]
+    pub limit: Option<String>,
+}
+
+/// What a completion names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SuggestionKind {
+    Category,
+    Product,
+}
+
+/// A completion: a category or a published product, by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SuggestionDto {
+    pub kind: SuggestionKind,
+    /// The name to show and search for.
+    #[schema(example = "Enamel Mug")]
+    pub text: String,
+    pub id: String,
+    /// For a link: `/v1/products/{slug}` or the `category` filter.
+    pub slug: String,
+}
+
+/// Completions, best first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SuggestionList {
+    pub data: Vec<SuggestionDto>,
+}
+
+/// Most completions one call returns.
+pub const MAX_SUGGESTIONS: usize = 8;
+
+/// The completions of `q`, checked: 422 naming `q_field` or `limit_field` for bad input.
+pub fn suggestions(
+    state: &AppState,
+    q: Option<&str>,
+    limit: Option<i64>,
+    fields: (&'static str, &'static str),
+) -> Result<Vec<SuggestionDto>, ApiError> {
+    let mut errors = ValidationErrors::new();
+    let q = q.unwrap_or_default();
+    if q.chars().count() > emporium_catalog::MAX_QUERY_CHARS {
+        errors.add(fields.0, "too_long", format!("must be at most {} characters", emporium_catalog::MAX_QUERY_CHARS));
+    } else if !emporium_core::db::lookupable(q) {
+        errors.add(fields.0, "invalid", "must not contain control characters");
+    }
+    let limit = match limit {
+        None => MAX_SUGGESTIONS,
+        Some(n) if (1..=MAX_SUGGESTIONS as i64).contains(&n) => n as usize,
+        Some(_) => {
+            errors.add(fields.1, "out_of_range", format!("must be a whole number from 1 to {MAX_SUGGESTIONS}"));
+            MAX_SUGGESTIONS
+        }
+    };
+    errors.finish(()).map_err(ApiError::validation)?;
+    let found = state.search.read(|index| index.suggest(q, limit));
+    Ok(found
+        .into_iter()
+        .map(|s| match s {
+            emporium_search::Suggestion::Category { id, slug, name } => {
+                SuggestionDto { kind: SuggestionKind::Category, text: name, id, slug }
+            }
+            emporium_search::Suggestion::Product { id, slug, name } => {
+                SuggestionDto { kind: SuggestionKind::Product, text: name, id, slug }
+            }
+        })
+        .collect())
+}
+
+/// Complete what a shopper types: up to 8 category and product names for a prefix.
+#[utoipa::path(
+    get, path = "/v1/search/suggest", tag = "catalog", operation_id = "suggest",
+    params(SuggestParams),
+    responses(
+        (status = 200, description = "Completions, categories first, then products, best first", body = SuggestionList),
+        (status = 422, description = "A bad parameter", body = Problem, content_type = "application/problem+json"),
+    ),
+    security((), ("bearer" = []), ("api_key" = []))
+)]
+pub async fn suggest(
+    State(state): State<AppState>,
+    _principal: Principal,
+    ApiQuery(params): ApiQuery<SuggestParams>,
+) -> Result<Json<SuggestionList>, ApiError> {
+    let limit = match params.limit.as_deref().filter(|l| !l.is_empty()).map(str::parse::<i64>) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => Some(0),
+    };
+    Ok(Json(SuggestionList { data: suggestions(&state, params.q.as_deref(), limit, ("q", "limit"))? }))
+}

@@ -1,0 +1,428 @@
+//! The search index each instance holds, and how it stays current.
+//!
+//! On start the index is built from the database (every live product, drafts too, with each
+//! variant's availability). It is kept current from the invalidation log that every catalog
+//! and stock write records in its transaction ([`crate::cache::sync`]): a poller reads the log
+//! every [`POLL`], loads again the products it names and the availability of the variants it
+//! names, and applies them. So every instance converges within a poll of a write, whichever
+//! instance wrote it; the writing instance waits for its own index to take its write before it
+//! answers ([`Search::caught_up`]), so its caller reads what it wrote.
+//!
+//! A log row written as [`REINDEX`] (by `emporium search reindex`) makes every instance build
+//! its index again from scratch, as does a gap in the log (rows purged before this instance
+//! read them, after a long outage).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use emporium_catalog as catalog;
+use emporium_core::db::statement;
+use emporium_search::{Document, Index, Variant};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use tokio::sync::{Notify, watch};
+
+use crate::background::Shutdown;
+use crate::cache::{CATALOG, STOCK_PREFIX};
+
+/// How often an instance reads the log for its index.
+pub const POLL: Duration = Duration::from_millis(200);
+/// The log key that makes every instance rebuild its index.
+pub const REINDEX: &str = "search:reindex";
+/// Products loaded per batch.
+const CHUNK: usize = 500;
+/// Most log rows read per poll; more wait for the next.
+const BATCH: i64 = 5_000;
+/// Longest a writer waits for its own index to take its write.
+const CATCH_UP: Duration = Duration::from_secs(2);
+
+/// An instance's index and how far into the log it is.
+pub struct Search {
+    index: RwLock<Index>,
+    /// The log version the index reflects.
+    applied: watch::Sender<i64>,
+    /// Wakes the poller before its next tick (a write on this instance).
+    wake: Notify,
+}
+
+impl Search {
+    /// Builds the index from the database. `progress` hears the products loaded so far and
+    /// how many there are.
+    pub async fn load(db: &DatabaseConnection, progress: impl Fn(u64, u64)) -> Result<Self, DbErr> {
+        let search = Self { index: RwLock::new(Index::new()), applied: watch::Sender::new(0), wake: Notify::new() };
+        search.rebuild(db, progress).await?;
+        Ok(search)
+    }
+
+    /// Reads the index.
+    pub fn read<R>(&self, f: impl FnOnce(&Index) -> R) -> R {
+        f(&self.index.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    fn write<R>(&self, f: impl FnOnce(&mut Index) -> R) -> R {
+        f(&mut self.index.write().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Builds a new index from the database and swaps it in. The log version is read first,
+    /// so a write that commits while the catalog is read is applied again by the next poll.
+    async fn rebuild(&self, db: &DatabaseConnection, progress: impl Fn(u64, u64)) -> Result<(), DbErr> {
+        let version = log_version(db).await?;
+        let backend = db.get_database_backend();
+        let ids: Vec<String> = db
+            .query_all_raw(statement(backend, "SELECT id FROM products WHERE deleted_at IS NULL ORDER BY id", []))
+            .await?
+            .iter()
+            .map(|row| row.try_get_by_index::<String>(0))
+            .collect::<Result<_, _>>()?;
+        let mut index = Index::new();
+        index.set_categories(categories(db).await?);
+        let total = ids.len() as u64;
+        progress(0, total);
+        let mut done = 0u64;
+        for chunk in ids.chunks(CHUNK) {
+            for doc in documents(db, chunk).await? {
+                index.upsert(doc);
+            }
+            done += chunk.len() as u64;
+            progress(done, total);
+        }
+        self.write(|held| *held = index);
+        self.applied.send_replace(version);
+        Ok(())
+    }
+
+    /// Waits (a bounded time) until this instance's index reflects log `version`.
+    pub async fn caught_up(&self, version: i64) {
+        let mut applied = self.applied.subscribe();
+        self.wake.notify_one();
+        let reached = tokio::time::timeout(CATCH_UP, applied.wait_for(|at| *at >= version)).await;
+        if reached.is_err() {
+            tracing::warn!(version, "the search index did not take a write in time; it will at a later poll");
+        }
+    }
+
+    /// The log version the index reflects.
+    pub fn applied(&self) -> i64 {
+        *self.applied.borrow()
+    }
+}
+
+/// Polls the log and applies it to the index, until shutdown.
+pub async fn run(db: DatabaseConnection, search: Arc<Search>, mut shutdown: Shutdown) {
+    let mut every = tokio::time::interval(POLL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = search.wake.notified() => {}
+            () = shutdown.requested() => return,
+        }
+        if let Err(err) = sync_once(&db, &search).await {
+            tracing::debug!(error = %err, "bringing the search index up to date failed");
+        }
+    }
+}
+
+/// What a stretch of the log asks of the index.
+#[derive(Default)]
+struct Changes {
+    products: BTreeSet<String>,
+    variants: BTreeSet<String>,
+    categories: bool,
+    rebuild: bool,
+}
+
+/// One poll: applies every log row after the index's version, up to [`BATCH`] of them.
+async fn sync_once(db: &DatabaseConnection, search: &Search) -> Result<(), DbErr> {
+    let applied = search.applied();
+    let current = log_version(db).await?;
+    if current <= applied {
+        return Ok(());
+    }
+    let rows = db
+        .query_all_raw(statement(
+            db.get_database_backend(),
+            "SELECT version, cache_key FROM cache_invalidations WHERE version > ? AND version <= ? \
+             ORDER BY version, cache_key LIMIT ?",
+            [applied.into(), current.into(), BATCH.into()],
+        ))
+        .await?;
+    let mut changes = Changes::default();
+    let mut first = None;
+    for row in &rows {
+        let (version, key): (i64, String) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+        first.get_or_insert(version);
+        if let Some(variant) = key.strip_prefix(STOCK_PREFIX) {
+            changes.variants.insert(variant.to_owned());
+        } else if emporium_core::id::is_id(catalog::PRODUCT_ID_PREFIX, &key) {
+            changes.products.insert(key);
+        } else if key == CATALOG {
+            changes.categories = true;
+        } else if key == REINDEX {
+            changes.rebuild = true;
+        }
+    }
+    // Every version records at least one row: a first row past the next version means rows
+    // were purged unread, and only a rebuild recovers what they said. A stretch too long to
+    // read at once (a bulk import) is cheaper to rebuild from than to replay.
+    if first.is_none_or(|first| first > applied + 1) || rows.len() as i64 >= BATCH {
+        changes.rebuild = true;
+    }
+    if changes.rebuild {
+        let started = Instant::now();
+        search.rebuild(db, |_, _| {}).await?;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        tracing::info!(products = search.read(Index::len), elapsed_ms, "search index rebuilt");
+        return Ok(());
+    }
+    apply(db, search, changes).await?;
+    search.applied.send_replace(current);
+    Ok(())
+}
+
+/// Loads what changed and applies it under one short write lock.
+async fn apply(db: &DatabaseConnection, search: &Search, changes: Changes) -> Result<(), DbErr> {
+    let categories = if changes.categories { Some(categories(db).await?) } else { None };
+    let ids: Vec<String> = changes.products.into_iter().collect();
+    let mut docs = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        docs.extend(documents(db, chunk).await?);
+    }
+    // Variants of products just loaded already have fresh figures.
+    let reloaded: BTreeSet<&str> = docs.iter().flat_map(|d| d.variants.iter().map(|v| v.id.as_str())).collect();
+    let variants: Vec<String> = changes.variants.into_iter().filter(|v| !reloaded.contains(v.as_str())).collect();
+    let mut figures: HashMap<String, i64> = HashMap::new();
+    for chunk in variants.chunks(CHUNK) {
+        figures.extend(emporium_inventory::available(db, chunk).await?);
+    }
+    search.write(|index| {
+        if let Some(categories) = categories {
+            index.set_categories(categories);
+        }
+        let found: BTreeSet<&str> = docs.iter().map(|d| d.id.as_str()).collect();
+        for gone in ids.iter().filter(|id| !found.contains(id.as_str())) {
+            index.remove(gone);
+        }
+        for doc in docs {
+            index.upsert(doc);
+        }
+        for (variant, units) in figures {
+            index.set_available(&variant, units > 0);
+        }
+    });
+    Ok(())
+}
+
+async fn log_version<C: ConnectionTrait>(db: &C) -> Result<i64, DbErr> {
+    Ok(db
+        .query_one_raw(statement(db.get_database_backend(), "SELECT version FROM cache_version WHERE id = 1", []))
+        .await?
+        .map(|row| row.try_get_by_index::<i64>(0))
+        .transpose()?
+        .unwrap_or_default())
+}
+
+async fn categories<C: ConnectionTrait>(db: &C) -> Result<Vec<emporium_search::Category>, DbErr> {
+    Ok(catalog::all_categories(db)
+        .await?
+        .into_iter()
+        .map(|c| emporium_search::Category { id: c.id, slug: c.slug, name: c.name, parent_id: c.parent_id })
+        .collect())
+}
+
+/// The live products among `ids` as the index takes them, with their variants' availability.
+async fn documents<C: ConnectionTrait>(db: &C, ids: &[String]) -> Result<Vec<Document>, DbErr> {
+    let products = catalog::load_products(db, ids).await?;
+    let variant_ids: Vec<String> = products.iter().flat_map(|p| p.variants.iter().map(|v| v.id.clone())).collect();
+    let mut figures: HashMap<String, i64> = HashMap::new();
+    for chunk in variant_ids.chunks(CHUNK) {
+        figures.extend(emporium_inventory::available(db, chunk).await?);
+    }
+    Ok(products
+        .into_iter()
+        .map(|p| Document {
+            published: p.status == catalog::ProductStatus::Published,
+            slug: p.slug,
+            name: p.name,
+            description: p.description.unwrap_or_default(),
+            category_ids: p.category_ids,
+            variants: p
+                .variants
+                .into_iter()
+                .map(|v| Variant {
+                    available: figures.get(&v.id).is_some_and(|units| *units > 0),
+                    id: v.id,
+                    sku: v.sku,
+                    options: v.options,
+                    prices: v.prices.iter().map(|m| (m.currency(), m.amount())).collect(),
+                })
+                .collect(),
+            id: p.id,
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------------
+// Queries
+
+/// Where a search page stopped, bound to the query that made it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SearchCursor {
+    /// The query's filters and sort, so a cursor cannot be replayed on another one.
+    q: String,
+    k: CursorKey,
+    id: String,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+enum CursorKey {
+    N,
+    S(u32),
+    T(String),
+    A(i64),
+}
+
+impl From<&emporium_search::SortKey> for CursorKey {
+    fn from(key: &emporium_search::SortKey) -> Self {
+        match key {
+            emporium_search::SortKey::None => Self::N,
+            emporium_search::SortKey::Score(score) => Self::S(*score),
+            emporium_search::SortKey::Text(text) => Self::T(text.clone()),
+            emporium_search::SortKey::Amount(amount) => Self::A(*amount),
+        }
+    }
+}
+
+impl From<CursorKey> for emporium_search::SortKey {
+    fn from(key: CursorKey) -> Self {
+        match key {
+            CursorKey::N => Self::None,
+            CursorKey::S(score) => Self::Score(score),
+            CursorKey::T(text) => Self::Text(text),
+            CursorKey::A(amount) => Self::Amount(amount),
+        }
+    }
+}
+
+/// One page of a searched list: product ids with their cursors, and the counts asked for.
+pub struct Found {
+    pub ids: Vec<String>,
+    pub cursors: Vec<String>,
+    pub next_cursor: Option<String>,
+    /// With facets: every product matching the query and its filters.
+    pub total: Option<usize>,
+    pub facets: Option<emporium_search::Facets>,
+}
+
+/// The index's query for a list request.
+fn query_of(request: &catalog::ListProducts) -> emporium_search::Query {
+    let facets = request.facets.clone().unwrap_or_default();
+    emporium_search::Query {
+        text: request.q.clone(),
+        visibility: match request.status {
+            catalog::StatusFilter::Published => emporium_search::Visibility::Published,
+            catalog::StatusFilter::Draft => emporium_search::Visibility::Drafts,
+            catalog::StatusFilter::All => emporium_search::Visibility::All,
+        },
+        category: request.category.clone(),
+        in_stock: request.in_stock,
+        currency: request.currency,
+        price_min: request.price_min,
+        price_max: request.price_max,
+        options: request.options.clone(),
+        sort: match request.sort {
+            catalog::ProductSort::Relevance => emporium_search::Sort::Relevance,
+            catalog::ProductSort::Newest => emporium_search::Sort::Newest,
+            catalog::ProductSort::Name => emporium_search::Sort::Name,
+            catalog::ProductSort::PriceAsc => emporium_search::Sort::PriceAsc,
+            catalog::ProductSort::PriceDesc => emporium_search::Sort::PriceDesc,
+        },
+        facets: emporium_search::FacetRequest {
+            category: facets.category,
+            options: facets.options,
+            price: facets.price,
+        },
+    }
+}
+
+/// What a cursor binds to: every filter and the sort, not the page size or the facets.
+fn fingerprint(request: &catalog::ListProducts) -> String {
+    let options: Vec<String> = request
+        .options
+        .iter()
+        .map(|(name, values)| format!("{}={}", name.to_lowercase(), values.join(",").to_lowercase()))
+        .collect();
+    format!(
+        "{:?}|{:?}|{}|{}|{}|{}|{:?}|{:?}|{}",
+        request.sort,
+        request.status,
+        request.q.as_deref().map(str::trim).unwrap_or_default().to_lowercase(),
+        request.category.as_deref().unwrap_or_default(),
+        request.currency.map(|c| c.code().to_owned()).unwrap_or_default(),
+        request.in_stock,
+        request.price_min,
+        request.price_max,
+        options.join("&"),
+    )
+}
+
+/// One page of a list the index serves.
+pub fn find(
+    search: &Search,
+    codec: &emporium_core::CursorCodec,
+    request: &catalog::ListProducts,
+) -> Result<Found, catalog::CatalogError> {
+    let fingerprint = fingerprint(request);
+    let after = match &request.cursor {
+        None => None,
+        Some(text) => {
+            let cursor: SearchCursor = codec.decode(text).ok_or(catalog::CatalogError::InvalidCursor)?;
+            if cursor.q != fingerprint {
+                return Err(catalog::CatalogError::InvalidCursor);
+            }
+            Some(emporium_search::Position { key: cursor.k.into(), id: cursor.id })
+        }
+    };
+    let query = query_of(request);
+    let limit = request.limit.get() as usize;
+    let page = search.read(|index| {
+        let known = request.category.as_deref().is_none_or(|c| index.knows_category(c));
+        known.then(|| index.search(&query, after.as_ref(), limit))
+    });
+    let Some(page) = page else {
+        return Err(catalog::CatalogError::Invalid(emporium_core::ValidationErrors::single(
+            "category",
+            "unknown_category",
+            "no category has this id or slug",
+        )));
+    };
+    let cursors: Vec<String> = page
+        .hits
+        .iter()
+        .map(|hit| codec.encode(&SearchCursor { q: fingerprint.clone(), k: (&hit.key).into(), id: hit.id.clone() }))
+        .collect();
+    let next_cursor = if page.more { cursors.last().cloned() } else { None };
+    let asked = request.facets.is_some();
+    Ok(Found {
+        ids: page.hits.into_iter().map(|hit| hit.id).collect(),
+        cursors,
+        next_cursor,
+        total: asked.then_some(page.total),
+        facets: asked.then_some(page.facets),
+    })
+}
+
+/// Facet counts as REST sends them: an object with a key per facet asked for.
+pub fn facets_json(facets: &emporium_search::Facets) -> crate::dto::FacetsDto {
+    use crate::dto::{FacetCountDto, PriceBandDto};
+    let counts = |list: &[emporium_search::FacetCount]| -> Vec<FacetCountDto> {
+        list.iter().map(|c| FacetCountDto { value: c.value.clone(), count: c.count as u64 }).collect()
+    };
+    crate::dto::FacetsDto {
+        category: facets.category.as_deref().map(counts),
+        price: facets.price.as_ref().map(|bands| {
+            bands.iter().map(|b| PriceBandDto { min: b.min, max: b.max, count: b.count as u64 }).collect()
+        }),
+        options: facets.options.iter().map(|(name, values)| (format!("option.{name}"), counts(values))).collect(),
+    }
+}
