@@ -162,3 +162,4 @@ kill "$server_pid" 2>/dev/null || true
 wait "$server_pid" 2>/dev/null || true
 server_pid=""
 bash scripts/bench-checkout.sh
+bash scripts/bench-search.sh

@@ -32,10 +32,19 @@ enum Command {
         command: AdminCommand,
     },
     /// Load data.
+    #[command(group = clap::ArgGroup::new("what").required(true).multiple(true))]
     Seed {
         /// The demo shop: categories, 50 products with variants, prices and stock.
-        #[arg(long, required = true)]
+        #[arg(long, group = "what")]
         demo: bool,
+        /// A generated catalog of this many products (4 variants each), for benchmarks.
+        #[arg(long, group = "what", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        products: Option<u32>,
+    },
+    /// The search index.
+    Search {
+        #[command(subcommand)]
+        command: SearchCommand,
     },
     /// Print a generated document.
     Export {
@@ -61,6 +70,13 @@ enum AdminCommand {
         #[arg(long)]
         password: String,
     },
+}
+
+#[derive(Subcommand)]
+enum SearchCommand {
+    /// Build the index from the database, showing progress, and have every running instance
+    /// rebuild its own within a second.
+    Reindex,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -128,15 +144,59 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Seed { .. } => {
+        Command::Seed { demo, products } => {
             db::migrate(&config).await?;
             let database = db::connect(&config).await?;
-            let report = seed::demo(&database).await?;
-            println!("demo shop: {} categories and {} products added", report.categories, report.products);
+            if demo {
+                let report = seed::demo(&database).await?;
+                println!("demo shop: {} categories and {} products added", report.categories, report.products);
+            }
+            if let Some(count) = products {
+                let bar = progress_bar(u64::from(count), "products");
+                let started = std::time::Instant::now();
+                let report = seed::generated(&database, count as usize, |done| bar.set_position(done)).await?;
+                bar.finish_and_clear();
+                println!(
+                    "generated catalog: {} categories and {} products added in {:.1} s",
+                    report.categories,
+                    report.products,
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            Ok(())
+        }
+        Command::Search { command: SearchCommand::Reindex } => {
+            db::migrate(&config).await?;
+            let database = db::connect(&config).await?;
+            let bar = progress_bar(0, "products indexed");
+            let started = std::time::Instant::now();
+            let search = emporium_gateway::search::Search::load(&database, |done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            })
+            .await?;
+            bar.finish_and_clear();
+            let elapsed = started.elapsed();
+            emporium_gateway::search::request_rebuild(&database).await?;
+            println!(
+                "search index: {} products indexed in {:.2} s; every running instance rebuilds its own within a second",
+                search.read(emporium_search::Index::len),
+                elapsed.as_secs_f64()
+            );
             Ok(())
         }
         Command::Export { .. } | Command::BenchCeiling { .. } => Ok(()),
     }
+}
+
+/// A progress bar on stderr (hidden when it is not a terminal).
+fn progress_bar(length: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(length);
+    let template = format!("{{bar:40}} {{pos}}/{{len}} {what} ({{per_sec}}, {{eta}} left)");
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
 }
 
 fn init_logging(config: &Config) {

@@ -107,6 +107,14 @@ impl Search {
     }
 }
 
+/// Records [`REINDEX`] in the log: every running instance rebuilds its index at its next poll.
+pub async fn request_rebuild(db: &DatabaseConnection) -> Result<i64, DbErr> {
+    let txn = emporium_core::db::begin_write(db).await?;
+    let version = crate::cache::sync::record(&txn, &[REINDEX]).await?;
+    txn.commit().await?;
+    Ok(version)
+}
+
 /// Polls the log and applies it to the index, until shutdown.
 pub async fn run(db: DatabaseConnection, search: Arc<Search>, mut shutdown: Shutdown) {
     let mut every = tokio::time::interval(POLL);

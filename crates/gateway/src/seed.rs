@@ -161,3 +161,120 @@ pub async fn create_admin(
         .map_err(|_| emporium_customers::AccountError::Hashing)??;
     emporium_customers::ensure_staff(db, &email, &hash, emporium_customers::Role::Admin).await
 }
+
+/// Words the generated catalog's names are made of.
+const ADJECTIVES: [&str; 16] = [
+    "Classic",
+    "Vintage",
+    "Organic",
+    "Rugged",
+    "Compact",
+    "Waxed",
+    "Merino",
+    "Heritage",
+    "Ultralight",
+    "Recycled",
+    "Insulated",
+    "Waterproof",
+    "Linen",
+    "Canvas",
+    "Stoneware",
+    "Bamboo",
+];
+const NOUNS: [&str; 20] = [
+    "Mug", "Tee", "Hoodie", "Backpack", "Lantern", "Blanket", "Sneaker", "Jacket", "Bottle", "Tent", "Candle", "Scarf",
+    "Skillet", "Pillow", "Duffel", "Wallet", "Beanie", "Planter", "Sandal", "Tumbler",
+];
+const SIZES: [&str; 4] = ["S", "M", "L", "XL"];
+const COLORS: [&str; 6] = ["Black", "White", "Olive", "Navy", "Sand", "Rust"];
+
+/// Adds `count` generated products (20 categories, 4 variants each with a size and a colour,
+/// EUR prices, stock on half the variants), for benchmarks at scale; `progress` hears how
+/// many are done. Recorded in the invalidation log as a rebuild, which every running
+/// instance's search index takes.
+pub async fn generated(db: &DatabaseConnection, count: usize, progress: impl Fn(u64)) -> anyhow::Result<SeedReport> {
+    let run = emporium_core::id::new_id("gen");
+    let run = &run[run.len() - 6..];
+    let mut report = SeedReport::default();
+    let txn = begin_write(db).await?;
+    let mut categories = Vec::new();
+    for noun in NOUNS {
+        let slug = format!("{}-{run}", noun.to_lowercase());
+        let category = catalog::create_category(
+            &txn,
+            catalog::NewCategory { name: format!("{noun}s"), slug: Some(slug), parent_id: None },
+        )
+        .await?;
+        categories.push(category.id);
+        report.categories += 1;
+    }
+    let location = emporium_inventory::ensure_location(&txn, "main", "Main warehouse").await?;
+    txn.commit().await?;
+    for chunk in (0..count).collect::<Vec<_>>().chunks(1_000) {
+        let txn = begin_write(db).await?;
+        for &n in chunk {
+            let (adjective, noun) = (ADJECTIVES[n % ADJECTIVES.len()], NOUNS[(n / 7) % NOUNS.len()]);
+            let input = catalog::NewProduct {
+                name: format!("{adjective} {noun} {n}"),
+                slug: Some(format!("gen-{run}-{n}")),
+                description: Some(format!(
+                    "A {} {} made to last, number {n} of the range.",
+                    adjective.to_lowercase(),
+                    noun.to_lowercase()
+                )),
+                status: catalog::ProductStatus::Published,
+                category_ids: vec![categories[(n / 7) % categories.len()].clone()],
+                options: vec![
+                    catalog::ProductOption {
+                        name: "Size".to_owned(),
+                        values: SIZES.iter().map(|s| (*s).to_owned()).collect(),
+                    },
+                    catalog::ProductOption {
+                        name: "Color".to_owned(),
+                        values: (0..SIZES.len()).map(|v| COLORS[(n + v) % COLORS.len()].to_owned()).collect(),
+                    },
+                ],
+                variants: (0..SIZES.len())
+                    .map(|v| catalog::NewVariant {
+                        sku: format!("GEN-{run}-{n}-{v}").to_uppercase(),
+                        title: None,
+                        options: vec![
+                            ("Size".to_owned(), SIZES[v].to_owned()),
+                            ("Color".to_owned(), COLORS[(n + v) % COLORS.len()].to_owned()),
+                        ],
+                        prices: vec![catalog::PriceInput {
+                            amount: 500 + ((n * 37 + v * 11) % 20_000) as i64,
+                            currency: "EUR".to_owned(),
+                        }],
+                    })
+                    .collect(),
+                seo_title: None,
+                seo_description: None,
+                images: Vec::new(),
+            };
+            let change = catalog::create_product(&txn, input).await?;
+            if let Some(product) = catalog::get_product(&txn, &change.id).await? {
+                for variant in product.variants.iter().step_by(2) {
+                    let restock = emporium_inventory::Adjustment {
+                        variant_id: variant.id.clone(),
+                        location_id: location.clone(),
+                        delta: 10,
+                        reason: emporium_inventory::Reason::Restock,
+                        note: Some("generated catalog".to_owned()),
+                        actor: None,
+                        reference: None,
+                    };
+                    emporium_inventory::adjust(&txn, &restock).await?;
+                }
+            }
+            report.products += 1;
+        }
+        txn.commit().await?;
+        progress(report.products as u64);
+    }
+    let txn = begin_write(db).await?;
+    let keys = [crate::search::REINDEX, crate::cache::CATALOG];
+    report.version = Some(crate::cache::sync::record(&txn, &keys).await?);
+    txn.commit().await?;
+    Ok(report)
+}

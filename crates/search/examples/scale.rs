@@ -62,13 +62,14 @@ fn main() {
         let query = query(text);
         let mut times = Vec::new();
         let mut total = 0;
-        for _ in 0..50 {
+        let runs = std::env::var("RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(50_usize);
+        for _ in 0..runs {
             let started = Instant::now();
             total = index.search(&query, None, 20).total;
             times.push(started.elapsed());
         }
         times.sort();
-        println!("{text:>12}: {total:>6} hits, p50 {:?}, p99 {:?}", times[25], times[49]);
+        println!("{text:>12}: {total:>6} hits, p50 {:?}, p99 {:?}", times[runs / 2], times[runs * 99 / 100]);
         let plain = Query { facets: FacetRequest::default(), ..query.clone() };
         let started = Instant::now();
         for _ in 0..10 {

@@ -24,13 +24,13 @@ impl Field {
     const ALL: [Field; 6] =
         [Field::Name, Field::Category, Field::OptionValue, Field::Sku, Field::Description, Field::ParentCategory];
 
-    fn bit(self) -> u8 {
+    const fn bit(self) -> u8 {
         1 << (self as u8)
     }
 
     /// How much a match in this field counts: name > category and option values > SKU and
     /// parent categories > description.
-    fn weight(self) -> u32 {
+    const fn weight(self) -> u32 {
         match self {
             Field::Name => 8,
             Field::Category | Field::OptionValue => 4,
@@ -39,10 +39,54 @@ impl Field {
         }
     }
 
+    /// The weight of the best field in `mask`, looked up: it is asked once per posting read.
     fn best_weight(mask: u8) -> u32 {
-        Self::ALL.iter().filter(|f| mask & f.bit() != 0).map(|f| f.weight()).max().unwrap_or(0)
+        MASK_WEIGHTS[usize::from(mask & ALL_FIELDS)]
     }
 }
+
+/// The best field weight of every field mask.
+const MASK_WEIGHTS: [u32; 64] = {
+    let mut table = [0; 64];
+    let mut mask = 0;
+    while mask < 64 {
+        let mut i = 0;
+        while i < Field::ALL.len() {
+            let field = Field::ALL[i];
+            if mask & field.bit() as usize != 0 && field.weight() > table[mask] {
+                table[mask] = field.weight();
+            }
+            i += 1;
+        }
+        mask += 1;
+    }
+    table
+};
+
+/// Hashes the slot and id numbers the index keys its scratch maps by: one multiplication,
+/// where SipHash (the default, built against untrusted keys) showed in profiles. The keys are
+/// the index's own numbers, never a caller's input.
+#[derive(Default, Clone, Copy)]
+struct NumberHasher(u64);
+
+impl std::hash::Hasher for NumberHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0 ^ u64::from(n)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A map keyed by the index's numbers.
+type NumberMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<NumberHasher>>;
 
 /// How a query word met a word of the product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -57,21 +101,6 @@ type Met<'a> = (&'a [(u32, u8)], Quality);
 
 /// Every field.
 const ALL_FIELDS: u8 = 0b11_1111;
-
-/// Each product's best score among the postings a word met, in the fields of `fields`.
-fn best_of(lists: &[Met<'_>], fields: u8) -> HashMap<u32, u32> {
-    let mut best: HashMap<u32, u32> = HashMap::new();
-    for (postings, quality) in lists {
-        for (slot, mask) in *postings {
-            let weight = Field::best_weight(*mask & fields);
-            if weight > 0 {
-                let held = best.entry(*slot).or_default();
-                *held = (*held).max(weight * *quality as u32);
-            }
-        }
-    }
-    best
-}
 
 /// A category as the index knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,16 +142,15 @@ impl Variant {
     fn price(&self, currency: Currency) -> Option<i64> {
         self.prices.iter().find(|(c, _)| *c == currency).map(|(_, amount)| *amount)
     }
-
-    fn option(&self, name: &str) -> Option<&str> {
-        self.options.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
 }
 
 struct Entry {
     doc: Document,
-    /// The product's categories and all their ancestors.
-    categories: HashSet<String>,
+    /// The numbers of the product's categories and all their ancestors.
+    categories: Vec<u32>,
+    /// Per variant, its (option name, option value) numbers: filters and facets compare
+    /// numbers, not text.
+    options: Vec<Vec<(u32, u32)>>,
     /// The terms this document was indexed under, to remove it again.
     terms: Vec<String>,
     name_key: String,
@@ -246,6 +274,16 @@ const BAND_EDGES: [i64; 10] = [10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 1000
 pub struct Index {
     analyzer: Analyzer,
     categories: HashMap<String, Category>,
+    /// Category id → number, and each number's category while it exists.
+    category_numbers: HashMap<String, u32>,
+    category_by_number: Vec<Option<Category>>,
+    /// Option names (lower-case) and values (as spelled, per name) by number. Numbers are
+    /// never reused, so they outlive the products that brought them.
+    option_names: HashMap<String, u32>,
+    option_values: HashMap<(u32, String), u32>,
+    /// (name, lower-case value) → the numbers of the values spelled so in any case.
+    folded_values: HashMap<(u32, String), Vec<u32>>,
+    value_text: Vec<String>,
     entries: Vec<Option<Entry>>,
     free: Vec<u32>,
     by_id: HashMap<String, u32>,
@@ -285,10 +323,18 @@ impl Index {
             .map(|(id, _)| id.clone())
             .collect();
         // Slugs are only read when facets are counted, so a new slug needs no reindexing.
+        for slot in &mut self.category_by_number {
+            *slot = None;
+        }
+        for category in next.values() {
+            let number = self.category_number(&category.id);
+            self.category_by_number[number as usize] = Some(category.clone());
+        }
         self.categories = next;
         if changed.is_empty() {
             return;
         }
+        let changed: HashSet<u32> = changed.iter().filter_map(|id| self.category_numbers.get(id).copied()).collect();
         let docs: Vec<Document> = self
             .entries
             .iter()
@@ -306,10 +352,43 @@ impl Index {
         self.categories.values()
     }
 
+    /// The number of a category id, given one if it has none.
+    fn category_number(&mut self, id: &str) -> u32 {
+        if let Some(number) = self.category_numbers.get(id) {
+            return *number;
+        }
+        let number = self.category_by_number.len() as u32;
+        self.category_by_number.push(None);
+        self.category_numbers.insert(id.to_owned(), number);
+        number
+    }
+
+    /// The numbers of an option name and value, given them if they have none.
+    fn option_number(&mut self, name: &str, value: &str) -> (u32, u32) {
+        let folded = name.to_lowercase();
+        let next = self.option_names.len() as u32;
+        let name = *self.option_names.entry(folded).or_insert(next);
+        if let Some(number) = self.option_values.get(&(name, value.to_owned())) {
+            return (name, *number);
+        }
+        let number = self.value_text.len() as u32;
+        self.value_text.push(value.to_owned());
+        self.option_values.insert((name, value.to_owned()), number);
+        self.folded_values.entry((name, value.to_lowercase())).or_default().push(number);
+        (name, number)
+    }
+
     /// Adds a product, or replaces the one with its id.
     pub fn upsert(&mut self, doc: Document) {
         self.remove(&doc.id);
         let categories = self.with_ancestors(&doc.category_ids);
+        let mut category_numbers: Vec<u32> = categories.iter().map(|id| self.category_number(id)).collect();
+        category_numbers.sort_unstable();
+        let options: Vec<Vec<(u32, u32)>> = doc
+            .variants
+            .iter()
+            .map(|v| v.options.iter().map(|(name, value)| self.option_number(name, value)).collect())
+            .collect();
         let mut fields: BTreeMap<String, u8> = BTreeMap::new();
         let mut add = |text: &str, field: Field, analyzer: &Analyzer| {
             for word in analyze::words(text) {
@@ -354,7 +433,8 @@ impl Index {
             self.by_variant.insert(variant.id.clone(), slot);
         }
         let name_key = doc.name.to_lowercase();
-        self.entries[slot as usize] = Some(Entry { doc, categories, terms: fields.into_keys().collect(), name_key });
+        self.entries[slot as usize] =
+            Some(Entry { doc, categories: category_numbers, options, terms: fields.into_keys().collect(), name_key });
     }
 
     /// Removes a product (deleted); nothing if it is not there.
@@ -429,10 +509,23 @@ impl Index {
         self.categories.values().find(|c| c.slug == id_or_slug).map(|c| c.id.as_str())
     }
 
+    /// An option filter as numbers: the name's, and those of the values asked for in any case
+    /// (none known: no variant passes).
+    fn option_filter(&self, name: &str, values: &[String]) -> (Option<u32>, Vec<u32>) {
+        let Some(&name) = self.option_names.get(&name.to_lowercase()) else { return (None, Vec::new()) };
+        let values = values
+            .iter()
+            .filter_map(|v| self.folded_values.get(&(name, v.to_lowercase())))
+            .flatten()
+            .copied()
+            .collect();
+        (Some(name), values)
+    }
+
     /// Scores of the products matching every word of `text`: each word as a whole word (its
     /// stem), the last also as the start of a word, and words of five letters or more with
     /// one typo. None when the text has no words.
-    fn matches(&self, text: &str, fields: u8) -> Option<HashMap<u32, u32>> {
+    fn matches(&self, text: &str, fields: u8) -> Option<Vec<(u32, u32)>> {
         let mut words = analyze::words(text);
         if words.iter().any(|w| !analyze::is_stop_word(w)) {
             words.retain(|w| !analyze::is_stop_word(w));
@@ -440,49 +533,64 @@ impl Index {
         words.truncate(MAX_QUERY_WORDS);
         let last = words.len().checked_sub(1)?;
         // Each word's postings, rarest word first: the first sets the candidates, the others
-        // are looked up for those candidates only.
+        // only keep (and add to) those they meet too.
         let mut per_word: Vec<Vec<Met<'_>>> =
             words.iter().enumerate().map(|(i, word)| self.candidates(word, i == last)).collect();
         per_word.sort_by_key(|lists| lists.iter().map(|(p, _)| p.len()).sum::<usize>());
-        let mut total: Option<HashMap<u32, u32>> = None;
-        for lists in per_word {
-            total = Some(match total {
-                None => best_of(&lists, fields),
-                Some(mut so_far) if so_far.len() * lists.len() > lists.iter().map(|(p, _)| p.len()).sum::<usize>() => {
-                    // Probing each candidate in every list would cost more than reading them,
-                    // into one score per slot.
-                    let mut best = vec![0_u32; self.entries.len()];
-                    for (postings, quality) in &lists {
-                        for (slot, mask) in *postings {
-                            if let Some(held) = best.get_mut(*slot as usize) {
-                                *held = (*held).max(Field::best_weight(*mask & fields) * *quality as u32);
-                            }
+        let weight = |mask: u8, quality: Quality| Field::best_weight(mask & fields) * quality as u32;
+        // Scores by slot, dense: a posting costs one array write, no hashing.
+        let mut total = vec![0_u32; self.entries.len()];
+        let mut alive: Vec<u32> = Vec::new();
+        let mut best = vec![0_u32; self.entries.len()];
+        for (i, lists) in per_word.iter().enumerate() {
+            if i == 0 {
+                for (postings, quality) in lists {
+                    for (slot, mask) in *postings {
+                        let (w, held) = (weight(*mask, *quality), &mut total[*slot as usize]);
+                        if w > 0 && *held == 0 {
+                            alive.push(*slot);
                         }
+                        *held = (*held).max(w);
                     }
-                    so_far.retain(|slot, score| {
-                        let more = best.get(*slot as usize).copied().unwrap_or(0);
-                        *score += more;
-                        more > 0
-                    });
-                    so_far
                 }
-                Some(mut so_far) => {
-                    so_far.retain(|slot, score| {
-                        let found = lists
-                            .iter()
-                            .filter_map(|(postings, quality)| {
-                                let at = postings.binary_search_by_key(slot, |(s, _)| *s).ok()?;
-                                let weight = Field::best_weight(postings[at].1 & fields);
-                                (weight > 0).then_some(weight * *quality as u32)
-                            })
-                            .max();
-                        found.inspect(|more| *score += more).is_some()
-                    });
-                    so_far
+                continue;
+            }
+            let postings: usize = lists.iter().map(|(p, _)| p.len()).sum();
+            if alive.len() * lists.len() * 8 < postings {
+                // Few candidates, long lists: look each candidate up rather than read them.
+                alive.retain(|slot| {
+                    let found = lists
+                        .iter()
+                        .filter_map(|(postings, quality)| {
+                            let at = postings.binary_search_by_key(slot, |(s, _)| *s).ok()?;
+                            Some(weight(postings[at].1, *quality))
+                        })
+                        .max()
+                        .unwrap_or(0);
+                    total[*slot as usize] += found;
+                    found > 0
+                });
+                continue;
+            }
+            for (postings, quality) in lists {
+                for (slot, mask) in *postings {
+                    let held = &mut best[*slot as usize];
+                    *held = (*held).max(weight(*mask, *quality));
                 }
+            }
+            alive.retain(|slot| {
+                let more = std::mem::take(&mut best[*slot as usize]);
+                total[*slot as usize] += more;
+                more > 0
             });
+            // What the word met outside the candidates is cleared for the next word.
+            for (postings, _) in lists {
+                for (slot, _) in *postings {
+                    best[*slot as usize] = 0;
+                }
+            }
         }
-        total
+        Some(alive.into_iter().map(|slot| (slot, total[slot as usize])).collect())
     }
 
     /// The postings a query word meets: its exact word and stem, for the last word the words
@@ -528,20 +636,24 @@ impl Index {
             .filter(|t| !t.trim().is_empty())
             .map(|text| self.matches(text, ALL_FIELDS).unwrap_or_default());
         let category = match &query.category {
-            Some(id_or_slug) => match self.category_id(id_or_slug) {
-                Some(id) => Some(id.to_owned()),
+            Some(id_or_slug) => match self.category_id(id_or_slug).and_then(|id| self.category_numbers.get(id)) {
+                Some(number) => Some(*number),
                 // An unknown category matches nothing.
                 None => return Page::default(),
             },
             None => None,
         };
-        let candidates: Vec<(u32, u32)> = match &scored {
-            Some(scores) => scores.iter().map(|(slot, score)| (*slot, *score)).collect(),
+        let candidates: Vec<(u32, u32)> = match scored {
+            Some(scores) => scores,
             None => self.by_id.values().map(|slot| (*slot, 0)).collect(),
         };
-        let filter = Filter { query, category: category.as_deref() };
+        let filter = Filter {
+            query,
+            category,
+            options: query.options.iter().map(|(name, values)| self.option_filter(name, values)).collect(),
+        };
         let mut hits: Vec<(SortKey, &str)> = Vec::new();
-        let mut facets = Tally::new(query);
+        let mut facets = Tally::new(self, query);
         for (slot, score) in candidates {
             let Some(entry) = self.entries.get(slot as usize).and_then(Option::as_ref) else { continue };
             if !query.visibility_admits(entry.doc.published) {
@@ -549,8 +661,8 @@ impl Index {
             }
             let in_category = filter.in_category(entry);
             // A variant passes every variant filter: the product counts, in its categories.
-            let passes = entry.doc.variants.iter().any(|v| filter.variant(v, None));
-            facets.count(self, &filter, entry, in_category, passes);
+            let passes = entry.doc.variants.iter().zip(&entry.options).any(|(v, o)| filter.variant(v, o, None));
+            facets.count(&filter, entry, in_category, passes);
             if in_category && passes {
                 hits.push((sort_key(query, entry, score), entry.doc.id.as_str()));
             }
@@ -687,23 +799,28 @@ fn sort_key(query: &Query, entry: &Entry, score: u32) -> SortKey {
 
 /// Which filter a facet leaves out.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum LeaveOut<'a> {
+enum LeaveOut {
     Price,
-    Option(&'a str),
+    /// The filter on the option of this name number.
+    Option(u32),
 }
 
 struct Filter<'a> {
     query: &'a Query,
-    category: Option<&'a str>,
+    /// The number of the category asked for.
+    category: Option<u32>,
+    /// Per option filter: its name's number (none if no product has it) and its values'.
+    options: Vec<(Option<u32>, Vec<u32>)>,
 }
 
 impl Filter<'_> {
     fn in_category(&self, entry: &Entry) -> bool {
-        self.category.is_none_or(|c| entry.categories.contains(c))
+        self.category.is_none_or(|c| entry.categories.binary_search(&c).is_ok())
     }
 
-    /// Whether a variant passes the variant filters (stock, price, options), one left out.
-    fn variant(&self, variant: &Variant, leave_out: Option<LeaveOut<'_>>) -> bool {
+    /// Whether a variant (with its option numbers) passes the variant filters (stock, price,
+    /// options), one left out.
+    fn variant(&self, variant: &Variant, options: &[(u32, u32)], leave_out: Option<LeaveOut>) -> bool {
         let query = self.query;
         if query.in_stock && !variant.available {
             return false;
@@ -714,54 +831,70 @@ impl Filter<'_> {
                 return false;
             }
         }
-        query.options.iter().all(|(name, values)| {
-            leave_out == Some(LeaveOut::Option(name))
-                || variant.option(name).is_some_and(|v| values.iter().any(|want| want.eq_ignore_ascii_case(v)))
+        self.options.iter().all(|(name, values)| match name {
+            None => false,
+            Some(name) => {
+                leave_out == Some(LeaveOut::Option(*name))
+                    || options.iter().any(|(n, v)| n == name && values.contains(v))
+            }
         })
     }
 }
 
 /// Facet counts as products are visited.
 struct Tally<'a> {
+    index: &'a Index,
     request: &'a FacetRequest,
     currency: Option<Currency>,
-    categories: HashMap<&'a str, usize>,
-    options: Vec<HashMap<&'a str, usize>>,
+    /// Category number → products.
+    categories: NumberMap<usize>,
+    /// Per option facet: its name's number, and value number → products.
+    options: Vec<(Option<u32>, NumberMap<usize>)>,
     bands: Vec<usize>,
+    /// Values already counted for the product being visited.
+    seen: Vec<u32>,
 }
 
 impl<'a> Tally<'a> {
-    fn new(query: &'a Query) -> Self {
+    fn new(index: &'a Index, query: &'a Query) -> Self {
         Self {
+            index,
             request: &query.facets,
             currency: query.currency,
-            categories: HashMap::new(),
-            options: vec![HashMap::new(); query.facets.options.len()],
+            categories: NumberMap::default(),
+            options: query
+                .facets
+                .options
+                .iter()
+                .map(|name| (index.option_names.get(&name.to_lowercase()).copied(), NumberMap::default()))
+                .collect(),
             bands: vec![0; BAND_EDGES.len() + 1],
+            seen: Vec::new(),
         }
     }
 
-    fn count(&mut self, index: &'a Index, filter: &Filter<'_>, entry: &'a Entry, in_category: bool, passes: bool) {
+    fn count(&mut self, filter: &Filter<'_>, entry: &Entry, in_category: bool, passes: bool) {
         if self.request.category && passes {
-            for id in &entry.categories {
-                if let Some(category) = index.categories.get(id) {
-                    *self.categories.entry(category.slug.as_str()).or_default() += 1;
-                }
+            for number in &entry.categories {
+                *self.categories.entry(*number).or_default() += 1;
             }
         }
         if !in_category {
             return;
         }
-        for (i, name) in self.request.options.iter().enumerate() {
-            let values: HashSet<&str> = entry
-                .doc
-                .variants
-                .iter()
-                .filter(|v| filter.variant(v, Some(LeaveOut::Option(name))))
-                .filter_map(|v| v.option(name))
-                .collect();
-            for value in values {
-                *self.options[i].entry(value).or_default() += 1;
+        for (name, counts) in &mut self.options {
+            let Some(name) = *name else { continue };
+            self.seen.clear();
+            for (variant, options) in entry.doc.variants.iter().zip(&entry.options) {
+                if !filter.variant(variant, options, Some(LeaveOut::Option(name))) {
+                    continue;
+                }
+                for (_, value) in options.iter().filter(|(n, _)| *n == name) {
+                    if !self.seen.contains(value) {
+                        self.seen.push(*value);
+                        *counts.entry(*value).or_default() += 1;
+                    }
+                }
             }
         }
         if self.request.price
@@ -771,8 +904,9 @@ impl<'a> Tally<'a> {
                 .doc
                 .variants
                 .iter()
-                .filter(|v| filter.variant(v, Some(LeaveOut::Price)))
-                .filter_map(|v| v.price(currency))
+                .zip(&entry.options)
+                .filter(|(v, o)| filter.variant(v, o, Some(LeaveOut::Price)))
+                .filter_map(|(v, _)| v.price(currency))
                 .min();
             if let Some(price) = lowest {
                 let unit = 10_i64.pow(u32::from(currency.minor_units()));
@@ -783,17 +917,41 @@ impl<'a> Tally<'a> {
     }
 
     fn finish(self) -> Facets {
-        let listed = |counts: HashMap<&str, usize>| {
+        let listed = |counts: Vec<(&str, usize)>| {
             let mut list: Vec<FacetCount> =
                 counts.into_iter().map(|(value, count)| FacetCount { value: value.to_owned(), count }).collect();
             list.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
             list.truncate(MAX_FACET_VALUES);
             list
         };
+        let index = self.index;
         let unit = self.currency.map_or(100, |c| 10_i64.pow(u32::from(c.minor_units())));
+        let categories: Vec<(&str, usize)> = self
+            .categories
+            .iter()
+            .filter_map(|(number, count)| {
+                let category = index.category_by_number.get(*number as usize)?.as_ref()?;
+                Some((category.slug.as_str(), *count))
+            })
+            .collect();
         Facets {
-            category: self.request.category.then(|| listed(self.categories)),
-            options: self.request.options.iter().cloned().zip(self.options.into_iter().map(listed)).collect(),
+            category: self.request.category.then(|| listed(categories)),
+            options: self
+                .request
+                .options
+                .iter()
+                .cloned()
+                .zip(self.options.iter().map(|(_, counts)| {
+                    listed(
+                        counts
+                            .iter()
+                            .filter_map(|(value, count)| {
+                                Some((index.value_text.get(*value as usize)?.as_str(), *count))
+                            })
+                            .collect(),
+                    )
+                }))
+                .collect(),
             price: (self.request.price && self.currency.is_some()).then(|| {
                 self.bands
                     .iter()
