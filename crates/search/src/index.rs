@@ -151,8 +151,6 @@ struct Entry {
     /// Per variant, its (option name, option value) numbers: filters and facets compare
     /// numbers, not text.
     options: Vec<Vec<(u32, u32)>>,
-    /// The terms this document was indexed under, to remove it again.
-    terms: Vec<String>,
     name_key: String,
 }
 
@@ -316,13 +314,28 @@ impl Index {
     /// nothing until a product is put in it.
     pub fn set_categories(&mut self, categories: Vec<Category>) {
         let next: HashMap<String, Category> = categories.into_iter().map(|c| (c.id.clone(), c)).collect();
-        let changed: HashSet<String> = self
+        // Renamed, moved, removed or new (slugs are only read when facets are counted, so a
+        // new slug needs no reindexing).
+        let changed: HashSet<u32> = self
             .categories
             .iter()
             .filter(|(id, old)| next.get(*id).is_none_or(|new| new.name != old.name || new.parent_id != old.parent_id))
-            .map(|(id, _)| id.clone())
+            .map(|(id, _)| id)
+            .chain(next.keys().filter(|id| !self.categories.contains_key(*id)))
+            .filter_map(|id| self.category_numbers.get(id).copied())
             .collect();
-        // Slugs are only read when facets are counted, so a new slug needs no reindexing.
+        // Products under them are taken out while the old tree still says which words they
+        // were indexed under, and put back under the new one.
+        let docs: Vec<Document> = self
+            .entries
+            .iter()
+            .flatten()
+            .filter(|e| e.categories.iter().any(|c| changed.contains(c)))
+            .map(|e| e.doc.clone())
+            .collect();
+        for doc in &docs {
+            self.remove(&doc.id);
+        }
         for slot in &mut self.category_by_number {
             *slot = None;
         }
@@ -331,17 +344,6 @@ impl Index {
             self.category_by_number[number as usize] = Some(category.clone());
         }
         self.categories = next;
-        if changed.is_empty() {
-            return;
-        }
-        let changed: HashSet<u32> = changed.iter().filter_map(|id| self.category_numbers.get(id).copied()).collect();
-        let docs: Vec<Document> = self
-            .entries
-            .iter()
-            .flatten()
-            .filter(|e| e.categories.iter().any(|c| changed.contains(c)))
-            .map(|e| e.doc.clone())
-            .collect();
         for doc in docs {
             self.upsert(doc);
         }
@@ -389,30 +391,7 @@ impl Index {
             .iter()
             .map(|v| v.options.iter().map(|(name, value)| self.option_number(name, value)).collect())
             .collect();
-        let mut fields: BTreeMap<String, u8> = BTreeMap::new();
-        let mut add = |text: &str, field: Field, analyzer: &Analyzer| {
-            for word in analyze::words(text) {
-                let stem = analyzer.stem(&word);
-                if stem != word {
-                    *fields.entry(stem).or_default() |= field.bit();
-                }
-                *fields.entry(word).or_default() |= field.bit();
-            }
-        };
-        add(&doc.name, Field::Name, &self.analyzer);
-        add(&doc.description, Field::Description, &self.analyzer);
-        for id in &categories {
-            if let Some(category) = self.categories.get(id) {
-                let field = if doc.category_ids.contains(id) { Field::Category } else { Field::ParentCategory };
-                add(&category.name, field, &self.analyzer);
-            }
-        }
-        for variant in &doc.variants {
-            add(&variant.sku, Field::Sku, &self.analyzer);
-            for (_, value) in &variant.options {
-                add(value, Field::OptionValue, &self.analyzer);
-            }
-        }
+        let fields = self.terms_of(&doc, &categories);
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -433,8 +412,38 @@ impl Index {
             self.by_variant.insert(variant.id.clone(), slot);
         }
         let name_key = doc.name.to_lowercase();
-        self.entries[slot as usize] =
-            Some(Entry { doc, categories: category_numbers, options, terms: fields.into_keys().collect(), name_key });
+        self.entries[slot as usize] = Some(Entry { doc, categories: category_numbers, options, name_key });
+    }
+
+    /// The terms a product is indexed under, each with the fields it is in. Computed again to
+    /// remove the product, rather than kept (a kilobyte or more per product): the same
+    /// document under the same category tree gives the same terms.
+    fn terms_of(&self, doc: &Document, categories: &HashSet<String>) -> BTreeMap<String, u8> {
+        let mut fields: BTreeMap<String, u8> = BTreeMap::new();
+        let mut add = |text: &str, field: Field| {
+            for word in analyze::words(text) {
+                let stem = self.analyzer.stem(&word);
+                if stem != word {
+                    *fields.entry(stem).or_default() |= field.bit();
+                }
+                *fields.entry(word).or_default() |= field.bit();
+            }
+        };
+        add(&doc.name, Field::Name);
+        add(&doc.description, Field::Description);
+        for id in categories {
+            if let Some(category) = self.categories.get(id) {
+                let field = if doc.category_ids.contains(id) { Field::Category } else { Field::ParentCategory };
+                add(&category.name, field);
+            }
+        }
+        for variant in &doc.variants {
+            add(&variant.sku, Field::Sku);
+            for (_, value) in &variant.options {
+                add(value, Field::OptionValue);
+            }
+        }
+        fields
     }
 
     /// Removes a product (deleted); nothing if it is not there.
@@ -446,7 +455,8 @@ impl Index {
                 self.by_variant.remove(&variant.id);
             }
         }
-        for term in entry.terms {
+        let categories = self.with_ancestors(&entry.doc.category_ids);
+        for term in self.terms_of(&entry.doc, &categories).into_keys() {
             if let Some(postings) = self.terms.get_mut(&term) {
                 if let Ok(at) = postings.binary_search_by_key(&slot, |(s, _)| *s) {
                     postings.remove(at);

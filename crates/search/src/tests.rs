@@ -220,4 +220,12 @@ fn renaming_a_category_reindexes_only_its_products() {
     assert!(ids(&index, &text("clothing")).is_empty());
     assert_eq!(ids(&index, &text("apparel")), ["p4", "p1"]);
     assert_eq!(ids(&index, &Query { category: Some("c1".to_owned()), ..Query::default() }), ["p4", "p1"]);
+    // Removed after the rename, a product leaves no word behind for the next in its slot.
+    index.remove("p1");
+    index.remove("p4");
+    index.upsert(doc("p9", "Garden Hose", "", &[], vec![variant("HOSE-1", &[], 1000, true)]));
+    index.upsert(doc("p8", "Rake", "", &[], vec![variant("RAKE-1", &[], 1000, true)]));
+    assert!(ids(&index, &text("apparel")).is_empty());
+    assert!(ids(&index, &text("shirts")).is_empty());
+    assert!(ids(&index, &text("tee")).is_empty());
 }
