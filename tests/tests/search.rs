@@ -473,3 +473,21 @@ async fn edits_and_deletes_show_at_once_on_the_writer_and_drafts_never() -> Test
     assert_eq!(filtered.status, StatusCode::OK, "a new category is known at once: {}", filtered.body);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_reindex_request_rebuilds_the_index_from_the_database() -> TestResult {
+    use sea_orm::ConnectionTrait as _;
+    let server = demo_shop().await?;
+    // A change made behind the API's back records nothing in the log: the index cannot know.
+    server
+        .app_db
+        .execute_unprepared("UPDATE products SET name = 'Zephyr Lamp' WHERE slug = 'rechargeable-camp-lantern'")
+        .await?;
+    assert!(slugs(&list(&server, &[("q", "zephyr")]).await?).is_empty());
+    // What `emporium search reindex` records: every instance rebuilds at its next poll.
+    let version = emporium_gateway::search::request_rebuild(&server.app_db).await?;
+    server.state.search.caught_up(version).await;
+    assert_eq!(slugs(&list(&server, &[("q", "zephyr")]).await?), ["rechargeable-camp-lantern"]);
+    assert_eq!(server.state.search.read(emporium_search::Index::len), 50, "drafts are indexed too, for staff");
+    Ok(())
+}

@@ -86,8 +86,8 @@ pub struct ListInput {
     pub price_max: Option<i64>,
     /// Option name and the values asked for, in the order given.
     pub options: Vec<(String, Vec<String>)>,
-    /// Facet names as given: `category`, `price`, `option.<Name>`.
-    pub facets: Option<Vec<String>>,
+    /// The facets to count (with `total`).
+    pub facets: Option<catalog::FacetSelection>,
 }
 
 /// What each transport calls the list's parameters, for error paths.
@@ -125,43 +125,35 @@ impl ListFields {
 }
 
 /// Longest option name or value a filter or facet may name.
-const MAX_OPTION_TEXT: usize = 64;
+pub const MAX_OPTION_TEXT: usize = 64;
 
 /// Whether an option name or value can be asked for: 1 to 64 characters, no control
 /// characters.
-fn option_text(text: &str) -> bool {
+pub fn option_text(text: &str) -> bool {
     !text.trim().is_empty() && text.chars().count() <= MAX_OPTION_TEXT && emporium_core::db::lookupable(text)
 }
 
-/// The facets named, checked: 422 naming `field` for an unknown one.
-fn facet_selection(names: &[String], field: &'static str, errors: &mut ValidationErrors) -> catalog::FacetSelection {
-    let mut selection = catalog::FacetSelection::default();
-    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
-        match name {
-            "category" => selection.category = true,
-            "price" => selection.price = true,
-            _ => match name.strip_prefix("option.") {
-                Some(option) if option_text(option) => {
-                    if !selection.options.iter().any(|o| o.eq_ignore_ascii_case(option)) {
-                        selection.options.push(option.to_owned());
-                    }
-                    if selection.options.len() > catalog::MAX_OPTION_FACETS {
-                        errors.add(field, "too_many", format!("at most {} option facets", catalog::MAX_OPTION_FACETS));
-                        return selection;
-                    }
-                }
-                _ => {
-                    let shown: String = name.chars().take(MAX_OPTION_TEXT).collect();
-                    errors.add(
-                        field,
-                        "unknown_facet",
-                        format!("unknown facet `{shown}`: facets are category, price and option.<Name>"),
-                    );
-                    return selection;
-                }
-            },
-        }
+/// The facets asked for, checked (option names 1 to 64 characters, at most
+/// [`catalog::MAX_OPTION_FACETS`]) and each option named once.
+fn check_facets(
+    mut selection: catalog::FacetSelection,
+    field: &'static str,
+    errors: &mut ValidationErrors,
+) -> catalog::FacetSelection {
+    if selection.options.len() > catalog::MAX_OPTION_FACETS {
+        errors.add(field, "too_many", format!("at most {} option facets", catalog::MAX_OPTION_FACETS));
+        return selection;
     }
+    if !selection.options.iter().all(|name| option_text(name)) {
+        errors.add(field, "invalid", "an option facet names an option of 1 to 64 characters");
+    }
+    let mut seen: Vec<String> = Vec::new();
+    selection.options.retain(|name| {
+        let folded = name.to_lowercase();
+        let first = !seen.contains(&folded);
+        seen.push(folded);
+        first
+    });
     selection
 }
 
@@ -253,7 +245,7 @@ impl ListInput {
                 errors.add(fields.options, "invalid", format!("a value of option {name} is 1 to 64 characters"));
             }
         }
-        let facets = self.facets.as_deref().map(|names| facet_selection(names, fields.facets, &mut errors));
+        let facets = self.facets.map(|selection| check_facets(selection, fields.facets, &mut errors));
         if facets.as_ref().is_some_and(|f| f.price) && self.currency.is_none() {
             errors.add(fields.currency, "required", "the price facet needs a currency");
         }

@@ -434,3 +434,33 @@ pub fn facets_json(facets: &emporium_search::Facets) -> crate::dto::FacetsDto {
         options: facets.options.iter().map(|(name, values)| (format!("option.{name}"), counts(values))).collect(),
     }
 }
+
+/// Most completions one call returns.
+pub const MAX_SUGGESTIONS: usize = 8;
+
+/// The completions of `q` (default and most [`MAX_SUGGESTIONS`]), checked: 422 naming
+/// `fields.0` (the text) or `fields.1` (the count) for bad input.
+pub fn suggestions(
+    state: &crate::state::AppState,
+    q: Option<&str>,
+    limit: Option<i64>,
+    fields: (&'static str, &'static str),
+) -> Result<Vec<emporium_search::Suggestion>, crate::error::ApiError> {
+    let mut errors = emporium_core::ValidationErrors::new();
+    let q = q.unwrap_or_default();
+    if q.chars().count() > catalog::MAX_QUERY_CHARS {
+        errors.add(fields.0, "too_long", format!("must be at most {} characters", catalog::MAX_QUERY_CHARS));
+    } else if !emporium_core::db::lookupable(q) {
+        errors.add(fields.0, "invalid", "must not contain control characters");
+    }
+    let limit = match limit {
+        None => MAX_SUGGESTIONS,
+        Some(n) if (1..=MAX_SUGGESTIONS as i64).contains(&n) => n as usize,
+        Some(_) => {
+            errors.add(fields.1, "out_of_range", format!("must be a whole number from 1 to {MAX_SUGGESTIONS}"));
+            MAX_SUGGESTIONS
+        }
+    };
+    errors.finish(()).map_err(crate::error::ApiError::validation)?;
+    Ok(state.search.read(|index| index.suggest(q, limit)))
+}

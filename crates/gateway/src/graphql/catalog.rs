@@ -238,29 +238,40 @@ pub struct ProductConnection {
 }
 
 /// A completion of a search box's text.
-pub struct Suggestion(crate::rest::search::SuggestionDto);
+pub struct Suggestion(emporium_search::Suggestion);
 
 #[Object]
 impl Suggestion {
     /// `CATEGORY` or `PRODUCT`.
     async fn kind(&self) -> SuggestionKind {
-        match self.0.kind {
-            crate::rest::search::SuggestionKind::Category => SuggestionKind::Category,
-            crate::rest::search::SuggestionKind::Product => SuggestionKind::Product,
+        match self.0 {
+            emporium_search::Suggestion::Category { .. } => SuggestionKind::Category,
+            emporium_search::Suggestion::Product { .. } => SuggestionKind::Product,
         }
     }
 
     /// The name to show and search for.
     async fn text(&self) -> &str {
-        &self.0.text
+        match &self.0 {
+            emporium_search::Suggestion::Category { name, .. } | emporium_search::Suggestion::Product { name, .. } => {
+                name
+            }
+        }
     }
 
     async fn id(&self) -> &str {
-        &self.0.id
+        match &self.0 {
+            emporium_search::Suggestion::Category { id, .. } | emporium_search::Suggestion::Product { id, .. } => id,
+        }
     }
 
+    /// For a link: the product's slug, or the `category` filter's.
     async fn slug(&self) -> &str {
-        &self.0.slug
+        match &self.0 {
+            emporium_search::Suggestion::Category { slug, .. } | emporium_search::Suggestion::Product { slug, .. } => {
+                slug
+            }
+        }
     }
 }
 
@@ -416,12 +427,8 @@ impl CatalogQuery {
             None if look.field("totalCount").exists() => Some(FacetsInput::default()),
             None => None,
         };
-        let facets = facets.map(|f| {
-            let mut names: Vec<String> = f.options.into_iter().map(|o| format!("option.{o}")).collect();
-            names.extend(f.category.then(|| "category".to_owned()));
-            names.extend(f.price.then(|| "price".to_owned()));
-            names
-        });
+        let facets =
+            facets.map(|f| catalog::FacetSelection { category: f.category, options: f.options, price: f.price });
         let input = products::ListInput {
             limit: Some(first),
             cursor: after,
@@ -472,7 +479,7 @@ impl CatalogQuery {
         #[graphql(default = 8)] first: i64,
     ) -> Result<Vec<Suggestion>> {
         let state = ctx.data::<AppState>()?;
-        let found = crate::rest::search::suggestions(state, Some(&query), Some(first), ("query", "first"))?;
+        let found = crate::search::suggestions(state, Some(&query), Some(first), ("query", "first"))?;
         Ok(found.into_iter().map(Suggestion).collect())
     }
 

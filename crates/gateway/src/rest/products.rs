@@ -62,8 +62,35 @@ pub struct ListParams {
     pub facets: Option<String>,
 }
 
-/// What every option filter's parameter starts with.
+/// What every option filter's parameter (and option facet) starts with.
 const OPTION_PREFIX: &str = "option.";
+
+/// `facets=category,option.Size,price` as a selection: 422 `unknown_facet` naming the first
+/// name that is none of those (the list's own check bounds and checks the option names).
+fn parse_facets(names: &str, errors: &mut ValidationErrors) -> catalog::FacetSelection {
+    let mut selection = catalog::FacetSelection::default();
+    for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        match name {
+            "category" => selection.category = true,
+            "price" => selection.price = true,
+            _ => match name.strip_prefix(OPTION_PREFIX).filter(|option| !option.trim().is_empty()) {
+                // One more than allowed is enough for the check to refuse them.
+                Some(_) if selection.options.len() > catalog::MAX_OPTION_FACETS => {}
+                Some(option) => selection.options.push(option.to_owned()),
+                None => {
+                    let shown: String = name.chars().take(products::MAX_OPTION_TEXT).collect();
+                    errors.add(
+                        "facets",
+                        "unknown_facet",
+                        format!("unknown facet `{shown}`: facets are category, price and option.<Name>"),
+                    );
+                    break;
+                }
+            },
+        }
+    }
+    selection
+}
 
 /// How a product list is ordered.
 #[derive(utoipa::ToSchema)]
@@ -156,7 +183,7 @@ impl ListParams {
                 None => options.push((name.to_owned(), vec![value.into_owned()])),
             }
         }
-        let facets = given(facets).map(|f| f.split(',').map(str::to_owned).collect());
+        let facets = given(facets).map(|names| parse_facets(&names, &mut errors));
         let input = products::ListInput {
             limit,
             cursor,

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use emporium_core::ValidationErrors;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -49,44 +48,17 @@ pub struct SuggestionList {
     pub data: Vec<SuggestionDto>,
 }
 
-/// Most completions one call returns.
-pub const MAX_SUGGESTIONS: usize = 8;
-
-/// The completions of `q`, checked: 422 naming `q_field` or `limit_field` for bad input.
-pub fn suggestions(
-    state: &AppState,
-    q: Option<&str>,
-    limit: Option<i64>,
-    fields: (&'static str, &'static str),
-) -> Result<Vec<SuggestionDto>, ApiError> {
-    let mut errors = ValidationErrors::new();
-    let q = q.unwrap_or_default();
-    if q.chars().count() > emporium_catalog::MAX_QUERY_CHARS {
-        errors.add(fields.0, "too_long", format!("must be at most {} characters", emporium_catalog::MAX_QUERY_CHARS));
-    } else if !emporium_core::db::lookupable(q) {
-        errors.add(fields.0, "invalid", "must not contain control characters");
-    }
-    let limit = match limit {
-        None => MAX_SUGGESTIONS,
-        Some(n) if (1..=MAX_SUGGESTIONS as i64).contains(&n) => n as usize,
-        Some(_) => {
-            errors.add(fields.1, "out_of_range", format!("must be a whole number from 1 to {MAX_SUGGESTIONS}"));
-            MAX_SUGGESTIONS
-        }
-    };
-    errors.finish(()).map_err(ApiError::validation)?;
-    let found = state.search.read(|index| index.suggest(q, limit));
-    Ok(found
-        .into_iter()
-        .map(|s| match s {
+impl From<emporium_search::Suggestion> for SuggestionDto {
+    fn from(suggestion: emporium_search::Suggestion) -> Self {
+        match suggestion {
             emporium_search::Suggestion::Category { id, slug, name } => {
-                SuggestionDto { kind: SuggestionKind::Category, text: name, id, slug }
+                Self { kind: SuggestionKind::Category, text: name, id, slug }
             }
             emporium_search::Suggestion::Product { id, slug, name } => {
-                SuggestionDto { kind: SuggestionKind::Product, text: name, id, slug }
+                Self { kind: SuggestionKind::Product, text: name, id, slug }
             }
-        })
-        .collect())
+        }
+    }
 }
 
 /// Complete what a shopper types: up to 8 category and product names for a prefix.
@@ -109,5 +81,6 @@ pub async fn suggest(
         Some(Ok(n)) => Some(n),
         Some(Err(_)) => Some(0),
     };
-    Ok(Json(SuggestionList { data: suggestions(&state, params.q.as_deref(), limit, ("q", "limit"))? }))
+    let found = crate::search::suggestions(&state, params.q.as_deref(), limit, ("q", "limit"))?;
+    Ok(Json(SuggestionList { data: found.into_iter().map(Into::into).collect() }))
 }
