@@ -40,7 +40,7 @@ fn main() {
             })
             .collect();
         index.upsert(Document {
-            id: format!("p{n:08}"),
+            id: format!("prod_{n:032x}"),
             slug: format!("product-{n}"),
             published: true,
             name: format!("{adjective} {noun} {n}"),
@@ -58,7 +58,8 @@ fn main() {
         facets: FacetRequest { category: true, options: vec!["Size".into(), "Colour".into()], price: true },
         ..Query::default()
     };
-    for text in ["vintage mug", "wool hodie", "classic t", "sku-4242-1"] {
+    let texts = std::env::var("QUERIES").unwrap_or_else(|_| "vintage mug,wool hodie,classic t,sku-4242-1".to_owned());
+    for text in texts.split(',') {
         let query = query(text);
         let mut times = Vec::new();
         let mut total = 0;
