@@ -670,7 +670,8 @@ impl Index {
             options: query.options.iter().map(|(name, values)| self.option_filter(name, values)).collect(),
         };
         let mut hits: Vec<(SortKey, IdKey<'_>)> = Vec::new();
-        let mut facets = Tally::new(self, query);
+        let mut facets = Tally::new(self, query, &filter);
+        let mut marks: Vec<u64> = Vec::new();
         for (slot, score) in candidates {
             let Some(entry) = self.entries.get(slot as usize).and_then(Option::as_ref) else { continue };
             if !query.visibility_admits(entry.doc.published) {
@@ -678,8 +679,9 @@ impl Index {
             }
             let in_category = filter.in_category(entry);
             // A variant passes every variant filter: the product counts, in its categories.
-            let passes = entry.doc.variants.iter().zip(&entry.options).any(|(v, o)| filter.variant(v, o, None));
-            facets.count(&filter, entry, in_category, passes);
+            filter.marks(entry, &mut marks);
+            let passes = marks.contains(&0);
+            facets.count(entry, &marks, in_category, passes);
             if in_category && passes {
                 hits.push((sort_key(query, entry, score), IdKey(entry.id_number, entry.doc.id.as_str())));
             }
@@ -815,12 +817,15 @@ fn sort_key(query: &Query, entry: &Entry, score: u32) -> SortKey {
     }
 }
 
-/// Which filter a facet leaves out.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum LeaveOut {
-    Price,
-    /// The filter on the option of this name number.
-    Option(u32),
+/// The bit of a variant that fails the stock filter.
+const FAILS_STOCK: u64 = 1;
+/// The bit of a variant that fails the price filter.
+const FAILS_PRICE: u64 = 2;
+
+/// The bit of a variant that fails option filter `i` (filters past the 62nd share the last
+/// bit; the API allows 10).
+fn fails_option(i: usize) -> u64 {
+    1 << (2 + i.min(61))
 }
 
 struct Filter<'a> {
@@ -836,26 +841,52 @@ impl Filter<'_> {
         self.category.is_none_or(|c| entry.categories.binary_search(&c).is_ok())
     }
 
-    /// Whether a variant (with its option numbers) passes the variant filters (stock, price,
-    /// options), one left out.
-    fn variant(&self, variant: &Variant, options: &[(u32, u32)], leave_out: Option<LeaveOut>) -> bool {
+    /// Whether any filter looks at variants.
+    fn on_variants(&self) -> bool {
+        self.query.in_stock || self.priced() || !self.options.is_empty()
+    }
+
+    fn priced(&self) -> bool {
+        self.query.price_min.is_some() || self.query.price_max.is_some()
+    }
+
+    /// The bits of the option filters on the option of name `name`: what its facet leaves out.
+    fn option_bits(&self, name: u32) -> u64 {
+        self.options.iter().enumerate().filter(|(_, (n, _))| *n == Some(name)).fold(0, |bits, (i, _)| bits | fails_option(i))
+    }
+
+    /// Per variant of `entry`, the filters it fails, as bits ([`FAILS_STOCK`], [`FAILS_PRICE`],
+    /// [`fails_option`]): worked out once per product, so each facet that leaves one filter
+    /// out only masks its bit.
+    fn marks(&self, entry: &Entry, marks: &mut Vec<u64>) {
+        marks.clear();
+        if !self.on_variants() {
+            marks.resize(entry.doc.variants.len(), 0);
+            return;
+        }
         let query = self.query;
-        if query.in_stock && !variant.available {
-            return false;
-        }
-        if leave_out != Some(LeaveOut::Price) && (query.price_min.is_some() || query.price_max.is_some()) {
-            let Some(price) = query.currency.and_then(|c| variant.price(c)) else { return false };
-            if query.price_min.is_some_and(|min| price < min) || query.price_max.is_some_and(|max| price > max) {
-                return false;
+        for (variant, options) in entry.doc.variants.iter().zip(&entry.options) {
+            let mut fails = 0;
+            if query.in_stock && !variant.available {
+                fails |= FAILS_STOCK;
             }
-        }
-        self.options.iter().all(|(name, values)| match name {
-            None => false,
-            Some(name) => {
-                leave_out == Some(LeaveOut::Option(*name))
-                    || options.iter().any(|(n, v)| n == name && values.contains(v))
+            if self.priced() {
+                let price = query.currency.and_then(|c| variant.price(c));
+                let within = price.is_some_and(|price| {
+                    query.price_min.is_none_or(|min| price >= min) && query.price_max.is_none_or(|max| price <= max)
+                });
+                if !within {
+                    fails |= FAILS_PRICE;
+                }
             }
-        })
+            for (i, (name, values)) in self.options.iter().enumerate() {
+                let has = name.is_some_and(|name| options.iter().any(|(n, v)| *n == name && values.contains(v)));
+                if !has {
+                    fails |= fails_option(i);
+                }
+            }
+            marks.push(fails);
+        }
     }
 }
 
@@ -866,17 +897,18 @@ struct Tally<'a> {
     currency: Option<Currency>,
     /// Products per category number (dense: categories are few).
     categories: Vec<usize>,
-    /// Per option facet: its name's number, whether another variant filter applies (else
-    /// each product's distinct values are counted as they are), and products per value
-    /// number (dense: a counter per value the shop has, read once at the end).
-    options: Vec<(Option<u32>, bool, Vec<usize>)>,
+    /// Per option facet: its name's number, the filter bits it leaves out (none: no other
+    /// filter applies to variants, so each product's distinct values count as they are), and
+    /// products per value number (dense: a counter per value the shop has, read once at the
+    /// end).
+    options: Vec<(Option<u32>, Option<u64>, Vec<usize>)>,
     bands: Vec<usize>,
     /// Values already counted for the product being visited.
     seen: Vec<u32>,
 }
 
 impl<'a> Tally<'a> {
-    fn new(index: &'a Index, query: &'a Query) -> Self {
+    fn new(index: &'a Index, query: &'a Query, filter: &Filter<'_>) -> Self {
         Self {
             index,
             request: &query.facets,
@@ -888,13 +920,11 @@ impl<'a> Tally<'a> {
                 .iter()
                 .map(|name| {
                     let number = index.option_names.get(&name.to_lowercase()).copied();
-                    let filtered = query.in_stock
-                        || query.price_min.is_some()
-                        || query.price_max.is_some()
-                        || query.options.iter().any(|(other, _)| {
-                            number.is_none() || index.option_names.get(&other.to_lowercase()).copied() != number
-                        });
-                    (number, filtered, vec![0; index.value_text.len()])
+                    let own = number.map_or(0, |n| filter.option_bits(n));
+                    let others = query.in_stock
+                        || filter.priced()
+                        || (0..filter.options.len()).any(|i| own & fails_option(i) == 0);
+                    (number, others.then_some(own), vec![0; index.value_text.len()])
                 })
                 .collect(),
             bands: vec![0; BAND_EDGES.len() + 1],
@@ -902,7 +932,8 @@ impl<'a> Tally<'a> {
         }
     }
 
-    fn count(&mut self, filter: &Filter<'_>, entry: &Entry, in_category: bool, passes: bool) {
+    /// Counts a product whose variants fail the filters marked in `marks`.
+    fn count(&mut self, entry: &Entry, marks: &[u64], in_category: bool, passes: bool) {
         if self.request.category && passes {
             for number in &entry.categories {
                 if let Some(count) = self.categories.get_mut(*number as usize) {
@@ -913,9 +944,9 @@ impl<'a> Tally<'a> {
         if !in_category {
             return;
         }
-        for (name, filtered, counts) in &mut self.options {
+        for (name, leave_out, counts) in &mut self.options {
             let Some(name) = *name else { continue };
-            if !*filtered {
+            let Some(leave_out) = *leave_out else {
                 // No other filter on variants: every value the product has counts.
                 for (_, value) in entry.values.iter().filter(|(n, _)| *n == name) {
                     if let Some(count) = counts.get_mut(*value as usize) {
@@ -923,10 +954,10 @@ impl<'a> Tally<'a> {
                     }
                 }
                 continue;
-            }
+            };
             self.seen.clear();
-            for (variant, options) in entry.doc.variants.iter().zip(&entry.options) {
-                if !filter.variant(variant, options, Some(LeaveOut::Option(name))) {
+            for (fails, options) in marks.iter().zip(&entry.options) {
+                if fails & !leave_out != 0 {
                     continue;
                 }
                 for (_, value) in options.iter().filter(|(n, _)| *n == name) {
@@ -946,8 +977,8 @@ impl<'a> Tally<'a> {
                 .doc
                 .variants
                 .iter()
-                .zip(&entry.options)
-                .filter(|(v, o)| filter.variant(v, o, Some(LeaveOut::Price)))
+                .zip(marks)
+                .filter(|(_, fails)| **fails & !FAILS_PRICE == 0)
                 .filter_map(|(v, _)| v.price(currency))
                 .min();
             if let Some(price) = lowest {
