@@ -852,7 +852,11 @@ impl Filter<'_> {
 
     /// The bits of the option filters on the option of name `name`: what its facet leaves out.
     fn option_bits(&self, name: u32) -> u64 {
-        self.options.iter().enumerate().filter(|(_, (n, _))| *n == Some(name)).fold(0, |bits, (i, _)| bits | fails_option(i))
+        self.options
+            .iter()
+            .enumerate()
+            .filter(|(_, (n, _))| *n == Some(name))
+            .fold(0, |bits, (i, _)| bits | fails_option(i))
     }
 
     /// Per variant of `entry`, the filters it fails, as bits ([`FAILS_STOCK`], [`FAILS_PRICE`],
