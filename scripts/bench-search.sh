@@ -5,6 +5,8 @@
 # index from scratch. Goal: p99 under 20 ms for search with facets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-wrk.sh
+source scripts/bench-wrk.sh
 
 DURATION="${BENCH_DURATION:-10s}"
 CONNECTIONS="${BENCH_SEARCH_CONNECTIONS:-16}"
@@ -23,27 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-to_ms() {
-  local v="$1"
-  case "$v" in
-    *us) awk -v x="${v%us}" 'BEGIN {printf "%.2f", x / 1000}' ;;
-    *ms) awk -v x="${v%ms}" 'BEGIN {printf "%.2f", x}' ;;
-    *s) awk -v x="${v%s}" 'BEGIN {printf "%.2f", x * 1000}' ;;
-    *) echo "$v" ;;
-  esac
-}
 
-# Prints "rps p50_ms p99_ms" for one wrk run; warns about non-2xx answers.
-run() {
-  local out rps p50 p99 errors
-  out="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@")"
-  rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
-  p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
-  p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
-  errors="$(awk '/Non-2xx/ {print $NF}' <<<"$out")"
-  [ -n "$errors" ] && echo "warning: $errors non-2xx answers" >&2
-  echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
-}
 
 # Starts the server on database $1 (extra arguments to `serve`), waits until it answers.
 start() {

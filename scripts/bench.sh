@@ -3,6 +3,8 @@
 # with a minimal axum handler serving the same bytes from memory (the ceiling).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-wrk.sh
+source scripts/bench-wrk.sh
 
 DURATION="${BENCH_DURATION:-10s}"
 CONNECTIONS="${BENCH_CONNECTIONS:-64}"
@@ -59,28 +61,7 @@ token="$(curl -fs -X POST "127.0.0.1:$PORT/v1/auth/login" -H 'content-type: appl
 sed "s/^wrk.method = \"POST\"$/wrk.method = \"POST\"\nwrk.headers[\"Authorization\"] = \"Bearer $token\"/" \
   "$work/graphql.lua" >"$work/graphql-staff.lua"
 
-# Prints "rps p50_ms p99_ms" for one wrk run.
-run() {
-  local out
-  out="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@")"
-  local rps p50 p99 errors
-  rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
-  p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
-  p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
-  errors="$(awk '/Non-2xx/ {print $NF}' <<<"$out")"
-  [ -n "$errors" ] && echo "warning: $errors non-2xx answers" >&2
-  echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
-}
 
-to_ms() {
-  local v="$1"
-  case "$v" in
-    *us) awk -v x="${v%us}" 'BEGIN {printf "%.2f", x / 1000}' ;;
-    *ms) awk -v x="${v%ms}" 'BEGIN {printf "%.2f", x}' ;;
-    *s) awk -v x="${v%s}" 'BEGIN {printf "%.2f", x * 1000}' ;;
-    *) echo "$v" ;;
-  esac
-}
 
 # Warm the caches.
 wrk -t1 -c4 -d1s "http://127.0.0.1:$PORT/v1/products/$SLUG" >/dev/null

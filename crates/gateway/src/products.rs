@@ -536,8 +536,9 @@ impl<'s> Write<'s> {
         build_docs(&self.txn, &[id.to_owned()]).await?.pop().ok_or_else(|| ApiError::not_found("product"))
     }
 
-    /// Records the invalidation with the write, commits, then invalidates. A write that
-    /// touched nothing just commits.
+    /// Records the invalidation with the write, commits, then invalidates and waits for this
+    /// instance's search index to take the write (so the caller's next search sees it). A
+    /// write that touched nothing just commits.
     pub async fn commit(self) -> Result<(), ApiError> {
         for product in &self.products {
             emporium_core::events::append(&self.txn, "product.updated", &serde_json::json!({ "product_id": product }))

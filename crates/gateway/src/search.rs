@@ -140,7 +140,8 @@ struct Changes {
     rebuild: bool,
 }
 
-/// One poll: applies every log row after the index's version, up to [`BATCH`] of them.
+/// One poll: applies every log row after the index's version; more than [`BATCH`] of them
+/// (a bulk import) are cheaper to rebuild from than to replay.
 async fn sync_once(db: &DatabaseConnection, search: &Search) -> Result<(), DbErr> {
     let applied = search.applied();
     let current = log_version(db).await?;
