@@ -66,7 +66,7 @@ impl Search {
     /// Builds a new index from the database and swaps it in. The log version is read first,
     /// so a write that commits while the catalog is read is applied again by the next poll.
     async fn rebuild(&self, db: &DatabaseConnection, progress: impl Fn(u64, u64)) -> Result<(), DbErr> {
-        let version = log_version(db).await?;
+        let version = crate::cache::sync::version(db).await?;
         let backend = db.get_database_backend();
         let ids: Vec<String> = db
             .query_all_raw(statement(backend, "SELECT id FROM products WHERE deleted_at IS NULL ORDER BY id", []))
@@ -144,7 +144,7 @@ struct Changes {
 /// (a bulk import) are cheaper to rebuild from than to replay.
 async fn sync_once(db: &DatabaseConnection, search: &Search) -> Result<(), DbErr> {
     let applied = search.applied();
-    let current = log_version(db).await?;
+    let current = crate::cache::sync::version(db).await?;
     if current <= applied {
         return Ok(());
     }
@@ -220,15 +220,6 @@ async fn apply(db: &DatabaseConnection, search: &Search, changes: Changes) -> Re
         }
     });
     Ok(())
-}
-
-async fn log_version<C: ConnectionTrait>(db: &C) -> Result<i64, DbErr> {
-    Ok(db
-        .query_one_raw(statement(db.get_database_backend(), "SELECT version FROM cache_version WHERE id = 1", []))
-        .await?
-        .map(|row| row.try_get_by_index::<i64>(0))
-        .transpose()?
-        .unwrap_or_default())
 }
 
 async fn categories<C: ConnectionTrait>(db: &C) -> Result<Vec<emporium_search::Category>, DbErr> {

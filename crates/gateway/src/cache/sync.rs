@@ -50,6 +50,16 @@ pub async fn record<C: ConnectionTrait>(txn: &C, keys: &[&str]) -> Result<i64, D
     Ok(version)
 }
 
+/// The latest version recorded in the log (0 before any write).
+pub async fn version<C: ConnectionTrait>(db: &C) -> Result<i64, DbErr> {
+    Ok(db
+        .query_one_raw(statement(db.get_database_backend(), "SELECT version FROM cache_version WHERE id = 1", []))
+        .await?
+        .map(|row| row.try_get_by_index::<i64>(0))
+        .transpose()?
+        .unwrap_or_default())
+}
+
 /// Polls the log and applies it to `cache`, until shutdown.
 pub async fn run(db: DatabaseConnection, cache: Arc<ProductCache>, retention: Duration, mut shutdown: Shutdown) {
     {
@@ -82,12 +92,7 @@ pub async fn run(db: DatabaseConnection, cache: Arc<ProductCache>, retention: Du
 /// now applied, or `None` if the cache could not take it (the next poll starts over then).
 async fn sync_once(db: &DatabaseConnection, cache: &ProductCache, applied: i64) -> Result<Option<i64>, DbErr> {
     let backend = db.get_database_backend();
-    let current = db
-        .query_one_raw(statement(backend, "SELECT version FROM cache_version WHERE id = 1", []))
-        .await?
-        .map(|row| row.try_get_by_index::<i64>(0))
-        .transpose()?
-        .unwrap_or_default();
+    let current = version(db).await?;
     // Pages in (version, key) order; one version may touch many keys (a bulk import).
     let mut after: Option<(i64, String)> = None;
     if current <= applied {
