@@ -130,6 +130,9 @@ pub(crate) struct Entry {
     pub(crate) options: Vec<Vec<(u32, u32)>>,
     /// The distinct (option name, value) numbers over all variants, sorted.
     pub(crate) values: Vec<(u32, u32)>,
+    /// The lowest price of any variant, per currency: what price sorts order by, and the
+    /// price facet counts when no other filter looks at variants.
+    pub(crate) lowest: Vec<(Currency, i64)>,
     pub(crate) name_key: String,
     /// The id's time-ordered number, for ties (see [`id_number`]).
     pub(crate) id_number: u128,
@@ -295,8 +298,15 @@ impl Index {
         let mut values: Vec<(u32, u32)> = options.iter().flatten().copied().collect();
         values.sort_unstable();
         values.dedup();
+        let mut lowest: Vec<(Currency, i64)> = Vec::new();
+        for (currency, amount) in doc.variants.iter().flat_map(|v| &v.prices) {
+            match lowest.iter_mut().find(|(c, _)| c == currency) {
+                Some((_, held)) => *held = (*held).min(*amount),
+                None => lowest.push((*currency, *amount)),
+            }
+        }
         self.entries[slot as usize] =
-            Some(Entry { doc, categories: category_numbers, options, values, name_key, id_number });
+            Some(Entry { doc, categories: category_numbers, options, values, lowest, name_key, id_number });
     }
 
     /// The terms a product is indexed under, each with the fields it is in. Computed again to

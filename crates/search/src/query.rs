@@ -222,7 +222,7 @@ impl Sort {
 }
 
 fn sort_key(query: &Query, entry: &Entry, score: u32) -> SortKey {
-    let lowest = || query.currency.and_then(|c| entry.doc.variants.iter().filter_map(|v| v.price(c)).min());
+    let lowest = || query.currency.and_then(|c| entry.lowest(c));
     match query.sort {
         Sort::Relevance => SortKey::Score(score),
         Sort::Newest => SortKey::None,
@@ -322,6 +322,8 @@ struct Tally<'a> {
     /// end).
     options: Vec<(Option<u32>, Option<u64>, Vec<usize>)>,
     bands: Vec<usize>,
+    /// No filter but price's looks at variants.
+    price_alone: bool,
     /// Values already counted for the product being visited.
     seen: Vec<u32>,
 }
@@ -347,6 +349,7 @@ impl<'a> Tally<'a> {
                 })
                 .collect(),
             bands: vec![0; BAND_EDGES.len() + 1],
+            price_alone: !query.in_stock && filter.options.is_empty(),
             seen: Vec::new(),
         }
     }
@@ -392,14 +395,20 @@ impl<'a> Tally<'a> {
         if self.request.price
             && let Some(currency) = self.currency
         {
-            let lowest = entry
-                .doc
-                .variants
-                .iter()
-                .zip(marks)
-                .filter(|(_, fails)| **fails & !FAILS_PRICE == 0)
-                .filter_map(|(v, _)| v.price(currency))
-                .min();
+            // The facet leaves the price filter out: with no other filter on variants, the
+            // product's lowest price is the one counted.
+            let lowest = if self.price_alone {
+                entry.lowest(currency)
+            } else {
+                entry
+                    .doc
+                    .variants
+                    .iter()
+                    .zip(marks)
+                    .filter(|(_, fails)| **fails & !FAILS_PRICE == 0)
+                    .filter_map(|(v, _)| v.price(currency))
+                    .min()
+            };
             if let Some(price) = lowest {
                 let unit = 10_i64.pow(u32::from(currency.minor_units()));
                 let band = BAND_EDGES.iter().take_while(|edge| price >= **edge * unit).count();
@@ -459,6 +468,13 @@ impl<'a> Tally<'a> {
                     .collect()
             }),
         }
+    }
+}
+
+impl Entry {
+    /// The lowest price of any variant in `currency`.
+    fn lowest(&self, currency: Currency) -> Option<i64> {
+        self.lowest.iter().find(|(c, _)| *c == currency).map(|(_, amount)| *amount)
     }
 }
 
