@@ -14,6 +14,6 @@ pub use error::{CatalogError, ERROR_CODES};
 pub use model::*;
 pub use query::{
     FacetSelection, IdPage, ListProducts, MAX_OPTION_FACETS, MAX_OPTION_FILTERS, MAX_OPTION_VALUES, MAX_QUERY_CHARS,
-    ProductSort, StatusFilter, list_products,
+    ProductSort, StatusFilter, fingerprint, list_products,
 };
 pub use service::*;

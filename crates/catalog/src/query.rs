@@ -277,7 +277,8 @@ pub async fn list_products<C: ConnectionTrait>(
     Ok(page)
 }
 
-fn fingerprint(request: &ListProducts) -> String {
+/// What a list's cursor binds to: its filters and sort, not its page size or position.
+pub fn fingerprint(request: &ListProducts) -> String {
     format!(
         "{:?}|{:?}|{}|{}|{}",
         request.sort,

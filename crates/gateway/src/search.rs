@@ -200,10 +200,7 @@ async fn apply(db: &DatabaseConnection, search: &Search, changes: Changes) -> Re
     // Variants of products just loaded already have fresh figures.
     let reloaded: BTreeSet<&str> = docs.iter().flat_map(|d| d.variants.iter().map(|v| v.id.as_str())).collect();
     let variants: Vec<String> = changes.variants.into_iter().filter(|v| !reloaded.contains(v.as_str())).collect();
-    let mut figures: HashMap<String, i64> = HashMap::new();
-    for chunk in variants.chunks(CHUNK) {
-        figures.extend(emporium_inventory::available(db, chunk).await?);
-    }
+    let figures = availability(db, &variants).await?;
     search.write(|index| {
         if let Some(categories) = categories {
             index.set_categories(categories);
@@ -230,14 +227,20 @@ async fn categories<C: ConnectionTrait>(db: &C) -> Result<Vec<emporium_search::C
         .collect())
 }
 
+/// Units available now per variant, read [`CHUNK`] ids per statement.
+async fn availability<C: ConnectionTrait>(db: &C, variant_ids: &[String]) -> Result<HashMap<String, i64>, DbErr> {
+    let mut figures = HashMap::with_capacity(variant_ids.len());
+    for chunk in variant_ids.chunks(CHUNK) {
+        figures.extend(emporium_inventory::available(db, chunk).await?);
+    }
+    Ok(figures)
+}
+
 /// The live products among `ids` as the index takes them, with their variants' availability.
 async fn documents<C: ConnectionTrait>(db: &C, ids: &[String]) -> Result<Vec<Document>, DbErr> {
     let products = catalog::load_products(db, ids).await?;
     let variant_ids: Vec<String> = products.iter().flat_map(|p| p.variants.iter().map(|v| v.id.clone())).collect();
-    let mut figures: HashMap<String, i64> = HashMap::new();
-    for chunk in variant_ids.chunks(CHUNK) {
-        figures.extend(emporium_inventory::available(db, chunk).await?);
-    }
+    let figures = availability(db, &variant_ids).await?;
     Ok(products
         .into_iter()
         .map(|p| Document {
@@ -345,7 +348,7 @@ fn query_of(request: &catalog::ListProducts) -> emporium_search::Query {
     }
 }
 
-/// What a cursor binds to: every filter and the sort, not the page size or the facets.
+/// What a cursor binds to: the catalog list's filters and sort, and the search filters.
 fn fingerprint(request: &catalog::ListProducts) -> String {
     let options: Vec<String> = request
         .options
@@ -353,12 +356,8 @@ fn fingerprint(request: &catalog::ListProducts) -> String {
         .map(|(name, values)| format!("{}={}", name.to_lowercase(), values.join(",").to_lowercase()))
         .collect();
     format!(
-        "{:?}|{:?}|{}|{}|{}|{}|{:?}|{:?}|{}",
-        request.sort,
-        request.status,
-        request.q.as_deref().map(str::trim).unwrap_or_default().to_lowercase(),
-        request.category.as_deref().unwrap_or_default(),
-        request.currency.map(|c| c.code().to_owned()).unwrap_or_default(),
+        "{}|{}|{:?}|{:?}|{}",
+        catalog::fingerprint(request),
         request.in_stock,
         request.price_min,
         request.price_max,
@@ -386,8 +385,10 @@ pub fn find(
     let query = query_of(request);
     let limit = request.limit.get() as usize;
     let page = search.read(|index| {
-        let known = request.category.as_deref().is_none_or(|c| index.knows_category(c));
-        known.then(|| index.search(&query, after.as_ref(), limit))
+        let page = index.search(&query, after.as_ref(), limit);
+        // An empty page may mean an unknown category: only then is it looked up.
+        let unknown = page.total == 0 && request.category.as_deref().is_some_and(|c| !index.knows_category(c));
+        (!unknown).then_some(page)
     });
     let Some(page) = page else {
         return Err(catalog::CatalogError::Invalid(emporium_core::ValidationErrors::single(

@@ -76,11 +76,7 @@ pub async fn suggest(
     _principal: Principal,
     ApiQuery(params): ApiQuery<SuggestParams>,
 ) -> Result<Json<SuggestionList>, ApiError> {
-    let limit = match params.limit.as_deref().filter(|l| !l.is_empty()).map(str::parse::<i64>) {
-        None => None,
-        Some(Ok(n)) => Some(n),
-        Some(Err(_)) => Some(0),
-    };
+    let (limit, _) = crate::rest::page_params(params.limit.as_deref(), None);
     let found = crate::search::suggestions(&state, params.q.as_deref(), limit, ("q", "limit"))?;
     Ok(Json(SuggestionList { data: found.into_iter().map(Into::into).collect() }))
 }
