@@ -19,6 +19,7 @@ mod m0008_backorders;
 mod m0009_events;
 mod m0010_purchase;
 mod m0011_fulfilment;
+mod m0012_review_fixes;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_events::Migration),
             Box::new(m0010_purchase::Migration),
             Box::new(m0011_fulfilment::Migration),
+            Box::new(m0012_review_fixes::Migration),
         ]
     }
 }

@@ -624,14 +624,24 @@ async fn a_payment_whose_checkout_was_abandoned_after_capture_is_given_back() ->
             [old.into(), cart.clone().into()],
         ))
         .await?;
-    let swept = emporium_orders::checkout::sweep_abandoned(&server.app_db, &server.state.payments).await?;
+    let swept = emporium_orders::checkout::sweep_abandoned(
+        &server.app_db,
+        &server.state.payments,
+        server.state.config.reservation_ttl,
+    )
+    .await?;
     assert_eq!(swept, 1);
     assert_eq!(
         server.state.test_payments.payment(&authorized.payment_ref),
         Some((1500, 1500, false)),
         "refunded in full"
     );
-    let again = emporium_orders::checkout::sweep_abandoned(&server.app_db, &server.state.payments).await?;
+    let again = emporium_orders::checkout::sweep_abandoned(
+        &server.app_db,
+        &server.state.payments,
+        server.state.config.reservation_ttl,
+    )
+    .await?;
     assert_eq!(again, 0, "given back once");
     let view = server.get(&format!("/v1/carts/{cart}")).await?;
     assert_eq!(view.body["status"], "open", "the cart can be checked out again");
@@ -698,14 +708,29 @@ async fn a_payment_whose_answer_was_lost_and_never_retried_is_found_and_given_ba
     let calls = server.state.test_payments.calls();
     let Some(Call::Authorize { payment_ref, .. }) = calls.first() else { anyhow::bail!("no charge: {calls:?}") };
     assert_eq!(server.state.test_payments.payment(payment_ref), Some((1500, 0, false)), "the money was taken");
-    let swept = emporium_orders::checkout::sweep_abandoned(&server.app_db, &server.state.payments).await?;
+    let swept = emporium_orders::checkout::sweep_abandoned(
+        &server.app_db,
+        &server.state.payments,
+        server.state.config.reservation_ttl,
+    )
+    .await?;
     assert_eq!(swept, 0, "not while the shopper may still retry");
     // The shopper went away; the hold is long over.
     age_pending_payments(&server).await?;
-    let swept = emporium_orders::checkout::sweep_abandoned(&server.app_db, &server.state.payments).await?;
+    let swept = emporium_orders::checkout::sweep_abandoned(
+        &server.app_db,
+        &server.state.payments,
+        server.state.config.reservation_ttl,
+    )
+    .await?;
     assert_eq!(swept, 1);
     assert_eq!(server.state.test_payments.payment(payment_ref), Some((1500, 1500, false)), "refunded in full");
-    let again = emporium_orders::checkout::sweep_abandoned(&server.app_db, &server.state.payments).await?;
+    let again = emporium_orders::checkout::sweep_abandoned(
+        &server.app_db,
+        &server.state.payments,
+        server.state.config.reservation_ttl,
+    )
+    .await?;
     assert_eq!(again, 0, "given back once");
     let placed = checkout(&server, None, &cart, "tok_ok").await?;
     assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
@@ -723,7 +748,15 @@ async fn a_retry_after_its_payment_was_given_back_pays_anew_and_places_the_order
     let lost = checkout_keyed(&server, &cart, "tok_timeout", &key).await?;
     assert_eq!(lost.status, StatusCode::BAD_GATEWAY, "{}", lost.body);
     age_pending_payments(&server).await?;
-    assert_eq!(emporium_orders::checkout::sweep_abandoned(&server.app_db, &server.state.payments).await?, 1);
+    assert_eq!(
+        emporium_orders::checkout::sweep_abandoned(
+            &server.app_db,
+            &server.state.payments,
+            server.state.config.reservation_ttl
+        )
+        .await?,
+        1
+    );
     // The shopper comes back with the same key: the given-back payment is not replayed.
     let retried = checkout_keyed(&server, &cart, "tok_ok", &key).await?;
     assert_eq!(retried.status, StatusCode::CREATED, "{}", retried.body);

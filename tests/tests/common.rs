@@ -66,6 +66,10 @@ pub struct Options {
     pub rate_limits: emporium_gateway::limits::Allowances,
     /// Trust this header for the client's address.
     pub client_ip_header: Option<&'static str>,
+    /// A reservation TTL other than the default (`EMPORIUM_RESERVATION_TTL`).
+    pub reservation_ttl: Option<std::time::Duration>,
+    /// A request timeout other than the default.
+    pub request_timeout: Option<std::time::Duration>,
 }
 
 pub fn postgres_url() -> Option<String> {
@@ -202,6 +206,12 @@ impl TestServer {
         }
         if let Some(timeout) = options.header_read_timeout {
             config.header_read_timeout = timeout;
+        }
+        if let Some(ttl) = options.reservation_ttl {
+            config.reservation_ttl = ttl;
+        }
+        if let Some(timeout) = options.request_timeout {
+            config.request_timeout = timeout;
         }
         config.cors_origins = options.cors_origins.clone();
         config.rate_limits = options.rate_limits;

@@ -21,5 +21,8 @@ mod idempotency;
 mod inventory;
 mod limits;
 mod matrix;
+mod private_reads;
 mod reservations;
+mod review;
+mod review_orders;
 mod search;

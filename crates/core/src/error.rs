@@ -81,6 +81,9 @@ pub struct ProblemExtra {
     pub reason: Option<&'static str>,
     /// The SKUs a request could not get enough of.
     pub skus: Vec<String>,
+    /// A failed payment call: `none` when no money was taken (or it was given back), `unknown`
+    /// when the provider's answer was lost (retry with the same `Idempotency-Key`).
+    pub payment_state: Option<&'static str>,
 }
 
 /// One entry of a published table of error codes.

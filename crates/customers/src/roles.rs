@@ -12,6 +12,10 @@ pub enum Permission {
     OrdersWrite,
     CustomersRead,
     EventsRead,
+    /// Create, change and delete discount codes.
+    DiscountsWrite,
+    /// Change shipping zones, tax rates and currency settings.
+    SettingsWrite,
     /// Create and change staff accounts (admins only; never an API key scope).
     StaffManage,
     /// Create, list and revoke API keys (admins only; never an API key scope).
@@ -20,7 +24,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 12] = [
         Self::CatalogRead,
         Self::CatalogWrite,
         Self::InventoryRead,
@@ -29,12 +33,14 @@ impl Permission {
         Self::OrdersWrite,
         Self::CustomersRead,
         Self::EventsRead,
+        Self::DiscountsWrite,
+        Self::SettingsWrite,
         Self::StaffManage,
         Self::ApiKeysManage,
     ];
 
     /// The permissions an API key may hold, by their scope names.
-    pub const SCOPES: [Permission; 8] = [
+    pub const SCOPES: [Permission; 10] = [
         Self::CatalogRead,
         Self::CatalogWrite,
         Self::InventoryRead,
@@ -43,6 +49,8 @@ impl Permission {
         Self::OrdersWrite,
         Self::CustomersRead,
         Self::EventsRead,
+        Self::DiscountsWrite,
+        Self::SettingsWrite,
     ];
 
     /// The name, e.g. `catalog:write`.
@@ -56,6 +64,8 @@ impl Permission {
             Self::OrdersWrite => "orders:write",
             Self::CustomersRead => "customers:read",
             Self::EventsRead => "events:read",
+            Self::DiscountsWrite => "discounts:write",
+            Self::SettingsWrite => "settings:write",
             Self::StaffManage => "staff:manage",
             Self::ApiKeysManage => "api_keys:manage",
         }
@@ -127,11 +137,13 @@ pub enum Role {
     Fulfillment,
     /// Reads customers and orders.
     Support,
+    /// Discount codes, and reading the catalog, orders and customers.
+    Marketing,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 4] = [Self::Admin, Self::Catalog, Self::Fulfillment, Self::Support];
+    pub const ALL: [Role; 5] = [Self::Admin, Self::Catalog, Self::Fulfillment, Self::Support, Self::Marketing];
 
     /// The stored and public name.
     pub fn as_str(self) -> &'static str {
@@ -140,6 +152,7 @@ impl Role {
             Self::Catalog => "catalog",
             Self::Fulfillment => "fulfillment",
             Self::Support => "support",
+            Self::Marketing => "marketing",
         }
     }
 
@@ -156,6 +169,7 @@ impl Role {
             Self::Catalog => Permissions::of(&[P::CatalogRead, P::CatalogWrite, P::InventoryRead, P::InventoryWrite]),
             Self::Fulfillment => Permissions::of(&[P::OrdersRead, P::OrdersWrite]),
             Self::Support => Permissions::of(&[P::CustomersRead, P::OrdersRead]),
+            Self::Marketing => Permissions::of(&[P::DiscountsWrite, P::CatalogRead, P::OrdersRead, P::CustomersRead]),
         }
     }
 }
@@ -173,6 +187,12 @@ mod tests {
         assert!(!Role::Fulfillment.permissions().contains(Permission::CatalogWrite));
         assert!(Role::Support.permissions().contains(Permission::CustomersRead));
         assert!(!Role::Support.permissions().contains(Permission::OrdersWrite));
+        assert!(Role::Marketing.permissions().contains(Permission::DiscountsWrite));
+        assert!(!Role::Marketing.permissions().contains(Permission::SettingsWrite));
+        assert!(!Role::Marketing.permissions().contains(Permission::CatalogWrite));
+        assert!(!Role::Catalog.permissions().contains(Permission::DiscountsWrite));
+        assert!(!Role::Catalog.permissions().contains(Permission::SettingsWrite));
+        assert!(Role::Admin.permissions().contains(Permission::SettingsWrite));
     }
 
     #[test]

@@ -107,6 +107,7 @@ pub enum RoleDto {
     Catalog,
     Fulfillment,
     Support,
+    Marketing,
 }
 
 impl From<RoleDto> for Role {
@@ -116,6 +117,7 @@ impl From<RoleDto> for Role {
             RoleDto::Catalog => Role::Catalog,
             RoleDto::Fulfillment => Role::Fulfillment,
             RoleDto::Support => Role::Support,
+            RoleDto::Marketing => Role::Marketing,
         }
     }
 }
@@ -127,6 +129,7 @@ impl From<Role> for RoleDto {
             Role::Catalog => RoleDto::Catalog,
             Role::Fulfillment => RoleDto::Fulfillment,
             Role::Support => RoleDto::Support,
+            Role::Marketing => RoleDto::Marketing,
         }
     }
 }

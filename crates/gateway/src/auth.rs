@@ -210,6 +210,10 @@ pub mod caps {
         CustomersRead => CustomersRead;
         /// Read the event feed.
         EventsRead => EventsRead;
+        /// Create, change and delete discount codes.
+        DiscountsWrite => DiscountsWrite;
+        /// Change shipping zones, tax rates and currency settings.
+        SettingsWrite => SettingsWrite;
         /// Create and change staff accounts.
         StaffManage => StaffManage;
         /// Create, list and revoke API keys.

@@ -46,6 +46,12 @@ pub struct Problem {
     /// `out_of_stock`: the SKUs that cannot be filled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skus: Option<Vec<String>>,
+    /// `payment_provider_error`: `none` when no money was taken (or it was given back),
+    /// `unknown` when the provider's answer was lost: retry with the same `Idempotency-Key`
+    /// to complete on that same payment, never pay again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "unknown")]
+    pub payment_state: Option<&'static str>,
 }
 
 /// One invalid field of a request.
@@ -175,6 +181,7 @@ impl ApiError {
                 .collect(),
             reason: self.extra.as_ref().and_then(|e| e.reason).map(str::to_owned),
             skus: self.extra.as_ref().filter(|e| !e.skus.is_empty()).map(|e| e.skus.clone()),
+            payment_state: self.extra.as_ref().and_then(|e| e.payment_state),
         }
     }
 }

@@ -33,6 +33,10 @@ pub enum Bucket {
     Address(IpAddr),
     Customer(String),
     ApiKey(String),
+    /// Lookups of API keys this instance has not cached, per client network: what a key
+    /// guesser spends, apart from the address's own allowance, so that a valid key sent from
+    /// a busy address is still looked up and then charged to the key alone.
+    KeyLookup(IpAddr),
 }
 
 impl Bucket {
@@ -52,6 +56,7 @@ impl Bucket {
             Self::Address(_) => 0,
             Self::Customer(_) => 1,
             Self::ApiKey(_) => 2,
+            Self::KeyLookup(_) => 3,
         }
     }
 
@@ -60,6 +65,7 @@ impl Bucket {
             Self::Address(ip) => format!("rl:ip:{ip}"),
             Self::Customer(id) => format!("rl:cus:{id}"),
             Self::ApiKey(id) => format!("rl:key:{id}"),
+            Self::KeyLookup(ip) => format!("rl:lookup:{ip}"),
         }
     }
 }
@@ -137,8 +143,8 @@ pub struct Allowances {
 
 /// Every limiter of one server.
 pub struct Limits {
-    allowances: [Option<NonZeroU32>; 3],
-    memory: [Option<Keyed>; 3],
+    allowances: [Option<NonZeroU32>; 4],
+    memory: [Option<Keyed>; 4],
     failures: moka::sync::Cache<String, (u64, Instant)>,
     redis: Option<Arc<SharedRedis>>,
     prefix: String,
@@ -148,7 +154,9 @@ pub struct Limits {
 impl Limits {
     /// Limiters with these allowances, shared through `redis` when there is one.
     pub fn new(allowances: Allowances, redis: Option<Arc<SharedRedis>>, prefix: String) -> Self {
-        let allowances = [allowances.anonymous, allowances.customer, allowances.api_key];
+        // Key lookups get the anonymous allowance: whoever guesses keys is anonymous until a
+        // guess succeeds.
+        let allowances = [allowances.anonymous, allowances.customer, allowances.api_key, allowances.anonymous];
         let memory = allowances.map(|a| a.map(|n| RateLimiter::dashmap(Quota::per_minute(n)).with_middleware()));
         Self {
             allowances,

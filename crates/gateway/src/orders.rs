@@ -694,8 +694,14 @@ pub async fn checkout_cart(
     token: String,
 ) -> Result<Done<OrderDto>, ApiError> {
     let effects = CheckoutEffects::new(state, idempotency, StatusCode::CREATED);
-    let input =
-        CheckoutInput { cart_id: cart_id.to_owned(), caller, provider, token, attempt: attempt(idempotency, cart_id) };
+    let input = CheckoutInput {
+        cart_id: cart_id.to_owned(),
+        caller,
+        provider,
+        token,
+        attempt: attempt(idempotency, cart_id),
+        hold: state.config.reservation_ttl,
+    };
     let order = checkout::checkout(&state.db, &state.payments, &effects, input).await?;
     effects.done(StatusCode::CREATED, OrderDto::from(order))
 }
@@ -838,10 +844,12 @@ pub async fn refund_return(
     effects.done(StatusCode::OK, ReturnDto::from(changed))
 }
 
-/// Every minute, on every instance: ask the provider again for refunds left pending, and give
-/// back payments no order came of.
+/// Every minute (or every reservation TTL, when that is shorter), on every instance: ask the
+/// provider again for refunds left pending, and give back payments no order came of, so an
+/// abandoned payment goes back within the TTL plus a minute.
 pub async fn run_refund_retries(state: AppState, mut shutdown: crate::background::Shutdown) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    let hold = state.config.reservation_ttl;
+    let mut tick = tokio::time::interval(hold.min(std::time::Duration::from_secs(60)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -853,7 +861,7 @@ pub async fn run_refund_retries(state: AppState, mut shutdown: crate::background
             Ok(n) => tracing::info!(refunds = n, "pending refunds settled"),
             Err(err) => tracing::warn!(error = %err, "retrying pending refunds failed"),
         }
-        match checkout::sweep_abandoned(&state.db, &state.payments).await {
+        match checkout::sweep_abandoned(&state.db, &state.payments, hold).await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(payments = n, "payments of abandoned checkouts given back"),
             Err(err) => tracing::warn!(error = %err, "giving back abandoned payments failed"),

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::auth::{self, Resolved};
 use crate::error::ApiError;
-use crate::limits::{Bucket, Decision};
+use crate::limits::{Bucket, Decision, client_network};
 use crate::state::AppState;
 
 /// The caller's bucket, kept in the request for handlers that spend more than one request's
@@ -66,17 +66,19 @@ where
         futures::future::Either::Right(Box::pin(async move {
             let mut request = request;
             let address = client_address(&state, &request);
-            // An API key this instance has not looked up costs a database query: the address
-            // pays for it first, so a flood of made-up keys is refused before it reaches the
-            // database.
+            // An API key this instance has not looked up costs a database query: the lookup
+            // is charged to the address's key-lookup allowance first, so a flood of made-up
+            // keys is refused before it reaches the database. That allowance is apart from the
+            // address's requests: a valid key sent from an address busy with shoppers is looked
+            // up and charged to the key alone, while an unknown or revoked key then spends the
+            // address's allowance too (its bucket below).
             let unknown_key = request
                 .headers()
                 .get("x-api-key")
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|key| !state.accounts.knows_key(key));
             if unknown_key
-                && let Some(decision) =
-                    state.limits.check(&Bucket::of(None, address).unwrap_or(Bucket::Address(address)), 1).await
+                && let Some(decision) = state.limits.check(&Bucket::KeyLookup(client_network(address)), 1).await
                 && decision.retry_after.is_some()
             {
                 return Ok(refused(decision));
@@ -106,14 +108,18 @@ where
     }
 }
 
-/// The client's address: the last entry of the configured proxy header, else the peer.
+/// The client's address: the right-most entry of the configured proxy header (over all its
+/// lines), else the peer.
 pub fn client_address<B>(state: &AppState, request: &Request<B>) -> IpAddr {
     address_of(state, request.headers(), request.extensions())
 }
 
 fn address_of(state: &AppState, headers: &HeaderMap, extensions: &axum::http::Extensions) -> IpAddr {
+    // A proxy appends the address it saw, to the last line of the header (or as a new line):
+    // only the right-most entry of all lines is the proxy's; whatever stands before it is the
+    // client's to choose.
     if let Some(name) = &state.config.client_ip_header
-        && let Some(value) = headers.get(name).and_then(|v| v.to_str().ok())
+        && let Some(value) = headers.get_all(name).iter().next_back().and_then(|v| v.to_str().ok())
         && let Some(ip) = value.rsplit(',').next().and_then(|last| last.trim().parse::<IpAddr>().ok())
     {
         return ip;

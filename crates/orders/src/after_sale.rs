@@ -19,10 +19,10 @@ use emporium_inventory::{self as inventory, Adjustment, InventoryError, Reason};
 use emporium_payments::{PaymentFailure, Providers};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction};
 
-use crate::OrderError;
 use crate::checkout::{Effects, Outcome, StockChange};
 use crate::orders::{self, Order, ReturnRecord, append_history};
 use crate::setup::AmountInput;
+use crate::{OrderError, PaymentState};
 
 /// Most lines one fulfilment or return names.
 pub const MAX_ITEMS: usize = 100;
@@ -364,6 +364,13 @@ async fn drop_refund(db: &DatabaseConnection, order_id: &str, refund_id: &str) -
         .await?;
     if let Some(row) = row {
         let amount: i64 = row.try_get_by_index(0)?;
+        // A return's held shares go with its refund: the return may be refunded again later.
+        txn.execute_raw(statement(
+            backend,
+            "UPDATE return_items SET refunded = NULL WHERE return_id = (SELECT return_id FROM payment_refunds WHERE id = ?)",
+            [refund_id.into()],
+        ))
+        .await?;
         txn.execute_raw(statement(backend, "DELETE FROM payment_refunds WHERE id = ?", [refund_id.into()])).await?;
         txn.execute_raw(statement(
             backend,
@@ -436,10 +443,10 @@ pub async fn refund(
         Sent::Done(provider_ref) => provider_ref,
         Sent::Refused => {
             drop_refund(db, order_id, &refund_id).await?;
-            return Err(OrderError::PaymentProvider);
+            return Err(OrderError::PaymentProvider(PaymentState::None));
         }
         // The money may have moved: the hold stays, and the refund is asked for again.
-        Sent::Unknown => return Err(OrderError::PaymentProvider),
+        Sent::Unknown => return Err(OrderError::PaymentProvider(PaymentState::Unknown)),
     };
     let txn = begin_write(db).await?;
     lock(&txn, order_id).await?;
@@ -751,6 +758,60 @@ async fn restock_location(
     Ok(inventory::list_locations(txn).await?.into_iter().find(|l| l.active).map(|l| l.id))
 }
 
+/// What a return pays back, in all and per order line (by position). A return whose shares
+/// are already held (a retry of its refund) pays what was held. Otherwise each line pays the
+/// share of its units counted after the units of every other return whose share is held:
+/// `share(held + units) - held amount`, so whatever the order returns are refunded in, and
+/// however they race (they take the order's row first), a line's shares sum exactly to what
+/// the line paid once all its units are back, never more.
+async fn return_share(
+    txn: &DatabaseTransaction,
+    order: &Order,
+    current: &ReturnRecord,
+) -> Result<(Money, Vec<(i32, Money)>), OrderError> {
+    let backend = txn.get_database_backend();
+    let mut amount = Money::zero(order.currency);
+    let mut shares = Vec::with_capacity(current.items.len());
+    let held_before = txn
+        .query_all_raw(statement(
+            backend,
+            "SELECT position, refunded FROM return_items WHERE return_id = ? AND refunded IS NOT NULL",
+            [current.id.clone().into()],
+        ))
+        .await?;
+    if !held_before.is_empty() {
+        for row in held_before {
+            let (position, refunded): (i32, i64) = (row.try_get("", "position")?, row.try_get("", "refunded")?);
+            let share = Money::new(refunded, order.currency)?;
+            amount = amount.checked_add(share)?;
+            shares.push((position, share));
+        }
+        return Ok((amount, shares));
+    }
+    for (sku, units) in &current.items {
+        let line = order.line(sku).ok_or(OrderError::NotFound("order line"))?;
+        let held = txn
+            .query_one_raw(statement(
+                backend,
+                "SELECT CAST(COALESCE(SUM(i.quantity), 0) AS BIGINT) AS units, \
+                 CAST(COALESCE(SUM(i.refunded), 0) AS BIGINT) AS paid_back \
+                 FROM return_items i JOIN returns r ON r.id = i.return_id \
+                 WHERE r.order_id = ? AND i.position = ? AND i.refunded IS NOT NULL AND r.id <> ?",
+                [order.id.clone().into(), line.position.into(), current.id.clone().into()],
+            ))
+            .await?;
+        let (held_units, held_amount): (i64, i64) = match held {
+            Some(row) => (row.try_get("", "units")?, row.try_get("", "paid_back")?),
+            None => (0, 0),
+        };
+        let upto = line.share(held_units + units, order.prices_include_tax)?;
+        let share = Money::new((upto.amount() - held_amount).max(0), order.currency)?;
+        amount = amount.checked_add(share)?;
+        shares.push((line.position, share));
+    }
+    Ok((amount, shares))
+}
+
 /// Refunds a received return's share of what was paid, tax included (once: 409
 /// `already_refunded`).
 pub async fn refund_return(
@@ -769,30 +830,23 @@ pub async fn refund_return(
         other => return Err(OrderError::InvalidTransition { from: other.to_owned(), to: "refunded".to_owned() }),
     }
     let current = the_return(&order, return_id)?;
-    let mut amount = Money::zero(order.currency);
-    for (sku, units) in &current.items {
-        let line = order.line(sku).ok_or(OrderError::NotFound("order line"))?;
-        // This return's units follow those refunded before: the shares of all of a line's
-        // units sum to what the line paid, however they come back.
-        let before: i64 = order
-            .returns
-            .iter()
-            .filter(|r| r.status == "refunded")
-            .flat_map(|r| r.items.iter())
-            .filter(|(s, _)| s == sku)
-            .map(|(_, q)| *q)
-            .sum();
-        let upto = line.share(before + units, order.prices_include_tax)?;
-        let so_far =
-            if before > 0 { line.share(before, order.prices_include_tax)? } else { Money::zero(order.currency) };
-        amount = amount.checked_add(upto.checked_sub(so_far)?)?;
-    }
     // One refund per return: its id follows from the return's.
     let refund_id = format!("rfd_{}", return_id.trim_start_matches("ret_"));
+    let (amount, shares) = return_share(&txn, &order, &current).await?;
     let refunding = amount.amount() > 0
         && hold_refund(&txn, &order, &refund_id, amount, Some(return_id), Some("return"), actor).await?;
     if amount.amount() > 0 && !refunding {
         return Err(OrderError::RefundExceedsCaptured);
+    }
+    // Each line's share is held with the refund, under the order's lock: a return refunded
+    // after (or racing) this one counts it, so a line's shares never sum past what it paid.
+    for (position, share) in &shares {
+        txn.execute_raw(statement(
+            txn.get_database_backend(),
+            "UPDATE return_items SET refunded = ? WHERE return_id = ? AND position = ?",
+            [share.amount().into(), return_id.into(), (*position).into()],
+        ))
+        .await?;
     }
     txn.commit().await?;
     let sent = if refunding { send_refund(db, providers, &refund_id).await? } else { Sent::Done(String::new()) };
@@ -800,9 +854,9 @@ pub async fn refund_return(
         Sent::Done(provider_ref) => provider_ref,
         Sent::Refused => {
             drop_refund(db, &order_id, &refund_id).await?;
-            return Err(OrderError::PaymentProvider);
+            return Err(OrderError::PaymentProvider(PaymentState::None));
         }
-        Sent::Unknown => return Err(OrderError::PaymentProvider),
+        Sent::Unknown => return Err(OrderError::PaymentProvider(PaymentState::Unknown)),
     };
     let txn = begin_write(db).await?;
     lock(&txn, &order_id).await?;

@@ -28,10 +28,16 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction};
 
 use crate::carts::{self, Caller, CartView};
 use crate::orders::{self, Order};
-use crate::{DiscountRefusal, OrderError, setup};
+use crate::{DiscountRefusal, OrderError, PaymentState, setup};
 
-/// How long a checkout holds its stock and its cart before another attempt may take over.
-pub const HOLD_MINUTES: i64 = 15;
+/// How long a checkout holds its stock and its cart before another attempt may take over,
+/// unless the shop sets another (`EMPORIUM_RESERVATION_TTL`).
+pub const DEFAULT_HOLD: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// A hold as a span of time to add to timestamps.
+fn span(hold: std::time::Duration) -> Duration {
+    Duration::from_std(hold).unwrap_or_else(|_| Duration::minutes(15))
+}
 
 /// What a checkout changed in stock, for the gateway's caches and `stock.low` events.
 #[derive(Debug, Clone, Default)]
@@ -77,6 +83,8 @@ pub struct CheckoutInput {
     /// The same for retries of one checkout (derived from its `Idempotency-Key`), fresh
     /// otherwise: 32 lower-case hex characters.
     pub attempt: String,
+    /// How long the checkout holds the cart and its units (the reservation TTL).
+    pub hold: std::time::Duration,
 }
 
 struct Taken {
@@ -129,7 +137,15 @@ pub async fn checkout(
                 reopen(db, effects, &taken, known).await?;
                 return Err(match failure {
                     PaymentFailure::Declined { reason } => OrderError::PaymentDeclined(reason),
-                    PaymentFailure::Provider { .. } | PaymentFailure::Rejected { .. } => OrderError::PaymentProvider,
+                    PaymentFailure::Rejected { .. } => OrderError::PaymentProvider(PaymentState::None),
+                    // Whether money moved is asked of the provider by the key, so the shopper is
+                    // told to pay again only when it holds nothing. The payment row stays
+                    // pending either way: a retry uses the same key, and the sweeper gives back
+                    // whatever turns up later.
+                    PaymentFailure::Provider { .. } => match provider.find(&taken.provider_key).await {
+                        Ok(None) => OrderError::PaymentProvider(PaymentState::None),
+                        Ok(Some(_)) | Err(_) => OrderError::PaymentProvider(PaymentState::Unknown),
+                    },
                 });
             }
         }
@@ -142,7 +158,7 @@ pub async fn checkout(
     let placed = if paid_in_full {
         place(db, effects, &taken, captured, payment_ref.as_deref()).await
     } else {
-        Err(OrderError::PaymentProvider)
+        Err(OrderError::PaymentProvider(PaymentState::None))
     };
     match placed {
         Ok(order) => Ok(order),
@@ -153,7 +169,11 @@ pub async fn checkout(
                 None => true,
             };
             reopen(db, effects, &taken, returned).await?;
-            Err(err)
+            Err(match err {
+                // Money whose return the provider did not confirm may still be with the shop.
+                OrderError::PaymentProvider(_) if !returned => OrderError::PaymentProvider(PaymentState::Unknown),
+                err => err,
+            })
         }
     }
 }
@@ -192,10 +212,16 @@ async fn record_authorized(
 /// one. Then a payment whose answer was lost (`pending`) is looked up by its key
 /// ([`PaymentProvider::find`]); what the provider holds is refunded or voided with a key of its
 /// own, and the row marked `voided` (or `failed` when the provider made no payment). A row the
-/// provider could not answer for stays as it is and is tried again on the next sweep. Returns
-/// how many were given back.
-pub async fn sweep_abandoned(db: &DatabaseConnection, providers: &Providers) -> Result<usize, OrderError> {
-    let stale = now() - Duration::minutes(HOLD_MINUTES + 1);
+/// provider could not answer for stays as it is and is tried again on the next sweep. `hold`
+/// is the checkouts' hold (the reservation TTL): a payment is abandoned once it has not moved
+/// for that long, when its cart may be taken over and its units have gone back. Returns how
+/// many were given back.
+pub async fn sweep_abandoned(
+    db: &DatabaseConnection,
+    providers: &Providers,
+    hold: std::time::Duration,
+) -> Result<usize, OrderError> {
+    let stale = now() - span(hold);
     let rows = db
         .query_all_raw(statement(
             db.get_database_backend(),
@@ -324,7 +350,7 @@ async fn take_in(txn: &DatabaseTransaction, effects: &dyn Effects, input: &Check
              AND (status = 'open' OR (status = 'checking_out' AND (checkout_id = ? OR checkout_expires_at < ?)))",
             [
                 checkout_id.clone().into(),
-                (at + Duration::minutes(HOLD_MINUTES)).into(),
+                (at + span(input.hold)).into(),
                 at.into(),
                 input.cart_id.clone().into(),
                 customer.into(),
@@ -375,11 +401,22 @@ async fn take_in(txn: &DatabaseTransaction, effects: &dyn Effects, input: &Check
     if let Some((_, reason)) = view.refused.first() {
         return Err(OrderError::DiscountInvalid(*reason));
     }
+    // A per-customer limit reached since the code was applied (the same shopper's other cart
+    // checked out with it) refuses now, before any money is taken, not with a refund after.
+    // Placing the order still counts the use conditionally, for checkouts racing each other.
+    let customer_key = carts::customer_key(&view.cart).unwrap_or_else(|| email.to_lowercase());
+    for discount in &view.applied {
+        if let Some(limit) = discount.usage_limit_per_customer
+            && setup::uses_by(txn, &discount.id, &customer_key).await? >= limit
+        {
+            return Err(OrderError::DiscountInvalid(DiscountRefusal::UsageLimitReached));
+        }
+    }
     if view.shipping_method.is_none() && setup::ships_by_zones(txn).await? {
         return Err(OrderError::ShippingMethodRequired);
     }
     let lines: Vec<(String, i64)> = view.items.iter().map(|i| (i.variant_id.clone(), i.quantity)).collect();
-    let reservation = match inventory::reserve(txn, &lines, Duration::minutes(HOLD_MINUTES), Some(&checkout_id)).await {
+    let reservation = match inventory::reserve(txn, &lines, span(input.hold), Some(&checkout_id)).await {
         Ok(reservation) => reservation,
         Err(InventoryError::OutOfStock { variant_ids }) => return Err(out_of_stock(&view, &variant_ids)),
         Err(other) => return Err(other.into()),

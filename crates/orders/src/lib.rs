@@ -40,6 +40,36 @@ impl DiscountRefusal {
     }
 }
 
+/// What a failed payment call left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentState {
+    /// No money moved (or what moved was given back).
+    None,
+    /// The provider's answer was lost: money may have moved. A retry with the same
+    /// `Idempotency-Key` completes on that same payment; without one it is given back.
+    Unknown,
+}
+
+impl PaymentState {
+    /// The `payment_state` a problem body carries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    fn detail(self) -> &'static str {
+        match self {
+            Self::None => "The payment provider failed; no money was taken and nothing was done.",
+            Self::Unknown => {
+                "The payment provider's answer was lost; retry with the same Idempotency-Key to complete \
+                 without paying again (without a retry, any money taken is given back)."
+            }
+        }
+    }
+}
+
 /// Why a cart, checkout or order operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OrderError {
@@ -82,9 +112,10 @@ pub enum OrderError {
     /// The payment was declined.
     #[error("The payment was declined: {0}.")]
     PaymentDeclined(String),
-    /// The payment provider failed.
-    #[error("The payment provider failed; nothing was charged and no order was placed.")]
-    PaymentProvider,
+    /// The payment provider failed: no order was placed (or no refund made), and the state
+    /// says whether money may have moved.
+    #[error("{}", .0.detail())]
+    PaymentProvider(PaymentState),
     /// A code, rate or zone already exists.
     #[error("{0}")]
     Conflict(&'static str, &'static str),
@@ -181,7 +212,7 @@ pub const ERROR_CODES: &[ErrorCode] = &[
     ErrorCode {
         code: "payment_provider_error",
         kind: ErrorKind::Upstream,
-        meaning: "The payment provider failed; nothing was charged and no order was placed.",
+        meaning: "The payment provider failed; `payment_state` says whether money may have moved (`none`, `unknown`: retry with the same Idempotency-Key).",
     },
     ErrorCode { code: "discount_code_taken", kind: ErrorKind::Conflict, meaning: "A discount already has this code." },
     ErrorCode {
@@ -212,7 +243,7 @@ impl DomainError for OrderError {
             Self::CheckoutInProgress => "checkout_in_progress",
             Self::OutOfStock { .. } => "out_of_stock",
             Self::PaymentDeclined(_) => "payment_declined",
-            Self::PaymentProvider => "payment_provider_error",
+            Self::PaymentProvider(_) => "payment_provider_error",
             Self::Conflict(code, _) => code,
             Self::InvalidTransition { .. } => "invalid_transition",
             Self::RefundExceedsCaptured => "refund_exceeds_captured",
@@ -243,7 +274,7 @@ impl DomainError for OrderError {
             | Self::AlreadyRefunded
             | Self::InvalidTransition { .. } => ErrorKind::Conflict,
             Self::PaymentDeclined(_) => ErrorKind::PaymentDeclined,
-            Self::PaymentProvider => ErrorKind::Upstream,
+            Self::PaymentProvider(_) => ErrorKind::Upstream,
             Self::Effect { kind, .. } => *kind,
             Self::Database(e) => e.kind(),
         }
@@ -260,6 +291,9 @@ impl DomainError for OrderError {
         match self {
             Self::DiscountInvalid(reason) => ProblemExtra { reason: Some(reason.as_str()), ..ProblemExtra::default() },
             Self::OutOfStock { skus } => ProblemExtra { skus: skus.clone(), ..ProblemExtra::default() },
+            Self::PaymentProvider(state) => {
+                ProblemExtra { payment_state: Some(state.as_str()), ..ProblemExtra::default() }
+            }
             _ => ProblemExtra::default(),
         }
     }

@@ -55,9 +55,18 @@ fn other_call() -> PaymentFailure {
 #[derive(Default)]
 pub struct TestProvider {
     books: Mutex<Books>,
+    /// Set by a test: charges are made, then never answered, as when the process calling the
+    /// provider dies mid-call. Not reachable through any token.
+    stalled: std::sync::atomic::AtomicBool,
 }
 
 impl TestProvider {
+    /// From now on (or no longer), charge and then never answer: what a checkout sees of a
+    /// provider when its own process dies during the call. For tests of crash recovery.
+    pub fn stall_after_charging(&self, stalled: bool) {
+        self.stalled.store(stalled, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Every call that changed a payment, in order (repeats answered from the idempotency
     /// record are not calls).
     pub fn calls(&self) -> Vec<Call> {
@@ -149,6 +158,9 @@ impl PaymentProvider for TestProvider {
             },
             lost,
         )?;
+        if self.stalled.load(std::sync::atomic::Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         if let Answer::Authorized(authorized) = answer { Ok(authorized) } else { Err(other_call()) }
     }
 

@@ -102,6 +102,9 @@ impl From<ApiError> for async_graphql::Error {
             if let Some(reason) = &problem.reason {
                 ext.set("reason", reason.clone());
             }
+            if let Some(state) = problem.payment_state {
+                ext.set("payment_state", state);
+            }
             if let Some(skus) = &problem.skus {
                 ext.set(
                     "skus",

@@ -65,22 +65,24 @@ impl Default for ParsedQueries {
 /// whole (its figures come from the availability entries instead).
 const PER_SALE_FIELD: &str = "available";
 
+/// The root fields whose answers are catalog data, the same for every anonymous caller and
+/// changed only by catalog writes (which move the catalog-wide generation). This is an
+/// allow-list on purpose: a root field added later (a cart, an order, a report) is private or
+/// live until someone adds it here, so it can never be cached by default.
+const CATALOG_ROOT_FIELDS: &[&str] =
+    &["product", "products", "category", "categories", "searchSuggestions", "__typename", "__schema", "__type"];
+
+/// Arguments of a catalog root field that make its answer follow stock, not only the catalog.
+const PER_SALE_ARGUMENTS: &[&str] = &["inStock"];
+
 /// The cache key of a request whose answer depends only on the catalog's edits: every
-/// operation in it is a query (no mutation or subscription) and nothing in it selects
-/// availability. `None` for anything else, and for documents that do not parse. The caller
-/// decides whether the caller's identity allows sharing the answer.
+/// operation in it is a query, every root field it selects (fragments expanded) is one of
+/// [`CATALOG_ROOT_FIELDS`] without a stock filter, and nothing in it selects availability.
+/// `None` for anything else, and for documents that do not parse. The caller decides whether
+/// the caller's identity allows sharing the answer.
 pub fn response_key(request: &mut Request) -> Option<String> {
     let document = request.parsed_query().ok()?;
-    if selects(document, PER_SALE_FIELD) {
-        return None;
-    }
-    let read_only = match &document.operations {
-        DocumentOperations::Single(operation) => operation.node.ty == OperationType::Query,
-        DocumentOperations::Multiple(operations) => {
-            operations.values().all(|operation| operation.node.ty == OperationType::Query)
-        }
-    };
-    if !read_only {
+    if !catalog_only(document) {
         return None;
     }
     let mut hasher = Sha256::new();
@@ -90,6 +92,41 @@ pub fn response_key(request: &mut Request) -> Option<String> {
     hasher.update([0]);
     hasher.update(serde_json::to_vec(&request.variables).ok()?);
     Some(format!("graphql:{}", URL_SAFE_NO_PAD.encode(hasher.finalize())))
+}
+
+/// Whether every operation of `document` is a query of catalog root fields only (see
+/// [`response_key`]).
+fn catalog_only(document: &ExecutableDocument) -> bool {
+    if selects(document, PER_SALE_FIELD) {
+        return false;
+    }
+    document.operations.iter().all(|(_, operation)| {
+        operation.node.ty == OperationType::Query
+            && roots_allowed(&operation.node.selection_set, &document.fragments, 0)
+    })
+}
+
+/// Whether each root field of `set` (fragments expanded) is an allowed catalog field without a
+/// per-sale argument. An unknown fragment, or one nested deeper than the bounds allow, is not.
+fn roots_allowed(
+    set: &Positioned<SelectionSet>,
+    fragments: &HashMap<Name, Positioned<FragmentDefinition>>,
+    depth: usize,
+) -> bool {
+    if depth > bounds::MAX_FRAGMENTS {
+        return false;
+    }
+    set.node.items.iter().all(|item| match &item.node {
+        Selection::Field(field) => {
+            let field = &field.node;
+            CATALOG_ROOT_FIELDS.contains(&field.name.node.as_str())
+                && !field.arguments.iter().any(|(name, _)| PER_SALE_ARGUMENTS.contains(&name.node.as_str()))
+        }
+        Selection::FragmentSpread(spread) => fragments
+            .get(spread.node.fragment_name.node.as_str())
+            .is_some_and(|fragment| roots_allowed(&fragment.node.selection_set, fragments, depth + 1)),
+        Selection::InlineFragment(inline) => roots_allowed(&inline.node.selection_set, fragments, depth + 1),
+    })
 }
 
 /// Whether any operation or fragment of `document` selects a field named `name`.
@@ -144,4 +181,34 @@ fn count_fields(
             Selection::InlineFragment(inline) => count_fields(&inline.node.selection_set, fragments, depth + 1),
         })
         .fold(0usize, usize::saturating_add)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(query: &str) -> Option<String> {
+        response_key(&mut Request::new(query))
+    }
+
+    #[test]
+    fn only_catalog_root_fields_are_shared() {
+        assert!(key("{ products(first: 2) { nodes { name } } }").is_some());
+        assert!(key("{ product(idOrSlug: \"x\") { name } categories { nodes { slug } } }").is_some());
+        assert!(key("query { ...F } fragment F on Query { searchSuggestions(query: \"te\") { text } }").is_some());
+        for private in [
+            "{ cart(id: \"c\") { items { quantity } } }",
+            "{ order(id: \"o\") { status } }",
+            "{ cartShippingMethods(cartId: \"c\") { id } }",
+            "{ products { nodes { name } } cart(id: \"c\") { id } }",
+            "query { ...F } fragment F on Query { order(id: \"o\") { status } }",
+            "{ ... on Query { cart(id: \"c\") { id } } }",
+            "{ someFieldAddedLater }",
+            "{ products(inStock: true) { nodes { name } } }",
+            "{ products { nodes { variants { available } } } }",
+            "mutation { createCart(currency: \"EUR\") { id } }",
+        ] {
+            assert!(key(private).is_none(), "{private} must not be shared");
+        }
+    }
 }

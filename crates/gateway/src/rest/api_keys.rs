@@ -42,6 +42,12 @@ pub enum ScopeDto {
     #[serde(rename = "events:read")]
     #[schema(rename = "events:read")]
     EventsRead,
+    #[serde(rename = "discounts:write")]
+    #[schema(rename = "discounts:write")]
+    DiscountsWrite,
+    #[serde(rename = "settings:write")]
+    #[schema(rename = "settings:write")]
+    SettingsWrite,
 }
 
 /// `POST /v1/api-keys`.

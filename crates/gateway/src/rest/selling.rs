@@ -177,7 +177,7 @@ pub struct DiscountList {
 )]
 pub async fn create_shipping_zone(
     State(state): State<AppState>,
-    _: Can<caps::CatalogWrite>,
+    _: Can<caps::SettingsWrite>,
     idempotency: Idempotency,
     ApiJson(body): ApiJson<NewZoneDto>,
 ) -> Result<Answer, ApiError> {
@@ -228,7 +228,7 @@ pub async fn get_shipping_zone(
 )]
 pub async fn update_shipping_zone(
     State(state): State<AppState>,
-    _: Can<caps::CatalogWrite>,
+    _: Can<caps::SettingsWrite>,
     Path(zone_id): Path<String>,
     ApiJson(body): ApiJson<NewZoneDto>,
 ) -> Result<Json<ZoneDto>, ApiError> {
@@ -247,7 +247,7 @@ pub async fn update_shipping_zone(
 )]
 pub async fn delete_shipping_zone(
     State(state): State<AppState>,
-    _: Can<caps::CatalogWrite>,
+    _: Can<caps::SettingsWrite>,
     Path(zone_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     orders::delete_zone(&state, &zone_id).await?;
@@ -267,7 +267,7 @@ pub async fn delete_shipping_zone(
 )]
 pub async fn create_tax_rate(
     State(state): State<AppState>,
-    _: Can<caps::CatalogWrite>,
+    _: Can<caps::SettingsWrite>,
     idempotency: Idempotency,
     ApiJson(body): ApiJson<NewTaxRateDto>,
 ) -> Result<Answer, ApiError> {
@@ -318,7 +318,7 @@ pub async fn get_tax_rate(
 )]
 pub async fn update_tax_rate(
     State(state): State<AppState>,
-    _: Can<caps::CatalogWrite>,
+    _: Can<caps::SettingsWrite>,
     Path(rate_id): Path<String>,
     ApiJson(body): ApiJson<TaxRatePatchDto>,
 ) -> Result<Json<TaxRateDto>, ApiError> {
@@ -337,7 +337,7 @@ pub async fn update_tax_rate(
 )]
 pub async fn delete_tax_rate(
     State(state): State<AppState>,
-    _: Can<caps::CatalogWrite>,
+    _: Can<caps::SettingsWrite>,
     Path(rate_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     orders::delete_rate(&state, &rate_id).await?;
@@ -357,7 +357,7 @@ pub async fn delete_tax_rate(
 )]
 pub async fn create_discount(
     State(state): State<AppState>,
-    _: Can<caps::CatalogWrite>,
+    _: Can<caps::DiscountsWrite>,
     idempotency: Idempotency,
     ApiJson(body): ApiJson<NewDiscountDto>,
 ) -> Result<Answer, ApiError> {
@@ -423,7 +423,7 @@ pub async fn get_discount(
 )]
 pub async fn update_discount(
     State(state): State<AppState>,
-    _: Can<caps::CatalogWrite>,
+    _: Can<caps::DiscountsWrite>,
     Path(discount_id): Path<String>,
     ApiJson(body): ApiJson<DiscountPatchDto>,
 ) -> Result<Json<DiscountDto>, ApiError> {
@@ -450,7 +450,7 @@ pub async fn update_discount(
 )]
 pub async fn delete_discount(
     State(state): State<AppState>,
-    _: Can<caps::CatalogWrite>,
+    _: Can<caps::DiscountsWrite>,
     Path(discount_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     orders::delete_discount(&state, &discount_id).await?;
@@ -488,7 +488,7 @@ pub async fn get_currency_setting(
 )]
 pub async fn set_currency_setting(
     State(state): State<AppState>,
-    _: Can<caps::CatalogWrite>,
+    _: Can<caps::SettingsWrite>,
     Path(currency): Path<String>,
     ApiJson(body): ApiJson<CurrencySettingInputDto>,
 ) -> Result<Json<CurrencySettingDto>, ApiError> {

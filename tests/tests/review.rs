@@ -1,0 +1,109 @@
+//! What the review of the purchase flow found, each held by a test: selling setup behind its
+//! own scopes, key budgets apart from their address's, the client address behind a proxy.
+
+use std::num::NonZeroU32;
+
+use emporium_customers::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::common::{Options, TestResult, TestServer};
+use emporium_gateway::limits::Allowances;
+
+#[tokio::test]
+async fn a_catalog_key_cannot_create_discounts_or_change_the_selling_setup() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let (_, sync) = server.api_key(&admin, &["catalog:write"]).await?;
+    let code = json!({"code": "FREE", "kind": "percentage", "value": 10000});
+    let refused = server.post("/v1/discounts", Some(&sync), code.clone()).await?;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    let rate = json!({"country": "FR", "name": "TVA", "rate_bp": 0});
+    assert_eq!(server.post("/v1/tax-rates", Some(&sync), rate.clone()).await?.status, StatusCode::FORBIDDEN);
+    let catalog = server.staff_token("cat@shop.test", Role::Catalog).await?;
+    assert_eq!(server.post("/v1/discounts", Some(&catalog), code.clone()).await?.status, StatusCode::FORBIDDEN);
+
+    // Marketing manages codes, not the shop's settings.
+    let marketing = server.staff_token("mkt@shop.test", Role::Marketing).await?;
+    let created = server.post("/v1/discounts", Some(&marketing), code).await?;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(server.post("/v1/tax-rates", Some(&marketing), rate.clone()).await?.status, StatusCode::FORBIDDEN);
+    assert_eq!(server.get_as("/v1/orders", &marketing).await?.status, StatusCode::OK);
+    assert_eq!(server.get_as("/v1/customers", &marketing).await?.status, StatusCode::OK);
+
+    // Keys get exactly the new scopes.
+    let (_, discounts) = server.api_key(&admin, &["discounts:write"]).await?;
+    let other = json!({"code": "TEN", "kind": "percentage", "value": 1000});
+    assert_eq!(server.post("/v1/discounts", Some(&discounts), other).await?.status, StatusCode::CREATED);
+    assert_eq!(server.post("/v1/tax-rates", Some(&discounts), rate.clone()).await?.status, StatusCode::FORBIDDEN);
+    let (_, settings) = server.api_key(&admin, &["settings:write"]).await?;
+    assert_eq!(server.post("/v1/tax-rates", Some(&settings), rate).await?.status, StatusCode::CREATED);
+    Ok(())
+}
+
+/// A request from `ip` (behind the trusted proxy header) with an optional API key.
+async fn from(server: &TestServer, ip: &str, key: Option<&str>) -> anyhow::Result<StatusCode> {
+    let mut request = server.client.get(server.url("/v1/products")).header("x-forwarded-for", ip);
+    if let Some(key) = key {
+        request = request.header("x-api-key", key);
+    }
+    Ok(request.send().await?.status())
+}
+
+#[tokio::test]
+async fn a_valid_key_keeps_its_own_budget_when_its_address_has_spent_its_own() -> TestResult {
+    let limits = Allowances { anonymous: NonZeroU32::new(3), customer: None, api_key: NonZeroU32::new(100) };
+    let server = TestServer::start_with(Options {
+        rate_limits: limits,
+        client_ip_header: Some("x-forwarded-for"),
+        ..Options::default()
+    })
+    .await?;
+    server.wait_for_redis().await?;
+    let admin = server.admin_token().await?;
+    let (_, key) = server.api_key(&admin, &["catalog:read"]).await?;
+    for _ in 0..3 {
+        assert_eq!(from(&server, "10.1.1.1", None).await?, StatusCode::OK);
+    }
+    assert_eq!(from(&server, "10.1.1.1", None).await?, StatusCode::TOO_MANY_REQUESTS);
+    // The key is not cached yet on this instance: it is looked up all the same.
+    for _ in 0..5 {
+        assert_eq!(from(&server, "10.1.1.1", Some(&key)).await?, StatusCode::OK);
+    }
+    // An unknown key still costs its address, and made-up keys run out of lookups.
+    assert_eq!(from(&server, "10.2.2.2", Some("emp_unknown_0")).await?, StatusCode::UNAUTHORIZED);
+    let mut refused = false;
+    for n in 1..10 {
+        let status = from(&server, "10.2.2.2", Some(&format!("emp_unknown_{n}"))).await?;
+        refused |= status == StatusCode::TOO_MANY_REQUESTS;
+    }
+    assert!(refused, "guessed keys are never throttled");
+    Ok(())
+}
+
+#[tokio::test]
+async fn behind_a_proxy_the_client_address_is_the_right_most_entry_of_every_header_line() -> TestResult {
+    let limits = Allowances { anonymous: NonZeroU32::new(2), customer: None, api_key: None };
+    let server = TestServer::start_with(Options {
+        rate_limits: limits,
+        client_ip_header: Some("x-forwarded-for"),
+        ..Options::default()
+    })
+    .await?;
+    server.wait_for_redis().await?;
+    // The client writes its own first line; the proxy appends a line with what it saw.
+    let mut statuses = Vec::new();
+    for n in 0..4 {
+        let status = server
+            .client
+            .get(server.url("/v1/products"))
+            .header("x-forwarded-for", format!("198.51.100.{n}"))
+            .header("x-forwarded-for", "203.0.113.7")
+            .send()
+            .await?
+            .status();
+        statuses.push(status);
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count(), 2, "{statuses:?}");
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! What the review of the purchase flow found in checkout and after the sale, each held by a
+//! test: the reservation TTL, per-customer limits before payment, racing return refunds, what
+//! a failed payment left behind, refunds that back off and give up, and delivery.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use emporium_payments::Call;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::checkout::{amount, cart, checkout, product, stock_of};
+use crate::common::{Options, TestResult, TestServer};
+
+fn charges(server: &TestServer) -> usize {
+    server.state.test_payments.calls().iter().filter(|c| matches!(c, Call::Authorize { .. })).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkout_that_dies_after_charging_gives_back_its_units_and_payment_after_the_reservation_ttl() -> TestResult
+{
+    let server = TestServer::start_with(Options {
+        reservation_ttl: Some(Duration::from_secs(2)),
+        request_timeout: Some(Duration::from_millis(500)),
+        ..Options::default()
+    })
+    .await?;
+    let admin = server.admin_token().await?;
+    let sku = product(&server, &admin, "TTL-1", &[(1500, "EUR")], 3).await?;
+    let cart = cart(&server, None, "EUR", &[(&sku, 2)]).await?;
+    server.state.test_payments.stall_after_charging(true);
+    // The request is dropped mid-call, as a crash would leave it: charged, units held.
+    let dropped = checkout(&server, None, &cart, "tok_ok").await?;
+    assert_eq!(dropped.status, StatusCode::SERVICE_UNAVAILABLE, "{}", dropped.body);
+    server.state.test_payments.stall_after_charging(false);
+    assert_eq!(stock_of(&server, &admin, &sku).await?, (3, 2), "held while the checkout may still finish");
+    let calls = server.state.test_payments.calls();
+    let Some(Call::Authorize { payment_ref, .. }) = calls.first() else { anyhow::bail!("no charge: {calls:?}") };
+    // Within the TTL plus a sweep, both come back without anyone asking.
+    let mut back = false;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let units = stock_of(&server, &admin, &sku).await?;
+        let money = server.state.test_payments.payment(payment_ref);
+        if units == (3, 0) && money == Some((3000, 3000, false)) {
+            back = true;
+            break;
+        }
+    }
+    assert!(back, "units {:?}, payment {:?}", stock_of(&server, &admin, &sku).await?, {
+        server.state.test_payments.payment(payment_ref)
+    });
+    let placed = checkout(&server, None, &cart, "tok_ok").await?;
+    assert_eq!(placed.status, StatusCode::CREATED, "the cart can be bought again: {}", placed.body);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_code_the_customer_used_up_on_another_cart_is_refused_before_any_charge() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let sku = product(&server, &admin, "ONCE-1", &[(1000, "EUR")], 10).await?;
+    let code = json!({"code": "ONCE", "kind": "percentage", "value": 1000, "usage_limit_per_customer": 1});
+    assert_eq!(server.post("/v1/discounts", Some(&admin), code).await?.status, StatusCode::CREATED);
+    let (_, ada) = server.customer("ada@example.com").await?;
+    let first = cart(&server, Some(&ada), "EUR", &[(&sku, 1)]).await?;
+    let applied = server.post(&format!("/v1/carts/{first}/discounts"), Some(&ada), json!({"code": "ONCE"})).await?;
+    assert_eq!(applied.status, StatusCode::OK, "{}", applied.body);
+    // A second cart of hers (a guest cart she fills in with her email) carries the code too.
+    let second = cart(&server, None, "EUR", &[(&sku, 1)]).await?;
+    let also = server.post(&format!("/v1/carts/{second}/discounts"), None, json!({"code": "ONCE"})).await?;
+    assert_eq!(also.status, StatusCode::OK, "{}", also.body);
+    let placed = checkout(&server, Some(&ada), &first, "tok_ok").await?;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+    let placed_guest = checkout(&server, None, &second, "tok_ok").await?;
+    assert_eq!(placed_guest.status, StatusCode::CREATED, "a guest is counted by email: {}", placed_guest.body);
+
+    // The same guest email again: refused when applied, and at checkout before the provider.
+    let third = cart(&server, None, "EUR", &[(&sku, 1)]).await?;
+    let refused = server.post(&format!("/v1/carts/{third}/discounts"), None, json!({"code": "ONCE"})).await?;
+    assert_eq!(refused.problem_code(), "discount_invalid", "{}", refused.body);
+    assert_eq!(refused.body["reason"], "usage_limit_reached");
+    let fourth = cart(&server, None, "EUR", &[(&sku, 1)]).await?;
+    let put = server
+        .send(reqwest::Method::PUT, &format!("/v1/carts/{fourth}"), None, Some(json!({"email": "other@example.com"})))
+        .await?;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    let applied = server.post(&format!("/v1/carts/{fourth}/discounts"), None, json!({"code": "ONCE"})).await?;
+    assert_eq!(applied.status, StatusCode::OK, "{}", applied.body);
+    let back = server
+        .send(reqwest::Method::PUT, &format!("/v1/carts/{fourth}"), None, Some(json!({"email": "ada@example.com"})))
+        .await?;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.body);
+    let before = charges(&server);
+    let late = checkout(&server, None, &fourth, "tok_ok").await?;
+    assert_eq!(late.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", late.body);
+    assert_eq!(late.body["reason"], "usage_limit_reached", "{}", late.body);
+    assert_eq!(charges(&server), before, "nothing was charged");
+    Ok(())
+}
+
+fn id(body: &Value) -> String {
+    body["id"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_return_refunds_racing_on_one_line_pay_back_exactly_what_it_paid() -> TestResult {
+    let server = Arc::new(TestServer::start().await?);
+    let admin = server.admin_token().await?;
+    let sku = product(&server, &admin, "RACE-RET", &[(1000, "EUR")], 5).await?;
+    let cent = json!({"code": "CENT", "kind": "fixed", "value": {"amount": 1, "currency": "EUR"}});
+    assert_eq!(server.post("/v1/discounts", Some(&admin), cent).await?.status, StatusCode::CREATED);
+    let cart = cart(&server, None, "EUR", &[(&sku, 3)]).await?;
+    let applied = server.post(&format!("/v1/carts/{cart}/discounts"), None, json!({"code": "CENT"})).await?;
+    // 2999 over three units: one unit's share rounds up to 1000, so three racing shares of
+    // "the first unit" would pay back 3000.
+    assert_eq!(amount(&applied.body["total"]), 2999, "{}", applied.body);
+    let order = checkout(&server, None, &cart, "tok_ok").await?;
+    let order_id = order.str("id")?.to_owned();
+    let ship = json!({"items": [{"sku": sku, "quantity": 3}]});
+    let shipped = server.post(&format!("/v1/orders/{order_id}/fulfillments"), Some(&admin), ship).await?;
+    assert_eq!(shipped.status, StatusCode::CREATED, "{}", shipped.body);
+    let mut returns = Vec::new();
+    for _ in 0..3 {
+        let body = json!({"items": [{"sku": sku, "quantity": 1}], "reason": "too small"});
+        let opened = server.post(&format!("/v1/orders/{order_id}/returns"), None, body).await?;
+        assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
+        let return_id = id(&opened.body);
+        let received =
+            server.post(&format!("/v1/returns/{return_id}/receive"), Some(&admin), json!({"restock": false})).await?;
+        assert_eq!(received.status, StatusCode::OK, "{}", received.body);
+        returns.push(return_id);
+    }
+    let tasks: Vec<_> = returns
+        .into_iter()
+        .map(|return_id| {
+            let (server, admin) = (Arc::clone(&server), admin.clone());
+            tokio::spawn(async move {
+                server.post(&format!("/v1/returns/{return_id}/refund"), Some(&admin), json!({})).await
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        let reply = task.await??;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        total += amount(&reply.body["refunded"]);
+    }
+    assert_eq!(total, 2999, "the line's shares sum to what it paid");
+    let seen = server.get_as(&format!("/v1/orders/{order_id}"), &admin).await?;
+    assert_eq!(amount(&seen.body["refunded"]), 2999, "{}", seen.body);
+    assert_eq!(seen.body["status"], "refunded");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failed_payment_says_whether_money_may_have_moved() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let sku = product(&server, &admin, "STATE-1", &[(700, "EUR")], 3).await?;
+    let cart = cart(&server, None, "EUR", &[(&sku, 1)]).await?;
+    let failed = checkout(&server, None, &cart, "tok_error").await?;
+    assert_eq!(failed.status, StatusCode::BAD_GATEWAY, "{}", failed.body);
+    assert_eq!(failed.problem_code(), "payment_provider_error");
+    assert_eq!(failed.body["payment_state"], "none", "the provider holds nothing: {}", failed.body);
+    let lost = checkout(&server, None, &cart, "tok_timeout").await?;
+    assert_eq!(lost.status, StatusCode::BAD_GATEWAY, "{}", lost.body);
+    assert_eq!(lost.body["payment_state"], "unknown", "the answer was lost: {}", lost.body);
+    let pay = "mutation($cart: String!) { checkout(cartId: $cart, payment: {provider: \"test\", token: \"tok_timeout\"}) { id } }";
+    let over_graphql = server.graphql(None, pay, json!({"cart": cart})).await?;
+    assert_eq!(over_graphql.body["errors"][0]["extensions"]["payment_state"], "unknown", "{}", over_graphql.body);
+    Ok(())
+}
