@@ -176,3 +176,48 @@ async fn metrics_count_requests_by_route_and_status_and_cache_hits() -> TestResu
     );
     Ok(())
 }
+
+/// The string literals of every `fn code(&self)` body in `source`: the codes its errors answer.
+fn answered_codes(source: &str) -> Vec<String> {
+    let mut codes = Vec::new();
+    let mut rest = source;
+    while let Some(at) = rest.find("fn code(&self) -> &'static str {") {
+        let body = &rest[at..];
+        // The body ends at the first line that closes the function at its indentation.
+        let indent = rest[..at].rsplit('\n').next().map_or(0, str::len);
+        let end = body.find(&format!("\n{}}}", " ".repeat(indent))).unwrap_or(body.len());
+        let mut text = &body[..end];
+        while let Some(open) = text.find('"') {
+            let Some(close) = text[open + 1..].find('"') else { break };
+            codes.push(text[open + 1..open + 1 + close].to_owned());
+            text = &text[open + 2 + close..];
+        }
+        rest = &body[end..];
+    }
+    codes
+}
+
+#[test]
+fn every_code_a_domain_error_answers_is_in_the_published_table() -> TestResult {
+    let table = emporium_gateway::error::error_code_table();
+    let mut checked = 0;
+    for file in [
+        "crates/core/src/error.rs",
+        "crates/catalog/src/error.rs",
+        "crates/inventory/src/lib.rs",
+        "crates/customers/src/lib.rs",
+        "crates/orders/src/lib.rs",
+    ] {
+        let codes = answered_codes(&committed(file)?);
+        assert!(!codes.is_empty(), "{file} answers no code: the scan is broken");
+        for code in codes {
+            assert!(
+                table.contains(&format!("| `{code}` |")),
+                "{file} answers `{code}`, missing from docs/error-codes.md"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 30, "only {checked} codes found");
+    Ok(())
+}

@@ -17,6 +17,7 @@ mod cors;
 mod documents;
 mod events;
 mod graphql;
+mod graphql_idempotency;
 mod idempotency;
 mod inventory;
 mod limits;

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
 use axum::http::{Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -19,16 +18,16 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::{AccountCache, Principal, Tokens, signing_key};
+use crate::auth::{AccountCache, Tokens, signing_key};
 use crate::background::{Background, Shutdown};
-use crate::cache::{CacheStore, MemoryCache, ProductCache, RedisCache, SharedLookup};
+use crate::cache::{CacheStore, MemoryCache, ProductCache, RedisCache};
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, payload_too_large};
-use crate::graphql::{self, ApiSchema, ClientAddress};
+use crate::extract::payload_too_large;
+use crate::graphql;
 use crate::limits::Limits;
 use crate::metrics::{Metrics, MetricsLayer};
-use crate::rate_limit::{CallerBucket, ClientIp, RateLimitLayer};
+use crate::rate_limit::RateLimitLayer;
 use crate::redis::SharedRedis;
 use crate::state::{AppState, Shared};
 use crate::{db, ide, idempotency, rest};
@@ -199,7 +198,11 @@ fn router(state: AppState) -> Router {
         .merge(rest.with_state(state.clone()))
         .route(
             "/graphql",
-            get(ide::page).post(graphql_handler).with_state((state.clone(), schema, graphql::ParsedQueries::new())),
+            get(ide::page).post(graphql::http::handler).with_state((
+                state.clone(),
+                schema,
+                graphql::ParsedQueries::new(),
+            )),
         )
         .route("/graphql/assets/{file}", get(ide::asset))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
@@ -304,92 +307,6 @@ where
         rewritten.headers_mut().insert(header::ALLOW, allow);
     }
     rewritten
-}
-
-/// What the GraphQL route holds.
-type GraphqlState = (AppState, ApiSchema, graphql::ParsedQueries);
-
-impl axum::extract::FromRef<GraphqlState> for AppState {
-    fn from_ref(state: &GraphqlState) -> Self {
-        state.0.clone()
-    }
-}
-
-async fn graphql_handler(
-    State((state, schema, parsed)): State<GraphqlState>,
-    principal: Principal,
-    ClientIp(client): ClientIp,
-    bucket: Option<axum::Extension<CallerBucket>>,
-    ApiJson(mut request): ApiJson<async_graphql::Request>,
-) -> Result<Response, ApiError> {
-    if let Err(refusal) = parsed.prepare(&mut request) {
-        return graphql_body(&graphql::error_response(refusal.code, refusal.message));
-    }
-    // The rate limiter charged one request; each further root field (aliases included) is
-    // charged too, so one document cannot do the work of many requests for the price of one.
-    let mut spent = None;
-    if let Some(axum::Extension(CallerBucket(Some(bucket)))) = &bucket {
-        let extra = graphql::root_fields(&mut request).saturating_sub(1);
-        if extra > 0 {
-            spent = state.limits.check(bucket, u32::try_from(extra).unwrap_or(u32::MAX)).await;
-            if let Some(decision) = spent
-                && decision.retry_after.is_some()
-            {
-                return Ok(crate::rate_limit::refused(decision));
-            }
-        }
-    }
-    let mut request = request.data(ClientAddress(client));
-    if let Some(axum::Extension(bucket)) = bucket {
-        request = request.data(bucket);
-    }
-    // An anonymous read-only request sees only published catalog data, the same for every
-    // anonymous caller: its whole answer is cached under the catalog-wide generation.
-    let shared_key = match principal {
-        Principal::Anonymous => graphql::response_key(&mut request),
-        _ => None,
-    };
-    let mut token = None;
-    if let Some(key) = &shared_key {
-        match state.cache.get_shared(key).await {
-            SharedLookup::Hit(body) => return Ok(rest::products::json_response(StatusCode::OK, body)),
-            SharedLookup::Miss(miss) => token = miss,
-        }
-    }
-    let mut response = schema.execute(request.data(principal)).await;
-    let spent_headers = move |mut answer: Response| {
-        if let Some(decision) = spent {
-            crate::rate_limit::set_headers(answer.headers_mut(), decision);
-        }
-        answer
-    };
-    // Parse, validation and limit errors come from async-graphql without a code; every
-    // GraphQL error carries one.
-    for error in &mut response.errors {
-        let extensions = error.extensions.get_or_insert_with(Default::default);
-        if extensions.get("code").is_none() {
-            extensions.set("code", graphql::code_of_library_error(&error.message));
-        }
-    }
-    let mut body = bytes::Bytes::from(serde_json::to_vec(&response).map_err(|e| ApiError::internal(&e))?);
-    if body.len() > graphql::MAX_RESPONSE_BYTES {
-        let refusal = graphql::error_response(
-            "response_too_large",
-            format!("The answer would exceed {} bytes; ask for fewer items.", graphql::MAX_RESPONSE_BYTES),
-        );
-        return graphql_body(&refusal);
-    }
-    if let Some(key) = &shared_key
-        && response.errors.is_empty()
-    {
-        state.cache.put_shared(key, token, body.clone()).await;
-    }
-    Ok(spent_headers(rest::products::json_response(StatusCode::OK, std::mem::take(&mut body))))
-}
-
-fn graphql_body(response: &async_graphql::Response) -> Result<Response, ApiError> {
-    let body = serde_json::to_vec(response).map_err(|e| ApiError::internal(&e))?;
-    Ok(rest::products::json_response(StatusCode::OK, bytes::Bytes::from(body)))
 }
 
 /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests and stops the background

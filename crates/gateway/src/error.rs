@@ -249,6 +249,12 @@ pub const GATEWAY_CODES: &[(&str, u16, &str)] = &[
     ("too_many_fragments", 200, "GraphQL: more than 64 fragments."),
     ("fragment_cycle", 200, "GraphQL: a fragment spreads itself."),
     ("response_too_large", 200, "GraphQL: the answer would be over 4 MiB."),
+    (
+        "idempotent_answer_unavailable",
+        200,
+        "GraphQL: this `Idempotency-Key`'s mutation was done once but its whole answer was not kept (the server \
+         stopped in between); it is not done again, and `extensions.result` holds the write's own answer.",
+    ),
 ];
 
 /// The published table of every code, as `docs/error-codes.md` holds it.

@@ -16,7 +16,13 @@
 //! another guest's key, and a cart id is a capability, so neither may its answer leak).
 //!
 //! Only routes mounted with the middleware (the REST router's mutating POSTs outside
-//! `/v1/auth/`) take keys; reads, unknown routes and GraphQL never store an answer.
+//! `/v1/auth/`) take keys this way; reads and unknown routes never store an answer.
+//!
+//! `POST /graphql` takes the same keys for a document whose operation is a mutation
+//! ([`graphql_keyed`]): the claim reaches the resolvers, whose use cases record in their own
+//! transaction exactly as REST handlers do, and once the document has run, its whole answer
+//! replaces what was recorded. A keyed document holds one mutation field, so one write stands
+//! behind one key.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,7 +74,14 @@ struct Claim {
     token: String,
     /// Set once the handler recorded its answer in its transaction.
     recorded: AtomicBool,
+    /// Held by a GraphQL document: what the write records is a placeholder that the whole
+    /// answer replaces once the document has run.
+    graphql: bool,
 }
+
+/// The media type of a GraphQL write's recorded answer until the document's whole answer
+/// replaces it: the use case's own answer, kept for the moment between the two.
+const GRAPHQL_PENDING: &str = "application/vnd.emporium.graphql-pending+json";
 
 /// The idempotency claim of a request, for its handler: absent without a key. A handler that
 /// commits a write calls [`Idempotency::record`] in that write's transaction.
@@ -131,7 +144,8 @@ impl Idempotency {
     /// rolls the write back, since another request now does it.
     pub async fn record<C: ConnectionTrait>(&self, txn: &C, answer: &Answer) -> Result<(), ApiError> {
         let Some(claim) = &self.0 else { return Ok(()) };
-        let stored = finish(txn, claim, answer.status, answer.content_type, &answer.body).await?;
+        let content_type = if claim.graphql { Some(GRAPHQL_PENDING) } else { answer.content_type };
+        let stored = finish(txn, claim, answer.status, content_type, &answer.body).await?;
         if !stored {
             return Err(in_progress());
         }
@@ -162,9 +176,16 @@ fn scope_of(principal: &Principal, key: &str) -> Result<String, ApiError> {
         Principal::Staff { id, .. } => Ok(format!("staff:{id}")),
         Principal::Customer { id } => Ok(format!("customer:{id}")),
         Principal::ApiKey { id, .. } => Ok(format!("key:{id}")),
+        // Only a random (version 4) UUID: a time-based or made-up one can be guessed, and
+        // whoever holds a guest's key receives its answer.
         Principal::Anonymous => match uuid::Uuid::parse_str(key) {
-            Ok(uuid) if !uuid.is_nil() && !uuid.is_max() => Ok(format!("anonymous:{}", uuid.hyphenated())),
-            _ => Err(invalid_key("without credentials, the key must be a random UUID")),
+            Ok(uuid)
+                if uuid.get_version() == Some(uuid::Version::Random)
+                    && uuid.get_variant() == uuid::Variant::RFC4122 =>
+            {
+                Ok(format!("anonymous:{}", uuid.hyphenated()))
+            }
+            _ => Err(invalid_key("without credentials, the key must be a random (version 4) UUID")),
         },
     }
 }
@@ -271,6 +292,7 @@ where
         key,
         token: uuid::Uuid::new_v4().simple().to_string(),
         recorded: AtomicBool::new(false),
+        graphql: false,
     });
     // From here on, if this future is dropped (the client went away, a timeout, a panic) the
     // claim is freed: whatever the handler did rolled back unless it recorded its answer.
@@ -444,6 +466,9 @@ async fn try_claim(
     let status: i32 = row.try_get_by_index::<Option<i32>>(2)?.unwrap_or(200);
     let content_type: Option<String> = row.try_get_by_index(3)?;
     let body: String = row.try_get_by_index::<Option<String>>(4)?.unwrap_or_default();
+    if content_type.as_deref() == Some(GRAPHQL_PENDING) {
+        return Ok(Claimed::Replay(answer_unavailable(&body)));
+    }
     let mut response = (StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK), body).into_response();
     match content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
         Some(value) => response.headers_mut().insert(header::CONTENT_TYPE, value),
@@ -451,6 +476,143 @@ async fn try_claim(
     };
     response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     Ok(Claimed::Replay(response))
+}
+
+/// The replay of a GraphQL write that committed while its whole answer was never stored (the
+/// process stopped between the two): the work is not done again; the write's own answer, as
+/// REST would have given it, is in `extensions.result`.
+fn answer_unavailable(recorded: &str) -> Response {
+    use async_graphql::ErrorExtensions as _;
+    let result = serde_json::from_str::<serde_json::Value>(recorded).unwrap_or(serde_json::Value::Null);
+    let result = async_graphql::Value::from_json(result).unwrap_or(async_graphql::Value::Null);
+    let error = async_graphql::Error::new(
+        "The mutation of this Idempotency-Key was done once, but its answer was not kept; it is not done again. \
+         Read its result with a query.",
+    )
+    .extend_with(|_, ext| {
+        ext.set("code", "idempotent_answer_unavailable");
+        ext.set("result", result.clone());
+    });
+    let response = async_graphql::Response::from_errors(vec![error.into_server_error(async_graphql::Pos::default())]);
+    let mut answer =
+        Answer::json(StatusCode::OK, Bytes::from(serde_json::to_vec(&response).unwrap_or_default())).into_response();
+    answer.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    answer
+}
+
+/// What [`graphql_keyed`] learns of the document it ran.
+pub struct GraphqlRun {
+    /// The serialized answer.
+    pub body: Bytes,
+    /// Whether nothing was done and a retry may do better (an error a REST answer would
+    /// forget: unauthenticated, forbidden, not found, throttled, a server or provider failure,
+    /// or a document that did not run at all).
+    pub forgettable: bool,
+}
+
+/// Runs a keyed GraphQL mutation document once per key: `run` gets the claim to hand its
+/// resolvers. The same key and document again get the stored answer; another document is 422
+/// `idempotency_key_reused`, and while the first runs the answer is 409
+/// `idempotency_in_progress` (both as GraphQL errors, as every refusal of this route is).
+pub async fn graphql_keyed<F, Fut>(
+    state: &AppState,
+    principal: &Principal,
+    key: &HeaderValue,
+    document: &[&[u8]],
+    run: F,
+) -> Result<Response, ApiError>
+where
+    F: FnOnce(Idempotency) -> Fut,
+    Fut: Future<Output = Result<GraphqlRun, ApiError>>,
+{
+    let Some(key) = key.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 255).map(str::to_owned) else {
+        return Err(invalid_key("must be 1 to 255 visible ASCII characters"));
+    };
+    let scope = scope_of(principal, &key)?;
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&state.fingerprint_key) else {
+        return Err(ApiError::with_status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "An unexpected error occurred.",
+        ));
+    };
+    mac.update(b"/graphql");
+    for part in document {
+        mac.update(&[0]);
+        mac.update(part);
+    }
+    let request_hash = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    let abandoned_after = Duration::from_std(state.config.request_timeout).unwrap_or_default() + Duration::seconds(30);
+    let claim = Arc::new(Claim {
+        scope,
+        key,
+        token: uuid::Uuid::new_v4().simple().to_string(),
+        recorded: AtomicBool::new(false),
+        graphql: true,
+    });
+    let guard = ReleaseOnDrop(Some((state.db.clone(), Arc::clone(&claim))));
+    match try_claim(&state.db, &claim, &request_hash, abandoned_after).await {
+        Ok(Claimed::Mine) => {}
+        Ok(Claimed::Replay(response)) => {
+            guard.defuse();
+            return Ok(response);
+        }
+        Ok(Claimed::Refused(error)) => {
+            guard.defuse();
+            return Err(error);
+        }
+        Err(err) => return Err(ApiError::database(&err)),
+    }
+    let ran = run(Idempotency(Some(Arc::clone(&claim)))).await;
+    guard.defuse();
+    let ran = match ran {
+        Ok(ran) => ran,
+        Err(err) => {
+            if !claim.recorded.load(Ordering::SeqCst) {
+                let _ = release(&state.db, &claim).await;
+            }
+            return Err(err);
+        }
+    };
+    let answer = Answer::json(StatusCode::OK, ran.body);
+    if claim.recorded.load(Ordering::SeqCst) {
+        // The write committed with a placeholder: the whole answer takes its place.
+        if let Err(err) = replace_answer(&state.db, &claim, &answer.body).await {
+            tracing::error!(error = %err, "storing a GraphQL write's whole answer failed; its replay says so");
+        }
+    } else if ran.forgettable {
+        if let Err(err) = release(&state.db, &claim).await {
+            tracing::warn!(error = %err, "releasing an idempotency key failed");
+        }
+    } else if let Err(err) = finish(&state.db, &claim, StatusCode::OK, answer.content_type, &answer.body).await {
+        // A refusal, or a write with nothing of its own to record (a change that is the same
+        // when repeated): stored after the fact.
+        tracing::error!(error = %err, "storing an idempotent GraphQL answer failed");
+    }
+    Ok(answer.into_response())
+}
+
+/// Replaces a GraphQL write's placeholder with the document's whole answer.
+async fn replace_answer(db: &DatabaseConnection, claim: &Claim, body: &[u8]) -> Result<(), DbErr> {
+    let (content_type, body) = if body.len() <= MAX_STORED_BODY {
+        (Some("application/json"), Some(String::from_utf8_lossy(body).into_owned()))
+    } else {
+        (None, None)
+    };
+    db.execute_raw(statement(
+        db.get_database_backend(),
+        "UPDATE idempotency_keys SET response_status = 200, response_content_type = ?, response_body = ? \
+         WHERE scope = ? AND idempotency_key = ? AND claim_token = ? AND state = 'done'",
+        [
+            content_type.into(),
+            body.into(),
+            claim.scope.clone().into(),
+            claim.key.clone().into(),
+            claim.token.clone().into(),
+        ],
+    ))
+    .await?;
+    Ok(())
 }
 
 /// Marks the claim done with its answer, if the claim is still held. A body over
@@ -520,6 +682,8 @@ mod tests {
         assert_eq!(scope_of(&Principal::Anonymous, key).ok().as_deref(), Some(format!("anonymous:{key}").as_str()));
         assert!(scope_of(&Principal::Anonymous, "1").is_err());
         assert!(scope_of(&Principal::Anonymous, "00000000-0000-0000-0000-000000000000").is_err());
+        assert!(scope_of(&Principal::Anonymous, "6ba7b810-9dad-11d1-80b4-00c04fd430c8").is_err(), "version 1");
+        assert!(scope_of(&Principal::Anonymous, "9b2f6a4e-3c1d-7e8f-a7b6-5d4c3b2a1f0e").is_err(), "version 7");
         let staff = Principal::Staff { id: "stf_1".into(), role: emporium_customers::Role::Support };
         assert_eq!(scope_of(&staff, "1").ok().as_deref(), Some("staff:stf_1"));
     }

@@ -225,6 +225,12 @@ pub const ERROR_CODES: &[ErrorCode] = &[
         kind: ErrorKind::Conflict,
         meaning: "The order's status machine does not allow the move.",
     },
+    ErrorCode {
+        code: "refund_exceeds_captured",
+        kind: ErrorKind::Invalid,
+        meaning: "The refund is more than was captured less what was refunded (or is held for refunds in flight).",
+    },
+    ErrorCode { code: "already_refunded", kind: ErrorKind::Conflict, meaning: "The return was already refunded." },
 ];
 
 impl DomainError for OrderError {

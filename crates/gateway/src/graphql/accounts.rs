@@ -10,7 +10,6 @@ use crate::accounts::{
 };
 use crate::dto::MoneyDto;
 use crate::graphql::catalog::PageInfo;
-use crate::idempotency::Idempotency;
 use crate::rate_limit::{CallerBucket, HASHING_COST, spend};
 use crate::state::AppState;
 
@@ -136,11 +135,6 @@ fn patch(value: MaybeUndefined<String>) -> Patch<String> {
     }
 }
 
-/// GraphQL writes carry no idempotency key.
-fn no_key() -> Idempotency {
-    Idempotency::default()
-}
-
 /// Account reads.
 #[derive(Default)]
 pub struct AccountQuery;
@@ -258,7 +252,7 @@ impl AccountMutation {
         let state = ctx.data::<AppState>()?;
         spend(state, ctx.data_opt::<CallerBucket>(), HASHING_COST).await?;
         let input = Registration { email, password, first_name, last_name };
-        Ok(accounts::register(state, &no_key(), input).await?.0)
+        Ok(accounts::register(state, &crate::graphql::claim(ctx), input).await?.0)
     }
 
     /// Changes the signed-in customer's names.
@@ -280,7 +274,8 @@ impl AccountMutation {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         let customer = principal.customer_id()?.to_owned();
         spend(state, ctx.data_opt::<CallerBucket>(), HASHING_COST).await?;
-        accounts::change_password(state, &no_key(), &customer, current_password, new_password).await?;
+        accounts::change_password(state, &crate::graphql::claim(ctx), &customer, current_password, new_password)
+            .await?;
         Ok(true)
     }
 
@@ -295,9 +290,15 @@ impl AccountMutation {
     ) -> Result<AddressDto> {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         let customer = principal.customer_id()?.to_owned();
-        let added =
-            accounts::add_address(state, &no_key(), &customer, address.into(), default_shipping, default_billing)
-                .await?;
+        let added = accounts::add_address(
+            state,
+            &crate::graphql::claim(ctx),
+            &customer,
+            address.into(),
+            default_shipping,
+            default_billing,
+        )
+        .await?;
         Ok(added.0)
     }
 
@@ -340,7 +341,7 @@ impl AccountMutation {
     ) -> Result<StaffDto> {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::StaffManage)?;
-        Ok(accounts::create_staff(state, &no_key(), &email, password, role.into()).await?.0)
+        Ok(accounts::create_staff(state, &crate::graphql::claim(ctx), &email, password, role.into()).await?.0)
     }
 
     /// Changes a staff account's role or disables it (admins).
@@ -363,7 +364,7 @@ impl AccountMutation {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::ApiKeysManage)?;
         let created_by = principal.actor_id().unwrap_or_default().to_owned();
-        Ok(accounts::create_api_key(state, &no_key(), &created_by, &name, &scopes).await?.0)
+        Ok(accounts::create_api_key(state, &crate::graphql::claim(ctx), &created_by, &name, &scopes).await?.0)
     }
 
     /// Revokes an API key (admins).

@@ -594,6 +594,13 @@ pub(crate) fn patch<T>(value: async_graphql::MaybeUndefined<T>) -> Patch<T> {
 #[derive(Default)]
 pub struct CatalogMutation;
 
+/// Commits a catalog write, recording the document's `Idempotency-Key` claim with it (the
+/// handler then stores the document's whole answer in its place).
+async fn commit(ctx: &Context<'_>, write: products::Write<'_>) -> Result<(), ApiError> {
+    let placeholder = crate::idempotency::Answer::json(axum::http::StatusCode::OK, bytes::Bytes::from_static(b"{}"));
+    write.commit_answering(&crate::graphql::claim(ctx), placeholder).await.map(|_| ())
+}
+
 #[Object]
 impl CatalogMutation {
     /// Creates a product with its variants, all or nothing.
@@ -621,7 +628,7 @@ impl CatalogMutation {
         write.touch(&change);
         let doc = write.doc(&change.id).await?;
         let figures = write.figures(&doc).await?;
-        write.commit().await?;
+        commit(ctx, write).await?;
         to_product(&doc, &figures)
     }
 
@@ -652,7 +659,7 @@ impl CatalogMutation {
         write.touch(&change);
         let doc = write.doc(&change.id).await?;
         let figures = write.figures(&doc).await?;
-        write.commit().await?;
+        commit(ctx, write).await?;
         to_product(&doc, &figures)
     }
 
@@ -663,7 +670,7 @@ impl CatalogMutation {
         let mut write = products::Write::begin(state).await?;
         let change = catalog::delete_product(write.txn(), &id_or_slug).await.map_err(ApiError::from)?;
         write.touch(&change);
-        write.commit().await?;
+        commit(ctx, write).await?;
         Ok(true)
     }
 
@@ -677,7 +684,7 @@ impl CatalogMutation {
         write.touch(&change);
         let doc = write.doc(&change.id).await?;
         let variant = products::variant_of(&doc, &write.figures(&doc).await?, &variant_id)?;
-        write.commit().await?;
+        commit(ctx, write).await?;
         Ok(variant)
     }
 
@@ -703,7 +710,7 @@ impl CatalogMutation {
         write.touch(&change);
         let doc = write.doc(&change.id).await?;
         let variant = products::variant_of(&doc, &write.figures(&doc).await?, &variant_id)?;
-        write.commit().await?;
+        commit(ctx, write).await?;
         Ok(variant)
     }
 
@@ -714,7 +721,7 @@ impl CatalogMutation {
         let mut write = products::Write::begin(state).await?;
         let change = catalog::delete_variant(write.txn(), &product, &variant_id).await.map_err(ApiError::from)?;
         write.touch(&change);
-        write.commit().await?;
+        commit(ctx, write).await?;
         Ok(true)
     }
 
@@ -724,7 +731,7 @@ impl CatalogMutation {
         principal.require(Permission::CatalogWrite)?;
         let write = products::Write::begin(state).await?;
         let category = catalog::create_category(write.txn(), input.into()).await.map_err(ApiError::from)?;
-        write.commit().await?;
+        commit(ctx, write).await?;
         Ok(category.into())
     }
 }

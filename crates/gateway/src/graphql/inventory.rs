@@ -6,7 +6,6 @@ use emporium_core::Patch;
 use emporium_customers::Permission;
 use emporium_inventory::Reason;
 
-use crate::idempotency::Idempotency;
 use crate::inventory::{self, AdjustmentInput, LocationDto, LowStockDto, MovementDto, StockDto};
 
 /// Why stock is adjusted.
@@ -103,7 +102,7 @@ impl InventoryMutation {
     ) -> Result<LocationDto> {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::InventoryWrite)?;
-        Ok(inventory::create_location(state, &Idempotency::default(), &code, &name, priority).await?.0)
+        Ok(inventory::create_location(state, &crate::graphql::claim(ctx), &code, &name, priority).await?.0)
     }
 
     /// Changes a location's name, priority or activity.
@@ -135,7 +134,7 @@ impl InventoryMutation {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::InventoryWrite)?;
         let input = AdjustmentInput { sku, location, delta, reason: reason.into(), note };
-        Ok(inventory::adjust(state, &Idempotency::default(), principal.actor_id(), input).await?.0)
+        Ok(inventory::adjust(state, &crate::graphql::claim(ctx), principal.actor_id(), input).await?.0)
     }
 
     /// Sets (or, with null, clears) a SKU's reorder point and quantity at a location.

@@ -3,6 +3,7 @@
 mod accounts;
 mod bounds;
 mod catalog;
+pub mod http;
 mod inventory;
 mod money;
 mod orders;
@@ -10,7 +11,7 @@ mod query_cache;
 mod sessions;
 
 pub use bounds::Refusal;
-pub use query_cache::{ParsedQueries, response_key, root_fields};
+pub use query_cache::{ParsedQueries, mutation_fields, response_key, root_fields};
 pub use sessions::ClientAddress;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
@@ -37,6 +38,12 @@ pub(crate) fn state_and_principal<'a>(
     ctx: &'a async_graphql::Context<'_>,
 ) -> async_graphql::Result<(&'a AppState, &'a crate::auth::Principal)> {
     Ok((ctx.data::<AppState>()?, ctx.data::<crate::auth::Principal>()?))
+}
+
+/// The `Idempotency-Key` claim of a keyed mutation document, for its resolver's use case to
+/// record in its transaction; empty without a key.
+pub(crate) fn claim(ctx: &async_graphql::Context<'_>) -> crate::idempotency::Idempotency {
+    ctx.data_opt::<crate::idempotency::Idempotency>().cloned().unwrap_or_default()
 }
 
 /// The schema type.

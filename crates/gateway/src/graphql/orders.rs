@@ -9,7 +9,6 @@ use crate::dto::{AmountDto, MoneyDto};
 use crate::graphql::accounts::AddressInputGql;
 use crate::graphql::catalog::{PageInfo, patch};
 use crate::graphql::money::MoneyInput;
-use crate::idempotency::Idempotency;
 use crate::orders::{
     self, AddressDto, CartDto, CartItemDto, CartOp, FulfillmentDto, HistoryDto, OrderDto, OrderLineDto,
     OrderShippingDto, ReturnDto, ShippingMethodDto, SkuQuantityDto, caller_of,
@@ -445,7 +444,7 @@ pub struct OrderMutation;
 
 async fn change(ctx: &Context<'_>, cart_id: String, op: CartOp) -> Result<CartDto> {
     let (state, principal) = crate::graphql::state_and_principal(ctx)?;
-    Ok(orders::change_cart(state, &Idempotency::default(), &cart_id, &caller_of(principal), op).await?.value)
+    Ok(orders::change_cart(state, &crate::graphql::claim(ctx), &cart_id, &caller_of(principal), op).await?.value)
 }
 
 #[Object]
@@ -454,7 +453,7 @@ impl OrderMutation {
     #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10 + child_complexity")]
     async fn create_cart(&self, ctx: &Context<'_>, currency: String) -> Result<CartDto> {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
-        Ok(orders::create_cart(state, &Idempotency::default(), &caller_of(principal), &currency).await?.value)
+        Ok(orders::create_cart(state, &crate::graphql::claim(ctx), &caller_of(principal), &currency).await?.value)
     }
 
     /// Adds units of a SKU (to its line, if the cart has one).
@@ -510,7 +509,7 @@ impl OrderMutation {
     async fn claim_cart(&self, ctx: &Context<'_>, cart_id: String) -> Result<CartDto> {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         let customer = principal.customer_id()?;
-        Ok(orders::claim_cart(state, &Idempotency::default(), &cart_id, customer).await?.value)
+        Ok(orders::claim_cart(state, &crate::graphql::claim(ctx), &cart_id, customer).await?.value)
     }
 
     /// Places the order: reserve, pay, place, all or nothing (the codes of REST checkout).
@@ -518,7 +517,7 @@ impl OrderMutation {
     async fn checkout(&self, ctx: &Context<'_>, cart_id: String, payment: PaymentInput) -> Result<OrderDto> {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         let caller = caller_of(principal);
-        let none = Idempotency::default();
+        let none = crate::graphql::claim(ctx);
         let done = orders::checkout_cart(state, &none, &cart_id, caller, payment.provider, payment.token);
         Ok(done.await?.value)
     }
@@ -536,7 +535,7 @@ impl OrderMutation {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::OrdersWrite)?;
         let items = items.into_iter().map(Into::into).collect();
-        let none = Idempotency::default();
+        let none = crate::graphql::claim(ctx);
         let done = orders::fulfil(
             state,
             &none,
@@ -556,7 +555,7 @@ impl OrderMutation {
         if matches!(principal, crate::auth::Principal::Anonymous) {
             return Err(crate::error::ApiError::unauthorized("Sign in to cancel an order.").into());
         }
-        Ok(orders::cancel(state, &Idempotency::default(), principal, &order_id, reason.as_deref()).await?.value)
+        Ok(orders::cancel(state, &crate::graphql::claim(ctx), principal, &order_id, reason.as_deref()).await?.value)
     }
 
     /// Refunds part or all of an order (staff with `orders:write`).
@@ -571,7 +570,7 @@ impl OrderMutation {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::OrdersWrite)?;
         let amount = MoneyDto { amount: amount.amount.0, currency: amount.currency };
-        let none = Idempotency::default();
+        let none = crate::graphql::claim(ctx);
         let done = orders::refund(state, &none, principal.actor_id(), &order_id, amount, reason.as_deref());
         Ok(done.await?.value)
     }
@@ -587,7 +586,7 @@ impl OrderMutation {
     ) -> Result<ReturnDto> {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         let items = items.into_iter().map(Into::into).collect();
-        let none = Idempotency::default();
+        let none = crate::graphql::claim(ctx);
         let done = orders::request_return(state, &none, principal, &order_id, items, reason.as_deref());
         Ok(done.await?.value)
     }
@@ -597,7 +596,7 @@ impl OrderMutation {
     async fn receive_return(&self, ctx: &Context<'_>, return_id: String, restock: bool) -> Result<ReturnDto> {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::OrdersWrite)?;
-        let none = Idempotency::default();
+        let none = crate::graphql::claim(ctx);
         let done = orders::receive_return(state, &none, principal.actor_id(), &return_id, restock);
         Ok(done.await?.value)
     }
@@ -607,6 +606,6 @@ impl OrderMutation {
     async fn refund_return(&self, ctx: &Context<'_>, return_id: String) -> Result<ReturnDto> {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::OrdersWrite)?;
-        Ok(orders::refund_return(state, &Idempotency::default(), principal.actor_id(), &return_id).await?.value)
+        Ok(orders::refund_return(state, &crate::graphql::claim(ctx), principal.actor_id(), &return_id).await?.value)
     }
 }

@@ -144,6 +144,50 @@ fn selects(document: &ExecutableDocument, name: &str) -> bool {
         || document.fragments.values().any(|fragment| within(&fragment.node.selection_set.node, name))
 }
 
+/// The root field names (fragments expanded) of the operation that runs, when it is a
+/// mutation; `None` for a query, and for a document that does not parse or names no
+/// operation that exists.
+pub fn mutation_fields(request: &mut Request) -> Option<Vec<String>> {
+    let name = request.operation_name.clone();
+    let document = request.parsed_query().ok()?;
+    let operation = match &document.operations {
+        DocumentOperations::Single(operation) => operation,
+        DocumentOperations::Multiple(operations) => match name.as_deref() {
+            Some(name) => operations.get(name)?,
+            None if operations.len() == 1 => operations.values().next()?,
+            None => return None,
+        },
+    };
+    if operation.node.ty != OperationType::Mutation {
+        return None;
+    }
+    let mut names = Vec::new();
+    field_names(&operation.node.selection_set, &document.fragments, 0, &mut names);
+    Some(names)
+}
+
+fn field_names(
+    set: &Positioned<SelectionSet>,
+    fragments: &HashMap<Name, Positioned<FragmentDefinition>>,
+    depth: usize,
+    names: &mut Vec<String>,
+) {
+    if depth > bounds::MAX_FRAGMENTS {
+        return;
+    }
+    for item in &set.node.items {
+        match &item.node {
+            Selection::Field(field) => names.push(field.node.name.node.to_string()),
+            Selection::FragmentSpread(spread) => {
+                if let Some(fragment) = fragments.get(spread.node.fragment_name.node.as_str()) {
+                    field_names(&fragment.node.selection_set, fragments, depth + 1, names);
+                }
+            }
+            Selection::InlineFragment(inline) => field_names(&inline.node.selection_set, fragments, depth + 1, names),
+        }
+    }
+}
+
 /// How many root fields the operation that runs selects, fragments expanded (aliases each
 /// count): a document spends that many requests of its caller's allowance, so neither aliases
 /// nor fragments can multiply a limit. Runs after the document bounds, which cap the expansion.
