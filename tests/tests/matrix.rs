@@ -117,6 +117,7 @@ fn table() -> Vec<(Method, &'static str, Rule)> {
         (Method::GET, "/v1/orders", Rule::CustomerOrStaff(P::OrdersRead)),
         (Method::GET, "/v1/orders/{order_id}", Rule::Public),
         (Method::POST, "/v1/orders/{order_id}/fulfillments", Rule::Staff(P::OrdersWrite)),
+        (Method::POST, "/v1/orders/{order_id}/fulfillments/{fulfillment_id}/delivered", Rule::Staff(P::OrdersWrite)),
         (Method::POST, "/v1/orders/{order_id}/refunds", Rule::Staff(P::OrdersWrite)),
         (Method::POST, "/v1/orders/{order_id}/returns", Rule::Public),
         (Method::POST, "/v1/returns/{return_id}/receive", Rule::Staff(P::OrdersWrite)),
@@ -201,6 +202,8 @@ struct Targets {
     order: String,
     /// A return of it, requested.
     return_id: String,
+    /// Its shipment.
+    fulfillment: String,
 }
 
 /// The callers, their credentials (in the same order), and each caller's own targets: a
@@ -266,6 +269,7 @@ async fn fixtures(server: &TestServer) -> anyhow::Result<(Vec<Caller>, Vec<Optio
         )
         .await?;
     anyhow::ensure!(shipped.status == StatusCode::CREATED, "{}", shipped.body);
+    let fulfillment = shipped.body["fulfillments"][0]["id"].as_str().unwrap_or_default().to_owned();
     let opened = server
         .post(&format!("/v1/orders/{order}/returns"), None, json!({"items": [{"sku": "MXO-S", "quantity": 1}]}))
         .await?;
@@ -321,6 +325,7 @@ async fn fixtures(server: &TestServer) -> anyhow::Result<(Vec<Caller>, Vec<Optio
             discount: discount.str("id")?.to_owned(),
             order: order.clone(),
             return_id: return_id.clone(),
+            fulfillment: fulfillment.clone(),
             product: product["id"].as_str().unwrap_or_default().to_owned(),
             sku: product["variants"][0]["sku"].as_str().unwrap_or_default().to_owned(),
             variant: product["variants"][0]["id"].as_str().unwrap_or_default().to_owned(),
@@ -365,6 +370,7 @@ async fn every_route_answers_every_kind_of_caller_as_the_contract_says() -> Test
                 .replace("{discount_id}", &t.discount)
                 .replace("{order_id}", &t.order)
                 .replace("{return_id}", &t.return_id)
+                .replace("{fulfillment_id}", &t.fulfillment)
                 .replace("{currency}", "EUR")
                 .replace("{id}", if template.starts_with("/v1/categories") { &t.category } else { &t.product });
             let body = matches!(method, Method::POST | Method::PATCH | Method::PUT).then(|| json!({}));
@@ -479,6 +485,11 @@ fn graphql_table() -> Vec<(&'static str, &'static str, Rule)> {
         ),
         ("refundReturn", r#"mutation { refundReturn(returnId: "{return}") { id } }"#, Rule::Staff(P::OrdersWrite)),
         ("cancelOrder", r#"mutation { cancelOrder(orderId: "{order}") { id } }"#, Rule::StaffOrOwner(P::OrdersWrite)),
+        (
+            "markFulfillmentDelivered",
+            r#"mutation { markFulfillmentDelivered(orderId: "{order}", fulfillmentId: "{fulfillment}") { id } }"#,
+            Rule::Staff(P::OrdersWrite),
+        ),
         ("claimCart", r#"mutation { claimCart(cartId: "{cart}") { id } }"#, Rule::Customer),
         ("removeDiscount", r#"mutation { removeDiscount(cartId: "{cart}", code: "MATRIX") { id } }"#, Rule::Public),
         ("removeCartItem", r#"mutation { removeCartItem(cartId: "{cart}", itemId: "{item}") { id } }"#, Rule::Public),
@@ -599,7 +610,8 @@ async fn every_graphql_root_field_answers_every_kind_of_caller_as_the_contract_s
                 .replace("{cart}", &t.cart)
                 .replace("{item}", &t.item)
                 .replace("{order}", &t.order)
-                .replace("{return}", &t.return_id);
+                .replace("{return}", &t.return_id)
+                .replace("{fulfillment}", &t.fulfillment);
             let reply = server.graphql(tokens[i].as_deref(), &document, json!({})).await?;
             let code = reply.body["errors"][0]["extensions"]["code"].as_str().unwrap_or("").to_owned();
             let ok = match expect(rule, *caller) {

@@ -171,3 +171,137 @@ async fn a_failed_payment_says_whether_money_may_have_moved() -> TestResult {
     assert_eq!(over_graphql.body["errors"][0]["extensions"]["payment_state"], "unknown", "{}", over_graphql.body);
     Ok(())
 }
+
+#[tokio::test]
+async fn an_order_is_delivered_once_every_unit_shipped_is_delivered() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let sku = product(&server, &admin, "DELIVER-1", &[(500, "EUR")], 5).await?;
+    let cart = cart(&server, None, "EUR", &[(&sku, 3)]).await?;
+    let placed = checkout(&server, None, &cart, "tok_ok").await?;
+    let order = placed.str("id")?.to_owned();
+    let ship = |units: i64| json!({"items": [{"sku": sku, "quantity": units}], "carrier": "UPS"});
+    let first = server.post(&format!("/v1/orders/{order}/fulfillments"), Some(&admin), ship(1)).await?;
+    let first_id = id(&first.body["fulfillments"][0]);
+    let path = |f: &str| format!("/v1/orders/{order}/fulfillments/{f}/delivered");
+    let (_, ada) = server.customer("ada@example.com").await?;
+    assert_eq!(server.post(&path(&first_id), Some(&ada), json!({})).await?.status, StatusCode::FORBIDDEN);
+    let future = json!({"delivered_at": (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339()});
+    let refused = server.post(&path(&first_id), Some(&admin), future).await?;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+    let delivered = server.post(&path(&first_id), Some(&admin), json!({})).await?;
+    assert_eq!(delivered.status, StatusCode::OK, "{}", delivered.body);
+    assert_eq!(delivered.body["status"], "partially_fulfilled", "units are still to ship");
+    assert!(delivered.body["fulfillments"][0]["delivered_at"].is_string(), "{}", delivered.body);
+    let again = server.post(&path(&first_id), Some(&admin), json!({})).await?;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.problem_code(), "already_delivered");
+
+    let second = server.post(&format!("/v1/orders/{order}/fulfillments"), Some(&admin), ship(2)).await?;
+    assert_eq!(second.body["status"], "fulfilled", "{}", second.body);
+    let second_id = id(&second.body["fulfillments"][1]);
+    let (_, carrier) = server.api_key(&admin, &["orders:write"]).await?;
+    let mark = "mutation($o: String!, $f: String!) { markFulfillmentDelivered(orderId: $o, fulfillmentId: $f) { status fulfillments { deliveredAt } } }";
+    let done = server.graphql(Some(&carrier), mark, json!({"o": order, "f": second_id})).await?;
+    assert_eq!(done.body["data"]["markFulfillmentDelivered"]["status"], "delivered", "{}", done.body);
+    let kinds = crate::common::event_kinds(&server, &admin, &["order.delivered"]).await?;
+    assert_eq!(kinds.iter().filter(|k| *k == "order.delivered").count(), 1, "{kinds:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn refunds_a_provider_keeps_failing_back_off_and_give_up_without_holding_back_newer_ones() -> TestResult {
+    use sea_orm::ConnectionTrait as _;
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let sku = product(&server, &admin, "RETRY-1", &[(400, "EUR")], 100).await?;
+    // Twenty-two cancelled orders whose refunds the provider did not make: twenty it refuses
+    // for good, one it keeps failing, and the newest it will make.
+    let mut payments = Vec::new();
+    let mut orders = Vec::new();
+    for _ in 0..22 {
+        let cart = cart(&server, None, "EUR", &[(&sku, 1)]).await?;
+        let placed = checkout(&server, None, &cart, "tok_ok").await?;
+        assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+        orders.push(placed.str("id")?.to_owned());
+        let calls = server.state.test_payments.calls();
+        let Some(Call::Authorize { payment_ref, .. }) = calls.last() else { anyhow::bail!("no charge") };
+        payments.push(payment_ref.clone());
+    }
+    for (i, (order, payment)) in orders.iter().zip(&payments).enumerate() {
+        server.state.test_payments.fail_refunds_of(payment, Some(i < 20));
+        let cancelled = server.post(&format!("/v1/orders/{order}/cancel"), Some(&admin), json!({})).await?;
+        assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+    }
+    server.state.test_payments.fail_refunds_of(&payments[21], None);
+    // All due, the refused ones oldest.
+    let backend = server.app_db.get_database_backend();
+    let age = |minutes: i64| chrono::Utc::now() - chrono::Duration::minutes(minutes);
+    for (i, order) in orders.iter().enumerate() {
+        let minutes = if i == 20 { 4 * 24 * 60 } else { 100 - i as i64 };
+        server
+            .app_db
+            .execute_raw(emporium_core::db::statement(
+                backend,
+                "UPDATE payment_refunds SET created_at = ? WHERE order_id = ?",
+                [age(minutes).into(), order.clone().into()],
+            ))
+            .await?;
+    }
+    let retry = || emporium_orders::after_sale::retry_pending_refunds(&server.app_db, &server.state.payments);
+    let mut settled = 0;
+    for _ in 0..2 {
+        settled += retry().await?;
+    }
+    assert_eq!(settled, 1, "the newest refund is made despite twenty older failures");
+    let newest = server.get_as(&format!("/v1/orders/{}", orders[21]), &admin).await?;
+    assert_eq!(amount(&newest.body["refunded"]), 400, "{}", newest.body);
+    // Refused for good, and failing for over three days: given up, visible on the order.
+    for order in [&orders[0], &orders[20]] {
+        let seen = server.get_as(&format!("/v1/orders/{order}"), &admin).await?;
+        let events: Vec<&str> = seen.body["history"]
+            .as_array()
+            .map(|h| h.iter().filter_map(|e| e["event"].as_str()).collect())
+            .unwrap_or_default();
+        assert!(events.contains(&"refund_failed"), "{}", seen.body);
+        assert_eq!(amount(&seen.body["refunded"]), 0, "the hold is released: {}", seen.body);
+    }
+    let kinds = crate::common::event_kinds(&server, &admin, &["order.refund_failed"]).await?;
+    assert!(kinds.iter().any(|k| k == "order.refund_failed"), "{kinds:?}");
+    // One that keeps failing within its time waits longer after each attempt.
+    server.state.test_payments.fail_refunds_of(&payments[21], Some(false));
+    let recent = {
+        let cart = cart(&server, None, "EUR", &[(&sku, 1)]).await?;
+        let placed = checkout(&server, None, &cart, "tok_ok").await?;
+        let calls = server.state.test_payments.calls();
+        let Some(Call::Authorize { payment_ref, .. }) = calls.last() else { anyhow::bail!("no charge") };
+        server.state.test_payments.fail_refunds_of(payment_ref, Some(false));
+        let order = placed.str("id")?.to_owned();
+        server.post(&format!("/v1/orders/{order}/cancel"), Some(&admin), json!({})).await?;
+        order
+    };
+    server
+        .app_db
+        .execute_raw(emporium_core::db::statement(
+            backend,
+            "UPDATE payment_refunds SET created_at = ? WHERE order_id = ?",
+            [age(5).into(), recent.clone().into()],
+        ))
+        .await?;
+    retry().await?;
+    let row = server
+        .app_db
+        .query_one_raw(emporium_core::db::statement(
+            backend,
+            "SELECT attempts, next_attempt_at, status FROM payment_refunds WHERE order_id = ?",
+            [recent.into()],
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no refund"))?;
+    let attempts: i32 = row.try_get("", "attempts")?;
+    let next: chrono::DateTime<chrono::Utc> = row.try_get("", "next_attempt_at")?;
+    let status: String = row.try_get("", "status")?;
+    assert_eq!((attempts, status.as_str()), (1, "pending"));
+    assert!(next > chrono::Utc::now() + chrono::Duration::seconds(90), "backs off: next at {next}");
+    Ok(())
+}

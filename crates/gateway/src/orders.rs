@@ -235,6 +235,8 @@ pub struct FulfillmentDto {
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// When it was delivered, once marked.
+    pub delivered_at: Option<DateTime<Utc>>,
 }
 
 /// Units of a SKU.
@@ -357,6 +359,7 @@ impl From<Order> for OrderDto {
                     carrier: f.carrier,
                     tracking_number: f.tracking_number,
                     created_at: f.created_at,
+                    delivered_at: f.delivered_at,
                 })
                 .collect(),
             returns: o.returns.into_iter().map(ReturnDto::from).collect(),
@@ -751,6 +754,21 @@ pub async fn fulfil(
     let actor = Actor(actor.map(str::to_owned));
     let order = after_sale::fulfil(&state.db, &effects, order_id, &items, carrier, tracking_number, &actor).await?;
     effects.done(StatusCode::CREATED, OrderDto::from(order))
+}
+
+/// Marks a fulfilment delivered (200 with the order).
+pub async fn deliver(
+    state: &AppState,
+    idempotency: &Idempotency,
+    actor: Option<&str>,
+    order_id: &str,
+    fulfillment_id: &str,
+    delivered_at: Option<DateTime<Utc>>,
+) -> Result<Done<OrderDto>, ApiError> {
+    let effects = CheckoutEffects::new(state, idempotency, StatusCode::OK);
+    let actor = Actor(actor.map(str::to_owned));
+    let order = after_sale::deliver(&state.db, &effects, order_id, fulfillment_id, delivered_at, &actor).await?;
+    effects.done(StatusCode::OK, OrderDto::from(order))
 }
 
 /// Cancels an order (200 with it). A customer may cancel only their own (404 otherwise).

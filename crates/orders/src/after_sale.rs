@@ -193,6 +193,66 @@ pub async fn fulfil(
     Ok(order)
 }
 
+/// Marks one fulfilment delivered (at `delivered_at`, or now): again is 409
+/// `already_delivered`. Once every unit is shipped and every fulfilment delivered, the order
+/// is `delivered` (when it was `fulfilled`; a refunded order keeps its money status) and
+/// `order.delivered` is written.
+pub async fn deliver(
+    db: &DatabaseConnection,
+    effects: &dyn Effects,
+    order_id: &str,
+    fulfillment_id: &str,
+    delivered_at: Option<chrono::DateTime<chrono::Utc>>,
+    actor: &Actor,
+) -> Result<Order, OrderError> {
+    let at = now();
+    let delivered_at = delivered_at.unwrap_or(at);
+    if delivered_at > at + Duration::minutes(5) {
+        return Err(ValidationErrors::single("delivered_at", "in_future", "must not be in the future").into());
+    }
+    let txn = begin_write(db).await?;
+    let order = lock(&txn, order_id).await?;
+    let shipment =
+        order.fulfillments.iter().find(|f| f.id == fulfillment_id).ok_or(OrderError::NotFound("fulfillment"))?;
+    if shipment.delivered_at.is_some() {
+        return Err(OrderError::AlreadyDelivered);
+    }
+    if delivered_at < shipment.created_at {
+        return Err(
+            ValidationErrors::single("delivered_at", "before_shipment", "must not be before the fulfilment").into()
+        );
+    }
+    let marked = txn
+        .execute_raw(statement(
+            txn.get_database_backend(),
+            "UPDATE fulfillments SET delivered_at = ? WHERE id = ? AND order_id = ? AND delivered_at IS NULL",
+            [delivered_at.into(), fulfillment_id.into(), order_id.into()],
+        ))
+        .await?;
+    if marked.rows_affected() == 0 {
+        return Err(OrderError::AlreadyDelivered);
+    }
+    append_history(&txn, order_id, None, Some("fulfillment_delivered"), actor.0.as_deref(), Some(fulfillment_id))
+        .await?;
+    let all_shipped = order.lines.iter().all(|l| l.fulfilled_quantity >= l.quantity);
+    let all_delivered = order.fulfillments.iter().all(|f| f.id == fulfillment_id || f.delivered_at.is_some());
+    if all_shipped && all_delivered {
+        if order.status == "fulfilled" {
+            set_status(&txn, order_id, "delivered").await?;
+            append_history(&txn, order_id, Some("delivered"), None, actor.0.as_deref(), None).await?;
+        }
+        emporium_core::events::append(
+            &txn,
+            "order.delivered",
+            &serde_json::json!({"order_id": order_id, "delivered_at": delivered_at}),
+        )
+        .await?;
+    }
+    let order = orders::read(&txn, order_id).await?.ok_or(OrderError::NotFound("order"))?;
+    commit_with(txn, effects, Outcome::Order(&order)).await?;
+    Ok(order)
+}
+
 /// Takes `units` a line sold ahead of stock out of stock now (locations by priority), ending
 /// that much of its backorder; 409 `out_of_stock` if the locations do not hold them.
 async fn take_owed(
@@ -562,30 +622,117 @@ pub async fn cancel(
     Ok(order)
 }
 
+/// How long a pending refund is asked for again before it is given up (status `failed`).
+pub const REFUND_GIVE_UP: Duration = Duration::days(3);
+
+/// The wait before a pending refund's next attempt: a minute, doubled with each failed attempt
+/// up to six hours, with up to a fifth of it added at random so that refunds failing together
+/// do not come back together.
+fn refund_backoff(attempts: i32) -> Duration {
+    let minutes = 1i64 << attempts.clamp(0, 9);
+    let base = Duration::minutes(minutes.min(6 * 60));
+    let jitter = rand::random::<u64>() % (base.num_seconds().max(5) as u64 / 5 + 1);
+    base + Duration::seconds(jitter as i64)
+}
+
 /// Asks the provider again for refunds left pending (a provider that failed during a
-/// cancellation, a crash between the steps) older than a minute: each with its own key, so the
-/// money moves once. Returns how many were settled.
+/// cancellation, a crash between the steps) whose next attempt is due, soonest first: each
+/// with its own key, so the money moves once. A refund that fails again waits longer each time
+/// ([`refund_backoff`]), so refunds that keep failing never hold back newer ones; one the
+/// provider refuses for good, or that still fails [`REFUND_GIVE_UP`] after it was asked for,
+/// is given up: `failed`, its hold on the order's money released, `refund_failed` in the
+/// order's history and an `order.refund_failed` event, for staff to settle by hand. Returns
+/// how many were settled.
 pub async fn retry_pending_refunds(db: &DatabaseConnection, providers: &Providers) -> Result<usize, OrderError> {
+    let at = now();
     let due = db
         .query_all_raw(statement(
             db.get_database_backend(),
-            "SELECT id, order_id FROM payment_refunds WHERE status = 'pending' AND created_at < ? ORDER BY created_at LIMIT 20",
-            [(now() - Duration::minutes(1)).into()],
+            "SELECT id, order_id, created_at, attempts FROM payment_refunds WHERE status = 'pending' \
+             AND ((next_attempt_at IS NULL AND created_at < ?) OR next_attempt_at <= ?) \
+             ORDER BY COALESCE(next_attempt_at, created_at), id LIMIT 20",
+            [(at - Duration::minutes(1)).into(), at.into()],
         ))
         .await?;
     let mut settled = 0;
     for row in due {
-        let (refund_id, order_id): (String, String) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
-        let Sent::Done(provider_ref) = send_refund(db, providers, &refund_id).await? else { continue };
-        let txn = begin_write(db).await?;
-        lock(&txn, &order_id).await?;
-        if settle_refund(&txn, &order_id, &refund_id, &provider_ref, &Actor::default()).await? {
-            settled += 1;
+        let (refund_id, order_id): (String, String) = (row.try_get("", "id")?, row.try_get("", "order_id")?);
+        let created_at: chrono::DateTime<chrono::Utc> = row.try_get("", "created_at")?;
+        match send_refund(db, providers, &refund_id).await? {
+            Sent::Done(provider_ref) => {
+                let txn = begin_write(db).await?;
+                lock(&txn, &order_id).await?;
+                if settle_refund(&txn, &order_id, &refund_id, &provider_ref, &Actor::default()).await? {
+                    settled += 1;
+                }
+                follow_refunds(&txn, &order_id, &Actor::default(), None).await?;
+                txn.commit().await?;
+            }
+            Sent::Refused => give_up_refund(db, &order_id, &refund_id, "the provider refused it").await?,
+            Sent::Unknown if created_at < now() - REFUND_GIVE_UP => {
+                give_up_refund(db, &order_id, &refund_id, "the provider did not answer for 3 days").await?;
+            }
+            Sent::Unknown => {
+                let attempts: i32 = row.try_get("", "attempts")?;
+                db.execute_raw(statement(
+                    db.get_database_backend(),
+                    "UPDATE payment_refunds SET attempts = attempts + 1, next_attempt_at = ? \
+                     WHERE id = ? AND status = 'pending'",
+                    [(now() + refund_backoff(attempts + 1)).into(), refund_id.into()],
+                ))
+                .await?;
+            }
         }
-        follow_refunds(&txn, &order_id, &Actor::default(), None).await?;
-        txn.commit().await?;
     }
     Ok(settled)
+}
+
+/// Gives a pending refund up: `failed`, its hold released, noted on the order with an event.
+async fn give_up_refund(db: &DatabaseConnection, order_id: &str, refund_id: &str, why: &str) -> Result<(), OrderError> {
+    let txn = begin_write(db).await?;
+    lock(&txn, order_id).await?;
+    let backend = txn.get_database_backend();
+    let row = txn
+        .query_one_raw(statement(
+            backend,
+            "SELECT amount FROM payment_refunds WHERE id = ? AND status = 'pending'",
+            [refund_id.into()],
+        ))
+        .await?;
+    let Some(row) = row else {
+        txn.rollback().await?;
+        return Ok(());
+    };
+    let amount: i64 = row.try_get("", "amount")?;
+    txn.execute_raw(statement(
+        backend,
+        "UPDATE payment_refunds SET status = 'failed', next_attempt_at = NULL WHERE id = ?",
+        [refund_id.into()],
+    ))
+    .await?;
+    txn.execute_raw(statement(
+        backend,
+        "UPDATE return_items SET refunded = NULL WHERE return_id = (SELECT return_id FROM payment_refunds WHERE id = ?)",
+        [refund_id.into()],
+    ))
+    .await?;
+    txn.execute_raw(statement(
+        backend,
+        "UPDATE orders SET refunded = refunded - ?, updated_at = ? WHERE id = ? AND refunded >= ?",
+        [amount.into(), now().into(), order_id.into(), amount.into()],
+    ))
+    .await?;
+    append_history(&txn, order_id, None, Some("refund_failed"), None, Some(&format!("{amount} minor units: {why}")))
+        .await?;
+    emporium_core::events::append(
+        &txn,
+        "order.refund_failed",
+        &serde_json::json!({"order_id": order_id, "refund_id": refund_id, "amount": amount}),
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::error!(order = order_id, refund = refund_id, why, "a refund was given up; settle it by hand");
+    Ok(())
 }
 
 async fn return_by_id(txn: &DatabaseTransaction, return_id: &str) -> Result<(String, String), OrderError> {

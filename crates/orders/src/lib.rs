@@ -125,6 +125,9 @@ pub enum OrderError {
     /// The return was refunded already.
     #[error("The return was already refunded.")]
     AlreadyRefunded,
+    /// The fulfilment was marked delivered already.
+    #[error("The fulfilment was already marked delivered.")]
+    AlreadyDelivered,
     /// A move the order's status machine does not allow.
     #[error("The order cannot go from {from} to {to}.")]
     InvalidTransition { from: String, to: String },
@@ -231,6 +234,11 @@ pub const ERROR_CODES: &[ErrorCode] = &[
         meaning: "The refund is more than was captured less what was refunded (or is held for refunds in flight).",
     },
     ErrorCode { code: "already_refunded", kind: ErrorKind::Conflict, meaning: "The return was already refunded." },
+    ErrorCode {
+        code: "already_delivered",
+        kind: ErrorKind::Conflict,
+        meaning: "The fulfilment was already marked delivered.",
+    },
 ];
 
 impl DomainError for OrderError {
@@ -254,6 +262,7 @@ impl DomainError for OrderError {
             Self::InvalidTransition { .. } => "invalid_transition",
             Self::RefundExceedsCaptured => "refund_exceeds_captured",
             Self::AlreadyRefunded => "already_refunded",
+            Self::AlreadyDelivered => "already_delivered",
             Self::Invalid(_) => "validation_failed",
             Self::Effect { code, .. } => code,
             Self::Database(e) => e.code(),
@@ -278,6 +287,7 @@ impl DomainError for OrderError {
             | Self::OutOfStock { .. }
             | Self::Conflict(..)
             | Self::AlreadyRefunded
+            | Self::AlreadyDelivered
             | Self::InvalidTransition { .. } => ErrorKind::Conflict,
             Self::PaymentDeclined(_) => ErrorKind::PaymentDeclined,
             Self::PaymentProvider(_) => ErrorKind::Upstream,

@@ -102,6 +102,8 @@ pub struct Fulfillment {
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// When the carrier delivered it, once someone said so.
+    pub delivered_at: Option<DateTime<Utc>>,
 }
 
 /// A return of some of an order's units.
@@ -377,7 +379,7 @@ async fn complete<C: ConnectionTrait>(db: &C, mut order: Order) -> Result<Order,
     let shipped = db
         .query_all_raw(statement(
             backend,
-            "SELECT f.id, f.carrier, f.tracking_number, f.created_at, i.position, i.quantity FROM fulfillments f \
+            "SELECT f.id, f.carrier, f.tracking_number, f.created_at, i.position, i.quantity, f.delivered_at FROM fulfillments f \
              JOIN fulfillment_items i ON i.fulfillment_id = f.id WHERE f.order_id = ? ORDER BY f.id, i.position",
             [order.id.clone().into()],
         ))
@@ -393,6 +395,7 @@ async fn complete<C: ConnectionTrait>(db: &C, mut order: Order) -> Result<Order,
                 carrier: row.try_get_by_index(1)?,
                 tracking_number: row.try_get_by_index(2)?,
                 created_at: row.try_get_by_index(3)?,
+                delivered_at: row.try_get_by_index(6)?,
             }),
         }
     }

@@ -58,6 +58,8 @@ pub struct TestProvider {
     /// Set by a test: charges are made, then never answered, as when the process calling the
     /// provider dies mid-call. Not reachable through any token.
     stalled: std::sync::atomic::AtomicBool,
+    /// Set by a test: refunds of these payments are refused (`true`) or fail (`false`).
+    failing_refunds: Mutex<HashMap<String, bool>>,
 }
 
 impl TestProvider {
@@ -65,6 +67,17 @@ impl TestProvider {
     /// provider when its own process dies during the call. For tests of crash recovery.
     pub fn stall_after_charging(&self, stalled: bool) {
         self.stalled.store(stalled, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// From now on, refunds of `payment_ref` are refused for good (`refuse`) or fail as an
+    /// unreachable provider would; `None` lets them through again. For tests of refund retries.
+    pub fn fail_refunds_of(&self, payment_ref: &str, refuse: Option<bool>) {
+        if let Ok(mut failing) = self.failing_refunds.lock() {
+            match refuse {
+                Some(refuse) => failing.insert(payment_ref.to_owned(), refuse),
+                None => failing.remove(payment_ref),
+            };
+        }
     }
 
     /// Every call that changed a payment, in order (repeats answered from the idempotency
@@ -196,6 +209,12 @@ impl PaymentProvider for TestProvider {
     }
 
     async fn refund(&self, payment_ref: &str, amount: Money, idempotency_key: &str) -> Result<Moved, PaymentFailure> {
+        let failing = self.failing_refunds.lock().ok().and_then(|f| f.get(payment_ref).copied());
+        match failing {
+            Some(true) => return Err(rejected("the test provider refuses refunds of this payment")),
+            Some(false) => return Err(PaymentFailure::Provider { message: "test provider error".into() }),
+            None => {}
+        }
         let answer = self.once("refund", idempotency_key, |books| {
             let payment = books.payments.get_mut(payment_ref).ok_or_else(|| rejected("no such payment"))?;
             if amount.currency() != payment.authorized.currency() || amount.amount() <= 0 {

@@ -237,6 +237,10 @@ impl FulfillmentDto {
     async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
         self.created_at
     }
+    /// When it was delivered, once marked.
+    async fn delivered_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.delivered_at
+    }
 }
 
 /// A return of an order's units.
@@ -545,6 +549,23 @@ impl OrderMutation {
             carrier.as_deref(),
             tracking_number.as_deref(),
         );
+        Ok(done.await?.value)
+    }
+
+    /// Marks one fulfilment delivered (staff, or a key, with `orders:write`); once every unit
+    /// is shipped and every fulfilment delivered, the order is `DELIVERED`.
+    #[graphql(complexity = "crate::graphql::LOOKUP_COST * 20 + child_complexity")]
+    async fn mark_fulfillment_delivered(
+        &self,
+        ctx: &Context<'_>,
+        order_id: String,
+        fulfillment_id: String,
+        delivered_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<OrderDto> {
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
+        principal.require(Permission::OrdersWrite)?;
+        let claim = crate::graphql::claim(ctx);
+        let done = orders::deliver(state, &claim, principal.actor_id(), &order_id, &fulfillment_id, delivered_at);
         Ok(done.await?.value)
     }
 

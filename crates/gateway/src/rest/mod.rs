@@ -123,6 +123,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(orders::list_orders))
         .routes(routes!(orders::get_order))
         .routes(routes!(orders::create_fulfillment))
+        .routes(routes!(orders::mark_fulfillment_delivered))
         .routes(routes!(orders::cancel_order))
         .routes(routes!(orders::refund_order))
         .routes(routes!(orders::request_return))

@@ -26,6 +26,14 @@ pub struct NewFulfillmentDto {
     pub tracking_number: Option<String>,
 }
 
+/// `POST /v1/orders/{order_id}/fulfillments/{fulfillment_id}/delivered`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveredDto {
+    /// When the carrier delivered it (RFC 3339); left out, now.
+    pub delivered_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// `POST /v1/orders/{order_id}/cancel`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -151,6 +159,37 @@ pub async fn create_fulfillment(
 ) -> Result<Answer, ApiError> {
     let (carrier, tracking) = (body.carrier.as_deref(), body.tracking_number.as_deref());
     orders::fulfil(&state, &idempotency, staff.0.actor_id(), &order_id, body.items, carrier, tracking)
+        .await
+        .map(|d| d.answer)
+}
+
+/// Mark one fulfilment delivered; once every unit is shipped and every fulfilment delivered,
+/// the order is `delivered` (event `order.delivered`).
+#[utoipa::path(
+    post, path = "/v1/orders/{order_id}/fulfillments/{fulfillment_id}/delivered", tag = "orders",
+    operation_id = "mark_fulfillment_delivered",
+    params(
+        ("order_id" = String, Path, description = "Order id"),
+        ("fulfillment_id" = String, Path, description = "Fulfilment id"),
+        IdempotencyKey,
+    ),
+    request_body = DeliveredDto,
+    responses(
+        (status = 200, description = "The order", body = OrderDto),
+        (status = 404, description = "No such order or fulfilment", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`already_delivered`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: `delivered_at` in the future or before the shipment", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("api_key" = []))
+)]
+pub async fn mark_fulfillment_delivered(
+    State(state): State<AppState>,
+    staff: Can<caps::OrdersWrite>,
+    idempotency: Idempotency,
+    Path((order_id, fulfillment_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<DeliveredDto>,
+) -> Result<Answer, ApiError> {
+    orders::deliver(&state, &idempotency, staff.0.actor_id(), &order_id, &fulfillment_id, body.delivered_at)
         .await
         .map(|d| d.answer)
 }
