@@ -70,6 +70,8 @@ pub struct Options {
     pub reservation_ttl: Option<std::time::Duration>,
     /// A request timeout other than the default.
     pub request_timeout: Option<std::time::Duration>,
+    /// `EMPORIUM_ACCESS_LOG=false`: only 5xx lines.
+    pub quiet_access_log: bool,
 }
 
 pub fn postgres_url() -> Option<String> {
@@ -213,6 +215,7 @@ impl TestServer {
         if let Some(timeout) = options.request_timeout {
             config.request_timeout = timeout;
         }
+        config.access_log = !options.quiet_access_log;
         config.cors_origins = options.cors_origins.clone();
         config.rate_limits = options.rate_limits;
         config.client_ip_header = options.client_ip_header.map(axum::http::HeaderName::from_static);

@@ -107,3 +107,39 @@ async fn behind_a_proxy_the_client_address_is_the_right_most_entry_of_every_head
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count(), 2, "{statuses:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn nul_bytes_are_refused_where_ids_and_text_are_read_never_a_500() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let created = server.create_product(&admin, crate::common::tee("Nul", "NUL")).await?;
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    let listed = server.get("/v1/products?category=a%00b").await?;
+    assert_eq!(listed.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", listed.body);
+    assert_eq!(listed.error_fields(), vec![("category".to_owned(), "control_character".to_owned())]);
+    for (method, path) in [
+        (reqwest::Method::PATCH, "/v1/products/a%00b"),
+        (reqwest::Method::DELETE, "/v1/products/a%00b"),
+        (reqwest::Method::POST, "/v1/products/a%00b/variants"),
+        (reqwest::Method::GET, "/v1/products/a%00b"),
+        (reqwest::Method::GET, "/v1/carts/cart_%00"),
+    ] {
+        let body = (method != reqwest::Method::DELETE && method != reqwest::Method::GET).then(|| json!({}));
+        let reply = server.send(method.clone(), path, Some(&admin), body).await?;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{method} {path}: {}", reply.body);
+        assert_eq!(reply.problem_code(), "not_found");
+    }
+    let patch = json!({"category_ids": ["cat_a\u{0}b"]});
+    let refused = server.patch(&format!("/v1/products/{id}"), Some(&admin), patch).await?;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+    assert_eq!(refused.error_fields(), vec![("category_ids[0]".to_owned(), "control_character".to_owned())]);
+    let category = server.post("/v1/categories", Some(&admin), json!({"name": "Sub", "parent_id": "a\u{0}"})).await?;
+    assert_eq!(category.error_fields(), vec![("parent_id".to_owned(), "control_character".to_owned())]);
+    let graphql = server.graphql(None, r#"{ products(category: "a\u0000b") { nodes { id } } }"#, json!({})).await?;
+    assert_eq!(graphql.body["errors"][0]["extensions"]["code"], "validation_failed", "{}", graphql.body);
+    let variables = server
+        .graphql(None, "query($c: String) { products(category: $c) { nodes { id } } }", json!({"c": "a\u{0}b"}))
+        .await?;
+    assert_eq!(variables.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", variables.body);
+    Ok(())
+}

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::access_log::AccessLogLayer;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -13,9 +14,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{AccountCache, Tokens, signing_key};
@@ -212,12 +211,9 @@ fn router(state: AppState) -> Router {
     // The rest wraps the router once, as one stack: each `Router::layer` boxes every route
     // again, and each box is cloned per request.
     let stack = tower::ServiceBuilder::new()
-        .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
-            let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
-        }))
-        .layer(PropagateRequestIdLayer::x_request_id())
+        // Outermost: the request id, the span every line of the request is written in, the
+        // access log line, and problem+json answers for oversized request lines and headers.
+        .layer(AccessLogLayer::new(state.config.access_log))
         // Outside the limit and the panic guard, so their plain-text answers are rewritten too.
         .layer(tower::util::MapResponseLayer::new(problem_for_bare_errors))
         .layer(axum::extract::DefaultBodyLimit::disable())
@@ -236,33 +232,6 @@ fn router(state: AppState) -> Router {
         .layer(RateLimitLayer(state.clone()))
         .service(routes);
     Router::new().fallback_service(stack)
-}
-
-/// Request ids: a random per-process prefix and a counter. Unique across instances without a
-/// random-number syscall per request.
-#[derive(Clone)]
-struct RequestIds {
-    prefix: Arc<str>,
-    counter: Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl RequestIds {
-    fn new() -> Self {
-        let prefix = uuid::Uuid::new_v4().simple().to_string();
-        Self { prefix: Arc::from(&prefix[..12]), counter: Arc::new(std::sync::atomic::AtomicU64::new(1)) }
-    }
-}
-
-impl MakeRequestId for RequestIds {
-    fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
-        use std::fmt::Write as _;
-        let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut id = String::with_capacity(self.prefix.len() + 17);
-        id.push_str(&self.prefix);
-        let _ = write!(id, "-{n:x}");
-        // From the string's own buffer, without the copy `from_str` makes.
-        axum::http::HeaderValue::from_maybe_shared(bytes::Bytes::from(id)).ok().map(RequestId::new)
-    }
 }
 
 /// Rewrites error responses that axum or tower produced as plain text (unknown route, wrong

@@ -265,10 +265,14 @@ pub struct Resolved(pub Result<Principal, ApiError>);
 
 /// The request's caller: the one the rate limiter resolved, or resolved now.
 pub async fn principal_of(state: &AppState, parts: &Parts) -> Result<Principal, ApiError> {
-    match parts.extensions.get::<Resolved>() {
+    let resolved = match parts.extensions.get::<Resolved>() {
         Some(Resolved(resolved)) => resolved.clone(),
         None => resolve(state, &parts.headers).await,
+    };
+    if let Some(kind) = parts.extensions.get::<crate::access_log::CallerKind>() {
+        kind.note(&resolved);
     }
+    resolved
 }
 
 /// Who is calling, from a request's headers: the one resolver every transport uses.

@@ -84,6 +84,9 @@ pub struct Config {
     pub log_filter: String,
     /// `EMPORIUM_LOG_FORMAT`: `text` or `json`.
     pub log_format: LogFormat,
+    /// `EMPORIUM_ACCESS_LOG`: one `info` line per request (`true`, the default); `false` keeps
+    /// only the lines of answers of 500 and up.
+    pub access_log: bool,
 }
 
 /// A configuration variable with a bad value.
@@ -124,6 +127,7 @@ impl Default for Config {
             cors_origins: Vec::new(),
             log_filter: "info".to_owned(),
             log_format: LogFormat::Text,
+            access_log: true,
         }
     }
 }
@@ -231,6 +235,18 @@ impl Config {
         }
         if let Some(v) = get("EMPORIUM_LOG") {
             config.log_filter = v;
+        }
+        if let Some(v) = get("EMPORIUM_ACCESS_LOG") {
+            config.access_log = match v.trim() {
+                "true" | "1" | "on" => true,
+                "false" | "0" | "off" => false,
+                _ => {
+                    return Err(ConfigError {
+                        variable: "EMPORIUM_ACCESS_LOG",
+                        problem: "must be true or false".to_owned(),
+                    });
+                }
+            };
         }
         if let Some(v) = get("EMPORIUM_LOG_FORMAT") {
             config.log_format = match v.as_str() {

@@ -232,6 +232,8 @@ pub const GATEWAY_CODES: &[(&str, u16, &str)] = &[
     ("malformed_body", 400, "The body is not valid JSON."),
     ("unsupported_media_type", 415, "The body was not sent as `application/json`."),
     ("payload_too_large", 413, "The body is larger than the limit (1 MiB by default)."),
+    ("uri_too_long", 414, "The request target (path and query) is over 8 KiB."),
+    ("headers_too_large", 431, "More than 100 header fields, or more than 32 KiB of them."),
     ("bad_request", 400, "The request was refused at the HTTP level."),
     ("unauthorized", 401, "No or bad credentials."),
     ("forbidden", 403, "Authenticated, but without the permission the route needs."),

@@ -1,6 +1,7 @@
 //! The Emporium server: configuration, REST (axum + utoipa) and GraphQL (async-graphql) over
 //! the domain crates, authentication, and the product cache.
 
+pub mod access_log;
 pub mod accounts;
 pub mod app;
 pub mod auth;

@@ -185,10 +185,14 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let result = std::task::ready!(this.inner.poll(cx));
-        if let Ok(response) = &result {
+        let mut result = std::task::ready!(this.inner.poll(cx));
+        if let Ok(response) = &mut result {
             let route = this.route.as_ref().map_or("unmatched", MatchedPath::as_str);
             this.metrics.observe(route, this.method.as_str(), response.status().as_str(), *this.started);
+            // For the access log, outside the router: the route, never the raw path.
+            if let Some(route) = this.route.take() {
+                response.extensions_mut().insert(route);
+            }
         }
         Poll::Ready(result)
     }

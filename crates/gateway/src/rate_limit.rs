@@ -84,6 +84,9 @@ where
                 return Ok(refused(decision));
             }
             let resolved = auth::resolve(&state, request.headers()).await;
+            if let Some(kind) = request.extensions().get::<crate::access_log::CallerKind>() {
+                kind.note(&resolved);
+            }
             let bucket = Bucket::of(resolved.as_ref().ok(), address);
             let decision = match &bucket {
                 Some(bucket) => state.limits.check(bucket, 1).await,

@@ -40,6 +40,18 @@ pub async fn handler(
     if let Err(refusal) = parsed.prepare(&mut request) {
         return body(&super::error_response(refusal.code, refusal.message));
     }
+    // A string argument written with a NUL escape: no text of the shop holds one (variables
+    // were checked with the body).
+    if request.query.contains("\\u0000") {
+        let refusal = ApiError::validation(emporium_core::ValidationErrors::single(
+            "query",
+            "control_character",
+            "must not contain a NUL character",
+        ));
+        return body(&async_graphql::Response::from_errors(vec![
+            async_graphql::Error::from(refusal).into_server_error(async_graphql::Pos::default()),
+        ]));
+    }
     // The rate limiter charged one request; each further root field (aliases included) is
     // charged too, so one document cannot do the work of many requests for the price of one.
     let mut spent = None;

@@ -1,0 +1,262 @@
+//! The operator's request log, the outermost layer: every request gets an `X-Request-Id` (the
+//! caller's own when it is 1 to 64 letters, digits, `.`, `_` or `-`, else one made here), every
+//! log line written while it runs carries that id (a span), and it ends with one line:
+//! `request_id`, method, matched route (never the raw path: a guest's cart id is a
+//! capability), status, latency in milliseconds and the caller's kind. With the log turned off
+//! (`EMPORIUM_ACCESS_LOG=false`) only answers of 500 and up are written. No secret, token,
+//! password or body is ever logged.
+//!
+//! It also answers request lines and header sections over the server's own bounds (414 and
+//! 431) with problem+json, below hyper's hard limits, whose automatic answers have no body.
+
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::extract::MatchedPath;
+use axum::http::{HeaderValue, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument as _;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+
+/// Longest request target (path and query) answered; longer is 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Largest header section answered; larger is 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Most header fields answered; more is 431.
+pub const MAX_HEADERS: usize = 100;
+
+/// Who called, filled in by whichever part of the request resolves the caller first.
+#[derive(Clone, Default)]
+pub struct CallerKind(Arc<OnceLock<&'static str>>);
+
+impl CallerKind {
+    /// Notes the caller (the first resolution counts).
+    pub fn note(&self, resolved: &Result<Principal, ApiError>) {
+        let kind = match resolved {
+            Ok(Principal::Anonymous) => "anonymous",
+            Ok(Principal::Customer { .. }) => "customer",
+            Ok(Principal::Staff { .. }) => "staff",
+            Ok(Principal::ApiKey { .. }) => "api_key",
+            Err(_) => "invalid_credentials",
+        };
+        let _ = self.0.set(kind);
+    }
+}
+
+/// Whether a caller's request id may be used as it is.
+pub fn valid_request_id(id: &[u8]) -> bool {
+    (1..=64).contains(&id.len()) && id.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// See the module documentation.
+#[derive(Clone)]
+pub struct AccessLogLayer {
+    /// Lines for answers under 500 too.
+    pub enabled: bool,
+    ids: RequestIds,
+}
+
+impl AccessLogLayer {
+    /// The layer; `enabled` writes a line for every answer, not only 5xx.
+    pub fn new(enabled: bool) -> Self {
+        Self { enabled, ids: RequestIds::new() }
+    }
+}
+
+impl<S> tower::Layer<S> for AccessLogLayer {
+    type Service = AccessLog<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AccessLog { inner, enabled: self.enabled, ids: self.ids.clone() }
+    }
+}
+
+/// See [`AccessLogLayer`].
+#[derive(Clone)]
+pub struct AccessLog<S> {
+    inner: S,
+    enabled: bool,
+    ids: RequestIds,
+}
+
+impl<S, B> tower::Service<Request<B>> for AccessLog<S>
+where
+    S: tower::Service<Request<B>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = AccessFuture<tracing::instrument::Instrumented<S::Future>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let started = Instant::now();
+        let id = match request.headers().get("x-request-id") {
+            Some(given) if valid_request_id(given.as_bytes()) => given.clone(),
+            _ => self.ids.make(),
+        };
+        request.headers_mut().insert("x-request-id", id.clone());
+        let caller = CallerKind::default();
+        request.extensions_mut().insert(caller.clone());
+        let refusal = oversized(&request);
+        let method = request.method().clone();
+        let span = tracing::info_span!(target: "emporium::access", "request", request_id = id.to_str().unwrap_or("-"));
+        AccessFuture {
+            inner: self.inner.call(request).instrument(span.clone()),
+            refusal,
+            span,
+            id,
+            caller,
+            method,
+            enabled: self.enabled,
+            started,
+        }
+    }
+}
+
+/// Whether a path holds a percent-encoded control character: no id or slug does, so such a
+/// path names nothing (and never reaches a query: PostgreSQL refuses a NUL in text).
+fn control_in_path(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    bytes.windows(3).any(|w| {
+        w[0] == b'%'
+            && matches!(
+                (char::from(w[1]).to_digit(16), char::from(w[2]).to_digit(16)),
+                (Some(high), Some(low)) if { let b = high * 16 + low; b < 0x20 || b == 0x7f }
+            )
+    })
+}
+
+/// 414 or 431 for a request over the server's bounds; 404 for a path no resource can have.
+fn oversized<B>(request: &Request<B>) -> Option<Response> {
+    if control_in_path(request.uri().path()) {
+        return Some(ApiError::with_status(StatusCode::NOT_FOUND, "not_found", "No such resource.").into_response());
+    }
+    let uri = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri > MAX_URI_BYTES {
+        return Some(
+            ApiError::with_status(
+                StatusCode::URI_TOO_LONG,
+                "uri_too_long",
+                format!("The request target is over {MAX_URI_BYTES} bytes."),
+            )
+            .into_response(),
+        );
+    }
+    let headers = request.headers();
+    let size: usize = headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    if headers.len() > MAX_HEADERS || size > MAX_HEADER_BYTES {
+        return Some(
+            ApiError::with_status(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+                format!("At most {MAX_HEADERS} header fields and {MAX_HEADER_BYTES} bytes of them are read."),
+            )
+            .into_response(),
+        );
+    }
+    None
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`AccessLog`].
+    pub struct AccessFuture<F> {
+        #[pin]
+        inner: F,
+        refusal: Option<Response>,
+        span: tracing::Span,
+        id: HeaderValue,
+        caller: CallerKind,
+        method: axum::http::Method,
+        enabled: bool,
+        started: Instant,
+    }
+}
+
+impl<F, E> Future for AccessFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut result = match this.refusal.take() {
+            Some(refusal) => Ok(refusal),
+            None => std::task::ready!(this.inner.poll(cx)),
+        };
+        if let Ok(response) = &mut result {
+            response.headers_mut().insert("x-request-id", this.id.clone());
+            let status = response.status().as_u16();
+            if *this.enabled || status >= 500 {
+                let route = response.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
+                let caller = this.caller.0.get().copied().unwrap_or("unresolved");
+                let latency_ms = this.started.elapsed().as_secs_f64() * 1000.0;
+                let method = this.method.as_str();
+                let _entered = this.span.enter();
+                if status >= 500 {
+                    tracing::error!(target: "emporium::access", method, route, status, latency_ms, caller, "request");
+                } else {
+                    tracing::info!(target: "emporium::access", method, route, status, latency_ms, caller, "request");
+                }
+            }
+        }
+        Poll::Ready(result)
+    }
+}
+
+/// Request ids: a random per-process prefix and a counter. Unique across instances without a
+/// random-number syscall per request.
+#[derive(Clone)]
+struct RequestIds {
+    prefix: Arc<str>,
+    counter: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        let prefix = uuid::Uuid::new_v4().simple().to_string();
+        Self { prefix: Arc::from(&prefix[..12]), counter: Arc::new(std::sync::atomic::AtomicU64::new(1)) }
+    }
+
+    fn make(&self) -> HeaderValue {
+        use std::fmt::Write as _;
+        let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut id = String::with_capacity(self.prefix.len() + 17);
+        id.push_str(&self.prefix);
+        let _ = write!(id, "-{n:x}");
+        // From the string's own buffer, without the copy `from_str` makes.
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(id)).unwrap_or(HeaderValue::from_static("-"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_short_and_plain() {
+        assert!(valid_request_id(b"abc-123_x.y"));
+        assert!(!valid_request_id(b""));
+        assert!(!valid_request_id(&[b'a'; 65]));
+        assert!(!valid_request_id(b"a b"));
+        assert!(!valid_request_id(b"a}:\"x"));
+        let ids = RequestIds::new();
+        assert!(valid_request_id(ids.make().as_bytes()));
+    }
+
+    #[test]
+    fn encoded_control_characters_in_a_path_are_found() {
+        assert!(control_in_path("/v1/products/a%00b"));
+        assert!(control_in_path("/v1/products/a%1fb"));
+        assert!(control_in_path("/v1/products/%7F"));
+        assert!(!control_in_path("/v1/products/caf%C3%A9"));
+        assert!(!control_in_path("/v1/products/100%25"));
+    }
+}
