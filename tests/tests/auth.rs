@@ -446,3 +446,27 @@ async fn admin_create_makes_the_first_admin_once_and_then_changes_nothing() -> T
     assert_eq!(second.status, StatusCode::UNAUTHORIZED, "the second password must not have replaced the first");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_token_not_yet_valid_or_expired_past_thirty_seconds_is_401() -> TestResult {
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    let (header, payload) = decode(&token)?;
+    assert!(payload["nbf"].is_i64(), "issued with nbf: {payload}");
+    let with = |nbf: i64, exp: i64| {
+        let mut claims = payload.clone();
+        claims["iat"] = json!(now() - 60);
+        claims["nbf"] = json!(nbf);
+        claims["exp"] = json!(exp);
+        sign(&header, &claims, TEST_JWT_SECRET.as_bytes())
+    };
+    for (case, token, expected) in [
+        ("not before, in two minutes", with(now() + 120, now() + 600), StatusCode::UNAUTHORIZED),
+        ("expired 45 s ago", with(now() - 60, now() - 45), StatusCode::UNAUTHORIZED),
+        ("expired 10 s ago, within the leeway", with(now() - 60, now() - 10), StatusCode::OK),
+    ] {
+        let reply = server.get_as("/v1/staff", &token).await?;
+        assert_eq!(reply.status, expected, "{case}: {}", reply.body);
+    }
+    Ok(())
+}

@@ -143,3 +143,76 @@ async fn nul_bytes_are_refused_where_ids_and_text_are_read_never_a_500() -> Test
     assert_eq!(variables.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", variables.body);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_variant_adds_with_one_combination_create_it_once() -> TestResult {
+    let server = std::sync::Arc::new(TestServer::start().await?);
+    let admin = server.admin_token().await?;
+    let mut body = crate::common::tee("Race", "RACE");
+    body["options"] = json!([{"name": "Size", "values": ["S", "M", "XL"]}]);
+    let product = server.create_product(&admin, body).await?;
+    let id = product["id"].as_str().unwrap_or_default().to_owned();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (server, admin, id) = (std::sync::Arc::clone(&server), admin.clone(), id.clone());
+            tokio::spawn(async move {
+                let body = json!({"sku": format!("RACE-X{i}"), "options": {"Size": "XL"}, "prices": [{"amount": 100, "currency": "EUR"}]});
+                server.post(&format!("/v1/products/{id}/variants"), Some(&admin), body).await
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        let reply = task.await??;
+        if reply.status != StatusCode::CREATED {
+            assert_eq!(reply.error_fields(), vec![("options".to_owned(), "duplicate_combination".to_owned())]);
+        }
+        statuses.push(reply.status);
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 1, "{statuses:?}");
+    let read = server.get_as(&format!("/v1/products/{id}"), &admin).await?;
+    let xl = read.body["variants"].as_array().map_or(0, |v| v.iter().filter(|v| v["options"]["Size"] == "XL").count());
+    assert_eq!(xl, 1, "{}", read.body);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_of_one_name_get_suffixed_slugs() -> TestResult {
+    let server = std::sync::Arc::new(TestServer::start().await?);
+    let admin = server.admin_token().await?;
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let (server, admin) = (std::sync::Arc::clone(&server), admin.clone());
+            tokio::spawn(async move {
+                let body = json!({"name": "Same Name", "status": "published",
+                    "variants": [{"sku": format!("SAME-{i}"), "prices": [{"amount": 100, "currency": "EUR"}]}]});
+                server.post("/v1/products", Some(&admin), body).await
+            })
+        })
+        .collect();
+    let mut slugs = Vec::new();
+    for task in tasks {
+        let reply = task.await??;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        slugs.push(reply.str("slug")?.to_owned());
+    }
+    slugs.sort();
+    slugs.dedup();
+    assert_eq!(slugs.len(), 6, "{slugs:?}");
+    assert!(slugs.contains(&"same-name".to_owned()), "{slugs:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_smallest_delta_is_out_of_range_not_a_conflict() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let product = server.create_product(&admin, crate::common::tee("Delta", "DELTA")).await?;
+    server.stock(product["variants"][0]["id"].as_str().unwrap_or_default(), 1).await?;
+    let sku = product["variants"][0]["sku"].as_str().unwrap_or_default();
+    let body = json!({"sku": sku, "location": "main", "delta": i64::MIN, "reason": "correction"});
+    let reply = server.post("/v1/inventory/adjustments", Some(&admin), body).await?;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
+    assert_eq!(reply.error_fields(), vec![("delta".to_owned(), "out_of_range".to_owned())]);
+    Ok(())
+}

@@ -41,6 +41,21 @@ pub async fn get_product<C: ConnectionTrait>(db: &C, id_or_slug: &str) -> Result
     Ok(assemble(db, vec![row], &[id]).await?.pop())
 }
 
+/// Takes a product's row for the rest of the transaction, so changes of its variants never
+/// interleave: a second writer waits here, then reads the first one's variants (on PostgreSQL
+/// each statement sees what committed before it; SQLite writers already run one at a time).
+/// Checks across variants (one combination of option values per variant, the count) then hold
+/// under any concurrency.
+async fn lock_product<C: ConnectionTrait>(db: &C, product_id: &str) -> Result<(), DbErr> {
+    db.execute_raw(statement(
+        db.get_database_backend(),
+        "UPDATE products SET updated_at = updated_at WHERE id = ?",
+        [product_id.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
 async fn find_row<C: ConnectionTrait>(db: &C, id_or_slug: &str) -> Result<Option<products::Model>, DbErr> {
     let column = if id::is_id(PRODUCT_ID_PREFIX, id_or_slug) { products::Column::Id } else { products::Column::Slug };
     products::Entity::find().filter(column.eq(id_or_slug)).filter(products::Column::DeletedAt.is_null()).one(db).await
@@ -179,7 +194,8 @@ pub async fn create_product<C: ConnectionTrait>(db: &C, input: NewProduct) -> Re
     }
     errors.finish(())?;
 
-    let slug = match input.slug {
+    let given = input.slug.is_some();
+    let mut slug = match input.slug {
         Some(slug) => {
             if product_slug_taken(db, &slug, None).await? {
                 return Err(CatalogError::SlugTaken { slug });
@@ -194,6 +210,7 @@ pub async fn create_product<C: ConnectionTrait>(db: &C, input: NewProduct) -> Re
 
     let now = Utc::now();
     let product_id = id::new_id(PRODUCT_ID_PREFIX);
+    let name_for_slug = name.clone();
     let row = products::ActiveModel {
         id: Set(product_id.clone()),
         slug: Set(slug.clone()),
@@ -209,7 +226,28 @@ pub async fn create_product<C: ConnectionTrait>(db: &C, input: NewProduct) -> Re
         updated_at: Set(now),
         deleted_at: Set(None),
     };
-    products::Entity::insert(row).exec_without_returning(db).await.map_err(|e| map_unique(e, &slug, ""))?;
+    // A slug made from the name that a concurrent create takes first is not a conflict: the
+    // next free one is taken instead (the insert does nothing on a taken slug, which leaves a
+    // PostgreSQL transaction usable, and each retry sees what committed meanwhile).
+    let mut attempts = 0;
+    loop {
+        let mut row = row.clone();
+        row.slug = Set(slug.clone());
+        let mut on_taken = sea_orm::sea_query::OnConflict::column(products::Column::Slug);
+        on_taken.target_and_where(products::Column::DeletedAt.is_null()).do_nothing();
+        let inserted =
+            products::Entity::insert(row).on_conflict(on_taken).exec_without_returning(db).await.or_else(|e| {
+                if matches!(e, DbErr::RecordNotInserted) { Ok(0) } else { Err(map_unique(e, &slug, "")) }
+            })?;
+        if inserted == 1 {
+            break;
+        }
+        attempts += 1;
+        if given || attempts >= 10 {
+            return Err(CatalogError::SlugTaken { slug });
+        }
+        slug = free_product_slug(db, &slug::slugify(&name_for_slug)).await?;
+    }
     replace_categories(db, &product_id, &input.category_ids).await?;
     for (position, variant) in checked.iter().enumerate() {
         insert_variant(db, &product_id, variant, position as i32).await?;
@@ -350,6 +388,8 @@ pub async fn add_variant<C: ConnectionTrait>(
     input: NewVariant,
 ) -> Result<(ProductChange, String), CatalogError> {
     let row = find_row(db, product).await?.ok_or(CatalogError::ProductNotFound)?;
+    lock_product(db, &row.id).await?;
+    let row = find_row(db, &row.id).await?.ok_or(CatalogError::ProductNotFound)?;
     let options: Vec<ProductOption> = serde_json::from_str(&row.options).unwrap_or_default();
     let live = live_variants(db, &row.id).await?;
     let mut errors = ValidationErrors::new();
@@ -377,6 +417,8 @@ pub async fn patch_variant<C: ConnectionTrait>(
 ) -> Result<ProductChange, CatalogError> {
     use emporium_core::Patch;
     let row = find_row(db, product).await?.ok_or(CatalogError::ProductNotFound)?;
+    lock_product(db, &row.id).await?;
+    let row = find_row(db, &row.id).await?.ok_or(CatalogError::ProductNotFound)?;
     let live = live_variants(db, &row.id).await?;
     let current = live.iter().find(|v| v.id == variant_id).ok_or(CatalogError::VariantNotFound)?;
     let options: Vec<ProductOption> = serde_json::from_str(&row.options).unwrap_or_default();
@@ -455,6 +497,8 @@ pub async fn delete_variant<C: ConnectionTrait>(
     variant_id: &str,
 ) -> Result<ProductChange, CatalogError> {
     let row = find_row(db, product).await?.ok_or(CatalogError::ProductNotFound)?;
+    lock_product(db, &row.id).await?;
+    let row = find_row(db, &row.id).await?.ok_or(CatalogError::ProductNotFound)?;
     let live = live_variants(db, &row.id).await?;
     if !live.iter().any(|v| v.id == variant_id) {
         return Err(CatalogError::VariantNotFound);

@@ -76,7 +76,7 @@ impl Adjustment {
     /// Checks a delta (non-zero, at most [`MAX_DELTA`] either way) and a note (500 characters).
     pub fn check(delta: i64, note: Option<&str>) -> Result<(i64, Option<String>), ValidationErrors> {
         let mut errors = ValidationErrors::new();
-        if delta == 0 || delta.abs() > MAX_DELTA {
+        if delta == 0 || delta.unsigned_abs() > MAX_DELTA.unsigned_abs() {
             errors.add("delta", "out_of_range", format!("must be non-zero and at most {MAX_DELTA} either way"));
         }
         let note = note.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
