@@ -10,9 +10,12 @@ run:
 	EMPORIUM_ADDR=$(ADDR) $(CARGO) run -p emporium-gateway --bin emporium -- serve --demo
 
 ## Run every test: unit tests and the end-to-end suite. Set EMPORIUM_TEST_DATABASE_URL and
-## EMPORIUM_TEST_REDIS_URL to run the same suite against PostgreSQL and Redis.
+## EMPORIUM_TEST_REDIS_URL to run the same suite against PostgreSQL and Redis. Tests that need
+## Redis are marked ignored (the summary counts them) unless EMPORIUM_TEST_REDIS_URL is set or
+## CI=true, where they always run.
+WITH_REDIS := $(if $(or $(EMPORIUM_TEST_REDIS_URL),$(filter true 1,$(CI))),--include-ignored,)
 test:
-	$(CARGO) test --workspace --locked
+	$(CARGO) test --workspace --locked -- $(WITH_REDIS)
 
 ## The suite on SQLite, then on PostgreSQL + Redis (local defaults), as CI runs it.
 test-all:

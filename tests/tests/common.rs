@@ -483,18 +483,18 @@ pub fn tee(name: &str, sku_prefix: &str) -> Value {
     })
 }
 
-/// The Redis for a test that cannot run without one: `EMPORIUM_TEST_REDIS_URL`, or in CI (where
-/// Redis always runs) the local one, so such a test never skips there. Elsewhere, without the
-/// variable, the test says it is skipped and returns `None`.
-pub fn redis_or_skip(test: &str) -> Option<String> {
+/// The Redis of a test that cannot run without one (such tests are `#[ignore]`d, so a run
+/// without Redis lists them as ignored in its summary; `make test` includes them whenever
+/// `EMPORIUM_TEST_REDIS_URL` is set, and always in CI): `EMPORIUM_TEST_REDIS_URL`, or in CI
+/// the local one. Run without either, the test fails instead of passing on nothing.
+pub fn redis_required() -> anyhow::Result<String> {
     if let Some(url) = redis_url() {
-        return Some(url);
+        return Ok(url);
     }
     if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") {
-        return Some("redis://127.0.0.1:6379".to_owned());
+        return Ok("redis://127.0.0.1:6379".to_owned());
     }
-    eprintln!("SKIPPED {test}: needs Redis; set EMPORIUM_TEST_REDIS_URL to run it");
-    None
+    anyhow::bail!("this test needs Redis: set EMPORIUM_TEST_REDIS_URL")
 }
 
 /// A TCP relay between a server and Redis that a test can cut, as a network partition would.

@@ -217,11 +217,13 @@ async fn a_storm_of_mixed_stock_operations_keeps_reserved_and_the_ledger_exact()
     let server = Arc::new(TestServer::start().await?);
     let variant = stocked(&server, "STORM", &[("main", 0, 30), ("store", 1, 10)]).await?;
     let main = inventory::location_by_code(&server.app_db, "main").await?.map(|l| l.id).unwrap_or_default();
+    // Each task says what it did: (kind, done, units its success moved on hand). A refusal for
+    // lack of stock is an outcome; any other error fails the test.
     let mut tasks = Vec::new();
     for i in 0..40 {
         let (server, variant, main) = (Arc::clone(&server), variant.clone(), main.clone());
         tasks.push(tokio::spawn(async move {
-            match i % 4 {
+            let outcome: (usize, bool, i64) = match i % 4 {
                 0 => {
                     let txn = emporium_core::db::begin_write(&server.app_db).await?;
                     let delta = if i % 8 == 0 { 3 } else { -2 };
@@ -235,40 +237,68 @@ async fn a_storm_of_mixed_stock_operations_keeps_reserved_and_the_ledger_exact()
                         reference: None,
                     };
                     match inventory::adjust(&txn, &adjustment).await {
-                        Ok(_) => txn.commit().await?,
-                        Err(_) => txn.rollback().await?,
+                        Ok(_) => {
+                            txn.commit().await?;
+                            (0, true, delta)
+                        }
+                        Err(inventory::InventoryError::InsufficientStock { .. }) => {
+                            txn.rollback().await?;
+                            (0, false, 0)
+                        }
+                        Err(other) => anyhow::bail!("adjusting failed: {other:?}"),
                     }
                 }
-                1 => {
-                    if let Ok(held) = reserve(&server, &[(variant, 3)], Duration::minutes(15)).await? {
+                1 => match reserve(&server, &[(variant, 3)], Duration::minutes(15)).await? {
+                    Ok(held) => {
                         let txn = emporium_core::db::begin_write(&server.app_db).await?;
                         inventory::commit(&txn, &held.id, &format!("ord_{i}"), None).await?;
                         txn.commit().await?;
+                        (1, true, -3)
                     }
-                }
-                2 => {
-                    if let Ok(held) = reserve(&server, &[(variant, 2)], Duration::minutes(15)).await? {
+                    Err(inventory::InventoryError::OutOfStock { .. }) => (1, false, 0),
+                    Err(other) => anyhow::bail!("reserving failed: {other:?}"),
+                },
+                2 => match reserve(&server, &[(variant, 2)], Duration::minutes(15)).await? {
+                    Ok(held) => {
                         let txn = emporium_core::db::begin_write(&server.app_db).await?;
                         inventory::release(&txn, &held.id).await?;
                         txn.commit().await?;
+                        (2, true, 0)
                     }
-                }
+                    Err(inventory::InventoryError::OutOfStock { .. }) => (2, false, 0),
+                    Err(other) => anyhow::bail!("reserving failed: {other:?}"),
+                },
                 _ => {
-                    let _ = reserve(&server, &[(variant, 1)], Duration::milliseconds(-1)).await?;
+                    let held = match reserve(&server, &[(variant, 1)], Duration::milliseconds(-1)).await? {
+                        Ok(_) => true,
+                        Err(inventory::InventoryError::OutOfStock { .. }) => false,
+                        Err(other) => anyhow::bail!("reserving failed: {other:?}"),
+                    };
                     emporium_gateway::inventory::expire_reservations(&server.state)
                         .await
                         .map_err(|e| anyhow::anyhow!(e.code))?;
+                    (3, held, 0)
                 }
-            }
-            anyhow::Ok(())
+            };
+            anyhow::Ok(outcome)
         }));
     }
+    let mut done = [0usize; 4];
+    let mut moved = 0;
     for task in tasks {
-        task.await??;
+        let (kind, succeeded, units) = task.await??;
+        if succeeded {
+            done[kind] += 1;
+            moved += units;
+        }
     }
     emporium_gateway::inventory::expire_reservations(&server.state).await.map_err(|e| anyhow::anyhow!(e.code))?;
     let (on_hand, reserved) = totals(&server, &variant).await?;
-    eprintln!("MEASURED after a storm of 40 mixed operations: on_hand {on_hand}, reserved {reserved}");
+    eprintln!("MEASURED after a storm of 40 mixed operations: {done:?} done, on_hand {on_hand}, reserved {reserved}");
+    // 40 units to start with: every operation that ran (most of each kind, with stock to
+    // spare) is in the end state, and nothing else is.
+    assert!(done.iter().all(|n| *n >= 2), "too few operations succeeded: {done:?}");
+    assert_eq!(on_hand, 40 + moved, "on hand is the start plus what succeeded: {done:?}");
     assert!(on_hand >= 0 && reserved == 0, "on_hand {on_hand}, reserved {reserved}");
     assert_consistent(&server, &variant).await?;
     Ok(())

@@ -305,3 +305,38 @@ async fn refunds_a_provider_keeps_failing_back_off_and_give_up_without_holding_b
     assert!(next > chrono::Utc::now() + chrono::Duration::seconds(90), "backs off: next at {next}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_cart_a_price_rise_takes_past_the_money_bound_still_reads_and_refuses_checkout() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let body = json!({"name": "Jet", "status": "published",
+        "variants": [{"sku": "JET-1", "prices": [{"amount": 1_000_000_000_000i64, "currency": "EUR"}]}]});
+    let created = server.create_product(&admin, body).await?;
+    let (product, variant) = (id(&created), id(&created["variants"][0]));
+    crate::checkout::product(&server, &admin, "CHEAP-1", &[(100, "EUR")], 5).await?;
+    let cart = cart(&server, None, "EUR", &[("CHEAP-1", 1), ("JET-1", 9_000)]).await?;
+    let before = server.get(&format!("/v1/carts/{cart}")).await?;
+    assert_eq!(before.status, StatusCode::OK, "{}", before.body);
+    let rise = json!({"prices": [{"amount": 2_000_000_000_000i64, "currency": "EUR"}]});
+    let patched = server.patch(&format!("/v1/products/{product}/variants/{variant}"), Some(&admin), rise).await?;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    let after = server.get(&format!("/v1/carts/{cart}")).await?;
+    assert_eq!(after.status, StatusCode::OK, "the shopper can still read it: {}", after.body);
+    let jet = after.body["items"].as_array().and_then(|i| i.iter().find(|i| i["sku"] == "JET-1").cloned());
+    assert_eq!(jet.as_ref().map(|j| j["over_limit"].clone()), Some(json!(true)), "{}", after.body);
+    assert_eq!(amount(&after.body["total"]), 100, "only what can be counted: {}", after.body);
+    let refused = checkout(&server, None, &cart, "tok_ok").await?;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+    assert_eq!(refused.problem_code(), "cart_over_limit");
+    assert_eq!(refused.body["skus"], json!(["JET-1"]));
+    // Adding more is refused; lowering the line makes the cart whole again.
+    let more = server.post(&format!("/v1/carts/{cart}/items"), None, json!({"sku": "JET-1", "quantity": 1})).await?;
+    assert_eq!(more.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", more.body);
+    let item = jet.map(|j| id(&j)).unwrap_or_default();
+    let lowered = server.patch(&format!("/v1/carts/{cart}/items/{item}"), None, json!({"quantity": 1})).await?;
+    assert_eq!(lowered.status, StatusCode::OK, "{}", lowered.body);
+    assert!(lowered.body["items"].as_array().is_some_and(|i| i.iter().all(|i| i.get("over_limit").is_none())));
+    assert_eq!(amount(&lowered.body["total"]), 2_000_000_000_100, "{}", lowered.body);
+    Ok(())
+}

@@ -1,6 +1,9 @@
 //! Shared building blocks of Emporium: ids, money, pagination, validation and error kinds.
 //!
-//! Nothing here performs I/O; `db` only inspects and prepares database values.
+//! The values (`id`, `money`, `page`, `patch`, `slug`, `error`) perform no I/O. Two modules
+//! do, always on a connection or transaction their caller passes and never on their own:
+//! `db` (beginning write transactions, statements, mapping database errors) and `events`
+//! (appending to and reading the event log, in the caller's transaction).
 
 pub mod db;
 pub mod error;

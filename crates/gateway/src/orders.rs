@@ -116,6 +116,11 @@ pub struct CartItemDto {
     pub quantity: i64,
     pub unit_price: AmountDto,
     pub line_total: AmountDto,
+    /// Present and true when the line would take the cart's total past what an amount can
+    /// hold (a price rose): it counts for nothing until its quantity is lowered, and checkout
+    /// is refused (422 `cart_over_limit`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub over_limit: bool,
 }
 
 /// A cart with its totals. `total = subtotal − discount_total + shipping_total + tax_total`
@@ -171,6 +176,7 @@ impl From<CartView> for CartDto {
                     quantity: i.quantity,
                     unit_price: i.unit_price.into(),
                     line_total: i.line_total.into(),
+                    over_limit: i.over_limit,
                 })
                 .collect(),
             subtotal: t.subtotal.into(),
@@ -581,6 +587,8 @@ pub async fn change_cart(
     op: CartOp,
 ) -> Result<Done<CartDto>, ApiError> {
     let txn = emporium_core::db::begin_write(&state.db).await?;
+    // A shopper adding units never takes the cart past the money bound (only a price rise may).
+    let adds_units = matches!(op, CartOp::AddItem { .. } | CartOp::SetQuantity { .. });
     match op {
         CartOp::AddItem { sku, quantity } => carts::add_item(&txn, cart_id, caller, &sku, quantity).await?,
         CartOp::SetQuantity { item_id, quantity } => {
@@ -591,7 +599,17 @@ pub async fn change_cart(
         CartOp::ApplyDiscount { code } => carts::apply_discount(&txn, cart_id, caller, &code).await?,
         CartOp::RemoveDiscount { code } => carts::remove_discount(&txn, cart_id, caller, &code).await?,
     }
-    cart_answer(txn, idempotency, StatusCode::OK, cart_id, caller).await
+    let view = carts::view(&txn, cart_id, caller).await?;
+    if adds_units && view.items.iter().any(|i| i.over_limit) {
+        return Err(ApiError::validation(emporium_core::ValidationErrors::single(
+            "quantity",
+            "out_of_range",
+            "the cart's total would pass what an amount can hold",
+        )));
+    }
+    let value = CartDto::from(view);
+    let answer = answer(txn, idempotency, StatusCode::OK, &value).await?;
+    Ok(Done { value, answer })
 }
 
 /// Makes a guest cart the customer's (merged into their open cart if they have one).

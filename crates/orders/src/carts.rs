@@ -71,6 +71,10 @@ pub struct Item {
     pub quantity: i64,
     pub unit_price: Money,
     pub line_total: Money,
+    /// The line would take the cart's total past what money can hold (±(2^53 − 1) minor
+    /// units), after a price rise say: it counts for nothing (its `line_total` is zero when
+    /// it alone is too large) until its quantity is lowered, and checkout refuses the cart.
+    pub over_limit: bool,
 }
 
 /// A cart with its lines priced and its totals.
@@ -621,7 +625,8 @@ pub async fn view_of<C: ConnectionTrait>(db: &C, cart: Cart) -> Result<CartView,
             title: p.title.clone(),
             quantity,
             unit_price,
-            line_total: unit_price.checked_mul(quantity)?,
+            line_total: unit_price.checked_mul(quantity).unwrap_or(Money::zero(cart.currency)),
+            over_limit: unit_price.checked_mul(quantity).is_err(),
         });
     }
     let codes = db
@@ -638,7 +643,8 @@ pub async fn view_of<C: ConnectionTrait>(db: &C, cart: Cart) -> Result<CartView,
             discounts.push(d);
         }
     }
-    let subtotal = Money::sum(cart.currency, items.iter().map(|i| i.line_total))?;
+    let subtotal = Money::sum(cart.currency, items.iter().filter(|i| !i.over_limit).map(|i| i.line_total))
+        .unwrap_or(Money::zero(cart.currency));
     let at = now();
     let mut applied = Vec::new();
     let mut refused = Vec::new();
@@ -662,21 +668,32 @@ pub async fn view_of<C: ConnectionTrait>(db: &C, cart: Cart) -> Result<CartView,
         None => (None, 0),
     };
     let prices_include_tax = setup::prices_include_tax(db, cart.currency).await?;
-    let totals = pricing::totals(&PricingInput {
-        currency: cart.currency,
-        prices_include_tax,
-        lines: items.iter().map(|i| (i.unit_price, i.quantity)).collect(),
-        reductions: applied
-            .iter()
-            .map(|d| match d.value {
-                DiscountValue::Percentage(bp) => Reduction::Percentage(bp),
-                DiscountValue::Fixed(m) => Reduction::Fixed(m),
-                DiscountValue::FreeShipping => Reduction::FreeShipping,
-            })
-            .collect(),
-        shipping: shipping_method.as_ref().map(|m| ShippingPrice { price: m.price, free_over: m.free_over }),
-        tax_rate_bp,
-    })?;
+    // Lines that would take a total past the money bound are left out of the totals, last
+    // first, so the cart still reads and the shopper can lower them (checkout refuses it).
+    let totals = loop {
+        let priced = pricing::totals(&PricingInput {
+            currency: cart.currency,
+            prices_include_tax,
+            lines: items.iter().filter(|i| !i.over_limit).map(|i| (i.unit_price, i.quantity)).collect(),
+            reductions: applied
+                .iter()
+                .map(|d| match d.value {
+                    DiscountValue::Percentage(bp) => Reduction::Percentage(bp),
+                    DiscountValue::Fixed(m) => Reduction::Fixed(m),
+                    DiscountValue::FreeShipping => Reduction::FreeShipping,
+                })
+                .collect(),
+            shipping: shipping_method.as_ref().map(|m| ShippingPrice { price: m.price, free_over: m.free_over }),
+            tax_rate_bp,
+        });
+        match priced {
+            Ok(totals) => break totals,
+            Err(err) => match items.iter_mut().rev().find(|i| !i.over_limit) {
+                Some(line) => line.over_limit = true,
+                None => return Err(err.into()),
+            },
+        }
+    };
     Ok(CartView {
         discount_codes: discounts.into_iter().map(|d| d.code).collect(),
         cart,

@@ -384,6 +384,10 @@ async fn take_in(txn: &DatabaseTransaction, effects: &dyn Effects, input: &Check
     if view.items.is_empty() {
         return Err(OrderError::CartEmpty);
     }
+    let over: Vec<String> = view.items.iter().filter(|i| i.over_limit).map(|i| i.sku.clone()).collect();
+    if !over.is_empty() {
+        return Err(OrderError::CartOverLimit { skus: over });
+    }
     let email = match (&view.cart.email, &view.cart.customer_id) {
         (Some(email), _) => email.clone(),
         (None, Some(customer)) => emporium_customers::get_customer(txn, customer)

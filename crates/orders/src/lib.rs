@@ -106,6 +106,9 @@ pub enum OrderError {
     /// Another checkout of this cart is running.
     #[error("A checkout of this cart is in progress; retry shortly.")]
     CheckoutInProgress,
+    /// Lines take the cart's total past what money can hold.
+    #[error("The total of {} would pass what an amount can hold; lower their quantities.", skus.join(", "))]
+    CartOverLimit { skus: Vec<String> },
     /// Some lines cannot be filled.
     #[error("Not enough stock for {}.", skus.join(", "))]
     OutOfStock { skus: Vec<String> },
@@ -235,6 +238,11 @@ pub const ERROR_CODES: &[ErrorCode] = &[
     },
     ErrorCode { code: "already_refunded", kind: ErrorKind::Conflict, meaning: "The return was already refunded." },
     ErrorCode {
+        code: "cart_over_limit",
+        kind: ErrorKind::Invalid,
+        meaning: "Lines (`skus`) take the cart's total past what an amount can hold; lower their quantities.",
+    },
+    ErrorCode {
         code: "already_delivered",
         kind: ErrorKind::Conflict,
         meaning: "The fulfilment was already marked delivered.",
@@ -256,6 +264,7 @@ impl DomainError for OrderError {
             Self::CartAlreadyCheckedOut => "cart_already_checked_out",
             Self::CheckoutInProgress => "checkout_in_progress",
             Self::OutOfStock { .. } => "out_of_stock",
+            Self::CartOverLimit { .. } => "cart_over_limit",
             Self::PaymentDeclined(_) => "payment_declined",
             Self::PaymentProvider(_) => "payment_provider_error",
             Self::Conflict(code, _) => code,
@@ -281,6 +290,7 @@ impl DomainError for OrderError {
             | Self::ShippingAddressRequired
             | Self::ShippingMethodRequired
             | Self::RefundExceedsCaptured
+            | Self::CartOverLimit { .. }
             | Self::Invalid(_) => ErrorKind::Invalid,
             Self::CartAlreadyCheckedOut
             | Self::CheckoutInProgress
@@ -306,7 +316,9 @@ impl DomainError for OrderError {
     fn extra(&self) -> ProblemExtra {
         match self {
             Self::DiscountInvalid(reason) => ProblemExtra { reason: Some(reason.as_str()), ..ProblemExtra::default() },
-            Self::OutOfStock { skus } => ProblemExtra { skus: skus.clone(), ..ProblemExtra::default() },
+            Self::OutOfStock { skus } | Self::CartOverLimit { skus } => {
+                ProblemExtra { skus: skus.clone(), ..ProblemExtra::default() }
+            }
             Self::PaymentProvider(state) => {
                 ProblemExtra { payment_state: Some(state.as_str()), ..ProblemExtra::default() }
             }

@@ -93,6 +93,11 @@ impl CartItemDto {
     async fn line_total(&self) -> MoneyDto {
         money(&self.line_total)
     }
+    /// The line would take the cart's total past what an amount can hold: it counts for
+    /// nothing until its quantity is lowered, and checkout is refused (`cart_over_limit`).
+    async fn over_limit(&self) -> bool {
+        self.over_limit
+    }
 }
 
 /// A cart and its totals (see the REST `Cart` for the rounding rule).
