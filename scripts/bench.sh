@@ -124,6 +124,30 @@ sell_errors="$(awk '/Non-2xx/ {print $NF}' "$seller_out")"
 [ -n "$sell_errors" ] && echo "warning: $sell_errors adjustments failed" >&2
 rss_kib="$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")"
 
+# The access log's cost: the cached product read on two more servers of the same database at
+# the default log level, one with EMPORIUM_ACCESS_LOG=false, one writing its JSON lines to a
+# file, each right after the ceiling.
+LOG_PORT=$((PORT + 10))
+QUIET_PORT=$((PORT + 11))
+for mode in quiet logged; do
+  if [ "$mode" = quiet ]; then port=$QUIET_PORT; access=false; else port=$LOG_PORT; access=true; fi
+  EMPORIUM_RATE_LIMIT_ANONYMOUS=0 EMPORIUM_RATE_LIMIT_CUSTOMER=0 EMPORIUM_RATE_LIMIT_API_KEY=0 \
+  EMPORIUM_DATABASE_URL="sqlite://$work/bench.db" EMPORIUM_ADDR="127.0.0.1:$port" EMPORIUM_LOG=info \
+  EMPORIUM_LOG_FORMAT=json EMPORIUM_ACCESS_LOG=$access \
+    "$BIN" serve >"$work/$mode.log" 2>&1 &
+  echo $! >"$work/$mode.pid"
+done
+for port in $LOG_PORT $QUIET_PORT; do
+  for _ in $(seq 1 100); do curl -fs "127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  wrk -t1 -c4 -d1s "http://127.0.0.1:$port/v1/products/$SLUG" >/dev/null
+done
+read -r c5_rps _ _ < <(ceiling)
+read -r q_rps q_p50 q_p99 < <(run "http://127.0.0.1:$QUIET_PORT/v1/products/$SLUG")
+read -r c6_rps _ _ < <(ceiling)
+read -r a_rps a_p50 a_p99 < <(run "http://127.0.0.1:$LOG_PORT/v1/products/$SLUG")
+access_lines="$(wc -l <"$work/logged.log")"
+kill "$(cat "$work/quiet.pid")" "$(cat "$work/logged.pid")" 2>/dev/null || true
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f%%", 100 * a / b}'; }
 printf "\nwrk -t%s -c%s -d%s on loopback, %s cores\n\n" "$THREADS" "$CONNECTIONS" "$DURATION" "$(nproc)"
 printf "| %-34s | %10s | %8s | %8s | %14s |\n" "target" "req/s" "p50 ms" "p99 ms" "vs ceiling"
@@ -136,6 +160,9 @@ printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "POST /graphql (product, anonym
 printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "POST /graphql (product, staff)" "$s_rps" "$s_p50" "$s_p99" "$(ratio "$s_rps" "$c4_rps") of $(printf %.0f "$c4_rps")"
 printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "reads (product + list), no sales" "$r0_rps" "$r0_p50" "$r0_p99" "100%"
 printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "same reads, $(printf %.0f "$sell_rps") sales/s" "$r1_rps" "$r1_p50" "$r1_p99" "$(ratio "$r1_rps" "$r0_rps") (goal 80%)"
+printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "product, access log off (info)" "$q_rps" "$q_p50" "$q_p99" "$(ratio "$q_rps" "$c5_rps") of $(printf %.0f "$c5_rps")"
+printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "product, access log on (JSON file)" "$a_rps" "$a_p50" "$a_p99" "$(ratio "$a_rps" "$c6_rps") of $(printf %.0f "$c6_rps")"
+printf "\naccess log: %s lines written; on/off throughput %s\n" "$access_lines" "$(ratio "$a_rps" "$q_rps")"
 printf "\nserver peak resident memory: %.1f MiB\n" "$(awk -v k="$rss_kib" 'BEGIN {print k / 1024}')"
 
 # The checkout scenario, on PostgreSQL (when reachable) and SQLite.

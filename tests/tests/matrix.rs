@@ -399,7 +399,8 @@ async fn every_route_answers_every_kind_of_caller_as_the_contract_says() -> Test
 
 /// The GraphQL root fields, each with a document that passes validation (so the resolver, and
 /// its credential check, runs) and who may call it. `{i}`, `{product}`, `{variant}`,
-/// `{address}`, `{customer}`, `{staff}` and `{key}` are filled per caller. Deletions last.
+/// `{address}`, `{customer}`, `{staff}`, `{key}`, `{zone}`, `{rate}` and `{discount}` are
+/// filled per caller. Deletions last.
 fn graphql_table() -> Vec<(&'static str, &'static str, Rule)> {
     use Permission as P;
     vec![
@@ -412,6 +413,49 @@ fn graphql_table() -> Vec<(&'static str, &'static str, Rule)> {
         ("stock", r#"{ stock(sku: "{sku}") { onHand } }"#, Rule::Staff(P::InventoryRead)),
         ("stockMovements", r#"{ stockMovements(sku: "{sku}") { nodes { id } } }"#, Rule::Staff(P::InventoryRead)),
         ("lowStock", "{ lowStock { sku } }", Rule::Staff(P::InventoryRead)),
+        ("shippingZones", "{ shippingZones { id } }", Rule::Staff(P::CatalogRead)),
+        ("taxRates", "{ taxRates { id } }", Rule::Staff(P::CatalogRead)),
+        ("discounts", "{ discounts { id } }", Rule::Staff(P::CatalogRead)),
+        (
+            "currencySetting",
+            r#"{ currencySetting(currency: "EUR") { pricesIncludeTax } }"#,
+            Rule::Staff(P::CatalogRead),
+        ),
+        (
+            "createShippingZone",
+            r#"mutation { createShippingZone(input: {name: "G{i}", countries: ["JP"], methods: [{name: "Post", price: {amount: 100, currency: "JPY"}}]}) { id } }"#,
+            Rule::Staff(P::SettingsWrite),
+        ),
+        (
+            "updateShippingZone",
+            r#"mutation { updateShippingZone(id: "{zone}", input: {name: "U{i}", countries: ["JP"], methods: [{name: "Post", price: {amount: 100, currency: "JPY"}}]}) { id } }"#,
+            Rule::Staff(P::SettingsWrite),
+        ),
+        (
+            "createTaxRate",
+            r#"mutation { createTaxRate(country: "JP", region: "G{i}", name: "Tax", rateBp: 800) { id } }"#,
+            Rule::Staff(P::SettingsWrite),
+        ),
+        (
+            "updateTaxRate",
+            r#"mutation { updateTaxRate(id: "{rate}", rateBp: 900) { id } }"#,
+            Rule::Staff(P::SettingsWrite),
+        ),
+        (
+            "setCurrencySetting",
+            r#"mutation { setCurrencySetting(currency: "JPY", pricesIncludeTax: true) { currency } }"#,
+            Rule::Staff(P::SettingsWrite),
+        ),
+        (
+            "createDiscount",
+            r#"mutation { createDiscount(input: {code: "GQL{i}", kind: PERCENTAGE, valueBp: 500}) { id } }"#,
+            Rule::Staff(P::DiscountsWrite),
+        ),
+        (
+            "updateDiscount",
+            r#"mutation { updateDiscount(id: "{discount}", input: {usageLimit: 100}) { id } }"#,
+            Rule::Staff(P::DiscountsWrite),
+        ),
         (
             "createLocation",
             r#"mutation { createLocation(code: "g{i}", name: "G") { id } }"#,
@@ -569,6 +613,9 @@ fn graphql_table() -> Vec<(&'static str, &'static str, Rule)> {
             Rule::Staff(P::CatalogWrite),
         ),
         ("deleteProduct", r#"mutation { deleteProduct(idOrSlug: "{product}") }"#, Rule::Staff(P::CatalogWrite)),
+        ("deleteShippingZone", r#"mutation { deleteShippingZone(id: "{zone}") }"#, Rule::Staff(P::SettingsWrite)),
+        ("deleteTaxRate", r#"mutation { deleteTaxRate(id: "{rate}") }"#, Rule::Staff(P::SettingsWrite)),
+        ("deleteDiscount", r#"mutation { deleteDiscount(id: "{discount}") }"#, Rule::Staff(P::DiscountsWrite)),
         ("deleteAddress", r#"mutation { deleteAddress(id: "{address}") }"#, Rule::OwnedByA),
         ("revokeApiKey", r#"mutation { revokeApiKey(id: "{key}") }"#, Rule::Staff(P::ApiKeysManage)),
     ]
@@ -611,7 +658,10 @@ async fn every_graphql_root_field_answers_every_kind_of_caller_as_the_contract_s
                 .replace("{item}", &t.item)
                 .replace("{order}", &t.order)
                 .replace("{return}", &t.return_id)
-                .replace("{fulfillment}", &t.fulfillment);
+                .replace("{fulfillment}", &t.fulfillment)
+                .replace("{zone}", &t.zone)
+                .replace("{rate}", &t.rate)
+                .replace("{discount}", &t.discount);
             let reply = server.graphql(tokens[i].as_deref(), &document, json!({})).await?;
             let code = reply.body["errors"][0]["extensions"]["code"].as_str().unwrap_or("").to_owned();
             let ok = match expect(rule, *caller) {

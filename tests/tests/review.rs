@@ -216,3 +216,39 @@ async fn the_smallest_delta_is_out_of_range_not_a_conflict() -> TestResult {
     assert_eq!(reply.error_fields(), vec![("delta".to_owned(), "out_of_range".to_owned())]);
     Ok(())
 }
+
+#[tokio::test]
+async fn the_selling_setup_works_over_graphql_behind_the_same_scopes() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let marketing = server.staff_token("mkt@shop.test", Role::Marketing).await?;
+    let (_, sync) = server.api_key(&admin, &["catalog:write"]).await?;
+    let create = r#"mutation { createDiscount(input: {code: "GQL10", kind: PERCENTAGE, valueBp: 1000, usageLimitPerCustomer: 1}) { id code valueBp usageLimitPerCustomer } }"#;
+    let refused = server.graphql(Some(&sync), create, json!({})).await?;
+    assert_eq!(refused.body["errors"][0]["extensions"]["code"], "forbidden", "{}", refused.body);
+    let created = server.graphql(Some(&marketing), create, json!({})).await?;
+    let discount = &created.body["data"]["createDiscount"];
+    assert_eq!(discount["valueBp"], 1000, "{}", created.body);
+    let id = discount["id"].as_str().unwrap_or_default().to_owned();
+    let change = "mutation($id: String!) { updateDiscount(id: $id, input: {usageLimitPerCustomer: null, usageLimit: 5}) { usageLimit usageLimitPerCustomer } }";
+    let changed = server.graphql(Some(&marketing), change, json!({"id": id})).await?;
+    assert_eq!(changed.body["data"]["updateDiscount"], json!({"usageLimit": 5, "usageLimitPerCustomer": null}));
+    let rest = server.get_as(&format!("/v1/discounts/{id}"), &admin).await?;
+    assert_eq!(rest.body["usage_limit"], 5, "the same record REST reads: {}", rest.body);
+
+    let zone = r#"mutation { createShippingZone(input: {name: "France", countries: ["FR"], methods: [{name: "Standard", price: {amount: 495, currency: "EUR"}, freeOver: {amount: 5000, currency: "EUR"}}]}) { id countries methods { name price { amount } freeOver { amount } } } }"#;
+    let by_marketing = server.graphql(Some(&marketing), zone, json!({})).await?;
+    assert_eq!(by_marketing.body["errors"][0]["extensions"]["code"], "forbidden", "{}", by_marketing.body);
+    let made = server.graphql(Some(&admin), zone, json!({})).await?;
+    assert_eq!(made.body["data"]["createShippingZone"]["methods"][0]["freeOver"]["amount"], 5000, "{}", made.body);
+    let rate = r#"mutation { createTaxRate(country: "FR", name: "TVA", rateBp: 2000) { rateBp } }"#;
+    assert_eq!(server.graphql(Some(&admin), rate, json!({})).await?.body["data"]["createTaxRate"]["rateBp"], 2000);
+    let setting = r#"mutation { setCurrencySetting(currency: "EUR", pricesIncludeTax: true) { pricesIncludeTax } }"#;
+    let set = server.graphql(Some(&admin), setting, json!({})).await?;
+    assert_eq!(set.body["data"]["setCurrencySetting"]["pricesIncludeTax"], true, "{}", set.body);
+    let read = "{ shippingZones { name } taxRates { name } discounts { code } currencySetting(currency: \"EUR\") { pricesIncludeTax } }";
+    let all = server.graphql(Some(&marketing), read, json!({})).await?;
+    assert_eq!(all.body["data"]["shippingZones"][0]["name"], "France", "{}", all.body);
+    assert_eq!(all.body["data"]["discounts"][0]["code"], "GQL10");
+    Ok(())
+}

@@ -968,10 +968,11 @@ pub async fn create_zone(
     state: &AppState,
     idempotency: &Idempotency,
     input: &setup::ZoneInput,
-) -> Result<Answer, ApiError> {
+) -> Result<Done<ZoneDto>, ApiError> {
     let txn = emporium_core::db::begin_write(&state.db).await?;
-    let zone = ZoneDto::from(setup::create_zone(&txn, input).await?);
-    answer(txn, idempotency, StatusCode::CREATED, &zone).await
+    let value = ZoneDto::from(setup::create_zone(&txn, input).await?);
+    let answer = answer(txn, idempotency, StatusCode::CREATED, &value).await?;
+    Ok(Done { value, answer })
 }
 
 /// Replaces a zone's name, countries and methods.
@@ -1010,10 +1011,11 @@ pub async fn create_rate(
     region: Option<&str>,
     name: &str,
     rate_bp: i64,
-) -> Result<Answer, ApiError> {
+) -> Result<Done<TaxRateDto>, ApiError> {
     let txn = emporium_core::db::begin_write(&state.db).await?;
-    let rate = TaxRateDto::from(setup::create_rate(&txn, country, region, name, rate_bp).await?);
-    answer(txn, idempotency, StatusCode::CREATED, &rate).await
+    let value = TaxRateDto::from(setup::create_rate(&txn, country, region, name, rate_bp).await?);
+    let answer = answer(txn, idempotency, StatusCode::CREATED, &value).await?;
+    Ok(Done { value, answer })
 }
 
 /// Every rate.
@@ -1054,10 +1056,11 @@ pub async fn create_discount(
     state: &AppState,
     idempotency: &Idempotency,
     input: &setup::DiscountInput,
-) -> Result<Answer, ApiError> {
+) -> Result<Done<DiscountDto>, ApiError> {
     let txn = emporium_core::db::begin_write(&state.db).await?;
-    let discount = DiscountDto::from(setup::create_discount(&txn, input).await?);
-    answer(txn, idempotency, StatusCode::CREATED, &discount).await
+    let value = DiscountDto::from(setup::create_discount(&txn, input).await?);
+    let answer = answer(txn, idempotency, StatusCode::CREATED, &value).await?;
+    Ok(Done { value, answer })
 }
 
 /// Every discount.

@@ -8,6 +8,7 @@ mod inventory;
 mod money;
 mod orders;
 mod query_cache;
+mod selling;
 mod sessions;
 
 pub use bounds::Refusal;
@@ -21,7 +22,13 @@ use crate::state::AppState;
 
 /// Every query, merged from one object per domain.
 #[derive(MergedObject, Default)]
-pub struct Query(catalog::CatalogQuery, inventory::InventoryQuery, accounts::AccountQuery, orders::OrderQuery);
+pub struct Query(
+    catalog::CatalogQuery,
+    inventory::InventoryQuery,
+    accounts::AccountQuery,
+    orders::OrderQuery,
+    selling::SellingQuery,
+);
 
 /// Every mutation, merged from one object per domain.
 #[derive(MergedObject, Default)]
@@ -31,6 +38,7 @@ pub struct Mutation(
     sessions::SessionMutation,
     accounts::AccountMutation,
     orders::OrderMutation,
+    selling::SellingMutation,
 );
 
 /// The application state and the caller of a GraphQL request.

@@ -181,7 +181,7 @@ pub async fn create_shipping_zone(
     idempotency: Idempotency,
     ApiJson(body): ApiJson<NewZoneDto>,
 ) -> Result<Answer, ApiError> {
-    orders::create_zone(&state, &idempotency, &body.into()).await
+    orders::create_zone(&state, &idempotency, &body.into()).await.map(|d| d.answer)
 }
 
 /// Every shipping zone.
@@ -271,7 +271,9 @@ pub async fn create_tax_rate(
     idempotency: Idempotency,
     ApiJson(body): ApiJson<NewTaxRateDto>,
 ) -> Result<Answer, ApiError> {
-    orders::create_rate(&state, &idempotency, &body.country, body.region.as_deref(), &body.name, body.rate_bp).await
+    orders::create_rate(&state, &idempotency, &body.country, body.region.as_deref(), &body.name, body.rate_bp)
+        .await
+        .map(|d| d.answer)
 }
 
 /// Every tax rate.
@@ -376,7 +378,7 @@ pub async fn create_discount(
         usage_limit: body.usage_limit,
         usage_limit_per_customer: body.usage_limit_per_customer,
     };
-    orders::create_discount(&state, &idempotency, &input).await
+    orders::create_discount(&state, &idempotency, &input).await.map(|d| d.answer)
 }
 
 /// Every discount, newest first.
