@@ -106,6 +106,9 @@ where
         request.extensions_mut().insert(caller.clone());
         let refusal = oversized(&request);
         let method = request.method().clone();
+        // Without credentials nothing needs resolving: the caller is anonymous.
+        let credentials = request.headers().contains_key("x-api-key")
+            || request.headers().contains_key(axum::http::header::AUTHORIZATION);
         let span = tracing::info_span!(target: "emporium::access", "request", request_id = id.to_str().unwrap_or("-"));
         AccessFuture {
             inner: self.inner.call(request).instrument(span.clone()),
@@ -113,6 +116,7 @@ where
             span,
             id,
             caller,
+            credentials,
             method,
             enabled: self.enabled,
             started,
@@ -173,6 +177,7 @@ pin_project_lite::pin_project! {
         span: tracing::Span,
         id: HeaderValue,
         caller: CallerKind,
+        credentials: bool,
         method: axum::http::Method,
         enabled: bool,
         started: Instant,
@@ -196,8 +201,9 @@ where
             let status = response.status().as_u16();
             if *this.enabled || status >= 500 {
                 let route = response.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
-                let caller = this.caller.0.get().copied().unwrap_or("unresolved");
-                let latency_ms = this.started.elapsed().as_secs_f64() * 1000.0;
+                let unresolved = if *this.credentials { "unresolved" } else { "anonymous" };
+                let caller = this.caller.0.get().copied().unwrap_or(unresolved);
+                let latency_ms = this.started.elapsed().as_micros() as f64 / 1000.0;
                 let method = this.method.as_str();
                 let _entered = this.span.enter();
                 if status >= 500 {

@@ -275,40 +275,11 @@ where
     let Ok(bytes) = to_bytes(body, state.config.body_limit).await else {
         return payload_too_large().into_response();
     };
-    // Keyed: bodies hold passwords (registration, a password change), and a plain hash of a
-    // guessable body would let a database dump be brute-forced offline.
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&state.fingerprint_key) else {
-        return ApiError::with_status(StatusCode::INTERNAL_SERVER_ERROR, "internal", "An unexpected error occurred.")
-            .into_response();
+    let (claim, guard) = match take(&state, scope, key, false, &[parts.uri.path().as_bytes(), &bytes]).await {
+        Ok(Taken::Mine(claim, guard)) => (claim, guard),
+        Ok(Taken::Replay(response)) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
-    mac.update(parts.uri.path().as_bytes());
-    mac.update(&[0]);
-    mac.update(&bytes);
-    let request_hash = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-
-    let abandoned_after = Duration::from_std(state.config.request_timeout).unwrap_or_default() + Duration::seconds(30);
-    let claim = Arc::new(Claim {
-        scope,
-        key,
-        token: uuid::Uuid::new_v4().simple().to_string(),
-        recorded: AtomicBool::new(false),
-        graphql: false,
-    });
-    // From here on, if this future is dropped (the client went away, a timeout, a panic) the
-    // claim is freed: whatever the handler did rolled back unless it recorded its answer.
-    let guard = ReleaseOnDrop(Some((state.db.clone(), Arc::clone(&claim))));
-    match try_claim(&state.db, &claim, &request_hash, abandoned_after).await {
-        Ok(Claimed::Mine) => {}
-        Ok(Claimed::Replay(response)) => {
-            guard.defuse();
-            return response;
-        }
-        Ok(Claimed::Refused(error)) => {
-            guard.defuse();
-            return error.into_response();
-        }
-        Err(err) => return ApiError::database(&err).into_response(),
-    }
     let mut request = Request::from_parts(parts, Body::from(bytes));
     request.extensions_mut().insert(Idempotency(Some(Arc::clone(&claim))));
     let response = next(request).await;
@@ -341,6 +312,58 @@ where
         tracing::error!(error = %err, "storing an idempotent answer failed");
     }
     Response::from_parts(parts, Body::from(body))
+}
+
+/// A key claimed for this request, or the stored answer of its first request.
+enum Taken {
+    /// This request does the work; the guard frees the claim if it is dropped unrecorded.
+    Mine(Arc<Claim>, ReleaseOnDrop),
+    Replay(Response),
+}
+
+/// Claims `key` in `scope` for a request whose fingerprint is made of `parts` (its path and
+/// body): the same key with another request is 422 `idempotency_key_reused`, one still
+/// running 409 `idempotency_in_progress`.
+async fn take(state: &AppState, scope: String, key: String, graphql: bool, parts: &[&[u8]]) -> Result<Taken, ApiError> {
+    // Keyed: bodies hold passwords (registration, a password change), and a plain hash of a
+    // guessable body would let a database dump be brute-forced offline.
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&state.fingerprint_key) else {
+        return Err(ApiError::with_status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "An unexpected error occurred.",
+        ));
+    };
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            mac.update(&[0]);
+        }
+        mac.update(part);
+    }
+    let request_hash = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    let abandoned_after = Duration::from_std(state.config.request_timeout).unwrap_or_default() + Duration::seconds(30);
+    let claim = Arc::new(Claim {
+        scope,
+        key,
+        token: uuid::Uuid::new_v4().simple().to_string(),
+        recorded: AtomicBool::new(false),
+        graphql,
+    });
+    // From here on, if the request's future is dropped (the client went away, a timeout, a
+    // panic) the claim is freed: whatever the handler did rolled back unless it recorded.
+    let guard = ReleaseOnDrop(Some((state.db.clone(), Arc::clone(&claim))));
+    match try_claim(&state.db, &claim, &request_hash, abandoned_after).await {
+        Ok(Claimed::Mine) => Ok(Taken::Mine(claim, guard)),
+        Ok(Claimed::Replay(response)) => {
+            guard.defuse();
+            Ok(Taken::Replay(response))
+        }
+        Ok(Claimed::Refused(error)) => {
+            guard.defuse();
+            Err(error)
+        }
+        Err(err) => Err(ApiError::database(&err)),
+    }
 }
 
 /// Frees a claim when the request is abandoned mid-flight.
@@ -529,40 +552,12 @@ where
         return Err(invalid_key("must be 1 to 255 visible ASCII characters"));
     };
     let scope = scope_of(principal, &key)?;
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&state.fingerprint_key) else {
-        return Err(ApiError::with_status(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "An unexpected error occurred.",
-        ));
+    let mut parts: Vec<&[u8]> = vec![b"/graphql"];
+    parts.extend_from_slice(document);
+    let (claim, guard) = match take(state, scope, key, true, &parts).await? {
+        Taken::Mine(claim, guard) => (claim, guard),
+        Taken::Replay(response) => return Ok(response),
     };
-    mac.update(b"/graphql");
-    for part in document {
-        mac.update(&[0]);
-        mac.update(part);
-    }
-    let request_hash = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-    let abandoned_after = Duration::from_std(state.config.request_timeout).unwrap_or_default() + Duration::seconds(30);
-    let claim = Arc::new(Claim {
-        scope,
-        key,
-        token: uuid::Uuid::new_v4().simple().to_string(),
-        recorded: AtomicBool::new(false),
-        graphql: true,
-    });
-    let guard = ReleaseOnDrop(Some((state.db.clone(), Arc::clone(&claim))));
-    match try_claim(&state.db, &claim, &request_hash, abandoned_after).await {
-        Ok(Claimed::Mine) => {}
-        Ok(Claimed::Replay(response)) => {
-            guard.defuse();
-            return Ok(response);
-        }
-        Ok(Claimed::Refused(error)) => {
-            guard.defuse();
-            return Err(error);
-        }
-        Err(err) => return Err(ApiError::database(&err)),
-    }
     let ran = run(Idempotency(Some(Arc::clone(&claim)))).await;
     guard.defuse();
     let ran = match ran {

@@ -424,22 +424,34 @@ async fn drop_refund(db: &DatabaseConnection, order_id: &str, refund_id: &str) -
         .await?;
     if let Some(row) = row {
         let amount: i64 = row.try_get_by_index(0)?;
-        // A return's held shares go with its refund: the return may be refunded again later.
-        txn.execute_raw(statement(
-            backend,
-            "UPDATE return_items SET refunded = NULL WHERE return_id = (SELECT return_id FROM payment_refunds WHERE id = ?)",
-            [refund_id.into()],
-        ))
-        .await?;
+        release_hold(&txn, order_id, refund_id, amount).await?;
         txn.execute_raw(statement(backend, "DELETE FROM payment_refunds WHERE id = ?", [refund_id.into()])).await?;
-        txn.execute_raw(statement(
-            backend,
-            "UPDATE orders SET refunded = refunded - ?, updated_at = ? WHERE id = ? AND refunded >= ?",
-            [amount.into(), now().into(), order_id.into(), amount.into()],
-        ))
-        .await?;
     }
     txn.commit().await?;
+    Ok(())
+}
+
+/// Gives back what a refund that will not be made held: its amount on the order, and the
+/// shares of its return's lines (the return may be refunded again later).
+async fn release_hold(
+    txn: &DatabaseTransaction,
+    order_id: &str,
+    refund_id: &str,
+    amount: i64,
+) -> Result<(), OrderError> {
+    let backend = txn.get_database_backend();
+    txn.execute_raw(statement(
+        backend,
+        "UPDATE return_items SET refunded = NULL WHERE return_id = (SELECT return_id FROM payment_refunds WHERE id = ?)",
+        [refund_id.into()],
+    ))
+    .await?;
+    txn.execute_raw(statement(
+        backend,
+        "UPDATE orders SET refunded = refunded - ?, updated_at = ? WHERE id = ? AND refunded >= ?",
+        [amount.into(), now().into(), order_id.into(), amount.into()],
+    ))
+    .await?;
     Ok(())
 }
 
@@ -710,18 +722,7 @@ async fn give_up_refund(db: &DatabaseConnection, order_id: &str, refund_id: &str
         [refund_id.into()],
     ))
     .await?;
-    txn.execute_raw(statement(
-        backend,
-        "UPDATE return_items SET refunded = NULL WHERE return_id = (SELECT return_id FROM payment_refunds WHERE id = ?)",
-        [refund_id.into()],
-    ))
-    .await?;
-    txn.execute_raw(statement(
-        backend,
-        "UPDATE orders SET refunded = refunded - ?, updated_at = ? WHERE id = ? AND refunded >= ?",
-        [amount.into(), now().into(), order_id.into(), amount.into()],
-    ))
-    .await?;
+    release_hold(&txn, order_id, refund_id, amount).await?;
     append_history(&txn, order_id, None, Some("refund_failed"), None, Some(&format!("{amount} minor units: {why}")))
         .await?;
     emporium_core::events::append(
