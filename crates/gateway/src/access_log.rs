@@ -266,3 +266,75 @@ mod tests {
         assert!(!control_in_path("/v1/products/100%25"));
     }
 }
+
+/// Where log lines go: standard output through one buffer, so a line per request costs a copy
+/// rather than a write system call each. Warnings and errors (a 5xx's line among them) are
+/// written through at once; the rest within [`FLUSH_EVERY`], and when [`LogSink::flush`] is
+/// called on the way out.
+#[derive(Clone)]
+pub struct LogSink(Arc<std::sync::Mutex<std::io::BufWriter<std::io::Stdout>>>);
+
+/// How long an `info` line may wait in the buffer.
+pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+impl LogSink {
+    /// A sink on standard output, with a thread that flushes it every [`FLUSH_EVERY`].
+    pub fn stdout() -> Self {
+        let sink =
+            Self(Arc::new(std::sync::Mutex::new(std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()))));
+        let flusher = sink.clone();
+        let _ = std::thread::Builder::new().name("log-flush".into()).spawn(move || {
+            loop {
+                std::thread::sleep(FLUSH_EVERY);
+                flusher.flush();
+            }
+        });
+        sink
+    }
+
+    /// Writes out what the buffer holds.
+    pub fn flush(&self) {
+        if let Ok(mut buffer) = self.0.lock() {
+            let _ = std::io::Write::flush(&mut *buffer);
+        }
+    }
+}
+
+/// One line being written to a [`LogSink`].
+pub struct SinkLine {
+    sink: LogSink,
+    through: bool,
+}
+
+impl std::io::Write for SinkLine {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        match self.sink.0.lock() {
+            Ok(mut buffer) => buffer.write(bytes),
+            Err(_) => Ok(bytes.len()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for SinkLine {
+    fn drop(&mut self) {
+        if self.through {
+            self.sink.flush();
+        }
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogSink {
+    type Writer = SinkLine;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        SinkLine { sink: self.clone(), through: false }
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        SinkLine { sink: self.clone(), through: *meta.level() <= tracing::Level::WARN }
+    }
+}

@@ -102,8 +102,10 @@ async fn main() -> anyhow::Result<()> {
         Command::BenchCeiling { addr, file } => bench_ceiling(addr, file).await?,
         command => {
             let config = Config::from_env()?;
-            init_logging(&config);
-            run(command, config).await?;
+            let sink = init_logging(&config);
+            let ran = run(command, config).await;
+            sink.flush();
+            ran?;
         }
     }
     Ok(())
@@ -199,14 +201,18 @@ fn progress_bar(length: u64, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
-fn init_logging(config: &Config) {
+/// Logs to standard output through one buffer (see [`LogSink`]); the sink is flushed on exit.
+fn init_logging(config: &Config) -> emporium_gateway::access_log::LogSink {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let sink = emporium_gateway::access_log::LogSink::stdout();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(sink.clone());
     match config.log_format {
         LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+        // Colours only for a terminal: a file or a collector gets plain text.
+        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())).init(),
     }
+    sink
 }
 
 /// The benchmark's ceiling: a minimal axum handler returning fixed bytes from memory.
