@@ -112,3 +112,29 @@ async fn a_retried_graphql_stock_adjustment_adjusts_once() -> TestResult {
     assert_eq!(theirs.body["data"]["adjustStock"]["onHandAfter"], 19, "{}", theirs.body);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_keyed_graphql_refusal_is_replayed_and_a_new_keys_secret_is_not_kept() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let sku = product(&server, &admin, "GQL-KEY-4", &[(800, "EUR")], 5).await?;
+    let cart = cart(&server, None, "EUR", &[(&sku, 1)]).await?;
+    let declined = CHECKOUT.replace("tok_ok", "tok_declined");
+    let key = uuid::Uuid::new_v4().to_string();
+    let first = keyed(&server, None, &key, &declined, json!({"cart": cart})).await?;
+    assert_eq!(first.body["errors"][0]["extensions"]["code"], "payment_declined", "{}", first.body);
+    let again = keyed(&server, None, &key, &declined, json!({"cart": cart})).await?;
+    assert!(replayed(&again), "a refusal is kept as REST keeps it: {}", again.body);
+    assert_eq!(again.body, first.body);
+
+    let create = r#"mutation { made: createApiKey(name: "ERP", scopes: ["catalog:read"]) { id secret: key } }"#;
+    let created = keyed(&server, Some(&admin), "new-key-1", create, json!({})).await?;
+    let secret = created.body["data"]["made"]["secret"].as_str().unwrap_or_default().to_owned();
+    assert!(secret.starts_with("emp_"), "{}", created.body);
+    let replay = keyed(&server, Some(&admin), "new-key-1", create, json!({})).await?;
+    assert!(replayed(&replay));
+    assert_eq!(replay.body["data"]["made"]["id"], created.body["data"]["made"]["id"], "the same key, once");
+    assert!(replay.body["data"]["made"]["secret"].is_null(), "the secret is shown once: {}", replay.body);
+    assert!(!replay.body.to_string().contains(&secret));
+    Ok(())
+}

@@ -340,3 +340,50 @@ async fn a_cart_a_price_rise_takes_past_the_money_bound_still_reads_and_refuses_
     assert_eq!(amount(&lowered.body["total"]), 2_000_000_000_100, "{}", lowered.body);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_return_whose_refund_was_given_up_can_be_refunded_again_and_is_counted() -> TestResult {
+    use sea_orm::ConnectionTrait as _;
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let sku = product(&server, &admin, "AGAIN-1", &[(1000, "EUR")], 5).await?;
+    let cart = cart(&server, None, "EUR", &[(&sku, 2)]).await?;
+    let placed = checkout(&server, None, &cart, "tok_ok").await?;
+    let order = placed.str("id")?.to_owned();
+    let calls = server.state.test_payments.calls();
+    let Some(Call::Authorize { payment_ref, .. }) = calls.last() else { anyhow::bail!("no charge") };
+    let payment_ref = payment_ref.clone();
+    let ship = json!({"items": [{"sku": sku, "quantity": 2}]});
+    assert_eq!(
+        server.post(&format!("/v1/orders/{order}/fulfillments"), Some(&admin), ship).await?.status,
+        StatusCode::CREATED
+    );
+    let body = json!({"items": [{"sku": sku, "quantity": 1}], "reason": "broken"});
+    let opened = server.post(&format!("/v1/orders/{order}/returns"), None, body).await?;
+    let return_id = id(&opened.body);
+    server.post(&format!("/v1/returns/{return_id}/receive"), Some(&admin), json!({"restock": false})).await?;
+    server.state.test_payments.fail_refunds_of(&payment_ref, Some(false));
+    let lost = server.post(&format!("/v1/returns/{return_id}/refund"), Some(&admin), json!({})).await?;
+    assert_eq!(lost.status, StatusCode::BAD_GATEWAY, "{}", lost.body);
+    // Three days of failures later, it is given up.
+    server
+        .app_db
+        .execute_raw(emporium_core::db::statement(
+            server.app_db.get_database_backend(),
+            "UPDATE payment_refunds SET created_at = ? WHERE order_id = ?",
+            [(chrono::Utc::now() - chrono::Duration::days(4)).into(), order.clone().into()],
+        ))
+        .await?;
+    emporium_orders::after_sale::retry_pending_refunds(&server.app_db, &server.state.payments).await?;
+    let seen = server.get_as(&format!("/v1/orders/{order}"), &admin).await?;
+    assert_eq!(amount(&seen.body["refunded"]), 0, "{}", seen.body);
+    // The provider works again: the return is refunded anew, and the order counts it.
+    server.state.test_payments.fail_refunds_of(&payment_ref, None);
+    let again = server.post(&format!("/v1/returns/{return_id}/refund"), Some(&admin), json!({})).await?;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(amount(&again.body["refunded"]), 1000);
+    let seen = server.get_as(&format!("/v1/orders/{order}"), &admin).await?;
+    assert_eq!(amount(&seen.body["refunded"]), 1000, "the new refund is held and counted: {}", seen.body);
+    assert_eq!(server.state.test_payments.payment(&payment_ref), Some((2000, 1000, false)));
+    Ok(())
+}

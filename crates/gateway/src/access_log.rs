@@ -29,21 +29,35 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 /// Most header fields answered; more is 431.
 pub const MAX_HEADERS: usize = 100;
 
-/// Who called, filled in by whichever part of the request resolves the caller first.
+/// What the access line says of a request that only inner layers learn: who called (noted by
+/// whichever part resolves the caller first) and the route it matched (noted by the router's
+/// metrics layer before the handler runs, so a request that times out or panics still has it).
 #[derive(Clone, Default)]
-pub struct CallerKind(Arc<OnceLock<&'static str>>);
+pub struct CallerKind(Arc<Facts>);
+
+/// See [`CallerKind`].
+#[derive(Default)]
+pub struct Facts {
+    caller: OnceLock<&'static str>,
+    route: OnceLock<MatchedPath>,
+}
 
 impl CallerKind {
-    /// Notes the caller (the first resolution counts).
+    /// Notes the caller (the first resolution counts). Credentials that were refused act as
+    /// no one's: the line says `anonymous` (its status says 401).
     pub fn note(&self, resolved: &Result<Principal, ApiError>) {
         let kind = match resolved {
-            Ok(Principal::Anonymous) => "anonymous",
             Ok(Principal::Customer { .. }) => "customer",
             Ok(Principal::Staff { .. }) => "staff",
             Ok(Principal::ApiKey { .. }) => "api_key",
-            Err(_) => "invalid_credentials",
+            Ok(Principal::Anonymous) | Err(_) => "anonymous",
         };
-        let _ = self.0.set(kind);
+        let _ = self.0.caller.set(kind);
+    }
+
+    /// Notes the route the request matched.
+    pub fn route(&self, route: &MatchedPath) {
+        let _ = self.0.route.set(route.clone());
     }
 }
 
@@ -200,9 +214,11 @@ where
             response.headers_mut().insert("x-request-id", this.id.clone());
             let status = response.status().as_u16();
             if *this.enabled || status >= 500 {
-                let route = response.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
-                let unresolved = if *this.credentials { "unresolved" } else { "anonymous" };
-                let caller = this.caller.0.get().copied().unwrap_or(unresolved);
+                let route = this.caller.0.route.get().map_or("unmatched", MatchedPath::as_str);
+                // A route that never looked at the caller's credentials (health, metrics):
+                // the line says which kind they name, unchecked.
+                let unresolved = if *this.credentials { "unchecked" } else { "anonymous" };
+                let caller = this.caller.0.caller.get().copied().unwrap_or(unresolved);
                 let latency_ms = this.started.elapsed().as_micros() as f64 / 1000.0;
                 let method = this.method.as_str();
                 let _entered = this.span.enter();

@@ -17,29 +17,49 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let json_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|v| v.trim().to_ascii_lowercase())
-            .is_some_and(|v| v == "application/json" || v == "application/merge-patch+json" || v.ends_with("+json"));
-        if !json_type {
-            return Err(ApiError::with_status(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Send the body as Content-Type: application/json.",
-            ));
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                payload_too_large()
-            } else {
-                ApiError::with_status(StatusCode::BAD_REQUEST, "malformed_body", "The request body could not be read.")
-            }
-        })?;
+        let bytes = json_body(req, state).await?;
         parse_json(&bytes).map(ApiJson)
     }
+}
+
+/// A JSON body of credentials (sign-in, refresh, sign-out): as [`ApiJson`], except that a NUL
+/// character is not refused as such. No credential holds one, so it simply fails to match
+/// (401), as any wrong password does, and it never reaches a query: emails are parsed first
+/// and tokens are hashed.
+pub struct CredentialsJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for CredentialsJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = json_body(req, state).await?;
+        parse_typed(&bytes).map(CredentialsJson)
+    }
+}
+
+/// The bytes of a JSON body: 415 without a JSON content type, 413 over the limit.
+async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    let json_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .is_some_and(|v| v == "application/json" || v == "application/merge-patch+json" || v.ends_with("+json"));
+    if !json_type {
+        return Err(ApiError::with_status(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send the body as Content-Type: application/json.",
+        ));
+    }
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            payload_too_large()
+        } else {
+            ApiError::with_status(StatusCode::BAD_REQUEST, "malformed_body", "The request body could not be read.")
+        }
+    })
 }
 
 /// 413 `payload_too_large`.
@@ -47,8 +67,25 @@ pub fn payload_too_large() -> ApiError {
     ApiError::with_status(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is too large.")
 }
 
-/// Parses JSON, naming the path of the first field that does not fit.
+/// Parses JSON, naming the path of the first field that does not fit. No text of the shop
+/// holds a NUL (PostgreSQL refuses one in text): it is refused here, once for every body,
+/// naming where it is.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if escapes_nul(bytes)
+        && let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes)
+    {
+        let field = nul_at(&value, String::new()).unwrap_or_default();
+        return Err(ApiError::validation(ValidationErrors::single(
+            if field.is_empty() { "body".to_owned() } else { field },
+            "control_character",
+            "must not contain a NUL character",
+        )));
+    }
+    parse_typed(bytes)
+}
+
+/// Parses JSON whatever its text holds, naming the path of the first field that does not fit.
+fn parse_typed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Well-formedness first: a body that is not JSON is 400 even if an earlier part of it
     // would already have failed the typed parse.
     if let Err(err) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
@@ -65,19 +102,6 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "body",
             "invalid_type",
             "the body must be a JSON object",
-        )));
-    }
-    // No text of the shop holds a NUL (PostgreSQL refuses one in text): refused here, once,
-    // for every body, naming where it is.
-    if escapes_nul(bytes) {
-        let field = serde_json::from_slice::<serde_json::Value>(bytes)
-            .ok()
-            .and_then(|value| nul_at(&value, String::new()))
-            .unwrap_or_default();
-        return Err(ApiError::validation(ValidationErrors::single(
-            if field.is_empty() { "body".to_owned() } else { field },
-            "control_character",
-            "must not contain a NUL character",
         )));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);

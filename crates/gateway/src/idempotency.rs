@@ -285,7 +285,11 @@ where
     let response = next(request).await;
     guard.defuse();
     if claim.recorded.load(Ordering::SeqCst) {
-        // Stored with the write itself.
+        // Stored with the write itself, unless its commit failed after the record: then the
+        // row is still `running` under this claim, and only then does the release match it.
+        if response.status().is_server_error() {
+            let _ = release(&state.db, &claim).await;
+        }
         return response;
     }
     let status = response.status();
@@ -490,6 +494,12 @@ async fn try_claim(
     let content_type: Option<String> = row.try_get_by_index(3)?;
     let body: String = row.try_get_by_index::<Option<String>>(4)?.unwrap_or_default();
     if content_type.as_deref() == Some(GRAPHQL_PENDING) {
+        // Committed, its whole answer not stored yet: the first request is most likely still
+        // finishing. Only once it has had all its time is the answer taken as lost.
+        let created_at: chrono::DateTime<Utc> = row.try_get_by_index(5)?;
+        if created_at >= now - abandoned_after {
+            return Ok(Claimed::Refused(in_progress()));
+        }
         return Ok(Claimed::Replay(answer_unavailable(&body)));
     }
     let mut response = (StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK), body).into_response();
@@ -527,6 +537,9 @@ fn answer_unavailable(recorded: &str) -> Response {
 pub struct GraphqlRun {
     /// The serialized answer.
     pub body: Bytes,
+    /// What a retry receives, when it must differ from `body` (a secret shown once is not
+    /// kept: a new API key's).
+    pub stored: Option<Bytes>,
     /// Whether nothing was done and a retry may do better (an error a REST answer would
     /// forget: unauthenticated, forbidden, not found, throttled, a server or provider failure,
     /// or a document that did not run at all).
@@ -570,16 +583,21 @@ where
         }
     };
     let answer = Answer::json(StatusCode::OK, ran.body);
+    let stored = ran.stored.as_ref().unwrap_or(&answer.body);
     if claim.recorded.load(Ordering::SeqCst) {
-        // The write committed with a placeholder: the whole answer takes its place.
-        if let Err(err) = replace_answer(&state.db, &claim, &answer.body).await {
+        // The write committed with a placeholder: the whole answer takes its place. (Had its
+        // commit failed after the record, the row would still be `running`: freed here.)
+        if ran.forgettable {
+            let _ = release(&state.db, &claim).await;
+        }
+        if let Err(err) = replace_answer(&state.db, &claim, stored).await {
             tracing::error!(error = %err, "storing a GraphQL write's whole answer failed; its replay says so");
         }
     } else if ran.forgettable {
         if let Err(err) = release(&state.db, &claim).await {
             tracing::warn!(error = %err, "releasing an idempotency key failed");
         }
-    } else if let Err(err) = finish(&state.db, &claim, StatusCode::OK, answer.content_type, &answer.body).await {
+    } else if let Err(err) = finish(&state.db, &claim, StatusCode::OK, answer.content_type, stored).await {
         // A refusal, or a write with nothing of its own to record (a change that is the same
         // when repeated): stored after the fact.
         tracing::error!(error = %err, "storing an idempotent GraphQL answer failed");

@@ -154,6 +154,9 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let route = request.extensions().get::<MatchedPath>().cloned();
+        if let (Some(route), Some(facts)) = (&route, request.extensions().get::<crate::access_log::CallerKind>()) {
+            facts.route(route);
+        }
         let method = request.method().clone();
         MetricsFuture {
             inner: self.inner.call(request),
@@ -185,14 +188,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let mut result = std::task::ready!(this.inner.poll(cx));
-        if let Ok(response) = &mut result {
+        let result = std::task::ready!(this.inner.poll(cx));
+        if let Ok(response) = &result {
             let route = this.route.as_ref().map_or("unmatched", MatchedPath::as_str);
             this.metrics.observe(route, this.method.as_str(), response.status().as_str(), *this.started);
-            // For the access log, outside the router: the route, never the raw path.
-            if let Some(route) = this.route.take() {
-                response.extensions_mut().insert(route);
-            }
         }
         Poll::Ready(result)
     }

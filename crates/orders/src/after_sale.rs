@@ -311,7 +311,10 @@ async fn hold_refund(
         .execute_raw(statement(
             backend,
             "INSERT INTO payment_refunds (id, payment_id, order_id, return_id, amount, reason, provider_ref, actor, created_at, status) \
-             VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, 'pending') ON CONFLICT (id) DO NOTHING",
+             VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, 'pending') \
+             ON CONFLICT (id) DO UPDATE SET status = 'pending', amount = excluded.amount, \
+             reason = excluded.reason, actor = excluded.actor, created_at = excluded.created_at, \
+             attempts = 0, next_attempt_at = NULL WHERE payment_refunds.status = 'failed'",
             [
                 refund_id.into(),
                 payment_id.into(),
@@ -324,6 +327,8 @@ async fn hold_refund(
             ],
         ))
         .await?;
+    // Nothing inserted or reopened (a refund given up is asked for anew): a retry of a
+    // request whose refund is pending or done, which holds nothing again.
     if inserted.rows_affected() == 0 {
         return Ok(true);
     }
@@ -414,6 +419,8 @@ async fn settle_refund(
 /// Undoes a pending refund the provider refused: its hold on the order's money goes back.
 async fn drop_refund(db: &DatabaseConnection, order_id: &str, refund_id: &str) -> Result<(), OrderError> {
     let txn = begin_write(db).await?;
+    // The order's row first, as every change of its money does, so locks are taken in one order.
+    lock(&txn, order_id).await?;
     let backend = txn.get_database_backend();
     let row = txn
         .query_one_raw(statement(

@@ -95,10 +95,13 @@ pub async fn handler(
         let query = request.query.clone();
         let document: [&[u8]; 3] = [query.as_bytes(), name.as_bytes(), &variables];
         let caller = principal.clone();
+        let field = fields.first().cloned().unwrap_or_default();
         let run = |claim| async move {
             let response = schema.execute(request.data(claim).data(caller)).await;
-            let forgettable = !response.errors.is_empty();
-            Ok(GraphqlRun { body: serialize(response)?, forgettable })
+            let forgettable = response.errors.iter().any(forgettable);
+            let body = serialize(response)?;
+            let stored = (field == "createApiKey").then(|| without_secret(&body));
+            Ok(GraphqlRun { body, stored, forgettable })
         };
         return match idempotency::graphql_keyed(&state, &principal, key, &document, run).await {
             Ok(answer) => Ok(with_spent(answer)),
@@ -130,6 +133,44 @@ pub async fn handler(
     }
     Ok(with_spent(rest::products::json_response(StatusCode::OK, answer)))
 }
+
+/// Whether an error leaves a keyed document's key free for a retry, as REST forgets its
+/// answers: credentials, a missing resource, throttling, a server or provider failure, or an
+/// error of the document itself (nothing ran). Refusals (422, 409, 402) are stored.
+fn forgettable(error: &async_graphql::ServerError) -> bool {
+    let status = error.extensions.as_ref().and_then(|e| e.get("status")).and_then(|v| match v {
+        async_graphql::Value::Number(n) => n.as_u64(),
+        _ => None,
+    });
+    match status {
+        None => true,
+        Some(status) => status >= 500 || matches!(status, 401 | 403 | 404 | 408 | 429),
+    }
+}
+
+/// A `createApiKey` answer as it is kept for replay: without the secret, which is shown once
+/// (REST keeps its answer the same way). Any string longer than a key's shown prefix that
+/// starts as keys do is taken out, whatever alias the document gave it.
+fn without_secret(body: &bytes::Bytes) -> bytes::Bytes {
+    fn scrub(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(text)
+                if text.starts_with(emporium_customers::KEY_PREFIX) && text.len() > SHOWN_KEY_CHARS =>
+            {
+                *value = serde_json::Value::Null;
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(scrub),
+            serde_json::Value::Object(fields) => fields.values_mut().for_each(scrub),
+            _ => {}
+        }
+    }
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) else { return bytes::Bytes::new() };
+    scrub(&mut value);
+    bytes::Bytes::from(serde_json::to_vec(&value).unwrap_or_default())
+}
+
+/// Characters of a key shown in lists (its prefix), which may be kept.
+const SHOWN_KEY_CHARS: usize = 12;
 
 /// The answer's bytes. Parse, validation and limit errors come from async-graphql without a
 /// code, and every GraphQL error carries one; an answer over the size bound is replaced by an

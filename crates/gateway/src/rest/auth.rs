@@ -7,7 +7,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, Problem};
-use crate::extract::ApiJson;
+use crate::extract::CredentialsJson;
 use crate::rate_limit::ClientIp;
 use crate::sessions::{self, TokenPair};
 use crate::state::AppState;
@@ -55,7 +55,7 @@ pub struct RefreshRequest {
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    ApiJson(body): ApiJson<LoginRequest>,
+    CredentialsJson(body): CredentialsJson<LoginRequest>,
 ) -> Result<Json<TokenPair>, ApiError> {
     let account = body.account.map(|a| match a {
         AccountChoice::Staff => sessions::AccountChoice::Staff,
@@ -76,7 +76,7 @@ pub async fn login(
 )]
 pub async fn refresh(
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<RefreshRequest>,
+    CredentialsJson(body): CredentialsJson<RefreshRequest>,
 ) -> Result<Json<TokenPair>, ApiError> {
     Ok(Json(sessions::refresh(&state, &body.refresh_token).await?))
 }
@@ -90,7 +90,7 @@ pub async fn refresh(
 )]
 pub async fn logout(
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<RefreshRequest>,
+    CredentialsJson(body): CredentialsJson<RefreshRequest>,
 ) -> Result<StatusCode, ApiError> {
     sessions::logout(&state, &body.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
