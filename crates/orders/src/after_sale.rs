@@ -421,21 +421,29 @@ async fn drop_refund(db: &DatabaseConnection, order_id: &str, refund_id: &str) -
     let txn = begin_write(db).await?;
     // The order's row first, as every change of its money does, so locks are taken in one order.
     lock(&txn, order_id).await?;
-    let backend = txn.get_database_backend();
+    if let Some(amount) = pending_amount(&txn, refund_id).await? {
+        release_hold(&txn, order_id, refund_id, amount).await?;
+        txn.execute_raw(statement(
+            txn.get_database_backend(),
+            "DELETE FROM payment_refunds WHERE id = ?",
+            [refund_id.into()],
+        ))
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The amount of a refund still pending (none once it is done, failed or dropped).
+async fn pending_amount(txn: &DatabaseTransaction, refund_id: &str) -> Result<Option<i64>, OrderError> {
     let row = txn
         .query_one_raw(statement(
-            backend,
+            txn.get_database_backend(),
             "SELECT amount FROM payment_refunds WHERE id = ? AND status = 'pending'",
             [refund_id.into()],
         ))
         .await?;
-    if let Some(row) = row {
-        let amount: i64 = row.try_get_by_index(0)?;
-        release_hold(&txn, order_id, refund_id, amount).await?;
-        txn.execute_raw(statement(backend, "DELETE FROM payment_refunds WHERE id = ?", [refund_id.into()])).await?;
-    }
-    txn.commit().await?;
-    Ok(())
+    Ok(row.map(|r| r.try_get::<i64>("", "amount")).transpose()?)
 }
 
 /// Gives back what a refund that will not be made held: its amount on the order, and the
@@ -711,18 +719,10 @@ async fn give_up_refund(db: &DatabaseConnection, order_id: &str, refund_id: &str
     let txn = begin_write(db).await?;
     lock(&txn, order_id).await?;
     let backend = txn.get_database_backend();
-    let row = txn
-        .query_one_raw(statement(
-            backend,
-            "SELECT amount FROM payment_refunds WHERE id = ? AND status = 'pending'",
-            [refund_id.into()],
-        ))
-        .await?;
-    let Some(row) = row else {
+    let Some(amount) = pending_amount(&txn, refund_id).await? else {
         txn.rollback().await?;
         return Ok(());
     };
-    let amount: i64 = row.try_get("", "amount")?;
     txn.execute_raw(statement(
         backend,
         "UPDATE payment_refunds SET status = 'failed', next_attempt_at = NULL WHERE id = ?",
