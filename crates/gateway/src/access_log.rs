@@ -33,16 +33,16 @@ pub const MAX_HEADERS: usize = 100;
 /// whichever part resolves the caller first) and the route it matched (noted by the router's
 /// metrics layer before the handler runs, so a request that times out or panics still has it).
 #[derive(Clone, Default)]
-pub struct CallerKind(Arc<Facts>);
+pub struct RequestFacts(Arc<Facts>);
 
-/// See [`CallerKind`].
+/// What [`RequestFacts`] holds, once per request (one allocation).
 #[derive(Default)]
-pub struct Facts {
+struct Facts {
     caller: OnceLock<&'static str>,
     route: OnceLock<MatchedPath>,
 }
 
-impl CallerKind {
+impl RequestFacts {
     /// Notes the caller (the first resolution counts). Credentials that were refused act as
     /// no one's: the line says `anonymous` (its status says 401).
     pub fn note(&self, resolved: &Result<Principal, ApiError>) {
@@ -116,8 +116,8 @@ where
             _ => self.ids.make(),
         };
         request.headers_mut().insert("x-request-id", id.clone());
-        let caller = CallerKind::default();
-        request.extensions_mut().insert(caller.clone());
+        let facts = RequestFacts::default();
+        request.extensions_mut().insert(facts.clone());
         let refusal = oversized(&request);
         let method = request.method().clone();
         // Without credentials nothing needs resolving: the caller is anonymous.
@@ -129,7 +129,7 @@ where
             refusal,
             span,
             id,
-            caller,
+            facts,
             credentials,
             method,
             enabled: self.enabled,
@@ -190,7 +190,7 @@ pin_project_lite::pin_project! {
         refusal: Option<Response>,
         span: tracing::Span,
         id: HeaderValue,
-        caller: CallerKind,
+        facts: RequestFacts,
         credentials: bool,
         method: axum::http::Method,
         enabled: bool,
@@ -214,11 +214,11 @@ where
             response.headers_mut().insert("x-request-id", this.id.clone());
             let status = response.status().as_u16();
             if *this.enabled || status >= 500 {
-                let route = this.caller.0.route.get().map_or("unmatched", MatchedPath::as_str);
+                let route = this.facts.0.route.get().map_or("unmatched", MatchedPath::as_str);
                 // A route that never looked at the caller's credentials (health, metrics):
                 // the line says which kind they name, unchecked.
                 let unresolved = if *this.credentials { "unchecked" } else { "anonymous" };
-                let caller = this.caller.0.caller.get().copied().unwrap_or(unresolved);
+                let caller = this.facts.0.caller.get().copied().unwrap_or(unresolved);
                 let latency_ms = this.started.elapsed().as_micros() as f64 / 1000.0;
                 let method = this.method.as_str();
                 let _entered = this.span.enter();

@@ -84,7 +84,7 @@ where
                 return Ok(refused(decision));
             }
             let resolved = auth::resolve(&state, request.headers()).await;
-            if let Some(kind) = request.extensions().get::<crate::access_log::CallerKind>() {
+            if let Some(kind) = request.extensions().get::<crate::access_log::RequestFacts>() {
                 kind.note(&resolved);
             }
             let bucket = Bucket::of(resolved.as_ref().ok(), address);
