@@ -20,6 +20,7 @@ mod m0009_events;
 mod m0010_purchase;
 mod m0011_fulfilment;
 mod m0012_review_fixes;
+mod m0013_write_path;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_purchase::Migration),
             Box::new(m0011_fulfilment::Migration),
             Box::new(m0012_review_fixes::Migration),
+            Box::new(m0013_write_path::Migration),
         ]
     }
 }

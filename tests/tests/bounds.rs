@@ -56,9 +56,10 @@ async fn a_product_unpublished_after_its_list_page_was_cached_is_not_listed_to_s
 
     // The race, frozen: the page's ids were read while the product was published, and the
     // product became a draft (its document dropped) before the page's documents were read.
-    server.app_db.execute_unprepared(&format!("UPDATE products SET status = 'draft' WHERE id = '{hidden_id}'")).await?;
-    let version = emporium_gateway::cache::sync::record(&server.app_db, &[hidden_id.as_str()]).await?;
-    server.state.cache.invalidate(&[hidden_id.as_str()], version).await;
+    let mut work = server.state.writer.begin().await?;
+    work.execute_unprepared(&format!("UPDATE products SET status = 'draft' WHERE id = '{hidden_id}'")).await?;
+    work.touch(hidden_id.as_str());
+    work.commit().await?;
 
     let list = server.get("/v1/products").await?;
     let listed: Vec<&str> =

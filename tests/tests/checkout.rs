@@ -625,7 +625,7 @@ async fn a_payment_whose_checkout_was_abandoned_after_capture_is_given_back() ->
         ))
         .await?;
     let swept = emporium_orders::checkout::sweep_abandoned(
-        &server.app_db,
+        &server.state.writer,
         &server.state.payments,
         server.state.config.reservation_ttl,
     )
@@ -637,7 +637,7 @@ async fn a_payment_whose_checkout_was_abandoned_after_capture_is_given_back() ->
         "refunded in full"
     );
     let again = emporium_orders::checkout::sweep_abandoned(
-        &server.app_db,
+        &server.state.writer,
         &server.state.payments,
         server.state.config.reservation_ttl,
     )
@@ -709,7 +709,7 @@ async fn a_payment_whose_answer_was_lost_and_never_retried_is_found_and_given_ba
     let Some(Call::Authorize { payment_ref, .. }) = calls.first() else { anyhow::bail!("no charge: {calls:?}") };
     assert_eq!(server.state.test_payments.payment(payment_ref), Some((1500, 0, false)), "the money was taken");
     let swept = emporium_orders::checkout::sweep_abandoned(
-        &server.app_db,
+        &server.state.writer,
         &server.state.payments,
         server.state.config.reservation_ttl,
     )
@@ -718,7 +718,7 @@ async fn a_payment_whose_answer_was_lost_and_never_retried_is_found_and_given_ba
     // The shopper went away; the hold is long over.
     age_pending_payments(&server).await?;
     let swept = emporium_orders::checkout::sweep_abandoned(
-        &server.app_db,
+        &server.state.writer,
         &server.state.payments,
         server.state.config.reservation_ttl,
     )
@@ -726,7 +726,7 @@ async fn a_payment_whose_answer_was_lost_and_never_retried_is_found_and_given_ba
     assert_eq!(swept, 1);
     assert_eq!(server.state.test_payments.payment(payment_ref), Some((1500, 1500, false)), "refunded in full");
     let again = emporium_orders::checkout::sweep_abandoned(
-        &server.app_db,
+        &server.state.writer,
         &server.state.payments,
         server.state.config.reservation_ttl,
     )
@@ -750,7 +750,7 @@ async fn a_retry_after_its_payment_was_given_back_pays_anew_and_places_the_order
     age_pending_payments(&server).await?;
     assert_eq!(
         emporium_orders::checkout::sweep_abandoned(
-            &server.app_db,
+            &server.state.writer,
             &server.state.payments,
             server.state.config.reservation_ttl
         )

@@ -368,11 +368,11 @@ impl TestServer {
         }
     }
 
-    /// Adds stock for a variant at a location, through the inventory service, recording the
-    /// change as a stock write does: caches and the search index hear of it.
+    /// Adds stock for a variant at a location, through the inventory service in a unit of
+    /// work, as a stock write does: caches and the search index hear of it.
     pub async fn stock(&self, variant_id: &str, units: i64) -> anyhow::Result<()> {
-        let txn = emporium_core::db::begin_write(&self.app_db).await?;
-        let location = emporium_inventory::ensure_location(&txn, "main", "Main").await?;
+        let mut work = self.state.writer.begin().await?;
+        let location = emporium_inventory::ensure_location(&work, "main", "Main").await?;
         let restock = emporium_inventory::Adjustment {
             variant_id: variant_id.to_owned(),
             location_id: location,
@@ -382,12 +382,9 @@ impl TestServer {
             actor: None,
             reference: None,
         };
-        emporium_inventory::adjust(&txn, &restock).await?;
-        let key = emporium_gateway::cache::stock_key(variant_id);
-        let version = emporium_gateway::cache::sync::record(&txn, &[key.as_str()]).await?;
-        txn.commit().await?;
-        self.state.cache.invalidate(&[key.as_str()], version).await;
-        self.state.search.caught_up(version).await;
+        emporium_inventory::adjust(&work, &restock).await?;
+        emporium_inventory::record_change(&mut work, [variant_id], &[]).await?;
+        work.commit().await?;
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 //! while an earlier one is still uncommitted.
 
 use reqwest::StatusCode;
-use sea_orm::TransactionTrait;
+use sea_orm::ConnectionTrait as _;
 use serde_json::json;
 
 use crate::common::{TestResult, TestServer, tee};
@@ -72,6 +72,22 @@ async fn stock_and_product_changes_write_their_events_in_order() -> TestResult {
     Ok(())
 }
 
+/// Events of the tests' own, written as every domain writes its events.
+#[derive(serde::Serialize)]
+#[serde(tag = "type", content = "data")]
+enum TestEvent {
+    #[serde(rename = "test.a")]
+    A {},
+    #[serde(rename = "test.b")]
+    B {},
+    #[serde(rename = "test.earlier")]
+    Earlier {},
+    #[serde(rename = "test.later")]
+    Later {},
+}
+
+impl emporium_core::events::DomainEvent for TestEvent {}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_reader_never_sees_a_later_event_while_an_earlier_one_is_uncommitted() -> TestResult {
     let server = TestServer::start().await?;
@@ -81,15 +97,15 @@ async fn a_reader_never_sees_a_later_event_while_an_earlier_one_is_uncommitted()
         // SQLite: one writer at a time, so two racing writers commit in sequence order.
         let (a, b) = tokio::join!(
             async {
-                let txn = emporium_core::db::begin_write(db).await?;
-                emporium_core::events::append(&txn, "test.a", &json!({})).await?;
-                txn.commit().await?;
+                let mut work = server.state.writer.begin().await?;
+                work.emit(TestEvent::A {});
+                work.commit().await?;
                 anyhow::Ok(())
             },
             async {
-                let txn = emporium_core::db::begin_write(db).await?;
-                emporium_core::events::append(&txn, "test.b", &json!({})).await?;
-                txn.commit().await?;
+                let mut work = server.state.writer.begin().await?;
+                work.emit(TestEvent::B {});
+                work.commit().await?;
                 anyhow::Ok(())
             }
         );
@@ -99,10 +115,12 @@ async fn a_reader_never_sees_a_later_event_while_an_earlier_one_is_uncommitted()
         return Ok(());
     }
     // The earlier writer takes its place in the feed first and commits last.
-    let earlier = db.begin().await?;
-    emporium_core::events::append(&earlier, "test.earlier", &json!({})).await?;
-    let later = db.begin().await?;
-    emporium_core::events::append(&later, "test.later", &json!({})).await?;
+    // The earlier unit of work takes its transaction id with a first statement.
+    let mut earlier = server.state.writer.begin().await?;
+    earlier.execute_unprepared("SELECT pg_current_xact_id()").await?;
+    earlier.emit(TestEvent::Earlier {});
+    let mut later = server.state.writer.begin().await?;
+    later.emit(TestEvent::Later {});
     later.commit().await?;
     let seen = read().await?;
     assert!(seen.is_empty(), "the later event was readable while the earlier one was uncommitted: {seen:?}");

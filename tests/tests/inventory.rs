@@ -283,7 +283,7 @@ async fn low_stock_lists_levels_at_their_reorder_point_with_sales_velocity() -> 
     let restock = emporium_inventory::Adjustment { delta: 10, reason: emporium_inventory::Reason::Restock, ..damage };
     assert_eq!(emporium_inventory::adjust(&server.app_db, &restock).await?.crossed, None, "a rise crosses nothing");
     // 13 available; a reservation of 9 leaves 4: crossed by holding units, not only selling.
-    let txn = emporium_core::db::begin_write(&server.app_db).await?;
+    let txn = server.state.writer.begin().await?;
     let held =
         emporium_inventory::reserve(&txn, &[(restock.variant_id.clone(), 9)], chrono::Duration::minutes(5), None)
             .await?;

@@ -28,3 +28,4 @@ mod reservations;
 mod review;
 mod review_orders;
 mod search;
+mod write_path;

@@ -43,7 +43,7 @@ async fn reserve(
     lines: &[(String, i64)],
     ttl: Duration,
 ) -> anyhow::Result<Result<inventory::Reservation, inventory::InventoryError>> {
-    let txn = emporium_core::db::begin_write(&server.app_db).await?;
+    let txn = server.state.writer.begin().await?;
     match inventory::reserve(&txn, lines, ttl, Some("test")).await {
         Ok(reservation) => {
             txn.commit().await?;
@@ -143,7 +143,7 @@ async fn a_committed_reservation_sells_its_units_once_and_a_released_one_gives_t
     let kept = reserve(&server, &[(variant.clone(), 2)], Duration::minutes(15)).await??;
     assert_eq!(totals(&server, &variant).await?, (8, 5));
 
-    let txn = emporium_core::db::begin_write(&server.app_db).await?;
+    let txn = server.state.writer.begin().await?;
     inventory::commit(&txn, &sold.id, "ord_1", None).await?;
     txn.commit().await?;
     assert_eq!(totals(&server, &variant).await?, (5, 2));
@@ -225,7 +225,7 @@ async fn a_storm_of_mixed_stock_operations_keeps_reserved_and_the_ledger_exact()
         tasks.push(tokio::spawn(async move {
             let outcome: (usize, bool, i64) = match i % 4 {
                 0 => {
-                    let txn = emporium_core::db::begin_write(&server.app_db).await?;
+                    let txn = server.state.writer.begin().await?;
                     let delta = if i % 8 == 0 { 3 } else { -2 };
                     let adjustment = inventory::Adjustment {
                         variant_id: variant,
@@ -250,7 +250,7 @@ async fn a_storm_of_mixed_stock_operations_keeps_reserved_and_the_ledger_exact()
                 }
                 1 => match reserve(&server, &[(variant, 3)], Duration::minutes(15)).await? {
                     Ok(held) => {
-                        let txn = emporium_core::db::begin_write(&server.app_db).await?;
+                        let txn = server.state.writer.begin().await?;
                         inventory::commit(&txn, &held.id, &format!("ord_{i}"), None).await?;
                         txn.commit().await?;
                         (1, true, -3)
@@ -260,7 +260,7 @@ async fn a_storm_of_mixed_stock_operations_keeps_reserved_and_the_ledger_exact()
                 },
                 2 => match reserve(&server, &[(variant, 2)], Duration::minutes(15)).await? {
                     Ok(held) => {
-                        let txn = emporium_core::db::begin_write(&server.app_db).await?;
+                        let txn = server.state.writer.begin().await?;
                         inventory::release(&txn, &held.id).await?;
                         txn.commit().await?;
                         (2, true, 0)
@@ -363,7 +363,7 @@ async fn backorders_sell_past_stock_only_when_allowed_and_never_past_the_limit()
     // A released backorder frees its unit of the limit; a sold one keeps it counted.
     let (released, sold) = (on_backorder[0].id.clone(), on_backorder[1].id.clone());
     inventory::release(&server.app_db, &released).await?;
-    let txn = emporium_core::db::begin_write(&server.app_db).await?;
+    let txn = server.state.writer.begin().await?;
     let settled = inventory::commit(&txn, &sold, "ord_backorder", None).await?;
     txn.commit().await?;
     assert_eq!(settled.backorders.iter().map(|b| b.quantity).sum::<i64>(), 1);
@@ -400,7 +400,7 @@ async fn releases_and_reservations_with_backorders_racing_never_deadlock() -> Te
             let lines = if i % 2 == 0 { vec![(first, 2), (second, 2)] } else { vec![(second, 2), (first, 2)] };
             let held = reserve(&server, &lines, ttl).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
             if i % 3 != 0 {
-                let txn = emporium_core::db::begin_write(&server.app_db).await?;
+                let txn = server.state.writer.begin().await?;
                 inventory::release(&txn, &held.id).await?;
                 txn.commit().await?;
             }

@@ -248,7 +248,7 @@ async fn refunds_a_provider_keeps_failing_back_off_and_give_up_without_holding_b
             ))
             .await?;
     }
-    let retry = || emporium_orders::after_sale::retry_pending_refunds(&server.app_db, &server.state.payments);
+    let retry = || emporium_orders::after_sale::retry_pending_refunds(&server.state.writer, &server.state.payments);
     let mut settled = 0;
     for _ in 0..2 {
         settled += retry().await?;
@@ -374,7 +374,7 @@ async fn a_return_whose_refund_was_given_up_can_be_refunded_again_and_is_counted
             [(chrono::Utc::now() - chrono::Duration::days(4)).into(), order.clone().into()],
         ))
         .await?;
-    emporium_orders::after_sale::retry_pending_refunds(&server.app_db, &server.state.payments).await?;
+    emporium_orders::after_sale::retry_pending_refunds(&server.state.writer, &server.state.payments).await?;
     let seen = server.get_as(&format!("/v1/orders/{order}"), &admin).await?;
     assert_eq!(amount(&seen.body["refunded"]), 0, "{}", seen.body);
     // The provider works again: the return is refunded anew, and the order counts it.

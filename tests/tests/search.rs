@@ -13,9 +13,9 @@ use crate::common::{Reply, TestResult, TestServer};
 /// A server with the demo shop loaded, its index caught up.
 async fn demo_shop() -> anyhow::Result<TestServer> {
     let server = TestServer::start().await?;
-    let report = emporium_gateway::seed::demo(&server.app_db).await?;
-    let version = report.version.context("the demo shop was loaded")?;
-    server.state.search.caught_up(version).await;
+    let report = emporium_gateway::seed::demo(&server.state.writer).await?;
+    let position = report.position.context("the demo shop was loaded")?;
+    server.state.search.caught_up(position).await;
     Ok(server)
 }
 
@@ -485,8 +485,11 @@ async fn a_reindex_request_rebuilds_the_index_from_the_database() -> TestResult 
         .await?;
     assert!(slugs(&list(&server, &[("q", "zephyr")]).await?).is_empty());
     // What `emporium search reindex` records: every instance rebuilds at its next poll.
-    let version = emporium_gateway::search::request_rebuild(&server.app_db).await?;
-    server.state.search.caught_up(version).await;
+    // Recorded as the command-line tool does, with no cache of its own.
+    let offline =
+        emporium_core::uow::Writer::new(server.app_db.clone(), std::sync::Arc::new(emporium_core::uow::NoCache));
+    let position = emporium_gateway::search::request_rebuild(&offline).await?.context("recorded")?;
+    server.state.search.caught_up(position).await;
     assert_eq!(slugs(&list(&server, &[("q", "zephyr")]).await?), ["rechargeable-camp-lantern"]);
     assert_eq!(server.state.search.read(emporium_search::Index::len), 50, "drafts are indexed too, for staff");
     Ok(())

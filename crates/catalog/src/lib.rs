@@ -5,12 +5,14 @@
 
 pub mod entity;
 mod error;
+mod events;
 mod model;
 mod query;
 mod service;
 mod validate;
 
 pub use error::{CatalogError, ERROR_CODES};
+pub use events::ProductEvent;
 pub use model::*;
 pub use query::{
     FacetSelection, IdPage, ListProducts, MAX_OPTION_FACETS, MAX_OPTION_FILTERS, MAX_OPTION_VALUES, MAX_QUERY_CHARS,

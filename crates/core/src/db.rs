@@ -5,12 +5,12 @@ use sea_orm::{
     TransactionTrait,
 };
 
-/// Begins a transaction that will write.
+/// Begins a transaction that will write (for the unit of work, [`crate::uow`], the only writer).
 ///
 /// On SQLite it starts `IMMEDIATE`, taking the write lock up front: a deferred transaction
 /// that reads and then writes can fail at once with "database is locked" under concurrency,
 /// whatever the busy timeout. PostgreSQL ignores the mode.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+pub(crate) async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     db.begin_with_options(TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..TransactionOptions::default()

@@ -1,6 +1,7 @@
 //! The event feed: every change of an order, of stock or of a product appends an event in the
-//! transaction that makes the change, so no committed change lacks its event and no event
-//! outlives a rolled-back change. It is the outbox webhooks and a broker relay will read.
+//! transaction that makes the change (through the unit of work, [`crate::uow`]), so no
+//! committed change lacks its event and no event outlives a rolled-back change. It is the
+//! outbox webhooks and a broker relay will read. Events are typed ([`DomainEvent`]).
 //!
 //! Order: a reader must never see a later event before an earlier one is readable. A
 //! sequence alone does not give that on PostgreSQL: the writer of 10 may commit after the
@@ -19,33 +20,94 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr};
 
 use crate::db::statement;
 
+/// A domain's events: a serde enum, adjacently tagged, whose variants serialize as
+/// `{"type": "order.placed", "data": {...}}`; `data` is the public payload of API.md.
+///
+/// ```
+/// #[derive(serde::Serialize)]
+/// #[serde(tag = "type", content = "data")]
+/// enum ShelfEvent {
+///     #[serde(rename = "shelf.dusted")]
+///     Dusted { shelf_id: String },
+/// }
+/// impl emporium_core::events::DomainEvent for ShelfEvent {}
+/// ```
+pub trait DomainEvent: serde::Serialize {
+    /// The version of the payloads' shape: it moves when a payload changes incompatibly.
+    const VERSION: i32 = 1;
+}
+
 /// One event as read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub id: String,
     /// `order.placed`, `stock.low`, `product.updated`, ...
     pub kind: String,
+    /// The version of `data`'s shape.
+    pub version: i32,
     /// What it is about, as JSON (`{"order_id": ...}`, `{"sku": ...}`).
     pub data: serde_json::Value,
     pub created_at: DateTime<Utc>,
 }
 
-/// Appends an event in the caller's transaction.
-pub async fn append<C: ConnectionTrait>(db: &C, kind: &str, data: &serde_json::Value) -> Result<String, DbErr> {
+/// An event serialized, waiting for its unit of work to commit.
+#[derive(Debug, Clone)]
+pub(crate) struct Pending {
+    kind: String,
+    version: i32,
+    data: String,
+}
+
+/// Serializes an event for the outbox.
+pub(crate) fn pending<E: DomainEvent>(event: &E) -> Pending {
+    let mut value = serde_json::to_value(event).unwrap_or_default();
+    let kind = value.get("type").and_then(serde_json::Value::as_str).unwrap_or("unknown").to_owned();
+    let data = value.get_mut("data").map(serde_json::Value::take).unwrap_or_else(|| serde_json::json!({}));
+    Pending { kind, version: E::VERSION, data: data.to_string() }
+}
+
+/// Appends events in the caller's transaction, in one statement on PostgreSQL (two on
+/// SQLite); their ids. Only the unit of work calls it.
+pub(crate) async fn append_all<C: ConnectionTrait>(db: &C, events: &[Pending]) -> Result<Vec<String>, DbErr> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
     let backend = db.get_database_backend();
-    let id = crate::id::new_id("evt");
-    let (seq, txn) = match backend {
-        DbBackend::Postgres => ("nextval('events_seq')", "pg_current_xact_id()::text::bigint"),
-        // One writer at a time: the next number is taken under the write lock.
-        _ => ("(SELECT COALESCE(MAX(seq), 0) + 1 FROM events)", "0"),
+    // SQLite: one writer at a time, so the next numbers are taken under the write lock.
+    let base: i64 = match backend {
+        DbBackend::Postgres => 0,
+        _ => db
+            .query_one_raw(statement(backend, "SELECT COALESCE(MAX(seq), 0) AS seq FROM events", []))
+            .await?
+            .map(|row| row.try_get::<i64>("", "seq"))
+            .transpose()?
+            .unwrap_or_default(),
     };
-    db.execute_raw(statement(
-        backend,
-        &format!("INSERT INTO events (id, seq, txn, kind, data, created_at) VALUES (?, {seq}, {txn}, ?, ?, ?)"),
-        [id.clone().into(), kind.into(), data.to_string().into(), crate::db::now().into()],
-    ))
-    .await?;
-    Ok(id)
+    let now = crate::db::now();
+    let mut sql = String::from("INSERT INTO events (id, seq, txn, kind, version, data, created_at) VALUES ");
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(events.len() * 5);
+    let mut ids = Vec::with_capacity(events.len());
+    for (i, event) in events.iter().enumerate() {
+        let (seq, txn) = match backend {
+            DbBackend::Postgres => ("nextval('events_seq')".to_owned(), "pg_current_xact_id()::text::bigint"),
+            _ => ((base + 1 + i as i64).to_string(), "0"),
+        };
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("(?, {seq}, {txn}, ?, ?, ?, ?)"));
+        let id = crate::id::new_id("evt");
+        values.extend([
+            id.clone().into(),
+            event.kind.clone().into(),
+            event.version.into(),
+            event.data.clone().into(),
+            now.into(),
+        ]);
+        ids.push(id);
+    }
+    db.execute_raw(statement(backend, &sql, values)).await?;
+    Ok(ids)
 }
 
 /// Why a page of the feed could not be read.
@@ -68,18 +130,15 @@ pub async fn read_after<C: ConnectionTrait>(db: &C, after: Option<&str>, limit: 
                 .query_one_raw(statement(backend, "SELECT txn, seq FROM events WHERE id = ?", [id.into()]))
                 .await?
                 .ok_or(FeedError::UnknownEvent)?;
-            (row.try_get_by_index(0)?, row.try_get_by_index(1)?)
+            (row.try_get("", "txn")?, row.try_get("", "seq")?)
         }
     };
-    let horizon = match backend {
-        DbBackend::Postgres => " AND txn < pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
-        _ => "",
-    };
+    let horizon = crate::changes::horizon(backend);
     let rows = db
         .query_all_raw(statement(
             backend,
             &format!(
-                "SELECT id, kind, data, created_at FROM events WHERE (txn > ? OR (txn = ? AND seq > ?)){horizon} \
+                "SELECT id, kind, version, data, created_at FROM events WHERE (txn > ? OR (txn = ? AND seq > ?)){horizon} \
                  ORDER BY txn, seq LIMIT ?"
             ),
             [txn.into(), txn.into(), seq.into(), (limit as i64).into()],
@@ -87,12 +146,13 @@ pub async fn read_after<C: ConnectionTrait>(db: &C, after: Option<&str>, limit: 
         .await?;
     rows.iter()
         .map(|row| {
-            let data: String = row.try_get_by_index(2)?;
+            let data: String = row.try_get("", "data")?;
             Ok(Event {
-                id: row.try_get_by_index(0)?,
-                kind: row.try_get_by_index(1)?,
+                id: row.try_get("", "id")?,
+                kind: row.try_get("", "kind")?,
+                version: row.try_get("", "version")?,
                 data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
-                created_at: row.try_get_by_index(3)?,
+                created_at: row.try_get("", "created_at")?,
             })
         })
         .collect::<Result<_, DbErr>>()

@@ -2,9 +2,11 @@
 //!
 //! The values (`id`, `money`, `page`, `patch`, `slug`, `error`) perform no I/O. Two modules
 //! do, always on a connection or transaction their caller passes and never on their own:
-//! `db` (beginning write transactions, statements, mapping database errors) and `events`
-//! (appending to and reading the event log, in the caller's transaction).
+//! `db` (beginning write transactions, statements, mapping database errors), `uow` (the unit
+//! of work every write goes through) and the logs it writes: `events` (the outbox) and
+//! `changes` (the cache keys each write touched).
 
+pub mod changes;
 pub mod db;
 pub mod error;
 pub mod events;
@@ -13,6 +15,7 @@ pub mod money;
 pub mod page;
 pub mod patch;
 pub mod slug;
+pub mod uow;
 
 pub use error::{COMMON_CODES, DomainError, ErrorCode, ErrorKind, FieldError, ProblemExtra, ValidationErrors};
 pub use money::{Currency, Money, MoneyError};

@@ -6,7 +6,6 @@
 use axum::http::StatusCode;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use emporium_core::db::begin_write;
 use emporium_core::{Limit, ValidationErrors};
 use emporium_customers::{
     self as accounts, AccountKind, AddressChange, AddressInput, CustomerChange, Email, Name, NewApiKey, NewCustomer,
@@ -241,7 +240,7 @@ pub async fn register(
 ) -> Result<(CustomerDto, Answer), ApiError> {
     let (new, password) = input.check()?;
     let hash = hashing(state, move || password.hash()).await??;
-    let txn = begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     let customer = CustomerDto::from(accounts::register_customer(&txn, &new, &hash).await?);
     let answer = Answer::of(StatusCode::CREATED, &customer)?;
     idempotency.record(&txn, &answer).await?;
@@ -274,7 +273,7 @@ pub async fn update_me(
     let change =
         CustomerChange { first_name: parse(first_name, "first_name"), last_name: parse(last_name, "last_name") };
     errors.finish(())?;
-    let txn = begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     let customer = accounts::change_customer(&txn, customer_id, &change).await?;
     txn.commit().await?;
     customer.map(CustomerDto::from).ok_or_else(|| ApiError::unauthorized("The account is disabled."))
@@ -308,7 +307,7 @@ pub async fn change_password(
     }
     state.limits.login_succeeded(&throttle, &throttle[0]).await;
     let new_hash = hashing(state, move || new.hash()).await??;
-    let txn = begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     accounts::set_customer_password(&txn, customer_id, &new_hash).await?;
     accounts::revoke_account_sessions(&txn, AccountKind::Customer, customer_id).await?;
     let answer = Answer { content_type: None, ..Answer::json(StatusCode::NO_CONTENT, Bytes::new()) };
@@ -332,7 +331,7 @@ pub async fn add_address(
     default_billing: bool,
 ) -> Result<(AddressDto, Answer), ApiError> {
     let address = input.check("")?;
-    let txn = begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     let saved =
         AddressDto::from(accounts::add_address(&txn, customer_id, &address, default_shipping, default_billing).await?);
     let answer = Answer::of(StatusCode::CREATED, &saved)?;
@@ -351,7 +350,7 @@ pub async fn update_address(
     if !emporium_core::id::is_id("addr", address_id) {
         return Err(ApiError::not_found("address"));
     }
-    let txn = begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     let saved = accounts::change_address(&txn, customer_id, address_id, change).await?;
     txn.commit().await?;
     saved.map(AddressDto::from).ok_or_else(|| ApiError::not_found("address"))
@@ -362,7 +361,7 @@ pub async fn delete_address(state: &AppState, customer_id: &str, address_id: &st
     if !emporium_core::id::is_id("addr", address_id) {
         return Err(ApiError::not_found("address"));
     }
-    let txn = begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     let deleted = accounts::delete_address(&txn, customer_id, address_id).await?;
     txn.commit().await?;
     if deleted { Ok(()) } else { Err(ApiError::not_found("address")) }
@@ -443,7 +442,7 @@ pub async fn create_staff(
     let password = Password::new(password, "password").map_err(|e| errors.extend(e)).ok();
     let (Some(email), Some(password)) = (email, password) else { return Err(ApiError::validation(errors)) };
     let hash = hashing(state, move || password.hash()).await??;
-    let txn = begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     let member = StaffDto::from(accounts::create_staff(&txn, &email, &hash, role).await?);
     let answer = Answer::of(StatusCode::CREATED, &member)?;
     idempotency.record(&txn, &answer).await?;
@@ -469,7 +468,7 @@ pub async fn change_staff(state: &AppState, staff_id: &str, change: StaffChange)
     if !emporium_core::id::is_id("staff", staff_id) {
         return Err(ApiError::not_found("staff account"));
     }
-    let txn = begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     let member =
         accounts::change_staff(&txn, staff_id, &change).await?.ok_or_else(|| ApiError::not_found("staff account"))?;
     if member.disabled {
@@ -489,7 +488,7 @@ pub async fn create_api_key(
     scopes: &[String],
 ) -> Result<(CreatedApiKeyDto, Answer), ApiError> {
     let new = NewApiKey::parse(name, scopes)?;
-    let txn = begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     let issued = accounts::create_api_key(&txn, created_by, &new).await?;
     let listed = ApiKeyDto::from(issued.key);
     // The stored answer (replayed to a retry) never holds the secret.
@@ -519,7 +518,7 @@ pub async fn revoke_api_key(state: &AppState, key_id: &str) -> Result<(), ApiErr
     if !emporium_core::id::is_id("key", key_id) {
         return Err(ApiError::not_found("API key"));
     }
-    let txn = begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     let revoked = accounts::revoke_api_key(&txn, key_id).await?;
     txn.commit().await?;
     state.accounts.forget_keys();

@@ -62,9 +62,12 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let limits = Limits::new(config.rate_limits, redis.clone(), config.cache_prefix.clone());
     let test_payments = Arc::new(emporium_payments::TestProvider::default());
     let payments = emporium_payments::Providers::builtin(Arc::clone(&test_payments));
+    let cache = Arc::new(ProductCache::new(store, metrics.cache.clone()));
+    let applied = crate::cache::sync::ApplyHere { cache: Arc::clone(&cache), search: Arc::clone(&search) };
     let state = AppState::new(Shared {
+        writer: emporium_core::uow::Writer::new(database.clone(), Arc::new(applied)),
         db: database,
-        cache: Arc::new(ProductCache::new(store, metrics.cache.clone())),
+        cache,
         search,
         redis,
         metrics,
@@ -84,7 +87,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     background.spawn("reservation expiry", |shutdown| crate::inventory::run_expiry(expiry, shutdown));
     let refunds = state.clone();
     background.spawn("refund retries", |shutdown| crate::orders::run_refund_retries(refunds, shutdown));
-    // Invalidation log rows outlive every entry that could depend on them.
+    // Change log rows outlive every entry that could depend on them.
     let (db, cache) = (state.db.clone(), Arc::clone(&state.cache));
     let retention = state.config.cache_ttl + std::time::Duration::from_secs(60);
     background.spawn("cache sync", move |shutdown| crate::cache::sync::run(db, cache, retention, shutdown));

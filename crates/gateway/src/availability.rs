@@ -7,7 +7,7 @@
 //! reservation, commit, release, expiry, backorder setting, location switched on or off)
 //! records the stock keys of the variants it changed in its transaction and invalidates only
 //! those: no document or list page is recomputed, and every instance sees the new figure at
-//! once (Redis) or at its next poll of the invalidation log (in-process cache).
+//! once (Redis) or at its next poll of the change log (in-process cache).
 //!
 //! A response looks up the figures of its variants in one batch (one Redis round trip), reads
 //! the missing ones in one indexed query and fills the holes.

@@ -1,5 +1,5 @@
-//! The background tasks of an instance (expiring reservations, applying the cache
-//! invalidation log, housekeeping), stopped together on shutdown. A task checks for the stop
+//! The background tasks of an instance (expiring reservations, applying the change log to
+//! the cache, housekeeping), stopped together on shutdown. A task checks for the stop
 //! only between two rounds of work, so a round in progress (a transaction) always finishes.
 
 use std::future::Future;

@@ -38,8 +38,9 @@ use bytes::Bytes;
 use chrono::{Duration, Utc};
 use emporium_core::ErrorKind;
 use emporium_core::db::statement;
+use emporium_core::uow::{AnswerError, BoxFuture, StoredAnswer};
 use hmac::{Hmac, Mac};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use sha2::Sha256;
 
 use crate::auth::{self, Principal};
@@ -143,14 +144,39 @@ impl Idempotency {
     /// 409 `idempotency_in_progress` if the claim was lost (taken over as abandoned), which
     /// rolls the write back, since another request now does it.
     pub async fn record<C: ConnectionTrait>(&self, txn: &C, answer: &Answer) -> Result<(), ApiError> {
+        match self.keep(txn, answer).await {
+            Ok(()) => Ok(()),
+            Err(AnswerError::Lost) => Err(in_progress()),
+            Err(AnswerError::Database(err)) => Err(err.into()),
+        }
+    }
+
+    async fn keep<C: ConnectionTrait>(&self, txn: &C, answer: &Answer) -> Result<(), AnswerError> {
         let Some(claim) = &self.0 else { return Ok(()) };
         let content_type = if claim.graphql { Some(GRAPHQL_PENDING) } else { answer.content_type };
-        let stored = finish(txn, claim, answer.status, content_type, &answer.body).await?;
-        if !stored {
-            return Err(in_progress());
+        if !finish(txn, claim, answer.status, content_type, &answer.body).await? {
+            return Err(AnswerError::Lost);
         }
         claim.recorded.store(true, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// `answer` as what a unit of work stores for this key (nothing without a key).
+    pub fn stored(&self, answer: &Answer) -> Option<Box<dyn StoredAnswer>> {
+        self.0.as_ref()?;
+        Some(Box::new(Keep { idempotency: self.clone(), answer: answer.clone() }))
+    }
+}
+
+/// An answer a unit of work stores with its write ([`Idempotency::stored`]).
+struct Keep {
+    idempotency: Idempotency,
+    answer: Answer,
+}
+
+impl StoredAnswer for Keep {
+    fn store<'a>(&'a self, txn: &'a DatabaseTransaction) -> BoxFuture<'a, Result<(), AnswerError>> {
+        Box::pin(self.idempotency.keep(txn, &self.answer))
     }
 }
 

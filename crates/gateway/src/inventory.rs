@@ -160,7 +160,7 @@ pub async fn create_location(
     priority: Option<i64>,
 ) -> Result<(LocationDto, Answer), ApiError> {
     let new = NewLocation::parse(code, name, priority)?;
-    let txn = emporium_core::db::begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     let created = LocationDto::from(inventory::create_location(&txn, &new).await?);
     let answer = Answer::of(StatusCode::CREATED, &created)?;
     idempotency.record(&txn, &answer).await?;
@@ -236,32 +236,13 @@ pub async fn adjust(
         reference: None,
     };
     let adjusted = inventory::adjust(write.txn(), &adjustment).await?;
-    if let Some(crossing) = &adjusted.crossed {
-        stock_low(write.txn(), &variant.sku, &location.code, crossing).await?;
-    }
+    let crossings: Vec<(String, inventory::ReorderCrossing)> =
+        adjusted.crossed.iter().map(|crossing| (variant.sku.clone(), crossing.clone())).collect();
+    inventory::record_change(write.work(), [variant.variant_id.as_str()], &crossings).await?;
     let movement = movement_dto(adjusted.movement, &variant.sku);
-    write.touch_stock(&variant.variant_id);
     let answer = Answer::of(StatusCode::CREATED, &movement)?;
     let answer = write.commit_answering(idempotency, answer).await?;
     Ok((movement, answer))
-}
-
-/// Writes the `stock.low` event of a level that fell to or under its reorder point, in the
-/// transaction of the change (adjustments here; reservations at checkout).
-pub async fn stock_low<C: sea_orm::ConnectionTrait>(
-    txn: &C,
-    sku: &str,
-    location: &str,
-    crossing: &inventory::ReorderCrossing,
-) -> Result<(), ApiError> {
-    let data = serde_json::json!({
-        "sku": sku,
-        "location": location,
-        "available": crossing.available,
-        "reorder_point": crossing.reorder_point,
-    });
-    emporium_core::events::append(txn, "stock.low", &data).await?;
-    Ok(())
 }
 
 async fn stock_of<C: sea_orm::ConnectionTrait>(db: &C, variant: &catalog::VariantRef) -> Result<StockDto, ApiError> {
@@ -320,7 +301,7 @@ pub async fn set_reorder(
     point: Patch<i64>,
     quantity: Patch<i64>,
 ) -> Result<StockDto, ApiError> {
-    let txn = emporium_core::db::begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     let variant = variant(&txn, sku).await?;
     let location = location(&txn, code).await?;
     inventory::set_reorder(&txn, &variant.variant_id, &location.id, point, quantity).await?;

@@ -116,10 +116,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Serve { demo } => {
             let app = app::build(config).await?;
             if demo {
-                let report = seed::demo(&app.state.db).await.context("loading the demo shop")?;
-                if let Some(version) = report.version {
-                    app.state.search.caught_up(version).await;
-                }
+                // Through this instance's writer: its cache and index take the load at once.
+                let report = seed::demo(&app.state.writer).await.context("loading the demo shop")?;
                 tracing::info!(categories = report.categories, products = report.products, "demo shop loaded");
             }
             app::serve(app).await
@@ -150,13 +148,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             db::migrate(&config).await?;
             let database = db::connect(&config).await?;
             if demo {
-                let report = seed::demo(&database).await?;
+                let report = seed::demo(&offline(&database)).await?;
                 println!("demo shop: {} categories and {} products added", report.categories, report.products);
             }
             if let Some(count) = products {
                 let bar = progress_bar(u64::from(count), "products");
                 let started = std::time::Instant::now();
-                let report = seed::generated(&database, count as usize, |done| bar.set_position(done)).await?;
+                let report =
+                    seed::generated(&offline(&database), count as usize, |done| bar.set_position(done)).await?;
                 bar.finish_and_clear();
                 println!(
                     "generated catalog: {} categories and {} products added in {:.1} s",
@@ -179,7 +178,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             .await?;
             bar.finish_and_clear();
             let elapsed = started.elapsed();
-            emporium_gateway::search::request_rebuild(&database).await?;
+            emporium_gateway::search::request_rebuild(&offline(&database)).await?;
             println!(
                 "search index: {} products indexed in {:.2} s; every running instance rebuilds its own within a second",
                 search.read(emporium_search::Index::len),
@@ -226,4 +225,10 @@ async fn bench_ceiling(addr: std::net::SocketAddr, file: std::path::PathBuf) -> 
     let listener = tokio::net::TcpListener::bind(addr).await?;
     axum::serve(listener, router).await?;
     Ok(())
+}
+
+/// Units of work for a command that serves nothing: running servers hear of its writes from
+/// the change log.
+fn offline(database: &sea_orm::DatabaseConnection) -> emporium_core::uow::Writer {
+    emporium_core::uow::Writer::new(database.clone(), std::sync::Arc::new(emporium_core::uow::NoCache))
 }

@@ -6,16 +6,17 @@ use std::sync::Mutex;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use emporium_core::ErrorKind;
+use emporium_core::uow::{StoredAnswer, UnitOfWork};
 use emporium_customers::{Address, AddressInput};
 use emporium_orders::OrderError;
 use emporium_orders::after_sale::{self, Actor};
 use emporium_orders::carts::{self, Caller, CartChange, CartView};
-use emporium_orders::checkout::{self, CheckoutInput, Effects, Outcome, StockChange};
+use emporium_orders::checkout::{self, Answers, CheckoutInput, Outcome};
 use emporium_orders::orders::{self as order_store, Order, OrderFilter, ReturnRecord};
 use emporium_orders::setup::{
     self, AmountInput, Discount, DiscountValue, ShippingMethod, ShippingZone, TaxRate, ValueInput,
 };
-use sea_orm::{DatabaseTransaction, TransactionTrait};
+use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -519,13 +520,15 @@ pub fn caller_of(principal: &Principal) -> Caller {
 
 /// Commits a write with its answer stored under the request's key.
 async fn answer<T: Serialize>(
-    txn: DatabaseTransaction,
+    mut txn: UnitOfWork,
     idempotency: &Idempotency,
     status: StatusCode,
     value: &T,
 ) -> Result<Answer, ApiError> {
     let answer = Answer::of(status, value)?;
-    idempotency.record(&txn, &answer).await?;
+    if let Some(stored) = idempotency.stored(&answer) {
+        txn.answer(stored);
+    }
     txn.commit().await?;
     Ok(answer)
 }
@@ -537,7 +540,7 @@ pub struct Done<T> {
 }
 
 async fn cart_answer(
-    txn: DatabaseTransaction,
+    txn: UnitOfWork,
     idempotency: &Idempotency,
     status: StatusCode,
     cart_id: &str,
@@ -555,7 +558,7 @@ pub async fn create_cart(
     caller: &Caller,
     currency: &str,
 ) -> Result<Done<CartDto>, ApiError> {
-    let txn = emporium_core::db::begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     let cart = carts::create_cart(&txn, caller, currency).await?;
     cart_answer(txn, idempotency, StatusCode::CREATED, &cart.id, caller).await
 }
@@ -586,7 +589,7 @@ pub async fn change_cart(
     caller: &Caller,
     op: CartOp,
 ) -> Result<Done<CartDto>, ApiError> {
-    let txn = emporium_core::db::begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     // A shopper adding units never takes the cart past the money bound (only a price rise may).
     let adds_units = matches!(op, CartOp::AddItem { .. } | CartOp::SetQuantity { .. });
     match op {
@@ -619,7 +622,7 @@ pub async fn claim_cart(
     cart_id: &str,
     customer_id: &str,
 ) -> Result<Done<CartDto>, ApiError> {
-    let txn = emporium_core::db::begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     let target = carts::claim(&txn, cart_id, customer_id).await?;
     cart_answer(txn, idempotency, StatusCode::OK, &target, &Caller::Customer(customer_id.to_owned())).await
 }
@@ -633,16 +636,30 @@ pub async fn cart_shipping_methods(
     Ok(carts::shipping_methods(&state.db, cart_id, caller).await?.iter().map(ShippingMethodDto::from).collect())
 }
 
-/// What the gateway adds to a checkout: `stock.low` events and cache invalidation for the
-/// stock it reserves, and the idempotent answer stored with the order.
+/// The answer a checkout or an after-sale request stores with the write that completes it,
+/// kept to answer with.
 struct CheckoutEffects<'a> {
-    state: &'a AppState,
     idempotency: &'a Idempotency,
     /// The status of a changed order's answer (201 for a new fulfilment or refund, 200 else).
     order_status: StatusCode,
-    /// Invalidations recorded in transactions, applied once each commits.
-    pending: Mutex<Vec<(Vec<String>, i64)>>,
     answer: Mutex<Option<Answer>>,
+}
+
+impl Answers for CheckoutEffects<'_> {
+    fn answer(&self, outcome: Outcome<'_>) -> Result<Option<Box<dyn StoredAnswer>>, OrderError> {
+        let answer = match outcome {
+            Outcome::Placed(order) => Answer::of(StatusCode::CREATED, &OrderDto::from(order.clone())),
+            Outcome::Order(order) => Answer::of(self.order_status, &OrderDto::from(order.clone())),
+            Outcome::Opened(r) => Answer::of(StatusCode::CREATED, &ReturnDto::from(r.clone())),
+            Outcome::Return(r) => Answer::of(StatusCode::OK, &ReturnDto::from(r.clone())),
+        }
+        .map_err(effect)?;
+        let stored = self.idempotency.stored(&answer);
+        if let Ok(mut slot) = self.answer.lock() {
+            *slot = Some(answer);
+        }
+        Ok(stored)
+    }
 }
 
 fn effect(err: ApiError) -> OrderError {
@@ -654,57 +671,6 @@ fn effect(err: ApiError) -> OrderError {
     OrderError::Effect { code: err.code, kind, detail: err.detail }
 }
 
-#[async_trait::async_trait]
-impl Effects for CheckoutEffects<'_> {
-    async fn stock_changed(&self, txn: &DatabaseTransaction, change: &StockChange) -> Result<(), OrderError> {
-        if !change.crossings.is_empty() {
-            let locations = emporium_inventory::list_locations(txn).await?;
-            for (sku, crossing) in &change.crossings {
-                let code = locations.iter().find(|l| l.id == crossing.location_id).map_or("", |l| l.code.as_str());
-                crate::inventory::stock_low(txn, sku, code, crossing).await.map_err(effect)?;
-            }
-        }
-        if change.variant_ids.is_empty() {
-            return Ok(());
-        }
-        let keys: Vec<String> = change.variant_ids.iter().map(|v| crate::cache::stock_key(v)).collect();
-        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let version = crate::cache::sync::record(txn, &refs).await?;
-        if let Ok(mut pending) = self.pending.lock() {
-            pending.push((keys, version));
-        }
-        Ok(())
-    }
-
-    async fn recorded(&self, txn: &DatabaseTransaction, outcome: Outcome<'_>) -> Result<(), OrderError> {
-        let answer = match outcome {
-            Outcome::Placed(order) => Answer::of(StatusCode::CREATED, &OrderDto::from(order.clone())),
-            Outcome::Order(order) => Answer::of(self.order_status, &OrderDto::from(order.clone())),
-            Outcome::Opened(r) => Answer::of(StatusCode::CREATED, &ReturnDto::from(r.clone())),
-            Outcome::Return(r) => Answer::of(StatusCode::OK, &ReturnDto::from(r.clone())),
-        }
-        .map_err(effect)?;
-        self.idempotency.record(txn, &answer).await.map_err(effect)?;
-        if let Ok(mut slot) = self.answer.lock() {
-            *slot = Some(answer);
-        }
-        Ok(())
-    }
-
-    async fn committed(&self) {
-        let pending = self.pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
-        let mut latest = None;
-        for (keys, version) in pending {
-            let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-            self.state.cache.invalidate(&refs, version).await;
-            latest = latest.max(Some(version));
-        }
-        if let Some(version) = latest {
-            self.state.search.caught_up(version).await;
-        }
-    }
-}
-
 /// Checks a cart out (201 with the order).
 pub async fn checkout_cart(
     state: &AppState,
@@ -714,7 +680,7 @@ pub async fn checkout_cart(
     provider: String,
     token: String,
 ) -> Result<Done<OrderDto>, ApiError> {
-    let effects = CheckoutEffects::new(state, idempotency, StatusCode::CREATED);
+    let effects = CheckoutEffects::new(idempotency, StatusCode::CREATED);
     let input = CheckoutInput {
         cart_id: cart_id.to_owned(),
         caller,
@@ -723,13 +689,13 @@ pub async fn checkout_cart(
         attempt: attempt(idempotency, cart_id),
         hold: state.config.reservation_ttl,
     };
-    let order = checkout::checkout(&state.db, &state.payments, &effects, input).await?;
+    let order = checkout::checkout(&state.writer, &state.payments, &effects, input).await?;
     effects.done(StatusCode::CREATED, OrderDto::from(order))
 }
 
 impl<'a> CheckoutEffects<'a> {
-    fn new(state: &'a AppState, idempotency: &'a Idempotency, order_status: StatusCode) -> Self {
-        Self { state, idempotency, order_status, pending: Mutex::new(Vec::new()), answer: Mutex::new(None) }
+    fn new(idempotency: &'a Idempotency, order_status: StatusCode) -> Self {
+        Self { idempotency, order_status, answer: Mutex::new(None) }
     }
 
     /// The value with the answer stored with the change (one built now if none was).
@@ -767,10 +733,10 @@ pub async fn fulfil(
     carrier: Option<&str>,
     tracking_number: Option<&str>,
 ) -> Result<Done<OrderDto>, ApiError> {
-    let effects = CheckoutEffects::new(state, idempotency, StatusCode::CREATED);
+    let effects = CheckoutEffects::new(idempotency, StatusCode::CREATED);
     let items: Vec<(String, i64)> = items.into_iter().map(|i| (i.sku, i.quantity)).collect();
     let actor = Actor(actor.map(str::to_owned));
-    let order = after_sale::fulfil(&state.db, &effects, order_id, &items, carrier, tracking_number, &actor).await?;
+    let order = after_sale::fulfil(&state.writer, &effects, order_id, &items, carrier, tracking_number, &actor).await?;
     effects.done(StatusCode::CREATED, OrderDto::from(order))
 }
 
@@ -783,9 +749,9 @@ pub async fn deliver(
     fulfillment_id: &str,
     delivered_at: Option<DateTime<Utc>>,
 ) -> Result<Done<OrderDto>, ApiError> {
-    let effects = CheckoutEffects::new(state, idempotency, StatusCode::OK);
+    let effects = CheckoutEffects::new(idempotency, StatusCode::OK);
     let actor = Actor(actor.map(str::to_owned));
-    let order = after_sale::deliver(&state.db, &effects, order_id, fulfillment_id, delivered_at, &actor).await?;
+    let order = after_sale::deliver(&state.writer, &effects, order_id, fulfillment_id, delivered_at, &actor).await?;
     effects.done(StatusCode::OK, OrderDto::from(order))
 }
 
@@ -807,10 +773,11 @@ pub async fn cancel(
         }
         staff => staff.require(emporium_customers::Permission::OrdersWrite)?,
     }
-    let effects = CheckoutEffects::new(state, idempotency, StatusCode::OK);
+    let effects = CheckoutEffects::new(idempotency, StatusCode::OK);
     let actor = Actor(principal.actor_id().map(str::to_owned));
     let attempt = attempt(idempotency, order_id);
-    let order = after_sale::cancel(&state.db, &state.payments, &effects, order_id, reason, &actor, &attempt).await?;
+    let order =
+        after_sale::cancel(&state.writer, &state.payments, &effects, order_id, reason, &actor, &attempt).await?;
     effects.done(StatusCode::OK, OrderDto::from(order))
 }
 
@@ -823,12 +790,13 @@ pub async fn refund(
     amount: MoneyDto,
     reason: Option<&str>,
 ) -> Result<Done<OrderDto>, ApiError> {
-    let effects = CheckoutEffects::new(state, idempotency, StatusCode::CREATED);
+    let effects = CheckoutEffects::new(idempotency, StatusCode::CREATED);
     let actor = Actor(actor.map(str::to_owned));
     let attempt = attempt(idempotency, order_id);
     let amount = crate::orders::amount(amount);
     let order =
-        after_sale::refund(&state.db, &state.payments, &effects, order_id, &amount, reason, &actor, &attempt).await?;
+        after_sale::refund(&state.writer, &state.payments, &effects, order_id, &amount, reason, &actor, &attempt)
+            .await?;
     effects.done(StatusCode::CREATED, OrderDto::from(order))
 }
 
@@ -846,10 +814,10 @@ pub async fn request_return(
         other => caller_of(other),
     };
     order_store::get(&state.db, order_id, &caller).await?;
-    let effects = CheckoutEffects::new(state, idempotency, StatusCode::CREATED);
+    let effects = CheckoutEffects::new(idempotency, StatusCode::CREATED);
     let items: Vec<(String, i64)> = items.into_iter().map(|i| (i.sku, i.quantity)).collect();
     let actor = Actor(principal.actor_id().map(str::to_owned));
-    let opened = after_sale::request_return(&state.db, &effects, order_id, &items, reason, &actor).await?;
+    let opened = after_sale::request_return(&state.writer, &effects, order_id, &items, reason, &actor).await?;
     effects.done(StatusCode::CREATED, ReturnDto::from(opened))
 }
 
@@ -861,9 +829,9 @@ pub async fn receive_return(
     return_id: &str,
     restock: bool,
 ) -> Result<Done<ReturnDto>, ApiError> {
-    let effects = CheckoutEffects::new(state, idempotency, StatusCode::OK);
+    let effects = CheckoutEffects::new(idempotency, StatusCode::OK);
     let actor = Actor(actor.map(str::to_owned));
-    let changed = after_sale::receive_return(&state.db, &effects, return_id, restock, &actor).await?;
+    let changed = after_sale::receive_return(&state.writer, &effects, return_id, restock, &actor).await?;
     effects.done(StatusCode::OK, ReturnDto::from(changed))
 }
 
@@ -874,9 +842,9 @@ pub async fn refund_return(
     actor: Option<&str>,
     return_id: &str,
 ) -> Result<Done<ReturnDto>, ApiError> {
-    let effects = CheckoutEffects::new(state, idempotency, StatusCode::OK);
+    let effects = CheckoutEffects::new(idempotency, StatusCode::OK);
     let actor = Actor(actor.map(str::to_owned));
-    let changed = after_sale::refund_return(&state.db, &state.payments, &effects, return_id, &actor).await?;
+    let changed = after_sale::refund_return(&state.writer, &state.payments, &effects, return_id, &actor).await?;
     effects.done(StatusCode::OK, ReturnDto::from(changed))
 }
 
@@ -892,12 +860,12 @@ pub async fn run_refund_retries(state: AppState, mut shutdown: crate::background
             _ = tick.tick() => {}
             () = shutdown.requested() => return,
         }
-        match after_sale::retry_pending_refunds(&state.db, &state.payments).await {
+        match after_sale::retry_pending_refunds(&state.writer, &state.payments).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(refunds = n, "pending refunds settled"),
             Err(err) => tracing::warn!(error = %err, "retrying pending refunds failed"),
         }
-        match checkout::sweep_abandoned(&state.db, &state.payments, hold).await {
+        match checkout::sweep_abandoned(&state.writer, &state.payments, hold).await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(payments = n, "payments of abandoned checkouts given back"),
             Err(err) => tracing::warn!(error = %err, "giving back abandoned payments failed"),
@@ -969,7 +937,7 @@ pub async fn create_zone(
     idempotency: &Idempotency,
     input: &setup::ZoneInput,
 ) -> Result<Done<ZoneDto>, ApiError> {
-    let txn = emporium_core::db::begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     let value = ZoneDto::from(setup::create_zone(&txn, input).await?);
     let answer = answer(txn, idempotency, StatusCode::CREATED, &value).await?;
     Ok(Done { value, answer })
@@ -977,7 +945,7 @@ pub async fn create_zone(
 
 /// Replaces a zone's name, countries and methods.
 pub async fn replace_zone(state: &AppState, zone_id: &str, input: &setup::ZoneInput) -> Result<ZoneDto, ApiError> {
-    let txn = emporium_core::db::begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     let zone = ZoneDto::from(setup::replace_zone(&txn, zone_id, input).await?);
     txn.commit().await?;
     Ok(zone)
@@ -995,7 +963,7 @@ pub async fn zone(state: &AppState, zone_id: &str) -> Result<ZoneDto, ApiError> 
 
 /// Deletes a zone.
 pub async fn delete_zone(state: &AppState, zone_id: &str) -> Result<(), ApiError> {
-    let txn = emporium_core::db::begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     if !setup::delete_zone(&txn, zone_id).await? {
         return Err(OrderError::NotFound("shipping zone").into());
     }
@@ -1012,7 +980,7 @@ pub async fn create_rate(
     name: &str,
     rate_bp: i64,
 ) -> Result<Done<TaxRateDto>, ApiError> {
-    let txn = emporium_core::db::begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     let value = TaxRateDto::from(setup::create_rate(&txn, country, region, name, rate_bp).await?);
     let answer = answer(txn, idempotency, StatusCode::CREATED, &value).await?;
     Ok(Done { value, answer })
@@ -1035,7 +1003,7 @@ pub async fn change_rate(
     name: Option<&str>,
     rate_bp: Option<i64>,
 ) -> Result<TaxRateDto, ApiError> {
-    let txn = emporium_core::db::begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     let rate = TaxRateDto::from(setup::change_rate(&txn, rate_id, name, rate_bp).await?);
     txn.commit().await?;
     Ok(rate)
@@ -1043,7 +1011,7 @@ pub async fn change_rate(
 
 /// Deletes a rate.
 pub async fn delete_rate(state: &AppState, rate_id: &str) -> Result<(), ApiError> {
-    let txn = emporium_core::db::begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     if !setup::delete_rate(&txn, rate_id).await? {
         return Err(OrderError::NotFound("tax rate").into());
     }
@@ -1057,7 +1025,7 @@ pub async fn create_discount(
     idempotency: &Idempotency,
     input: &setup::DiscountInput,
 ) -> Result<Done<DiscountDto>, ApiError> {
-    let txn = emporium_core::db::begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     let value = DiscountDto::from(setup::create_discount(&txn, input).await?);
     let answer = answer(txn, idempotency, StatusCode::CREATED, &value).await?;
     Ok(Done { value, answer })
@@ -1079,7 +1047,7 @@ pub async fn change_discount(
     discount_id: &str,
     change: &setup::DiscountChange,
 ) -> Result<DiscountDto, ApiError> {
-    let txn = emporium_core::db::begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     let discount = DiscountDto::from(setup::change_discount(&txn, discount_id, change).await?);
     txn.commit().await?;
     Ok(discount)
@@ -1087,7 +1055,7 @@ pub async fn change_discount(
 
 /// Deletes a discount.
 pub async fn delete_discount(state: &AppState, discount_id: &str) -> Result<(), ApiError> {
-    let txn = emporium_core::db::begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     if !setup::delete_discount(&txn, discount_id).await? {
         return Err(OrderError::NotFound("discount").into());
     }
@@ -1098,7 +1066,7 @@ pub async fn delete_discount(state: &AppState, discount_id: &str) -> Result<(), 
 /// Sets whether prices in a currency include tax.
 pub async fn set_currency(state: &AppState, code: &str, include: bool) -> Result<CurrencySettingDto, ApiError> {
     let currency = emporium_core::Currency::parse(code).map_err(|_| OrderError::NotFound("currency"))?;
-    let txn = emporium_core::db::begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     setup::set_prices_include_tax(&txn, currency, include).await?;
     txn.commit().await?;
     Ok(CurrencySettingDto { currency: currency.code().to_owned(), prices_include_tax: include })

@@ -10,10 +10,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use emporium_catalog as catalog;
-use emporium_core::db::begin_write;
+use emporium_core::uow::UnitOfWork;
 use emporium_core::{Currency, Limit, ValidationErrors};
 use emporium_customers::Permission;
-use sea_orm::{ConnectionTrait, DatabaseTransaction};
+use sea_orm::ConnectionTrait;
 use sha2::{Digest, Sha256};
 
 use crate::auth::Principal;
@@ -471,9 +471,9 @@ pub fn page_template(page: &ListPage) -> Template {
     body.finish()
 }
 
-/// A catalog write: one write transaction. The answer is built from what that transaction
-/// reads and, for a request with an `Idempotency-Key`, recorded in it; once it has committed,
-/// every cached copy of what it touched is dropped, before the caller answers.
+/// A catalog write: one unit of work. The answer is built from what its transaction reads and,
+/// for a request with an `Idempotency-Key`, stored with it; once it has committed, every cached
+/// copy of what it touched is dropped, before the caller answers.
 ///
 /// ```text
 /// let mut write = Write::begin(&state).await?;
@@ -482,35 +482,34 @@ pub fn page_template(page: &ListPage) -> Template {
 /// let doc = write.doc(&change.id).await?;
 /// write.commit_answering(&idempotency, answer).await
 /// ```
-pub struct Write<'s> {
-    state: &'s AppState,
-    txn: DatabaseTransaction,
-    /// Cache keys to invalidate once committed; catalog-wide entries always for catalog writes.
-    keys: Vec<String>,
-    /// Products changed, each given a `product.updated` event in the transaction.
+pub struct Write {
+    work: UnitOfWork,
+    /// Products changed, each given a `product.updated` event.
     products: Vec<String>,
 }
 
-impl<'s> Write<'s> {
-    /// Begins a catalog write's transaction.
-    pub async fn begin(state: &'s AppState) -> Result<Self, ApiError> {
-        Ok(Self { state, txn: begin_write(&state.db).await?, keys: vec![CATALOG.to_owned()], products: Vec::new() })
+impl Write {
+    /// Begins a catalog write: catalog-wide entries are always stale after one.
+    pub async fn begin(state: &AppState) -> Result<Self, ApiError> {
+        let mut work = state.writer.begin().await?;
+        work.touch(CATALOG);
+        Ok(Self { work, products: Vec::new() })
     }
 
-    /// Begins a stock write's transaction: it invalidates only the availability of the
-    /// variants it notes ([`Write::touch_stock`]), never a document or a list page.
-    pub async fn stock(state: &'s AppState) -> Result<Self, ApiError> {
-        Ok(Self { state, txn: begin_write(&state.db).await?, keys: Vec::new(), products: Vec::new() })
+    /// Begins a stock write: it invalidates only the availability of the variants it notes
+    /// ([`Write::touch_stock`]), never a document or a list page.
+    pub async fn stock(state: &AppState) -> Result<Self, ApiError> {
+        Ok(Self { work: state.writer.begin().await?, products: Vec::new() })
     }
 
     /// Notes a variant whose availability changes.
     pub fn touch_stock(&mut self, variant_id: &str) {
-        self.keys.push(cache::stock_key(variant_id));
+        self.work.touch(cache::stock_key(variant_id));
     }
 
     /// The availability of a document's variants as this transaction sees it.
     pub async fn figures(&self, doc: &Doc) -> Result<Vec<i64>, ApiError> {
-        availability::read(&self.txn, &doc.template.variant_ids).await
+        availability::read(&self.work, &doc.template.variant_ids).await
     }
 
     /// A document as this transaction would send it.
@@ -518,48 +517,43 @@ impl<'s> Write<'s> {
         Ok(availability::show(doc, &self.figures(doc).await?))
     }
 
-    /// The transaction, for the catalog operations.
-    pub fn txn(&self) -> &DatabaseTransaction {
-        &self.txn
+    /// The unit of work, for the catalog and inventory operations.
+    pub fn txn(&self) -> &UnitOfWork {
+        &self.work
     }
 
-    /// Notes a changed product: its id and slugs are invalidated once committed.
+    /// The unit of work, to note events and stale keys on.
+    pub fn work(&mut self) -> &mut UnitOfWork {
+        &mut self.work
+    }
+
+    /// Notes a changed product: its id and slugs are invalidated once committed, and it gets
+    /// one `product.updated` event.
     pub fn touch(&mut self, change: &catalog::ProductChange) {
-        self.keys.extend(change.keys().map(str::to_owned));
+        self.work.touch_all(change.keys());
         if !self.products.contains(&change.id) {
             self.products.push(change.id.clone());
+            self.work.emit(catalog::ProductEvent::Updated { product_id: change.id.clone() });
         }
     }
 
     /// A product's document as this transaction sees it.
     pub async fn doc(&self, id: &str) -> Result<Doc, ApiError> {
-        build_docs(&self.txn, &[id.to_owned()]).await?.pop().ok_or_else(|| ApiError::not_found("product"))
+        build_docs(&self.work, &[id.to_owned()]).await?.pop().ok_or_else(|| ApiError::not_found("product"))
     }
 
-    /// Records the invalidation with the write, commits, then invalidates and waits for this
-    /// instance's search index to take the write (so the caller's next search sees it). A
-    /// write that touched nothing just commits.
+    /// Commits; this instance's cache and search index take the write before it returns.
     pub async fn commit(self) -> Result<(), ApiError> {
-        for product in &self.products {
-            emporium_core::events::append(&self.txn, "product.updated", &serde_json::json!({ "product_id": product }))
-                .await?;
-        }
-        if self.keys.is_empty() {
-            self.txn.commit().await?;
-            return Ok(());
-        }
-        let keys: Vec<&str> = self.keys.iter().map(String::as_str).collect();
-        let version = cache::sync::record(&self.txn, &keys).await?;
-        self.txn.commit().await?;
-        self.state.cache.invalidate(&keys, version).await;
-        self.state.search.caught_up(version).await;
+        self.work.commit().await?;
         Ok(())
     }
 
-    /// Records `answer` as the request's idempotent outcome in the transaction, commits, then
-    /// invalidates: the write and its stored answer are one fact.
-    pub async fn commit_answering(self, idempotency: &Idempotency, answer: Answer) -> Result<Answer, ApiError> {
-        idempotency.record(&self.txn, &answer).await?;
+    /// Stores `answer` as the request's idempotent outcome with the write and commits: the
+    /// write and its stored answer are one fact.
+    pub async fn commit_answering(mut self, idempotency: &Idempotency, answer: Answer) -> Result<Answer, ApiError> {
+        if let Some(stored) = idempotency.stored(&answer) {
+            self.work.answer(stored);
+        }
         self.commit().await?;
         Ok(answer)
     }

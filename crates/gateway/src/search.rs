@@ -1,20 +1,22 @@
 //! The search index each instance holds, and how it stays current.
 //!
 //! On start the index is built from the database (every live product, drafts too, with each
-//! variant's availability). It is kept current from the invalidation log that every catalog
-//! and stock write records in its transaction ([`crate::cache::sync`]): a poller reads the log
+//! variant's availability). It is kept current from the change log that every catalog and
+//! stock write records in its transaction ([`emporium_core::changes`]): a poller reads the log
 //! every [`POLL`], loads again the products it names and the availability of the variants it
 //! names, and applies them. So every instance converges within a poll of a write, whichever
 //! instance wrote it; the writing instance waits for its own index to take its write before it
 //! answers ([`Search::caught_up`]), so its caller reads what it wrote.
 //!
 //! A log row written as [`REINDEX`] (by `emporium search reindex`) makes every instance build
-//! its index again from scratch, as does a gap in the log (rows purged before this instance
-//! read them, after a long outage).
+//! its index again from scratch, as does a poller that could not read the log for longer than
+//! the log keeps rows (they may have been purged unread).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+
+use emporium_core::changes::{self, Position};
 
 use emporium_catalog as catalog;
 use emporium_core::db::statement;
@@ -28,19 +30,22 @@ use crate::cache::{CATALOG, STOCK_PREFIX};
 /// How often an instance reads the log for its index.
 pub const POLL: Duration = Duration::from_millis(200);
 /// The log key that makes every instance rebuild its index.
-pub const REINDEX: &str = "search:reindex";
+pub const REINDEX: &str = emporium_core::uow::Key::REINDEX;
 /// Products loaded per batch.
 const CHUNK: usize = 500;
-/// Most log rows read per poll; more wait for the next.
-const BATCH: i64 = 5_000;
+/// Most log rows read per poll; a longer stretch (a bulk import) is cheaper to rebuild from.
+const BATCH: u64 = 5_000;
+/// How long the poller may go without reading the log before it rebuilds (rows are purged
+/// after the cache TTL and a minute, and the TTL is at least a few seconds).
+const STALE_AFTER: Duration = Duration::from_secs(45);
 /// Longest a writer waits for its own index to take its write.
 const CATCH_UP: Duration = Duration::from_secs(2);
 
 /// An instance's index and how far into the log it is.
 pub struct Search {
     index: RwLock<Index>,
-    /// The log version the index reflects.
-    applied: watch::Sender<i64>,
+    /// The last write of the log the index reflects.
+    applied: watch::Sender<Position>,
     /// Wakes the poller before its next tick (a write on this instance).
     wake: Notify,
 }
@@ -49,7 +54,11 @@ impl Search {
     /// Builds the index from the database. `progress` hears the products loaded so far and
     /// how many there are.
     pub async fn load(db: &DatabaseConnection, progress: impl Fn(u64, u64)) -> Result<Self, DbErr> {
-        let search = Self { index: RwLock::new(Index::new()), applied: watch::Sender::new(0), wake: Notify::new() };
+        let search = Self {
+            index: RwLock::new(Index::new()),
+            applied: watch::Sender::new(Position::default()),
+            wake: Notify::new(),
+        };
         search.rebuild(db, progress).await?;
         Ok(search)
     }
@@ -63,10 +72,10 @@ impl Search {
         f(&mut self.index.write().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
-    /// Builds a new index from the database and swaps it in. The log version is read first,
+    /// Builds a new index from the database and swaps it in. The log's tail is read first,
     /// so a write that commits while the catalog is read is applied again by the next poll.
     async fn rebuild(&self, db: &DatabaseConnection, progress: impl Fn(u64, u64)) -> Result<(), DbErr> {
-        let version = crate::cache::sync::version(db).await?;
+        let tail = changes::tail(db).await?;
         let backend = db.get_database_backend();
         let ids: Vec<String> = db
             .query_all_raw(statement(backend, "SELECT id FROM products WHERE deleted_at IS NULL ORDER BY id", []))
@@ -87,46 +96,47 @@ impl Search {
             progress(done, total);
         }
         self.write(|held| *held = index);
-        self.applied.send_replace(version);
+        self.applied.send_replace(tail);
         Ok(())
     }
 
-    /// Waits (a bounded time) until this instance's index reflects log `version`.
-    pub async fn caught_up(&self, version: i64) {
+    /// Waits (a bounded time) until this instance's index reflects the write at `position`.
+    pub async fn caught_up(&self, position: Position) {
         let mut applied = self.applied.subscribe();
         self.wake.notify_one();
-        let reached = tokio::time::timeout(CATCH_UP, applied.wait_for(|at| *at >= version)).await;
+        let reached = tokio::time::timeout(CATCH_UP, applied.wait_for(|at| *at >= position)).await;
         if reached.is_err() {
-            tracing::warn!(version, "the search index did not take a write in time; it will at a later poll");
+            tracing::warn!(?position, "the search index did not take a write in time; it will at a later poll");
         }
     }
 
-    /// The log version the index reflects.
-    pub fn applied(&self) -> i64 {
+    /// The last write of the log the index reflects.
+    pub fn applied(&self) -> Position {
         *self.applied.borrow()
     }
 }
 
 /// Records [`REINDEX`] in the log: every running instance rebuilds its index at its next poll.
-pub async fn request_rebuild(db: &DatabaseConnection) -> Result<i64, DbErr> {
-    let txn = emporium_core::db::begin_write(db).await?;
-    let version = crate::cache::sync::record(&txn, &[REINDEX]).await?;
-    txn.commit().await?;
-    Ok(version)
+pub async fn request_rebuild(writer: &emporium_core::uow::Writer) -> Result<Option<Position>, DbErr> {
+    let mut work = writer.begin().await?;
+    work.touch(REINDEX);
+    Ok(work.commit().await?.position)
 }
 
 /// Polls the log and applies it to the index, until shutdown.
 pub async fn run(db: DatabaseConnection, search: Arc<Search>, mut shutdown: Shutdown) {
     let mut every = tokio::time::interval(POLL);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut read_at = Instant::now();
     loop {
         tokio::select! {
             _ = every.tick() => {}
             () = search.wake.notified() => {}
             () = shutdown.requested() => return,
         }
-        if let Err(err) = sync_once(&db, &search).await {
-            tracing::debug!(error = %err, "bringing the search index up to date failed");
+        match sync_once(&db, &search, read_at.elapsed() > STALE_AFTER).await {
+            Ok(()) => read_at = Instant::now(),
+            Err(err) => tracing::debug!(error = %err, "bringing the search index up to date failed"),
         }
     }
 }
@@ -140,42 +150,25 @@ struct Changes {
     rebuild: bool,
 }
 
-/// One poll: applies every log row after the index's version; more than [`BATCH`] of them
-/// (a bulk import) are cheaper to rebuild from than to replay.
-async fn sync_once(db: &DatabaseConnection, search: &Search) -> Result<(), DbErr> {
-    let applied = search.applied();
-    let current = crate::cache::sync::version(db).await?;
-    if current <= applied {
+/// One poll: applies every readable write after the index's position; more than [`BATCH`]
+/// of them (a bulk import), or a poller that has not read the log for long (rows it missed may
+/// be purged), rebuild instead.
+async fn sync_once(db: &DatabaseConnection, search: &Search, stale: bool) -> Result<(), DbErr> {
+    let page = if stale { Vec::new() } else { changes::read_after(db, search.applied(), BATCH).await? };
+    let mut changes = Changes { rebuild: stale || page.len() as u64 >= BATCH, ..Changes::default() };
+    if !changes.rebuild && page.is_empty() {
         return Ok(());
     }
-    let rows = db
-        .query_all_raw(statement(
-            db.get_database_backend(),
-            "SELECT version, cache_key FROM cache_invalidations WHERE version > ? AND version <= ? \
-             ORDER BY version, cache_key LIMIT ?",
-            [applied.into(), current.into(), BATCH.into()],
-        ))
-        .await?;
-    let mut changes = Changes::default();
-    let mut first = None;
-    for row in &rows {
-        let (version, key): (i64, String) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
-        first.get_or_insert(version);
+    for key in page.iter().flat_map(|change| &change.keys) {
         if let Some(variant) = key.strip_prefix(STOCK_PREFIX) {
             changes.variants.insert(variant.to_owned());
-        } else if emporium_core::id::is_id(catalog::PRODUCT_ID_PREFIX, &key) {
-            changes.products.insert(key);
+        } else if emporium_core::id::is_id(catalog::PRODUCT_ID_PREFIX, key) {
+            changes.products.insert(key.clone());
         } else if key == CATALOG {
             changes.categories = true;
         } else if key == REINDEX {
             changes.rebuild = true;
         }
-    }
-    // Every version records at least one row: a first row past the next version means rows
-    // were purged unread, and only a rebuild recovers what they said. A stretch too long to
-    // read at once (a bulk import) is cheaper to rebuild from than to replay.
-    if first.is_none_or(|first| first > applied + 1) || rows.len() as i64 >= BATCH {
-        changes.rebuild = true;
     }
     if changes.rebuild {
         let started = Instant::now();
@@ -184,8 +177,9 @@ async fn sync_once(db: &DatabaseConnection, search: &Search) -> Result<(), DbErr
         tracing::info!(products = search.read(Index::len), elapsed_ms, "search index rebuilt");
         return Ok(());
     }
+    let last = page.last().map(|change| change.position).unwrap_or_default();
     apply(db, search, changes).await?;
-    search.applied.send_replace(current);
+    search.applied.send_replace(last);
     Ok(())
 }
 

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use emporium_catalog as catalog;
-use emporium_core::db::begin_write;
-use sea_orm::DatabaseConnection;
+use emporium_core::changes::Position;
+use emporium_core::uow::Writer;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -54,15 +54,15 @@ struct ShopPrice {
 pub struct SeedReport {
     pub categories: usize,
     pub products: usize,
-    /// The invalidation log version the load was recorded under, when it added anything:
-    /// every instance's caches and search index take it from the log.
-    pub version: Option<i64>,
+    /// Where the load sits in the change log, when it added anything: every instance's caches
+    /// and search index take it from the log.
+    pub position: Option<Position>,
 }
 
 /// Loads the demo shop. Idempotent: what already exists (by slug) is left alone.
-pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<SeedReport> {
+pub async fn demo(writer: &Writer) -> anyhow::Result<SeedReport> {
     let shop: Shop = serde_json::from_str(include_str!("demo/shop.json"))?;
-    let txn = begin_write(db).await?;
+    let mut txn = writer.begin().await?;
     let mut report = SeedReport::default();
     let mut keys: Vec<String> = Vec::new();
     let mut category_ids: HashMap<String, String> = HashMap::new();
@@ -139,10 +139,9 @@ pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<SeedReport> {
     }
     if report.categories + report.products > 0 {
         keys.push(crate::cache::CATALOG.to_owned());
-        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        report.version = Some(crate::cache::sync::record(&txn, &refs).await?);
+        txn.touch_all(keys);
     }
-    txn.commit().await?;
+    report.position = txn.commit().await?.position;
     Ok(report)
 }
 
@@ -190,13 +189,13 @@ const COLORS: [&str; 6] = ["Black", "White", "Olive", "Navy", "Sand", "Rust"];
 
 /// Adds `count` generated products (20 categories, 4 variants each with a size and a colour,
 /// EUR prices, stock on half the variants), for benchmarks at scale; `progress` hears how
-/// many are done. Recorded in the invalidation log as a rebuild, which every running
+/// many are done. Recorded in the change log as a rebuild, which every running
 /// instance's search index takes.
-pub async fn generated(db: &DatabaseConnection, count: usize, progress: impl Fn(u64)) -> anyhow::Result<SeedReport> {
+pub async fn generated(writer: &Writer, count: usize, progress: impl Fn(u64)) -> anyhow::Result<SeedReport> {
     let run = emporium_core::id::new_id("gen");
     let run = &run[run.len() - 6..];
     let mut report = SeedReport::default();
-    let txn = begin_write(db).await?;
+    let txn = writer.begin().await?;
     let mut categories = Vec::new();
     for noun in NOUNS {
         let slug = format!("{}-{run}", noun.to_lowercase());
@@ -211,7 +210,7 @@ pub async fn generated(db: &DatabaseConnection, count: usize, progress: impl Fn(
     let location = emporium_inventory::ensure_location(&txn, "main", "Main warehouse").await?;
     txn.commit().await?;
     for chunk in (0..count).collect::<Vec<_>>().chunks(1_000) {
-        let txn = begin_write(db).await?;
+        let txn = writer.begin().await?;
         for &n in chunk {
             let (adjective, noun) = (ADJECTIVES[n % ADJECTIVES.len()], NOUNS[(n / 7) % NOUNS.len()]);
             let input = catalog::NewProduct {
@@ -272,9 +271,10 @@ pub async fn generated(db: &DatabaseConnection, count: usize, progress: impl Fn(
         txn.commit().await?;
         progress(report.products as u64);
     }
-    let txn = begin_write(db).await?;
-    let keys = [crate::search::REINDEX, crate::cache::CATALOG];
-    report.version = Some(crate::cache::sync::record(&txn, &keys).await?);
-    txn.commit().await?;
+    // One record for the whole load: every instance rebuilds its index rather than replaying
+    // a row per product.
+    let mut txn = writer.begin().await?;
+    txn.touch_all([crate::search::REINDEX, crate::cache::CATALOG]);
+    report.position = txn.commit().await?.position;
     Ok(report)
 }

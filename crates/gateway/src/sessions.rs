@@ -143,7 +143,7 @@ pub async fn login(
     account: Option<AccountChoice>,
 ) -> Result<TokenPair, ApiError> {
     let (kind, id, version) = check_password(state, client, email, password, account).await?;
-    let txn = emporium_core::db::begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     let session = accounts::issue_session(&txn, kind, &id, lifetimes(state)).await?;
     txn.commit().await?;
     pair(state, kind, &id, version, session.refresh_token)
@@ -166,7 +166,7 @@ fn pair(
 
 /// Trades a refresh token for a new pair. A token used twice revokes its whole family.
 pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenPair, ApiError> {
-    let txn = emporium_core::db::begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     let session = match accounts::refresh_session(&txn, refresh_token, lifetimes(state)).await? {
         RefreshOutcome::Rotated(session) => session,
         RefreshOutcome::Invalid => return Err(ApiError::unauthorized("The refresh token is invalid or expired.")),
@@ -197,7 +197,7 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenPair,
 
 /// Revokes a refresh token's session. Unknown tokens are accepted (logout is idempotent).
 pub async fn logout(state: &AppState, refresh_token: &str) -> Result<(), ApiError> {
-    let txn = emporium_core::db::begin_write(&state.db).await?;
+    let txn = state.writer.begin().await?;
     accounts::revoke_session(&txn, refresh_token).await?;
     txn.commit().await?;
     Ok(())

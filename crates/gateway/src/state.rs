@@ -20,6 +20,9 @@ pub struct AppState(Arc<Shared>);
 /// The fields of [`AppState`].
 pub struct Shared {
     pub db: DatabaseConnection,
+    /// Begins the unit of work every write goes through; once one commits, this instance's
+    /// cache and search index take it before the caller is answered.
+    pub writer: emporium_core::uow::Writer,
     pub cache: Arc<ProductCache>,
     /// This instance's search index.
     pub search: Arc<crate::search::Search>,

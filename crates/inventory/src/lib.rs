@@ -6,10 +6,12 @@
 //! `expire_due` gives back what no request finished. A variant that allows backorders can be
 //! reserved past its stock, up to its limit.
 
+mod events;
 mod locations;
 mod reservations;
 mod stock;
 
+pub use events::{StockEvent, record_change};
 pub use locations::{
     LOCATION_ID_PREFIX, Location, LocationChange, NewLocation, change_location, create_location, ensure_location,
     list_locations, location_by_code,

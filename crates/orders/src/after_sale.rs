@@ -13,13 +13,15 @@
 //! [`retry_pending_refunds`] asks the provider again with the same key until it answers.
 
 use chrono::Duration;
-use emporium_core::db::{begin_write, now, statement};
+use emporium_core::db::{now, statement};
+use emporium_core::uow::{UnitOfWork, Writer};
 use emporium_core::{Money, ValidationErrors, id};
 use emporium_inventory::{self as inventory, Adjustment, InventoryError, Reason};
 use emporium_payments::{PaymentFailure, Providers};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 
-use crate::checkout::{Effects, Outcome, StockChange};
+use crate::checkout::{Answers, Outcome, StockChange, answering};
+use crate::events::OrderEvent;
 use crate::orders::{self, Order, ReturnRecord, append_history};
 use crate::setup::AmountInput;
 use crate::{OrderError, PaymentState};
@@ -86,18 +88,17 @@ async fn set_status(txn: &DatabaseTransaction, order_id: &str, status: &str) -> 
     Ok(())
 }
 
-async fn commit_with(txn: DatabaseTransaction, effects: &dyn Effects, outcome: Outcome<'_>) -> Result<(), OrderError> {
-    effects.recorded(&txn, outcome).await?;
-    txn.commit().await?;
-    effects.committed().await;
+async fn commit_with(mut work: UnitOfWork, answers: &dyn Answers, outcome: Outcome<'_>) -> Result<(), OrderError> {
+    answering(&mut work, answers, outcome)?;
+    work.commit().await?;
     Ok(())
 }
 
 /// Ships units of an order (never more than ordered and not yet shipped: 422). Units sold
 /// ahead of stock are taken from stock now, ending their backorder.
 pub async fn fulfil(
-    db: &DatabaseConnection,
-    effects: &dyn Effects,
+    writer: &Writer,
+    answers: &dyn Answers,
     order_id: &str,
     items: &[(String, i64)],
     carrier: Option<&str>,
@@ -111,7 +112,7 @@ pub async fn fulfil(
         }
     }
     errors.finish(())?;
-    let txn = begin_write(db).await?;
+    let mut txn = writer.begin().await?;
     let order = lock(&txn, order_id).await?;
     if !["paid", "partially_fulfilled", "partially_refunded"].contains(&order.status.as_str()) {
         return Err(OrderError::InvalidTransition { from: order.status, to: "fulfilled".to_owned() });
@@ -181,15 +182,10 @@ pub async fn fulfil(
     let status = if complete { "fulfilled" } else { "partially_fulfilled" };
     set_status(&txn, order_id, status).await?;
     append_history(&txn, order_id, Some(status), Some("fulfillment_created"), actor.0.as_deref(), None).await?;
-    emporium_core::events::append(
-        &txn,
-        "order.fulfilled",
-        &serde_json::json!({"order_id": order_id, "fulfillment_id": fulfillment_id, "complete": complete}),
-    )
-    .await?;
-    effects.stock_changed(&txn, &change).await?;
+    txn.emit(OrderEvent::Fulfilled { order_id: order_id.to_owned(), fulfillment_id: fulfillment_id.clone(), complete });
+    change.record(&mut txn).await?;
     let order = orders::read(&txn, order_id).await?.ok_or(OrderError::NotFound("order"))?;
-    commit_with(txn, effects, Outcome::Order(&order)).await?;
+    commit_with(txn, answers, Outcome::Order(&order)).await?;
     Ok(order)
 }
 
@@ -198,8 +194,8 @@ pub async fn fulfil(
 /// is `delivered` (when it was `fulfilled`; a refunded order keeps its money status) and
 /// `order.delivered` is written.
 pub async fn deliver(
-    db: &DatabaseConnection,
-    effects: &dyn Effects,
+    writer: &Writer,
+    answers: &dyn Answers,
     order_id: &str,
     fulfillment_id: &str,
     delivered_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -210,7 +206,7 @@ pub async fn deliver(
     if delivered_at > at + Duration::minutes(5) {
         return Err(ValidationErrors::single("delivered_at", "in_future", "must not be in the future").into());
     }
-    let txn = begin_write(db).await?;
+    let mut txn = writer.begin().await?;
     let order = lock(&txn, order_id).await?;
     let shipment =
         order.fulfillments.iter().find(|f| f.id == fulfillment_id).ok_or(OrderError::NotFound("fulfillment"))?;
@@ -241,15 +237,10 @@ pub async fn deliver(
             set_status(&txn, order_id, "delivered").await?;
             append_history(&txn, order_id, Some("delivered"), None, actor.0.as_deref(), None).await?;
         }
-        emporium_core::events::append(
-            &txn,
-            "order.delivered",
-            &serde_json::json!({"order_id": order_id, "delivered_at": delivered_at}),
-        )
-        .await?;
+        txn.emit(OrderEvent::Delivered { order_id: order_id.to_owned(), delivered_at });
     }
     let order = orders::read(&txn, order_id).await?.ok_or(OrderError::NotFound("order"))?;
-    commit_with(txn, effects, Outcome::Order(&order)).await?;
+    commit_with(txn, answers, Outcome::Order(&order)).await?;
     Ok(order)
 }
 
@@ -383,7 +374,7 @@ async fn send_refund<C: ConnectionTrait>(db: &C, providers: &Providers, refund_i
 
 /// Records a refund the provider made: done, with its history entry and `order.refunded`.
 async fn settle_refund(
-    txn: &DatabaseTransaction,
+    txn: &mut UnitOfWork,
     order_id: &str,
     refund_id: &str,
     provider_ref: &str,
@@ -407,18 +398,13 @@ async fn settle_refund(
     let amount: i64 = row.try_get_by_index(0)?;
     append_history(txn, order_id, None, Some("refunded"), actor.0.as_deref(), Some(&format!("{amount} minor units")))
         .await?;
-    emporium_core::events::append(
-        txn,
-        "order.refunded",
-        &serde_json::json!({"order_id": order_id, "refund_id": refund_id, "amount": amount}),
-    )
-    .await?;
+    txn.emit(OrderEvent::Refunded { order_id: order_id.to_owned(), refund_id: refund_id.to_owned(), amount });
     Ok(true)
 }
 
 /// Undoes a pending refund the provider refused: its hold on the order's money goes back.
-async fn drop_refund(db: &DatabaseConnection, order_id: &str, refund_id: &str) -> Result<(), OrderError> {
-    let txn = begin_write(db).await?;
+async fn drop_refund(writer: &Writer, order_id: &str, refund_id: &str) -> Result<(), OrderError> {
+    let txn = writer.begin().await?;
     // The order's row first, as every change of its money does, so locks are taken in one order.
     lock(&txn, order_id).await?;
     if let Some(amount) = pending_amount(&txn, refund_id).await? {
@@ -498,9 +484,9 @@ async fn follow_refunds(
 /// same for its retries), so a retry refunds once.
 #[allow(clippy::too_many_arguments)]
 pub async fn refund(
-    db: &DatabaseConnection,
+    writer: &Writer,
     providers: &Providers,
-    effects: &dyn Effects,
+    answers: &dyn Answers,
     order_id: &str,
     amount: &AmountInput,
     reason: Option<&str>,
@@ -515,7 +501,7 @@ pub async fn refund(
     errors.finish(())?;
     let Some(money) = money else { return Err(OrderError::NotFound("order")) };
     let refund_id = format!("rfd_{attempt}");
-    let txn = begin_write(db).await?;
+    let txn = writer.begin().await?;
     let order = lock(&txn, order_id).await?;
     if money.currency() != order.currency {
         return Err(
@@ -526,21 +512,21 @@ pub async fn refund(
         return Err(OrderError::RefundExceedsCaptured);
     }
     txn.commit().await?;
-    let provider_ref = match send_refund(db, providers, &refund_id).await? {
+    let provider_ref = match send_refund(writer.db(), providers, &refund_id).await? {
         Sent::Done(provider_ref) => provider_ref,
         Sent::Refused => {
-            drop_refund(db, order_id, &refund_id).await?;
+            drop_refund(writer, order_id, &refund_id).await?;
             return Err(OrderError::PaymentProvider(PaymentState::None));
         }
         // The money may have moved: the hold stays, and the refund is asked for again.
         Sent::Unknown => return Err(OrderError::PaymentProvider(PaymentState::Unknown)),
     };
-    let txn = begin_write(db).await?;
+    let mut txn = writer.begin().await?;
     lock(&txn, order_id).await?;
-    settle_refund(&txn, order_id, &refund_id, &provider_ref, actor).await?;
+    settle_refund(&mut txn, order_id, &refund_id, &provider_ref, actor).await?;
     follow_refunds(&txn, order_id, actor, reason).await?;
     let order = orders::read(&txn, order_id).await?.ok_or(OrderError::NotFound("order"))?;
-    commit_with(txn, effects, Outcome::Order(&order)).await?;
+    commit_with(txn, answers, Outcome::Order(&order)).await?;
     Ok(order)
 }
 
@@ -548,9 +534,9 @@ pub async fn refund(
 /// ledger (backordered ones stop being owed), and what was captured is refunded.
 #[allow(clippy::too_many_arguments)]
 pub async fn cancel(
-    db: &DatabaseConnection,
+    writer: &Writer,
     providers: &Providers,
-    effects: &dyn Effects,
+    answers: &dyn Answers,
     order_id: &str,
     reason: Option<&str>,
     actor: &Actor,
@@ -559,7 +545,7 @@ pub async fn cancel(
     if reason.is_some_and(|r| r.chars().count() > 500) {
         return Err(ValidationErrors::single("reason", "too_long", "must be at most 500 characters").into());
     }
-    let txn = begin_write(db).await?;
+    let mut txn = writer.begin().await?;
     let order = lock(&txn, order_id).await?;
     let shipped = order.lines.iter().any(|l| l.fulfilled_quantity > 0);
     if !["paid", "partially_refunded"].contains(&order.status.as_str()) || shipped {
@@ -619,25 +605,24 @@ pub async fn cancel(
     }
     set_status(&txn, order_id, "cancelled").await?;
     append_history(&txn, order_id, Some("cancelled"), None, actor.0.as_deref(), reason).await?;
-    emporium_core::events::append(&txn, "order.cancelled", &serde_json::json!({"order_id": order_id})).await?;
-    effects.stock_changed(&txn, &change).await?;
+    txn.emit(OrderEvent::Cancelled { order_id: order_id.to_owned() });
+    change.record(&mut txn).await?;
     let remaining = order.captured.checked_sub(order.refunded)?;
     let refund_id = format!("rfd_{attempt}");
     let refunding = remaining.amount() > 0
         && hold_refund(&txn, &order, &refund_id, remaining, None, Some("order cancelled"), actor).await?;
     if !refunding {
         let order = orders::read(&txn, order_id).await?.ok_or(OrderError::NotFound("order"))?;
-        commit_with(txn, effects, Outcome::Order(&order)).await?;
+        commit_with(txn, answers, Outcome::Order(&order)).await?;
         return Ok(order);
     }
     txn.commit().await?;
-    effects.committed().await;
-    let sent = send_refund(db, providers, &refund_id).await?;
-    let txn = begin_write(db).await?;
+    let sent = send_refund(writer.db(), providers, &refund_id).await?;
+    let mut txn = writer.begin().await?;
     lock(&txn, order_id).await?;
     match sent {
         Sent::Done(provider_ref) => {
-            settle_refund(&txn, order_id, &refund_id, &provider_ref, actor).await?;
+            settle_refund(&mut txn, order_id, &refund_id, &provider_ref, actor).await?;
         }
         // Cancelled stays cancelled; the refund is asked for again until the provider answers.
         Sent::Refused | Sent::Unknown => {
@@ -645,7 +630,7 @@ pub async fn cancel(
         }
     }
     let order = orders::read(&txn, order_id).await?.ok_or(OrderError::NotFound("order"))?;
-    commit_with(txn, effects, Outcome::Order(&order)).await?;
+    commit_with(txn, answers, Outcome::Order(&order)).await?;
     Ok(order)
 }
 
@@ -670,7 +655,8 @@ fn refund_backoff(attempts: i32) -> Duration {
 /// is given up: `failed`, its hold on the order's money released, `refund_failed` in the
 /// order's history and an `order.refund_failed` event, for staff to settle by hand. Returns
 /// how many were settled.
-pub async fn retry_pending_refunds(db: &DatabaseConnection, providers: &Providers) -> Result<usize, OrderError> {
+pub async fn retry_pending_refunds(writer: &Writer, providers: &Providers) -> Result<usize, OrderError> {
+    let db = writer.db();
     let at = now();
     let due = db
         .query_all_raw(statement(
@@ -685,29 +671,31 @@ pub async fn retry_pending_refunds(db: &DatabaseConnection, providers: &Provider
     for row in due {
         let (refund_id, order_id): (String, String) = (row.try_get("", "id")?, row.try_get("", "order_id")?);
         let created_at: chrono::DateTime<chrono::Utc> = row.try_get("", "created_at")?;
-        match send_refund(db, providers, &refund_id).await? {
+        match send_refund(writer.db(), providers, &refund_id).await? {
             Sent::Done(provider_ref) => {
-                let txn = begin_write(db).await?;
+                let mut txn = writer.begin().await?;
                 lock(&txn, &order_id).await?;
-                if settle_refund(&txn, &order_id, &refund_id, &provider_ref, &Actor::default()).await? {
+                if settle_refund(&mut txn, &order_id, &refund_id, &provider_ref, &Actor::default()).await? {
                     settled += 1;
                 }
                 follow_refunds(&txn, &order_id, &Actor::default(), None).await?;
                 txn.commit().await?;
             }
-            Sent::Refused => give_up_refund(db, &order_id, &refund_id, "the provider refused it").await?,
+            Sent::Refused => give_up_refund(writer, &order_id, &refund_id, "the provider refused it").await?,
             Sent::Unknown if created_at < now() - REFUND_GIVE_UP => {
-                give_up_refund(db, &order_id, &refund_id, "the provider did not answer for 3 days").await?;
+                give_up_refund(writer, &order_id, &refund_id, "the provider did not answer for 3 days").await?;
             }
             Sent::Unknown => {
                 let attempts: i32 = row.try_get("", "attempts")?;
-                db.execute_raw(statement(
-                    db.get_database_backend(),
+                let work = writer.begin().await?;
+                work.execute_raw(statement(
+                    work.get_database_backend(),
                     "UPDATE payment_refunds SET attempts = attempts + 1, next_attempt_at = ? \
                      WHERE id = ? AND status = 'pending'",
                     [(now() + refund_backoff(attempts + 1)).into(), refund_id.into()],
                 ))
                 .await?;
+                work.commit().await?;
             }
         }
     }
@@ -715,8 +703,8 @@ pub async fn retry_pending_refunds(db: &DatabaseConnection, providers: &Provider
 }
 
 /// Gives a pending refund up: `failed`, its hold released, noted on the order with an event.
-async fn give_up_refund(db: &DatabaseConnection, order_id: &str, refund_id: &str, why: &str) -> Result<(), OrderError> {
-    let txn = begin_write(db).await?;
+async fn give_up_refund(writer: &Writer, order_id: &str, refund_id: &str, why: &str) -> Result<(), OrderError> {
+    let mut txn = writer.begin().await?;
     lock(&txn, order_id).await?;
     let backend = txn.get_database_backend();
     let Some(amount) = pending_amount(&txn, refund_id).await? else {
@@ -732,12 +720,7 @@ async fn give_up_refund(db: &DatabaseConnection, order_id: &str, refund_id: &str
     release_hold(&txn, order_id, refund_id, amount).await?;
     append_history(&txn, order_id, None, Some("refund_failed"), None, Some(&format!("{amount} minor units: {why}")))
         .await?;
-    emporium_core::events::append(
-        &txn,
-        "order.refund_failed",
-        &serde_json::json!({"order_id": order_id, "refund_id": refund_id, "amount": amount}),
-    )
-    .await?;
+    txn.emit(OrderEvent::RefundFailed { order_id: order_id.to_owned(), refund_id: refund_id.to_owned(), amount });
     txn.commit().await?;
     tracing::error!(order = order_id, refund = refund_id, why, "a refund was given up; settle it by hand");
     Ok(())
@@ -764,8 +747,8 @@ fn the_return(order: &Order, return_id: &str) -> Result<ReturnRecord, OrderError
 
 /// Opens a return of shipped units (never more than shipped and not already in a return).
 pub async fn request_return(
-    db: &DatabaseConnection,
-    effects: &dyn Effects,
+    writer: &Writer,
+    answers: &dyn Answers,
     order_id: &str,
     items: &[(String, i64)],
     reason: Option<&str>,
@@ -774,7 +757,7 @@ pub async fn request_return(
     if reason.is_some_and(|r| r.chars().count() > 500) {
         return Err(ValidationErrors::single("reason", "too_long", "must be at most 500 characters").into());
     }
-    let txn = begin_write(db).await?;
+    let mut txn = writer.begin().await?;
     let order = lock(&txn, order_id).await?;
     if order.status == "cancelled" {
         return Err(OrderError::InvalidTransition { from: order.status, to: "returned".to_owned() });
@@ -818,28 +801,23 @@ pub async fn request_return(
         .await?;
     }
     append_history(&txn, order_id, None, Some("return_requested"), actor.0.as_deref(), reason).await?;
-    emporium_core::events::append(
-        &txn,
-        "return.requested",
-        &serde_json::json!({"order_id": order_id, "return_id": return_id}),
-    )
-    .await?;
+    txn.emit(OrderEvent::ReturnRequested { order_id: order_id.to_owned(), return_id: return_id.clone() });
     let order = orders::read(&txn, order_id).await?.ok_or(OrderError::NotFound("order"))?;
     let opened = the_return(&order, &return_id)?;
-    commit_with(txn, effects, Outcome::Opened(&opened)).await?;
+    commit_with(txn, answers, Outcome::Opened(&opened)).await?;
     Ok(opened)
 }
 
 /// Marks a return received; with `restock`, its units go back to stock through the ledger (at
 /// the location they were sold from, else the first active one).
 pub async fn receive_return(
-    db: &DatabaseConnection,
-    effects: &dyn Effects,
+    writer: &Writer,
+    answers: &dyn Answers,
     return_id: &str,
     restock: bool,
     actor: &Actor,
 ) -> Result<ReturnRecord, OrderError> {
-    let txn = begin_write(db).await?;
+    let mut txn = writer.begin().await?;
     let (order_id, _) = return_by_id(&txn, return_id).await?;
     let order = lock(&txn, &order_id).await?;
     let backend = txn.get_database_backend();
@@ -880,16 +858,15 @@ pub async fn receive_return(
         }
     }
     append_history(&txn, &order_id, None, Some("return_received"), actor.0.as_deref(), None).await?;
-    emporium_core::events::append(
-        &txn,
-        "return.received",
-        &serde_json::json!({"order_id": order_id, "return_id": return_id, "restocked": restock}),
-    )
-    .await?;
-    effects.stock_changed(&txn, &change).await?;
+    txn.emit(OrderEvent::ReturnReceived {
+        order_id: order_id.clone(),
+        return_id: return_id.to_owned(),
+        restocked: restock,
+    });
+    change.record(&mut txn).await?;
     let order = orders::read(&txn, &order_id).await?.ok_or(OrderError::NotFound("order"))?;
     let changed = the_return(&order, return_id)?;
-    commit_with(txn, effects, Outcome::Return(&changed)).await?;
+    commit_with(txn, answers, Outcome::Return(&changed)).await?;
     Ok(changed)
 }
 
@@ -970,13 +947,13 @@ async fn return_share(
 /// Refunds a received return's share of what was paid, tax included (once: 409
 /// `already_refunded`).
 pub async fn refund_return(
-    db: &DatabaseConnection,
+    writer: &Writer,
     providers: &Providers,
-    effects: &dyn Effects,
+    answers: &dyn Answers,
     return_id: &str,
     actor: &Actor,
 ) -> Result<ReturnRecord, OrderError> {
-    let txn = begin_write(db).await?;
+    let txn = writer.begin().await?;
     let (order_id, status) = return_by_id(&txn, return_id).await?;
     let order = lock(&txn, &order_id).await?;
     match status.as_str() {
@@ -1004,19 +981,20 @@ pub async fn refund_return(
         .await?;
     }
     txn.commit().await?;
-    let sent = if refunding { send_refund(db, providers, &refund_id).await? } else { Sent::Done(String::new()) };
+    let sent =
+        if refunding { send_refund(writer.db(), providers, &refund_id).await? } else { Sent::Done(String::new()) };
     let provider_ref = match sent {
         Sent::Done(provider_ref) => provider_ref,
         Sent::Refused => {
-            drop_refund(db, &order_id, &refund_id).await?;
+            drop_refund(writer, &order_id, &refund_id).await?;
             return Err(OrderError::PaymentProvider(PaymentState::None));
         }
         Sent::Unknown => return Err(OrderError::PaymentProvider(PaymentState::Unknown)),
     };
-    let txn = begin_write(db).await?;
+    let mut txn = writer.begin().await?;
     lock(&txn, &order_id).await?;
     if refunding {
-        settle_refund(&txn, &order_id, &refund_id, &provider_ref, actor).await?;
+        settle_refund(&mut txn, &order_id, &refund_id, &provider_ref, actor).await?;
     }
     let marked = txn
         .execute_raw(statement(
@@ -1032,6 +1010,6 @@ pub async fn refund_return(
     follow_refunds(&txn, &order_id, actor, None).await?;
     let order = orders::read(&txn, &order_id).await?.ok_or(OrderError::NotFound("order"))?;
     let changed = the_return(&order, return_id)?;
-    commit_with(txn, effects, Outcome::Return(&changed)).await?;
+    commit_with(txn, answers, Outcome::Return(&changed)).await?;
     Ok(changed)
 }

@@ -20,13 +20,15 @@
 //! given back the same way.
 
 use chrono::Duration;
-use emporium_core::db::{begin_write, now, statement};
+use emporium_core::db::{now, statement};
+use emporium_core::uow::{StoredAnswer, UnitOfWork, Writer};
 use emporium_core::{Money, ValidationErrors};
 use emporium_inventory::{self as inventory, InventoryError, ReorderCrossing, Reservation};
 use emporium_payments::{Authorize, PaymentFailure, PaymentProvider, PaymentToken, Providers};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction};
+use sea_orm::ConnectionTrait;
 
 use crate::carts::{self, Caller, CartView};
+use crate::events::OrderEvent;
 use crate::orders::{self, Order};
 use crate::{DiscountRefusal, OrderError, PaymentState, setup};
 
@@ -39,7 +41,8 @@ fn span(hold: std::time::Duration) -> Duration {
     Duration::from_std(hold).unwrap_or_else(|_| Duration::minutes(15))
 }
 
-/// What a checkout changed in stock, for the gateway's caches and `stock.low` events.
+/// What a write changed in stock: the variants whose availability moved, and the levels that
+/// crossed their reorder point.
 #[derive(Debug, Clone, Default)]
 pub struct StockChange {
     /// Variants whose availability changed.
@@ -48,16 +51,27 @@ pub struct StockChange {
     pub crossings: Vec<(String, ReorderCrossing)>,
 }
 
-/// What only the caller knows how to do, called at fixed points of a checkout.
-#[async_trait::async_trait]
-pub trait Effects: Send + Sync {
-    /// In a transaction that changed stock: write its events and invalidation records.
-    async fn stock_changed(&self, txn: &DatabaseTransaction, change: &StockChange) -> Result<(), OrderError>;
-    /// In the transaction that completes a request (the order placed, fulfilled, cancelled or
-    /// refunded; a return changed): store the request's answer with it.
-    async fn recorded(&self, txn: &DatabaseTransaction, outcome: Outcome<'_>) -> Result<(), OrderError>;
-    /// After each commit: drop what caches hold of the changed stock.
-    async fn committed(&self);
+impl StockChange {
+    /// Notes the change on the unit of work that makes it: stale availability, `stock.low`.
+    pub(crate) async fn record(&self, work: &mut UnitOfWork) -> Result<(), OrderError> {
+        inventory::record_change(work, self.variant_ids.iter().map(String::as_str), &self.crossings).await?;
+        Ok(())
+    }
+}
+
+/// What only the caller knows: the answer its request stores with the write that completes
+/// it (the order placed, fulfilled, cancelled or refunded; a return changed).
+pub trait Answers: Send + Sync {
+    /// The answer to store for `outcome`, if the request keeps one.
+    fn answer(&self, outcome: Outcome<'_>) -> Result<Option<Box<dyn StoredAnswer>>, OrderError>;
+}
+
+/// Notes the request's answer on the unit of work that completes it.
+pub(crate) fn answering(work: &mut UnitOfWork, answers: &dyn Answers, outcome: Outcome<'_>) -> Result<(), OrderError> {
+    if let Some(answer) = answers.answer(outcome)? {
+        work.answer(answer);
+    }
+    Ok(())
 }
 
 /// What a request produced, for the answer stored with it.
@@ -101,16 +115,16 @@ struct Taken {
 /// Checks out a cart: the placed order, or the reason none was placed (and nothing stays
 /// reserved or charged).
 pub async fn checkout(
-    db: &DatabaseConnection,
+    writer: &Writer,
     providers: &Providers,
-    effects: &dyn Effects,
+    answers: &dyn Answers,
     input: CheckoutInput,
 ) -> Result<Order, OrderError> {
     let token = PaymentToken::parse(&input.token, "payment.token")?;
     let provider = providers.get(&input.provider).ok_or_else(|| {
         ValidationErrors::single("payment.provider", "unknown_provider", "names no configured payment provider")
     })?;
-    let taken = take(db, effects, &input).await?;
+    let taken = take(writer, &input).await?;
     let total = taken.view.totals.total;
     let authorized = if total.amount() == 0 {
         None
@@ -126,7 +140,7 @@ pub async fn checkout(
             Ok(authorized) => {
                 // Known at once, so a crash before the order is placed leaves a payment the
                 // sweeper can give back ([`sweep_abandoned`]).
-                record_authorized(db, &taken.checkout_id, &authorized).await?;
+                record_authorized(writer, &taken.checkout_id, &authorized).await?;
                 Some(authorized)
             }
             Err(failure) => {
@@ -134,7 +148,7 @@ pub async fn checkout(
                 // error may have charged: the payment stays pending, and a retry uses the
                 // same key so the provider answers what it did.
                 let known = matches!(failure, PaymentFailure::Declined { .. } | PaymentFailure::Rejected { .. });
-                reopen(db, effects, &taken, known).await?;
+                reopen(writer, &taken, known).await?;
                 return Err(match failure {
                     PaymentFailure::Declined { reason } => OrderError::PaymentDeclined(reason),
                     PaymentFailure::Rejected { .. } => OrderError::PaymentProvider(PaymentState::None),
@@ -156,7 +170,7 @@ pub async fn checkout(
     // answering an earlier request's key differently) goes back.
     let paid_in_full = authorized.as_ref().is_none_or(|a| a.amount == total && a.captured == Some(total));
     let placed = if paid_in_full {
-        place(db, effects, &taken, captured, payment_ref.as_deref()).await
+        place(writer, answers, &taken, captured, payment_ref.as_deref()).await
     } else {
         Err(OrderError::PaymentProvider(PaymentState::None))
     };
@@ -168,7 +182,7 @@ pub async fn checkout(
                 Some(payment_ref) => give_back(provider.as_ref(), payment_ref, captured, &taken.provider_key).await,
                 None => true,
             };
-            reopen(db, effects, &taken, returned).await?;
+            reopen(writer, &taken, returned).await?;
             Err(match err {
                 // Money whose return the provider did not confirm may still be with the shop.
                 OrderError::PaymentProvider(_) if !returned => OrderError::PaymentProvider(PaymentState::Unknown),
@@ -180,12 +194,12 @@ pub async fn checkout(
 
 /// Records what the provider authorized and captured for a checkout, in its own transaction.
 async fn record_authorized(
-    db: &DatabaseConnection,
+    writer: &Writer,
     checkout_id: &str,
     authorized: &emporium_payments::Authorized,
 ) -> Result<(), OrderError> {
     let captured = authorized.captured.map_or(0, |c| c.amount());
-    let txn = begin_write(db).await?;
+    let txn = writer.begin().await?;
     txn.execute_raw(statement(
         txn.get_database_backend(),
         "UPDATE payments SET provider_ref = ?, status = ?, captured = ?, updated_at = ? \
@@ -217,10 +231,11 @@ async fn record_authorized(
 /// for that long, when its cart may be taken over and its units have gone back. Returns how
 /// many were given back.
 pub async fn sweep_abandoned(
-    db: &DatabaseConnection,
+    writer: &Writer,
     providers: &Providers,
     hold: std::time::Duration,
 ) -> Result<usize, OrderError> {
+    let db = writer.db();
     let stale = now() - span(hold);
     let rows = db
         .query_all_raw(statement(
@@ -240,7 +255,7 @@ pub async fn sweep_abandoned(
         let Some(provider) = providers.get(&provider_name) else { continue };
         let cart_checkout = checkout_id.split(':').next().unwrap_or(&checkout_id).to_owned();
         let key = key.unwrap_or_else(|| cart_checkout.clone());
-        let txn = begin_write(db).await?;
+        let txn = writer.begin().await?;
         let backend = txn.get_database_backend();
         let aside = txn
             .execute_raw(statement(
@@ -251,7 +266,6 @@ pub async fn sweep_abandoned(
             .await?;
         if aside.rows_affected() == 0 {
             // Placed, or taken up again by a retry of its checkout, since it was read.
-            txn.rollback().await?;
             continue;
         }
         txn.execute_raw(statement(
@@ -269,7 +283,7 @@ pub async fn sweep_abandoned(
             None => match provider.find(&key).await {
                 Ok(Some(found)) => (found.payment_ref, found.captured.unwrap_or(Money::zero(currency))),
                 Ok(None) => {
-                    settle_aside(db, &id, "failed").await?;
+                    settle_aside(writer, &id, "failed").await?;
                     continue;
                 }
                 Err(err) => {
@@ -279,7 +293,7 @@ pub async fn sweep_abandoned(
             },
         };
         if give_back(provider.as_ref(), &payment_ref, captured, &key).await {
-            settle_aside(db, &id, "voided").await?;
+            settle_aside(writer, &id, "voided").await?;
             given_back += 1;
         }
     }
@@ -287,13 +301,15 @@ pub async fn sweep_abandoned(
 }
 
 /// Marks a payment set aside by [`sweep_abandoned`] as settled: nothing of it stays with the shop.
-async fn settle_aside(db: &DatabaseConnection, id: &str, status: &str) -> Result<(), OrderError> {
-    db.execute_raw(statement(
-        db.get_database_backend(),
+async fn settle_aside(writer: &Writer, id: &str, status: &str) -> Result<(), OrderError> {
+    let work = writer.begin().await?;
+    work.execute_raw(statement(
+        work.get_database_backend(),
         "UPDATE payments SET status = ?, updated_at = ? WHERE id = ? AND order_id IS NULL",
         [status.into(), now().into(), id.into()],
     ))
     .await?;
+    work.commit().await?;
     Ok(())
 }
 
@@ -314,22 +330,14 @@ async fn give_back(provider: &dyn PaymentProvider, payment_ref: &str, captured: 
     }
 }
 
-async fn take(db: &DatabaseConnection, effects: &dyn Effects, input: &CheckoutInput) -> Result<Taken, OrderError> {
-    let txn = begin_write(db).await?;
-    match take_in(&txn, effects, input).await {
-        Ok(taken) => {
-            txn.commit().await?;
-            effects.committed().await;
-            Ok(taken)
-        }
-        Err(err) => {
-            txn.rollback().await?;
-            Err(err)
-        }
-    }
+async fn take(writer: &Writer, input: &CheckoutInput) -> Result<Taken, OrderError> {
+    let mut work = writer.begin().await?;
+    let taken = take_in(&mut work, input).await?;
+    work.commit().await?;
+    Ok(taken)
 }
 
-async fn take_in(txn: &DatabaseTransaction, effects: &dyn Effects, input: &CheckoutInput) -> Result<Taken, OrderError> {
+async fn take_in(txn: &mut UnitOfWork, input: &CheckoutInput) -> Result<Taken, OrderError> {
     let backend = txn.get_database_backend();
     if !emporium_core::id::is_id("cart", &input.cart_id) {
         return Err(OrderError::NotFound("cart"));
@@ -359,7 +367,7 @@ async fn take_in(txn: &DatabaseTransaction, effects: &dyn Effects, input: &Check
             ],
         ))
         .await?;
-    let cart = carts::find(txn, &input.cart_id, &input.caller).await?;
+    let cart = carts::find(&*txn, &input.cart_id, &input.caller).await?;
     if taken.rows_affected() == 0 {
         return Err(if cart.status == "checking_out" {
             OrderError::CheckoutInProgress
@@ -427,7 +435,7 @@ async fn take_in(txn: &DatabaseTransaction, effects: &dyn Effects, input: &Check
     };
     change.variant_ids.extend(lines.iter().map(|(v, _)| v.clone()));
     change.crossings = crossings_of(&view, &reservation.crossed);
-    effects.stock_changed(txn, &change).await?;
+    change.record(txn).await?;
     let total = view.totals.total;
     let fresh_key = format!("{checkout_id}_{}", uuid::Uuid::new_v4().simple());
     let recorded = txn
@@ -474,29 +482,21 @@ fn crossings_of(view: &CartView, crossed: &[ReorderCrossing]) -> Vec<(String, Re
 }
 
 async fn place(
-    db: &DatabaseConnection,
-    effects: &dyn Effects,
+    writer: &Writer,
+    answers: &dyn Answers,
     taken: &Taken,
     captured: Money,
     payment_ref: Option<&str>,
 ) -> Result<Order, OrderError> {
-    let txn = begin_write(db).await?;
-    match place_in(&txn, effects, taken, captured, payment_ref).await {
-        Ok(order) => {
-            txn.commit().await?;
-            effects.committed().await;
-            Ok(order)
-        }
-        Err(err) => {
-            txn.rollback().await?;
-            Err(err)
-        }
-    }
+    let mut work = writer.begin().await?;
+    let order = place_in(&mut work, answers, taken, captured, payment_ref).await?;
+    work.commit().await?;
+    Ok(order)
 }
 
 async fn place_in(
-    txn: &DatabaseTransaction,
-    effects: &dyn Effects,
+    txn: &mut UnitOfWork,
+    answers: &dyn Answers,
     taken: &Taken,
     captured: Money,
     payment_ref: Option<&str>,
@@ -534,7 +534,7 @@ async fn place_in(
                 variant_ids: lines.into_iter().map(|(v, _)| v).collect(),
                 crossings: crossings_of(view, &again.crossed),
             };
-            effects.stock_changed(txn, &change).await?;
+            change.record(txn).await?;
         }
         Err(other) => return Err(other.into()),
     }
@@ -546,6 +546,12 @@ async fn place_in(
         }
     }
     let order = orders::place(txn, &order_id, view, &taken.email, captured, &backordered).await?;
+    txn.emit(OrderEvent::Placed { order_id: order_id.clone() });
+    txn.emit(OrderEvent::Paid {
+        order_id: order_id.clone(),
+        amount: captured.amount(),
+        currency: captured.currency().code().to_owned(),
+    });
     txn.execute_raw(statement(
         backend,
         "UPDATE payments SET status = ?, order_id = ?, provider_ref = ?, captured = ?, updated_at = ? WHERE checkout_id = ?",
@@ -559,32 +565,24 @@ async fn place_in(
         ],
     ))
     .await?;
-    effects.recorded(txn, Outcome::Placed(&order)).await?;
+    answering(txn, answers, Outcome::Placed(&order))?;
     Ok(order)
 }
 
 /// Undoes a checkout that placed no order: its reservation released, its cart open again, and
 /// its payment row `failed` when no money is known to remain with the shop (`settled`), else
 /// left `pending` for a retry with the same key, or for reconciliation.
-async fn reopen(
-    db: &DatabaseConnection,
-    effects: &dyn Effects,
-    taken: &Taken,
-    settled: bool,
-) -> Result<(), OrderError> {
-    let txn = begin_write(db).await?;
+async fn reopen(writer: &Writer, taken: &Taken, settled: bool) -> Result<(), OrderError> {
+    let mut txn = writer.begin().await?;
     let backend = txn.get_database_backend();
     let mut change = StockChange::default();
     match inventory::release(&txn, &taken.reservation.id).await {
         Ok(settled) => change.variant_ids = settled.variant_ids(),
         // Expired meanwhile: the expiry job gave the units back.
         Err(InventoryError::ReservationNotActive) => {}
-        Err(other) => {
-            txn.rollback().await?;
-            return Err(other.into());
-        }
+        Err(other) => return Err(other.into()),
     }
-    effects.stock_changed(&txn, &change).await?;
+    change.record(&mut txn).await?;
     let at = now();
     txn.execute_raw(statement(
         backend,
@@ -602,6 +600,5 @@ async fn reopen(
         .await?;
     }
     txn.commit().await?;
-    effects.committed().await;
     Ok(())
 }

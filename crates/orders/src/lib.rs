@@ -4,12 +4,14 @@
 //! Checkout ([`checkout::checkout`]) is owned here, not by the gateway: it reserves stock
 //! through the inventory crate, calls the payment provider outside any database lock, and
 //! places the order and commits the reservation in one transaction, undoing what it did when a
-//! step fails. The gateway supplies [`checkout::Effects`] for what only it knows (cache
-//! invalidation, the stored idempotent answer).
+//! step fails. Every write is a unit of work (`emporium_core::uow`) that carries its events and
+//! the availability it makes stale; the caller supplies [`checkout::Answers`] for the one thing
+//! only it knows, the answer its request stores with the write.
 
 pub mod after_sale;
 pub mod carts;
 pub mod checkout;
+pub mod events;
 pub mod orders;
 pub mod pricing;
 pub mod setup;
@@ -143,6 +145,20 @@ pub enum OrderError {
     /// The database failed.
     #[error("database error")]
     Database(#[from] DbErr),
+}
+
+impl From<emporium_core::uow::CommitError> for OrderError {
+    fn from(err: emporium_core::uow::CommitError) -> Self {
+        use emporium_core::uow::{AnswerError, CommitError};
+        match err {
+            CommitError::Database(e) | CommitError::Answer(AnswerError::Database(e)) => Self::Database(e),
+            CommitError::Answer(AnswerError::Lost) => Self::Effect {
+                code: "idempotency_in_progress",
+                kind: ErrorKind::Conflict,
+                detail: "A request with this Idempotency-Key is still running; retry shortly.".to_owned(),
+            },
+        }
+    }
 }
 
 impl From<MoneyError> for OrderError {

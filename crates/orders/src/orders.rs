@@ -259,14 +259,6 @@ pub async fn place<C: ConnectionTrait>(
         .await?;
     }
     append_history(db, order_id, Some("paid"), None, None, None).await?;
-    let data = serde_json::json!({"order_id": order_id});
-    emporium_core::events::append(db, "order.placed", &data).await?;
-    emporium_core::events::append(
-        db,
-        "order.paid",
-        &serde_json::json!({"order_id": order_id, "amount": captured.amount(), "currency": captured.currency().code()}),
-    )
-    .await?;
     read(db, order_id).await?.ok_or(OrderError::NotFound("order"))
 }
 

@@ -6,27 +6,38 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use emporium_core::changes::Position;
+
 use super::{CATALOG, Doc, Lookup, RenderToken, Rendered, RenderedLookup, SharedLookup, StockLookup, Token};
+
+/// How much longer than twice the TTL a write is remembered as applied (the log keeps rows
+/// for the TTL and a minute).
+const APPLIED_MARGIN: Duration = Duration::from_secs(120);
 
 /// Bytes of catalog-wide entries (list pages, GraphQL responses) kept at most.
 const SHARED_BYTES: u64 = 32 * 1024 * 1024;
 
-/// Documents and generations in this process's memory. A key's generation is the cache version
-/// of the last write that touched it (0 if none has since this process started).
+/// Documents and generations in this process's memory. A key's generation is a number this
+/// process has never given out before, taken when a write touching the key was applied (0 if
+/// none has been since this process started): an entry lives while its key's generation is
+/// the one it was stored under.
 pub struct MemoryCache {
-    entries: moka::sync::Cache<String, (i64, Arc<Doc>)>,
+    entries: moka::sync::Cache<String, (u64, Arc<Doc>)>,
     /// Availability figures by stock key.
-    stock: moka::sync::Cache<String, (i64, i64)>,
+    stock: moka::sync::Cache<String, (u64, i64)>,
     /// Catalog-wide entries, weighed by their size.
-    shared: moka::sync::Cache<String, (i64, Bytes)>,
+    shared: moka::sync::Cache<String, (u64, Bytes)>,
     /// Answers rendered with availability, each with the epoch and catalog generation it was
     /// rendered under: current while no generation at all has moved since.
-    rendered: moka::sync::Cache<String, (u64, i64, Arc<Rendered>)>,
-    /// Moves whenever any generation moves, after it moved.
+    rendered: moka::sync::Cache<String, (u64, u64, Arc<Rendered>)>,
+    /// Moves whenever any generation moves (it is where generations are taken from).
     epoch: AtomicU64,
     /// Never evicted: a forgotten generation would revive a stale entry. One small entry per
     /// key ever written, which is bounded by the catalog's size.
-    generations: moka::sync::Cache<String, i64>,
+    generations: moka::sync::Cache<String, u64>,
+    /// Writes already applied (by their writer here, or by an earlier poll), so the log's
+    /// replay of them drops nothing again. Kept longer than the log keeps rows.
+    applied: moka::sync::Cache<Position, ()>,
 }
 
 impl MemoryCache {
@@ -36,14 +47,14 @@ impl MemoryCache {
             entries: moka::sync::Cache::builder().max_capacity(max_entries).time_to_live(ttl).build(),
             stock: moka::sync::Cache::builder().max_capacity(max_entries * 4).time_to_live(ttl).build(),
             shared: moka::sync::Cache::builder()
-                .weigher(|key: &String, (_, value): &(i64, Bytes)| {
+                .weigher(|key: &String, (_, value): &(u64, Bytes)| {
                     u32::try_from(key.len() + value.len()).unwrap_or(u32::MAX)
                 })
                 .max_capacity(SHARED_BYTES)
                 .time_to_live(ttl)
                 .build(),
             rendered: moka::sync::Cache::builder()
-                .weigher(|key: &String, (_, _, value): &(u64, i64, Arc<Rendered>)| {
+                .weigher(|key: &String, (_, _, value): &(u64, u64, Arc<Rendered>)| {
                     u32::try_from(key.len() + 2 * value.body.len()).unwrap_or(u32::MAX)
                 })
                 .max_capacity(SHARED_BYTES / 2)
@@ -51,10 +62,14 @@ impl MemoryCache {
                 .build(),
             epoch: AtomicU64::new(0),
             generations: moka::sync::Cache::builder().build(),
+            applied: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(ttl * 2 + APPLIED_MARGIN)
+                .build(),
         }
     }
 
-    fn generation(&self, key: &str) -> i64 {
+    fn generation(&self, key: &str) -> u64 {
         self.generations.get(key).unwrap_or(0)
     }
 
@@ -119,27 +134,46 @@ impl MemoryCache {
         }
     }
 
-    /// Moves `key`'s generation forward to `version` (never back: applying a write twice, or
-    /// an older one after a newer, changes nothing).
-    pub(super) fn invalidate(&self, key: &str, version: i64) {
-        let result = self.generations.entry_by_ref(key).and_compute_with(|current| match current {
-            Some(entry) if *entry.value() >= version => moka::ops::compute::Op::Nop,
-            _ => moka::ops::compute::Op::Put(version),
-        });
-        if matches!(
-            result,
-            moka::ops::compute::CompResult::Inserted(_) | moka::ops::compute::CompResult::ReplacedWith(_)
-        ) {
-            self.entries.invalidate(key);
-            self.stock.invalidate(key);
-            self.epoch.fetch_add(1, Ordering::SeqCst);
+    /// Applies a committed write that touched `keys`: each key takes a new generation, which
+    /// kills every entry stored under the old one. A write applied before changes nothing.
+    pub(super) fn apply(&self, position: Position, keys: &[&str]) {
+        if self.applied.contains_key(&position) {
+            return;
         }
+        for key in keys {
+            self.invalidate(key);
+        }
+        self.applied.insert(position, ());
+    }
+
+    /// Gives `key` a generation never given before.
+    fn invalidate(&self, key: &str) {
+        let generation = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        self.generations.insert(key.to_owned(), generation);
+        self.entries.invalidate(key);
+        self.stock.invalidate(key);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(seq: i64) -> Position {
+        Position { txn: 0, seq }
+    }
+
+    #[test]
+    fn a_write_that_commits_after_a_later_numbered_one_still_kills_what_was_read_before_it() {
+        // PostgreSQL numbers writes by transaction id, not commit order: the write numbered
+        // 5 may commit after the one numbered 9. Applied last, it must still kill the entry.
+        let cache = MemoryCache::new(Duration::from_secs(60), 100);
+        cache.apply(Position { txn: 9, seq: 1 }, &["tee"]);
+        let Lookup::Miss(Some(token)) = cache.get("tee") else { unreachable!("must miss") };
+        cache.put("tee", token, doc("read before the write numbered 5 committed"));
+        cache.apply(Position { txn: 5, seq: 2 }, &["tee"]);
+        assert!(matches!(cache.get("tee"), Lookup::Miss(Some(_))));
+    }
 
     fn doc(body: &'static str) -> Arc<Doc> {
         Arc::new(Doc::new(
@@ -157,7 +191,7 @@ mod tests {
         // A reader misses and goes to the database...
         let Lookup::Miss(Some(token)) = cache.get("tee") else { unreachable!("empty cache must miss") };
         // ...a write commits and invalidates...
-        cache.invalidate("tee", 1);
+        cache.apply(at(1), &["tee"]);
         // ...and the reader stores what it read before the write.
         cache.put("tee", token, doc("old"));
         assert!(matches!(cache.get("tee"), Lookup::Miss(Some(_))));
@@ -166,8 +200,8 @@ mod tests {
         cache.put("tee", token, doc("new"));
         assert!(matches!(cache.get("tee"), Lookup::Hit(d) if d.template.body == "new"));
 
-        // The same write applied again (the invalidation log replayed) keeps the entry.
-        cache.invalidate("tee", 1);
+        // The same write applied again (the change log replayed) keeps the entry.
+        cache.apply(at(1), &["tee"]);
         assert!(matches!(cache.get("tee"), Lookup::Hit(_)));
     }
 
@@ -183,7 +217,7 @@ mod tests {
         };
         let RenderedLookup::Stale(Some(token), None) = cache.get_rendered("page") else { unreachable!("empty") };
         // A sale lands while the page renders: what was rendered is stored dead.
-        cache.invalidate("stock:var_1", 1);
+        cache.apply(at(1), &["stock:var_1"]);
         cache.put_rendered("page", token, rendered("old"));
         let RenderedLookup::Stale(Some(token), Some(previous)) = cache.get_rendered("page") else {
             unreachable!("a stock write keeps the template")
@@ -191,9 +225,9 @@ mod tests {
         assert_eq!(previous.body, "old");
         cache.put_rendered("page", token, rendered("new"));
         assert!(matches!(cache.get_rendered("page"), RenderedLookup::Current(r) if r.body == "new"));
-        cache.invalidate("stock:var_2", 2);
+        cache.apply(at(2), &["stock:var_2"]);
         assert!(matches!(cache.get_rendered("page"), RenderedLookup::Stale(Some(_), Some(_))));
-        cache.invalidate(CATALOG, 3);
+        cache.apply(at(3), &[CATALOG]);
         assert!(matches!(cache.get_rendered("page"), RenderedLookup::Stale(Some(_), None)), "a catalog write drops it");
     }
 }

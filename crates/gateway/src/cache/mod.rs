@@ -18,6 +18,8 @@ pub mod template;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+use emporium_core::changes::Position;
+use emporium_core::uow::Key;
 
 pub use self::memory::MemoryCache;
 pub use self::redis::RedisCache;
@@ -69,7 +71,7 @@ pub struct Rendered {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RenderToken {
     epoch: u64,
-    catalog: i64,
+    catalog: u64,
 }
 
 /// What the cache had for a rendered answer.
@@ -93,11 +95,11 @@ fn catalog_last<T>(mut keys: Vec<T>, key: impl Fn(&T) -> &str) -> Vec<T> {
 
 /// The cache key of a variant's availability.
 pub fn stock_key(variant_id: &str) -> String {
-    format!("{STOCK_PREFIX}{variant_id}")
+    Key::stock(variant_id)
 }
 
 /// What every availability key starts with.
-pub const STOCK_PREFIX: &str = "stock:";
+pub const STOCK_PREFIX: &str = Key::STOCK_PREFIX;
 
 /// What the cache had for one variant's availability.
 #[derive(Debug, Clone)]
@@ -129,7 +131,7 @@ pub enum SharedLookup {
 /// The key whose generation every catalog-wide entry shares. Any write that changes what a
 /// catalog read can return (a product, its variants, prices or availability, a category)
 /// moves it, because such an entry may have read anything.
-pub const CATALOG: &str = "catalog";
+pub const CATALOG: &str = Key::CATALOG;
 
 /// The generation a reader saw before it went to the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,42 +246,26 @@ impl ProductCache {
         }
     }
 
-    /// Kills every cached document under `keys`, moving their generations to `version`, the
-    /// write's cache version from [`sync::record`]. Call after the write committed and before
-    /// answering it, with [`CATALOG`] among the keys when catalog-wide entries may be stale.
-    /// If Redis does not take it, every instance's next poll of the log applies it.
-    pub async fn invalidate(&self, keys: &[&str], version: i64) {
-        let keys = catalog_last(keys.to_vec(), |key| *key);
-        match &self.store {
-            CacheStore::Memory(cache) => keys.iter().for_each(|key| cache.invalidate(key, version)),
-            CacheStore::Redis(cache) => {
-                let rows: Vec<(i64, &str)> = keys.iter().map(|key| (version, *key)).collect();
-                if cache.advance(&rows).await {
-                    cache.knows(version);
-                }
-            }
-        }
-    }
-
-    /// Applies rows of the invalidation log; false if the cache could not take them.
-    pub(crate) async fn apply(&self, rows: &[(i64, String)]) -> bool {
-        let rows = catalog_last(rows.iter().collect(), |(_, key)| key.as_str());
+    /// Kills every cached entry under `keys`, the keys a committed write touched (its
+    /// position in the change log names it). The writer calls it once it has committed and
+    /// before it answers; every instance's poll of the log calls it again, which changes
+    /// nothing for a write already applied. False if the cache could not take it (Redis
+    /// unreachable): the next poll tries again.
+    pub async fn apply(&self, position: Position, keys: &[String]) -> bool {
+        let keys = catalog_last(keys.iter().map(String::as_str).collect(), |key| key);
         match &self.store {
             CacheStore::Memory(cache) => {
-                rows.iter().for_each(|(version, key)| cache.invalidate(key, *version));
+                cache.apply(position, &keys);
                 true
             }
-            CacheStore::Redis(cache) => {
-                let rows: Vec<(i64, &str)> = rows.iter().map(|(version, key)| (*version, key.as_str())).collect();
-                cache.advance(&rows).await
-            }
+            CacheStore::Redis(cache) => cache.advance(position, &keys).await,
         }
     }
 
-    /// Notes that the log has been applied up to `version`.
-    pub(crate) fn synced(&self, version: i64) {
+    /// Notes a complete pass over the log.
+    pub(crate) fn synced(&self) {
         if let CacheStore::Redis(cache) = &self.store {
-            cache.synced(version);
+            cache.synced();
         }
     }
 }

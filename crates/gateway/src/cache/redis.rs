@@ -1,27 +1,29 @@
 //! The Redis cache, shared by every instance that shares the database.
 //!
-//! Keys: `{prefix}g:{key}` (the key's generation: the cache version of the last write that
-//! touched it), `{prefix}d:{key}` (a document: `generation \n id \n slug \n published \n etag
+//! Keys: `{prefix}g:{key}` (the key's generation: a number from the `{prefix}clock` counter,
+//! taken when a write touching the key was applied), `{prefix}d:{key}` (a document: `generation \n id \n slug \n published \n etag
 //! \n template`), `{prefix}a:{key}` (a variant's availability, `generation \n figure`, for
 //! `stock:` keys) and `{prefix}s:{key}` (a catalog-wide entry: `generation \n bytes`, under the
 //! `catalog` key's generation). A read fetches generation and entry in one `MGET` and trusts the entry only
 //! if it was stored under the current generation. Generations only move forward.
 //!
-//! A missing generation (expired, or evicted under memory pressure) is never read as valid:
-//! the reader sets it to the newest version this instance knows before storing anything under
-//! it, so an entry stored under an older generation stays dead.
+//! `{prefix}w:{txn}:{seq}` marks a write of the change log as applied, so the writer and every
+//! instance's poll apply it once between them. A missing generation (expired, or evicted under
+//! memory pressure) is never read as valid: the reader sets it to a fresh number from the clock
+//! before storing anything under it, so an entry stored under an older generation stays dead.
 //!
-//! This instance uses Redis only while its last complete pass over the invalidation log
+//! This instance uses Redis only while its last complete pass over the change log
 //! (`sync.rs`) is recent, and not for a second after a failed call. An invalidation its writer
 //! could not deliver (Redis cut off, a timeout, a crash after the commit) is thus applied by
 //! every other instance's next poll, and an instance that cannot apply it stops trusting
 //! Redis: no instance serves the old entry for more than about a second.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use emporium_core::changes::Position;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
@@ -31,18 +33,35 @@ use crate::redis::SharedRedis;
 /// How old this instance's last complete sync may be for Redis to be trusted.
 const TRUST_WINDOW: Duration = Duration::from_millis(750);
 
-/// Moves generations forward, never back, and drops the entries of those it moved.
-/// KEYS: generation and entry key pairs; ARGV: the version, the generation TTL.
+/// Applies one write of the change log once: gives each key it touched a fresh generation and
+/// drops its entry. KEYS: the write's mark, the clock, then generation and entry key pairs;
+/// ARGV: the generation TTL, the mark's TTL.
 const ADVANCE: &str = r"
-local v = tonumber(ARGV[1])
-for i = 1, #KEYS, 2 do
-  local current = tonumber(redis.call('GET', KEYS[i]))
-  if not current or current < v then
-    redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[2])
-    redis.call('DEL', KEYS[i + 1])
-  end
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
+  return 0
+end
+local v = redis.call('INCR', KEYS[2])
+for i = 3, #KEYS, 2 do
+  redis.call('SET', KEYS[i], v, 'EX', ARGV[1])
+  redis.call('DEL', KEYS[i + 1])
 end
 return 1
+";
+
+/// Sets missing generations to one fresh number from the clock. KEYS: the clock, then the
+/// generation keys; ARGV: the generation TTL. Returns the number and, per key, 1 if this call
+/// set it (0 if another reader did first).
+const INITIALISE: &str = r"
+local v = redis.call('INCR', KEYS[1])
+local set = {v}
+for i = 2, #KEYS do
+  if redis.call('SET', KEYS[i], v, 'NX', 'EX', ARGV[1]) then
+    set[i] = 1
+  else
+    set[i] = 0
+  end
+end
+return set
 ";
 
 /// A product cache in Redis.
@@ -52,14 +71,12 @@ pub struct RedisCache {
     ttl: Duration,
     /// `redis.now_ms()` of the last complete sync (0: none yet).
     synced_at_ms: AtomicU64,
-    /// The newest cache version this instance knows to be applied.
-    known_version: AtomicI64,
 }
 
 impl RedisCache {
     /// A cache in `redis` under `prefix`.
     pub fn new(redis: Arc<SharedRedis>, prefix: String, ttl: Duration) -> Self {
-        Self { redis, prefix, ttl, synced_at_ms: AtomicU64::new(0), known_version: AtomicI64::new(0) }
+        Self { redis, prefix, ttl, synced_at_ms: AtomicU64::new(0) }
     }
 
     /// Runs one bounded Redis call.
@@ -86,23 +103,20 @@ impl RedisCache {
         self.ttl.as_secs() * 2 + 60
     }
 
-    /// Tokens for keys whose generation is missing: each is set to the newest version this
-    /// instance knows, unless someone set it first (then nothing is stored this time).
+    /// Tokens for keys whose generation is missing: each is set to a fresh number, unless
+    /// someone set it first (then nothing is stored this time).
     async fn initialise(&self, connection: &mut ConnectionManager, keys: &[&str]) -> Vec<Option<Token>> {
-        let known = self.known_version.load(Ordering::SeqCst);
-        let mut pipe = redis::pipe();
+        let mut call = redis::cmd("EVAL");
+        call.arg(INITIALISE).arg(keys.len() + 1).arg(format!("{}clock", self.prefix));
         for key in keys {
-            pipe.cmd("SET")
-                .arg(format!("{}g:{key}", self.prefix))
-                .arg(known)
-                .arg("NX")
-                .arg("EX")
-                .arg(self.generation_ttl());
+            call.arg(format!("{}g:{key}", self.prefix));
         }
-        let Some(replies) = self.bounded::<Vec<Option<String>>>("write", pipe.query_async(connection)).await else {
+        call.arg(self.generation_ttl());
+        let Some(replies) = self.bounded::<Vec<i64>>("write", call.query_async(connection)).await else {
             return keys.iter().map(|_| None).collect();
         };
-        replies.into_iter().map(|set| set.map(|_| Token(known.to_string()))).collect()
+        let generation = replies.first().copied().unwrap_or_default();
+        (0..keys.len()).map(|i| (replies.get(i + 1) == Some(&1)).then(|| Token(generation.to_string()))).collect()
     }
 
     /// Reads the entries of `keys` in namespace `entry` with their generations, in one `MGET`:
@@ -224,36 +238,30 @@ impl RedisCache {
         self.bounded::<()>("write", connection.set_ex(name, value, self.ttl.as_secs())).await;
     }
 
-    /// Moves the generations of `rows` (version, key) forward. False if Redis did not take it.
-    pub(super) async fn advance(&self, rows: &[(i64, &str)]) -> bool {
-        if rows.is_empty() {
+    /// Applies the write at `position`, which touched `keys`, unless some instance already
+    /// has. False if Redis did not take it.
+    pub(super) async fn advance(&self, position: Position, keys: &[&str]) -> bool {
+        if keys.is_empty() {
             return true;
         }
         let Some(mut connection) = self.connection() else { return false };
-        let mut pipe = redis::pipe();
-        for (version, key) in rows {
+        let mut call = redis::cmd("EVAL");
+        call.arg(ADVANCE)
+            .arg(2 + 2 * keys.len())
+            .arg(format!("{}w:{}:{}", self.prefix, position.txn, position.seq))
+            .arg(format!("{}clock", self.prefix));
+        for key in keys {
             let entry = if key.starts_with(STOCK_PREFIX) { "a" } else { "d" };
-            pipe.cmd("EVAL")
-                .arg(ADVANCE)
-                .arg(2)
-                .arg(format!("{}g:{key}", self.prefix))
-                .arg(format!("{}{entry}:{key}", self.prefix))
-                .arg(*version)
-                .arg(self.generation_ttl())
-                .ignore();
+            call.arg(format!("{}g:{key}", self.prefix)).arg(format!("{}{entry}:{key}", self.prefix));
         }
-        self.bounded::<()>("invalidation", pipe.query_async(&mut connection)).await.is_some()
+        // The mark outlives the log's rows (kept for the TTL and a minute).
+        call.arg(self.generation_ttl()).arg(self.generation_ttl());
+        self.bounded::<i64>("invalidation", call.query_async(&mut connection)).await.is_some()
     }
 
-    /// Notes that every write up to `version` has been applied.
-    pub(super) fn synced(&self, version: i64) {
-        self.known_version.fetch_max(version, Ordering::SeqCst);
+    /// Notes a complete pass over the change log.
+    pub(super) fn synced(&self) {
         self.synced_at_ms.store(self.redis.now_ms(), Ordering::SeqCst);
-    }
-
-    /// Notes a version this instance wrote and applied itself.
-    pub(super) fn knows(&self, version: i64) {
-        self.known_version.fetch_max(version, Ordering::SeqCst);
     }
 }
 

@@ -596,7 +596,7 @@ pub struct CatalogMutation;
 
 /// Commits a catalog write, recording the document's `Idempotency-Key` claim with it (the
 /// handler then stores the document's whole answer in its place).
-async fn commit(ctx: &Context<'_>, write: products::Write<'_>) -> Result<(), ApiError> {
+async fn commit(ctx: &Context<'_>, write: products::Write) -> Result<(), ApiError> {
     let placeholder = crate::idempotency::Answer::json(axum::http::StatusCode::OK, bytes::Bytes::from_static(b"{}"));
     write.commit_answering(&crate::graphql::claim(ctx), placeholder).await.map(|_| ())
 }

@@ -410,7 +410,7 @@ pub async fn delete_variant(
 
 /// A variant as the write's transaction sees it, with its availability.
 async fn variant_answer(
-    write: &products::Write<'_>,
+    write: &products::Write,
     status: StatusCode,
     product_id: &str,
     variant_id: &str,

@@ -1,0 +1,120 @@
+//! The one write path: every write is a unit of work, and the two logs it writes (the change
+//! log that caches and search indexes replay, and the event feed) never let a reader skip a
+//! write, however the writers' commits interleave.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use emporium_core::changes::{self, Position};
+use sea_orm::ConnectionTrait as _;
+
+use crate::common::{TestResult, TestServer};
+
+/// An event of the tests' own.
+#[derive(serde::Serialize)]
+#[serde(tag = "type", content = "data")]
+enum Probe {
+    #[serde(rename = "test.probe")]
+    Wrote { key: String },
+}
+
+impl emporium_core::events::DomainEvent for Probe {}
+
+const WRITERS: usize = 8;
+const WRITES: usize = 25;
+
+/// Reads both logs forward only, as the cache sync, the search poller and the feed's readers
+/// do, while writers commit in an order that is not the order they started in (each holds its
+/// transaction open a random moment after its first statement). A reader that skipped a write
+/// could never read it later: every write must still be read, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn readers_of_the_change_log_and_the_event_feed_never_skip_a_write_of_concurrent_writers() -> TestResult {
+    let server = Arc::new(TestServer::start().await?);
+    let mut writers = Vec::new();
+    for writer in 0..WRITERS {
+        let server = Arc::clone(&server);
+        writers.push(tokio::spawn(async move {
+            for n in 0..WRITES {
+                let key = format!("probe:{writer}:{n}");
+                let mut work = server.state.writer.begin().await?;
+                // A first statement gives the transaction its id (its place in the logs).
+                work.execute_unprepared("UPDATE locations SET priority = priority WHERE 1 = 0").await?;
+                tokio::time::sleep(Duration::from_millis(u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 16))).await;
+                work.emit(Probe::Wrote { key: key.clone() });
+                work.touch(key);
+                work.commit().await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    let (mut position, mut after_event) = (Position::default(), None::<String>);
+    let (mut keys, mut events) = (Vec::new(), Vec::new());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while keys.len() < WRITERS * WRITES || events.len() < WRITERS * WRITES {
+        assert!(tokio::time::Instant::now() < deadline, "read {} writes and {} events", keys.len(), events.len());
+        for change in changes::read_after(&server.app_db, position, 7).await? {
+            assert!(change.position > position, "the log went backwards");
+            position = change.position;
+            keys.extend(change.keys);
+        }
+        let page = emporium_core::events::read_after(&server.app_db, after_event.as_deref(), 7)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if let Some(last) = page.last() {
+            after_event = Some(last.id.clone());
+        }
+        events.extend(page.into_iter().filter(|e| e.kind == "test.probe").map(|e| e.data["key"].clone()));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    for writer in writers {
+        writer.await??;
+    }
+    let expected: BTreeSet<String> =
+        (0..WRITERS).flat_map(|w| (0..WRITES).map(move |n| format!("probe:{w}:{n}"))).collect();
+    assert_eq!(keys.len(), WRITERS * WRITES, "each write read once from the change log");
+    assert_eq!(keys.into_iter().collect::<BTreeSet<_>>(), expected);
+    assert_eq!(events.len(), WRITERS * WRITES, "each event read once from the feed");
+    let events: BTreeSet<String> = events.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect();
+    assert_eq!(events, expected);
+    Ok(())
+}
+
+/// A write that fails rolls back with everything it noted: no event, no change-log row.
+#[tokio::test]
+async fn a_unit_of_work_given_up_records_neither_its_events_nor_its_keys() -> TestResult {
+    let server = TestServer::start().await?;
+    let before = changes::tail(&server.app_db).await?;
+    let mut work = server.state.writer.begin().await?;
+    work.emit(Probe::Wrote { key: "dropped".to_owned() });
+    work.touch("dropped");
+    work.rollback().await?;
+    let mut work = server.state.writer.begin().await?;
+    work.emit(Probe::Wrote { key: "dropped too".to_owned() });
+    drop(work);
+    assert!(changes::read_after(&server.app_db, before, 10).await?.is_empty());
+    let events =
+        emporium_core::events::read_after(&server.app_db, None, 100).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert!(events.iter().all(|e| e.kind != "test.probe"), "{events:?}");
+    Ok(())
+}
+
+/// The statements a write runs are counted by its unit of work, its own records included.
+#[tokio::test]
+async fn a_unit_of_work_counts_the_statements_it_runs() -> TestResult {
+    let server = TestServer::start().await?;
+    let work = server.state.writer.begin().await?;
+    let committed = work.commit().await?;
+    assert_eq!((committed.statements, committed.position, committed.events.len()), (1, None, 0), "the commit alone");
+    let mut work = server.state.writer.begin().await?;
+    work.execute_unprepared("UPDATE locations SET priority = priority WHERE 1 = 0").await?;
+    work.emit(Probe::Wrote { key: "counted".to_owned() });
+    work.touch("counted");
+    let committed = work.commit().await?;
+    // The update, the events (one statement on PostgreSQL, two on SQLite), the log, the commit.
+    let events = if server.app_db.get_database_backend() == sea_orm::DbBackend::Postgres { 1 } else { 2 };
+    assert_eq!(committed.statements, 3 + events);
+    assert!(committed.position.is_some());
+    assert_eq!(committed.events.len(), 1);
+    Ok(())
+}
