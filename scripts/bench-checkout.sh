@@ -6,6 +6,8 @@
 # stock sold equals the orders placed (none oversold). Expects a release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-wrk.sh
+source scripts/bench-wrk.sh
 
 DURATION="${BENCH_DURATION:-10s}"
 BUYERS="${BENCH_BUYERS:-32}"
@@ -139,11 +141,28 @@ printf "\ncheckout: %s buyers over %s SKUs, each looping cart → item → addre
   "$BUYERS" "$(wc -w <<<"$SKUS")" "$DURATION" "$(nproc)"
 printf "| %-28s | %10s | %12s | %12s | %8s | %8s |\n" "database" "orders/s" "req p50 ms" "req p99 ms" "placed" "failed"
 printf "|%s|%s|%s|%s|%s|%s|\n" "------------------------------" "------------" "--------------" "--------------" "----------" "----------"
+# The ceiling: pgbench running the least SQL a whole guest purchase writes (scripts/
+# checkout-ceiling, a copy of the shop's reference), right before and after the scenario, so
+# the ratio compares figures of the same minutes.
+ceiling() {
+  (cd scripts/checkout-ceiling && SECONDS_="${DURATION%s}" CLIENTS="$BUYERS" bash run.sh) 2>/dev/null |
+    sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1
+}
 if psql -q "$PG_SERVER/postgres" -c "CREATE DATABASE $db_name" >/dev/null 2>&1; then
+  before="$(ceiling || true)"
   start "$PG_SERVER/$db_name"
   read -r rate p50 p99 placed failed < <(scenario "$PG_SERVER/$db_name")
   stop
+  after="$(ceiling || true)"
   printf "| %-28s | %10s | %12s | %12s | %8s | %8s |\n" "PostgreSQL" "$rate" "$p50" "$p99" "$placed" "$failed"
+  if [ -n "$before" ] && [ -n "$after" ]; then
+    printf "| %-28s | %10.0f | %12s | %12s | %8s | %8s |\n" "pgbench ceiling (mean of 2)" \
+      "$(awk -v a="$before" -v b="$after" 'BEGIN {print (a + b) / 2}')" "" "" "" ""
+    ratio_line="$(awk -v r="$rate" -v a="$before" -v b="$after" \
+      'BEGIN {printf "checkout vs ceiling: %.2f (ceiling %.0f before, %.0f after)", 2 * r / (a + b), a, b}')"
+  else
+    ratio_line="checkout vs ceiling: not measured (pgbench unavailable)"
+  fi
 else
   echo "warning: no PostgreSQL at $PG_SERVER: the PostgreSQL checkout run is skipped" >&2
 fi
@@ -151,3 +170,5 @@ start "sqlite://$work/bench.db"
 read -r rate p50 p99 placed failed < <(scenario "sqlite://$work/bench.db")
 stop
 printf "| %-28s | %10s | %12s | %12s | %8s | %8s |\n" "SQLite (synchronous=FULL)" "$rate" "$p50" "$p99" "$placed" "$failed"
+[ -n "${ratio_line:-}" ] && printf "\n%s\n" "$ratio_line"
+exit 0

@@ -1,5 +1,12 @@
-# Sourced by the benchmark scripts: one wrk run reduced to "rps p50_ms p99_ms". Reads THREADS,
-# CONNECTIONS and DURATION from the caller.
+# Sourced by the benchmark scripts: wrk installed if missing, and one wrk run reduced to
+# "rps p50_ms p99_ms". Reads THREADS, CONNECTIONS and DURATION from the caller.
+
+# wrk from Debian's package when it is missing (every benchmark script needs it).
+if ! command -v wrk >/dev/null 2>&1; then
+  echo "installing wrk (Debian package)" >&2
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get install -y -qq wrk >/dev/null 2>&1 || { $sudo apt-get update -qq && $sudo apt-get install -y -qq wrk >/dev/null; }
+fi
 
 # Prints "rps p50_ms p99_ms" for one wrk run; warns on stderr about non-2xx answers.
 run() {

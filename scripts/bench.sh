@@ -14,11 +14,6 @@ CEILING_PORT="${BENCH_CEILING_PORT:-18182}"
 LIST_CEILING_PORT="${BENCH_LIST_CEILING_PORT:-18183}"
 SLUG="organic-cotton-tee"
 
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "installing wrk (Debian package)"
-  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi
-fi
-
 cargo build --release -q -p emporium-gateway --bin emporium
 BIN="${CARGO_TARGET_DIR:-target}/release/emporium"
 

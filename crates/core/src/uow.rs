@@ -127,6 +127,13 @@ impl Writer {
         &self.db
     }
 
+    /// A write of one statement that records nothing (no event, no stale key, no answer):
+    /// atomic by itself, so it needs no transaction of its own, and costs one round trip
+    /// instead of three.
+    pub async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.db.execute_raw(stmt).await
+    }
+
     /// Begins a unit of work (a write transaction).
     pub async fn begin(&self) -> Result<UnitOfWork, DbErr> {
         Ok(UnitOfWork {

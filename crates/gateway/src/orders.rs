@@ -560,7 +560,9 @@ pub async fn create_cart(
 ) -> Result<Done<CartDto>, ApiError> {
     let txn = state.writer.begin().await?;
     let cart = carts::create_cart(&txn, caller, currency).await?;
-    cart_answer(txn, idempotency, StatusCode::CREATED, &cart.id, caller).await
+    let value = CartDto::from(carts::new_view(&txn, cart).await?);
+    let answer = answer(txn, idempotency, StatusCode::CREATED, &value).await?;
+    Ok(Done { value, answer })
 }
 
 /// A cart, priced now.
@@ -592,7 +594,7 @@ pub async fn change_cart(
     let txn = state.writer.begin().await?;
     // A shopper adding units never takes the cart past the money bound (only a price rise may).
     let adds_units = matches!(op, CartOp::AddItem { .. } | CartOp::SetQuantity { .. });
-    match op {
+    let cart = match op {
         CartOp::AddItem { sku, quantity } => carts::add_item(&txn, cart_id, caller, &sku, quantity).await?,
         CartOp::SetQuantity { item_id, quantity } => {
             carts::set_quantity(&txn, cart_id, caller, &item_id, quantity).await?
@@ -601,8 +603,9 @@ pub async fn change_cart(
         CartOp::Update(change) => carts::update_cart(&txn, cart_id, caller, &change).await?,
         CartOp::ApplyDiscount { code } => carts::apply_discount(&txn, cart_id, caller, &code).await?,
         CartOp::RemoveDiscount { code } => carts::remove_discount(&txn, cart_id, caller, &code).await?,
-    }
-    let view = carts::view(&txn, cart_id, caller).await?;
+    };
+    // Priced once, from the row the change locked (or wrote).
+    let view = carts::view_of(&txn, cart).await?;
     if adds_units && view.items.iter().any(|i| i.over_limit) {
         return Err(ApiError::validation(emporium_core::ValidationErrors::single(
             "quantity",
@@ -687,6 +690,7 @@ pub async fn checkout_cart(
         provider,
         token,
         attempt: attempt(idempotency, cart_id),
+        retryable: idempotency.attempt().is_some(),
         hold: state.config.reservation_ttl,
     };
     let order = checkout::checkout(&state.writer, &state.payments, &effects, input).await?;

@@ -17,8 +17,8 @@ pub use locations::{
     list_locations, location_by_code,
 };
 pub use reservations::{
-    Backordered, MAX_LINES, MAX_QUANTITY, Reservation, ReservedLine, Settled, commit, expire_due, held_units, release,
-    reserve, settle_backorder,
+    Backordered, MAX_LINES, MAX_QUANTITY, Reservation, ReservedLine, Settled, commit, commit_held, expire_due,
+    held_units, release, reserve, settle_backorder,
 };
 pub use stock::{
     Adjusted, Adjustment, Backorder, Level, LowStock, MAX_DELTA, MAX_LOW_STOCK, Movement, Reason, ReorderCrossing,

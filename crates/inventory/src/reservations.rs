@@ -297,10 +297,43 @@ pub async fn commit<C: ConnectionTrait>(
     if !finish(db, reservation_id, "committed").await? {
         return Err(InventoryError::ReservationNotActive);
     }
-    let backend = db.get_database_backend();
     let settled = settled_of(db, reservation_id).await?;
-    for line in &settled.lines {
-        let at = now();
+    sell(db, &settled, reference, actor).await?;
+    Ok(settled)
+}
+
+/// [`commit`] for the caller that made the reservation and holds what it took: the lines are
+/// not read again (a reservation's lines never change).
+pub async fn commit_held<C: ConnectionTrait>(
+    db: &C,
+    reservation: &Reservation,
+    reference: &str,
+    actor: Option<&str>,
+) -> Result<Settled, InventoryError> {
+    if !finish(db, &reservation.id, "committed").await? {
+        return Err(InventoryError::ReservationNotActive);
+    }
+    let settled = Settled { lines: reservation.lines.clone(), backorders: reservation.backorders.clone() };
+    sell(db, &settled, reference, actor).await?;
+    Ok(settled)
+}
+
+/// Takes the units of committed lines out of stock, with their `sale` movements (one
+/// statement for all of them).
+async fn sell<C: ConnectionTrait>(
+    db: &C,
+    settled: &Settled,
+    reference: &str,
+    actor: Option<&str>,
+) -> Result<(), InventoryError> {
+    let backend = db.get_database_backend();
+    let at = now();
+    let mut movements = String::from(
+        "INSERT INTO stock_movements (id, variant_id, location_id, delta, reason, on_hand_after, reference, actor, \
+         note, created_at) VALUES ",
+    );
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(settled.lines.len() * 8);
+    for (i, line) in settled.lines.iter().enumerate() {
         let after = db
             .query_one_raw(statement(
                 backend,
@@ -320,24 +353,26 @@ pub async fn commit<C: ConnectionTrait>(
             // invariant, and the whole commit rolls back.
             .ok_or(InventoryError::ReservationNotActive)?;
         let on_hand_after: i64 = after.try_get_by_index(0)?;
-        db.execute_raw(statement(
-            backend,
-            "INSERT INTO stock_movements (id, variant_id, location_id, delta, reason, on_hand_after, reference, actor, note, created_at) \
-             VALUES (?, ?, ?, ?, 'sale', ?, ?, ?, NULL, ?)",
-            [
-                id::new_id("mov").into(),
-                line.variant_id.clone().into(),
-                line.location_id.clone().into(),
-                (-line.quantity).into(),
-                on_hand_after.into(),
-                reference.into(),
-                actor.into(),
-                at.into(),
-            ],
-        ))
-        .await?;
+        movements.push_str(if i == 0 {
+            "(?, ?, ?, ?, 'sale', ?, ?, ?, NULL, ?)"
+        } else {
+            ", (?, ?, ?, ?, 'sale', ?, ?, ?, NULL, ?)"
+        });
+        values.extend([
+            id::new_id("mov").into(),
+            line.variant_id.clone().into(),
+            line.location_id.clone().into(),
+            (-line.quantity).into(),
+            on_hand_after.into(),
+            reference.into(),
+            actor.into(),
+            at.into(),
+        ]);
     }
-    Ok(settled)
+    if !settled.lines.is_empty() {
+        db.execute_raw(statement(backend, &movements, values)).await?;
+    }
+    Ok(())
 }
 
 /// Gives units back in the order `reserve` takes them (per variant by id: its levels by

@@ -92,6 +92,8 @@ pub struct CartView {
     pub shipping_method: Option<ShippingMethod>,
     pub prices_include_tax: bool,
     pub tax_rate_bp: i64,
+    /// Whether the shop ships by zones (checkout then needs a method).
+    pub ships_by_zones: bool,
     pub totals: Totals,
 }
 
@@ -123,6 +125,8 @@ pub fn address_from_json(text: &str) -> Option<Address> {
     .ok()
 }
 
+const CART_COLUMNS: &str = "id, currency, customer_id, status, email, shipping_address, billing_address, \
+                            shipping_method_id, checkout_id, checkout_expires_at, order_id, created_at";
 const CART: &str = "SELECT id, currency, customer_id, status, email, shipping_address, billing_address, \
                     shipping_method_id, checkout_id, checkout_expires_at, order_id, created_at FROM carts";
 
@@ -164,7 +168,20 @@ pub async fn create_cart<C: ConnectionTrait>(db: &C, caller: &Caller, currency: 
         [cart_id.clone().into(), currency.code().into(), caller.customer_id().into(), at.into(), at.into()],
     ))
     .await?;
-    find(db, &cart_id, caller).await
+    Ok(Cart {
+        id: cart_id,
+        currency,
+        customer_id: caller.customer_id().map(str::to_owned),
+        status: "open".to_owned(),
+        email: None,
+        shipping_address: None,
+        billing_address: None,
+        shipping_method_id: None,
+        checkout_id: None,
+        checkout_expires_at: None,
+        order_id: None,
+        created_at: at,
+    })
 }
 
 /// The cart if `caller` may reach it (404 otherwise, whether it exists or not).
@@ -193,17 +210,58 @@ async fn open_for_change<C: ConnectionTrait>(db: &C, cart_id: &str, caller: &Cal
         return Err(OrderError::NotFound("cart"));
     }
     let touched = db
-        .execute_raw(statement(
+        .query_one_raw(statement(
             db.get_database_backend(),
-            "UPDATE carts SET updated_at = ? WHERE id = ? AND status = 'open' AND (customer_id IS NULL OR customer_id = ?)",
+            &format!(
+                "UPDATE carts SET updated_at = ? WHERE id = ? AND status = 'open' \
+                 AND (customer_id IS NULL OR customer_id = ?) RETURNING {CART_COLUMNS}"
+            ),
             [now().into(), cart_id.into(), caller.customer_id().into()],
         ))
         .await?;
-    let cart = find(db, cart_id, caller).await?;
-    if touched.rows_affected() == 0 {
-        return Err(refused_change(&cart.status));
+    match touched {
+        Some(row) => Ok(cart_of(&row)?),
+        // Not the caller's (404), or not open: say which.
+        None => Err(refused_change(&find(db, cart_id, caller).await?.status)),
     }
-    Ok(cart)
+}
+
+/// Takes the cart for a checkout named `checkout_id` until `until`, and reads it in the same
+/// statement (so a change committed meanwhile is seen): only the caller's cart, open, or held
+/// by this same checkout, or by one whose hold ran out. 409 otherwise.
+pub async fn take_for_checkout<C: ConnectionTrait>(
+    db: &C,
+    cart_id: &str,
+    caller: &Caller,
+    checkout_id: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    until: chrono::DateTime<chrono::Utc>,
+) -> Result<Cart, OrderError> {
+    let taken = db
+        .query_one_raw(statement(
+            db.get_database_backend(),
+            &format!(
+                "UPDATE carts SET status = 'checking_out', checkout_id = ?, checkout_expires_at = ?, updated_at = ? \
+                 WHERE id = ? AND (customer_id IS NULL OR customer_id = ?) \
+                 AND (status = 'open' OR (status = 'checking_out' AND (checkout_id = ? OR checkout_expires_at < ?))) \
+                 RETURNING {CART_COLUMNS}"
+            ),
+            [
+                checkout_id.into(),
+                until.into(),
+                at.into(),
+                cart_id.into(),
+                caller.customer_id().into(),
+                checkout_id.into(),
+                at.into(),
+            ],
+        ))
+        .await?;
+    if let Some(row) = taken {
+        return Ok(cart_of(&row)?);
+    }
+    let cart = find(db, cart_id, caller).await?;
+    Err(if cart.status == "checking_out" { OrderError::CheckoutInProgress } else { OrderError::CartAlreadyCheckedOut })
 }
 
 fn check_quantity(quantity: i64) -> Result<(), ValidationErrors> {
@@ -225,7 +283,7 @@ pub async fn add_item<C: ConnectionTrait>(
     caller: &Caller,
     sku: &str,
     quantity: i64,
-) -> Result<(), OrderError> {
+) -> Result<Cart, OrderError> {
     check_quantity(quantity)?;
     let cart = open_for_change(db, cart_id, caller).await?;
     let found = if emporium_core::db::lookupable(sku) {
@@ -285,7 +343,7 @@ pub async fn add_item<C: ConnectionTrait>(
         )
         .into());
     }
-    Ok(())
+    Ok(cart)
 }
 
 /// Sets a line's quantity.
@@ -295,9 +353,9 @@ pub async fn set_quantity<C: ConnectionTrait>(
     caller: &Caller,
     item_id: &str,
     quantity: i64,
-) -> Result<(), OrderError> {
+) -> Result<Cart, OrderError> {
     check_quantity(quantity)?;
-    open_for_change(db, cart_id, caller).await?;
+    let cart = open_for_change(db, cart_id, caller).await?;
     if !emporium_core::id::is_id("item", item_id) {
         return Err(OrderError::NotFound("cart item"));
     }
@@ -311,7 +369,7 @@ pub async fn set_quantity<C: ConnectionTrait>(
     if changed.rows_affected() == 0 {
         return Err(OrderError::NotFound("cart item"));
     }
-    Ok(())
+    Ok(cart)
 }
 
 /// Removes a line.
@@ -320,8 +378,8 @@ pub async fn remove_item<C: ConnectionTrait>(
     cart_id: &str,
     caller: &Caller,
     item_id: &str,
-) -> Result<(), OrderError> {
-    open_for_change(db, cart_id, caller).await?;
+) -> Result<Cart, OrderError> {
+    let cart = open_for_change(db, cart_id, caller).await?;
     if !emporium_core::id::is_id("item", item_id) {
         return Err(OrderError::NotFound("cart item"));
     }
@@ -335,7 +393,7 @@ pub async fn remove_item<C: ConnectionTrait>(
     if removed.rows_affected() == 0 {
         return Err(OrderError::NotFound("cart item"));
     }
-    Ok(())
+    Ok(cart)
 }
 
 /// What `PUT /v1/carts/{id}` changes: each field left out, cleared or set.
@@ -354,7 +412,7 @@ pub async fn update_cart<C: ConnectionTrait>(
     cart_id: &str,
     caller: &Caller,
     change: &CartChange,
-) -> Result<(), OrderError> {
+) -> Result<Cart, OrderError> {
     let mut errors = ValidationErrors::new();
     let email = match &change.email {
         Patch::Value(e) => match Email::parse(e, "email") {
@@ -414,16 +472,16 @@ pub async fn update_cart<C: ConnectionTrait>(
         db.get_database_backend(),
         "UPDATE carts SET email = ?, shipping_address = ?, billing_address = ?, shipping_method_id = ?, updated_at = ? WHERE id = ?",
         [
-            email.into(),
+            email.clone().into(),
             shipping_address.as_ref().map(|a| address_json(a).to_string()).into(),
             billing_address.as_ref().map(|a| address_json(a).to_string()).into(),
-            method.into(),
+            method.clone().into(),
             now().into(),
             cart_id.into(),
         ],
     ))
     .await?;
-    Ok(())
+    Ok(Cart { email, shipping_address, billing_address, shipping_method_id: method, ..cart })
 }
 
 /// The key per-customer limits count under: the customer, else the cart's email.
@@ -437,13 +495,13 @@ pub async fn apply_discount<C: ConnectionTrait>(
     cart_id: &str,
     caller: &Caller,
     code: &str,
-) -> Result<(), OrderError> {
+) -> Result<Cart, OrderError> {
     let cart = open_for_change(db, cart_id, caller).await?;
     let found = if emporium_core::db::lookupable(code) { setup::discount_by_code(db, code).await? } else { None };
     let discount = found.ok_or(OrderError::DiscountInvalid(DiscountRefusal::Unknown))?;
     let view = view_of(db, cart).await?;
     if view.discount_codes.iter().any(|c| c == &discount.code) {
-        return Ok(());
+        return Ok(view.cart);
     }
     if view.discount_codes.len() >= MAX_CODES {
         return Err(ValidationErrors::single(
@@ -467,7 +525,7 @@ pub async fn apply_discount<C: ConnectionTrait>(
         [cart_id.into(), discount.id.into(), now().into()],
     ))
     .await?;
-    Ok(())
+    Ok(view.cart)
 }
 
 /// Removes a code from the cart (404 if the cart does not hold it).
@@ -476,8 +534,8 @@ pub async fn remove_discount<C: ConnectionTrait>(
     cart_id: &str,
     caller: &Caller,
     code: &str,
-) -> Result<(), OrderError> {
-    open_for_change(db, cart_id, caller).await?;
+) -> Result<Cart, OrderError> {
+    let cart = open_for_change(db, cart_id, caller).await?;
     if !emporium_core::db::lookupable(code) {
         return Err(OrderError::NotFound("discount code on this cart"));
     }
@@ -491,7 +549,7 @@ pub async fn remove_discount<C: ConnectionTrait>(
     if removed.rows_affected() == 0 {
         return Err(OrderError::NotFound("discount code on this cart"));
     }
-    Ok(())
+    Ok(cart)
 }
 
 /// Makes a guest cart the customer's, merging it into their open cart in the same currency if
@@ -590,25 +648,56 @@ pub async fn shipping_methods<C: ConnectionTrait>(
     })
 }
 
+/// The view of a cart just opened ([`create_cart`]): no lines, codes or address to read.
+pub async fn new_view<C: ConnectionTrait>(db: &C, cart: Cart) -> Result<CartView, OrderError> {
+    let settings = setup::pricing_settings(db, cart.currency, None).await?;
+    let prices_include_tax = settings.prices_include_tax;
+    let totals = pricing::totals(&PricingInput {
+        currency: cart.currency,
+        prices_include_tax,
+        lines: Vec::new(),
+        reductions: Vec::new(),
+        shipping: None,
+        tax_rate_bp: 0,
+    })?;
+    Ok(CartView {
+        discount_codes: Vec::new(),
+        cart,
+        items: Vec::new(),
+        applied: Vec::new(),
+        refused: Vec::new(),
+        shipping_method: None,
+        prices_include_tax,
+        tax_rate_bp: 0,
+        ships_by_zones: settings.ships_by_zones,
+        totals,
+    })
+}
+
 /// Prices a cart: lines from the catalog (lines whose product can no longer be bought, or has
 /// no price in the currency, are left out), codes that apply now, the chosen method if it
 /// still ships to the address, and the address's tax rate.
 pub async fn view_of<C: ConnectionTrait>(db: &C, cart: Cart) -> Result<CartView, OrderError> {
     let backend = db.get_database_backend();
+    // Lines and codes in one statement: kind 0 a line (id, variant, quantity), 1 a code.
     let rows = db
         .query_all_raw(statement(
             backend,
-            "SELECT id, variant_id, quantity FROM cart_items WHERE cart_id = ? ORDER BY created_at, id",
-            [cart.id.clone().into()],
+            "SELECT 0 AS kind, id, variant_id, quantity, created_at AS at FROM cart_items WHERE cart_id = ? \
+             UNION ALL SELECT 1 AS kind, discount_id, NULL, 0, added_at FROM cart_discounts WHERE cart_id = ? \
+             ORDER BY kind, at, id",
+            [cart.id.clone().into(), cart.id.clone().into()],
         ))
         .await?;
     let mut stored = Vec::with_capacity(rows.len());
+    let mut discount_ids = Vec::new();
     for row in &rows {
-        stored.push((
-            row.try_get_by_index::<String>(0)?,
-            row.try_get_by_index::<String>(1)?,
-            row.try_get_by_index::<i64>(2)?,
-        ));
+        let id: String = row.try_get("", "id")?;
+        if row.try_get::<i32>("", "kind")? == 1 {
+            discount_ids.push(id);
+        } else {
+            stored.push((id, row.try_get::<String>("", "variant_id")?, row.try_get::<i64>("", "quantity")?));
+        }
     }
     let ids: Vec<String> = stored.iter().map(|(_, v, _)| v.clone()).collect();
     let priced = catalog::purchasables(db, &ids, cart.currency.code()).await?;
@@ -629,17 +718,9 @@ pub async fn view_of<C: ConnectionTrait>(db: &C, cart: Cart) -> Result<CartView,
             over_limit: unit_price.checked_mul(quantity).is_err(),
         });
     }
-    let codes = db
-        .query_all_raw(statement(
-            backend,
-            "SELECT d.id FROM cart_discounts c JOIN discounts d ON d.id = c.discount_id WHERE c.cart_id = ? \
-             ORDER BY c.added_at, d.id",
-            [cart.id.clone().into()],
-        ))
-        .await?;
     let mut discounts = Vec::new();
-    for row in codes {
-        if let Some(d) = setup::get_discount(db, &row.try_get_by_index::<String>(0)?).await? {
+    for id in &discount_ids {
+        if let Some(d) = setup::get_discount(db, id).await? {
             discounts.push(d);
         }
     }
@@ -654,20 +735,15 @@ pub async fn view_of<C: ConnectionTrait>(db: &C, cart: Cart) -> Result<CartView,
             Some(reason) => refused.push((discount.code.clone(), reason)),
         }
     }
-    let (shipping_method, tax_rate_bp) = match &cart.shipping_address {
-        Some(address) => {
-            let method = match &cart.shipping_method_id {
-                Some(id) => setup::methods_for(db, address.country.as_str(), cart.currency)
-                    .await?
-                    .into_iter()
-                    .find(|m| &m.id == id),
-                None => None,
-            };
-            (method, setup::rate_for(db, address.country.as_str(), address.region.as_deref()).await?)
+    let shipping_method = match (&cart.shipping_address, &cart.shipping_method_id) {
+        (Some(address), Some(id)) => {
+            setup::methods_for(db, address.country.as_str(), cart.currency).await?.into_iter().find(|m| &m.id == id)
         }
-        None => (None, 0),
+        _ => None,
     };
-    let prices_include_tax = setup::prices_include_tax(db, cart.currency).await?;
+    let address = cart.shipping_address.as_ref().map(|a| (a.country.as_str(), a.region.as_deref()));
+    let settings = setup::pricing_settings(db, cart.currency, address).await?;
+    let (prices_include_tax, tax_rate_bp) = (settings.prices_include_tax, settings.tax_rate_bp);
     // Lines that would take a total past the money bound are left out of the totals, last
     // first, so the cart still reads and the shopper can lower them (checkout refuses it).
     let totals = loop {
@@ -703,6 +779,7 @@ pub async fn view_of<C: ConnectionTrait>(db: &C, cart: Cart) -> Result<CartView,
         shipping_method,
         prices_include_tax,
         tax_rate_bp,
+        ships_by_zones: settings.ships_by_zones,
         totals,
     })
 }

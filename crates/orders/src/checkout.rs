@@ -97,6 +97,9 @@ pub struct CheckoutInput {
     /// The same for retries of one checkout (derived from its `Idempotency-Key`), fresh
     /// otherwise: 32 lower-case hex characters.
     pub attempt: String,
+    /// Whether `attempt` may have been used before (it was derived from a key): only then can
+    /// an earlier hold of the same checkout exist.
+    pub retryable: bool,
     /// How long the checkout holds the cart and its units (the reservation TTL).
     pub hold: std::time::Duration,
 }
@@ -199,22 +202,21 @@ async fn record_authorized(
     authorized: &emporium_payments::Authorized,
 ) -> Result<(), OrderError> {
     let captured = authorized.captured.map_or(0, |c| c.amount());
-    let txn = writer.begin().await?;
-    txn.execute_raw(statement(
-        txn.get_database_backend(),
-        "UPDATE payments SET provider_ref = ?, status = ?, captured = ?, updated_at = ? \
-         WHERE checkout_id = ? AND order_id IS NULL AND ? <= amount",
-        [
-            authorized.payment_ref.clone().into(),
-            (if captured > 0 { "captured" } else { "authorized" }).into(),
-            captured.into(),
-            now().into(),
-            checkout_id.into(),
-            captured.into(),
-        ],
-    ))
-    .await?;
-    txn.commit().await?;
+    writer
+        .execute(statement(
+            writer.db().get_database_backend(),
+            "UPDATE payments SET provider_ref = ?, status = ?, captured = ?, updated_at = ? \
+             WHERE checkout_id = ? AND order_id IS NULL AND ? <= amount",
+            [
+                authorized.payment_ref.clone().into(),
+                (if captured > 0 { "captured" } else { "authorized" }).into(),
+                captured.into(),
+                now().into(),
+                checkout_id.into(),
+                captured.into(),
+            ],
+        ))
+        .await?;
     Ok(())
 }
 
@@ -302,14 +304,13 @@ pub async fn sweep_abandoned(
 
 /// Marks a payment set aside by [`sweep_abandoned`] as settled: nothing of it stays with the shop.
 async fn settle_aside(writer: &Writer, id: &str, status: &str) -> Result<(), OrderError> {
-    let work = writer.begin().await?;
-    work.execute_raw(statement(
-        work.get_database_backend(),
-        "UPDATE payments SET status = ?, updated_at = ? WHERE id = ? AND order_id IS NULL",
-        [status.into(), now().into(), id.into()],
-    ))
-    .await?;
-    work.commit().await?;
+    writer
+        .execute(statement(
+            writer.db().get_database_backend(),
+            "UPDATE payments SET status = ?, updated_at = ? WHERE id = ? AND order_id IS NULL",
+            [status.into(), now().into(), id.into()],
+        ))
+        .await?;
     Ok(())
 }
 
@@ -344,45 +345,20 @@ async fn take_in(txn: &mut UnitOfWork, input: &CheckoutInput) -> Result<Taken, O
     }
     let checkout_id = format!("chk_{}", input.attempt);
     let at = now();
-    let customer = match &input.caller {
-        Caller::Customer(id) => Some(id.clone()),
-        _ => None,
-    };
-    // The cart's row first (only the caller's cart), then one read under that lock, so a
-    // change that committed meanwhile is seen.
-    let taken = txn
-        .execute_raw(statement(
-            backend,
-            "UPDATE carts SET status = 'checking_out', checkout_id = ?, checkout_expires_at = ?, updated_at = ? \
-             WHERE id = ? AND (customer_id IS NULL OR customer_id = ?) \
-             AND (status = 'open' OR (status = 'checking_out' AND (checkout_id = ? OR checkout_expires_at < ?)))",
-            [
-                checkout_id.clone().into(),
-                (at + span(input.hold)).into(),
-                at.into(),
-                input.cart_id.clone().into(),
-                customer.into(),
-                checkout_id.clone().into(),
-                at.into(),
-            ],
-        ))
-        .await?;
-    let cart = carts::find(&*txn, &input.cart_id, &input.caller).await?;
-    if taken.rows_affected() == 0 {
-        return Err(if cart.status == "checking_out" {
-            OrderError::CheckoutInProgress
-        } else {
-            OrderError::CartAlreadyCheckedOut
-        });
-    }
-    // A retry of this very checkout after a crash: its earlier hold goes back first.
-    let earlier = txn
-        .query_all_raw(statement(
+    let cart =
+        carts::take_for_checkout(&*txn, &input.cart_id, &input.caller, &checkout_id, at, at + span(input.hold)).await?;
+    // A retry of this very checkout after a crash: its earlier hold goes back first. Only a
+    // request that names its attempt (an `Idempotency-Key`) can be one.
+    let earlier = if input.retryable {
+        txn.query_all_raw(statement(
             backend,
             "SELECT id FROM reservations WHERE reference = ? AND state = 'active'",
             [checkout_id.clone().into()],
         ))
-        .await?;
+        .await?
+    } else {
+        Vec::new()
+    };
     let mut change = StockChange::default();
     for row in earlier {
         let settled = inventory::release(txn, &row.try_get_by_index::<String>(0)?).await?;
@@ -424,7 +400,7 @@ async fn take_in(txn: &mut UnitOfWork, input: &CheckoutInput) -> Result<Taken, O
             return Err(OrderError::DiscountInvalid(DiscountRefusal::UsageLimitReached));
         }
     }
-    if view.shipping_method.is_none() && setup::ships_by_zones(txn).await? {
+    if view.shipping_method.is_none() && view.ships_by_zones {
         return Err(OrderError::ShippingMethodRequired);
     }
     let lines: Vec<(String, i64)> = view.items.iter().map(|i| (i.variant_id.clone(), i.quantity)).collect();
@@ -518,7 +494,7 @@ async fn place_in(
         return Err(OrderError::CheckoutInProgress);
     }
     let mut backordered = taken.reservation.backorders.clone();
-    match inventory::commit(txn, &taken.reservation.id, &order_id, None).await {
+    match inventory::commit_held(txn, &taken.reservation, &order_id, None).await {
         Ok(_) => {}
         Err(InventoryError::ReservationNotActive) => {
             // The hold ran out while the provider answered: take the stock again, now.
@@ -528,7 +504,7 @@ async fn place_in(
                 Err(InventoryError::OutOfStock { variant_ids }) => return Err(out_of_stock(view, &variant_ids)),
                 Err(other) => return Err(other.into()),
             };
-            inventory::commit(txn, &again.id, &order_id, None).await?;
+            inventory::commit_held(txn, &again, &order_id, None).await?;
             backordered = again.backorders.clone();
             let change = StockChange {
                 variant_ids: lines.into_iter().map(|(v, _)| v).collect(),

@@ -204,62 +204,123 @@ pub async fn place<C: ConnectionTrait>(
         serde_json::json!({"id": m.id, "name": m.name, "amount": t.shipping_total.amount(), "list_price": m.price.amount()})
             .to_string()
     });
-    let codes: Vec<&str> = view.applied.iter().map(|d| d.code.as_str()).collect();
-    db.execute_raw(statement(
-        backend,
-        &format!(
-            "INSERT INTO orders (id, number, cart_id, status, currency, email, customer_id, shipping_address, billing_address, \
-             shipping_method, discount_codes, prices_include_tax, subtotal, discount_total, shipping_total, shipping_tax, \
-             tax_total, total, captured, refunded, created_at, updated_at) \
-             VALUES (?, {number}, ?, 'paid', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)"
-        ),
-        [
-            order_id.into(),
-            view.cart.id.clone().into(),
-            view.cart.currency.code().into(),
-            email.into(),
-            view.cart.customer_id.clone().into(),
-            view.cart.shipping_address.as_ref().map(|a| address_json(a).to_string()).unwrap_or_default().into(),
-            view.cart.billing_address.as_ref().map(|a| address_json(a).to_string()).into(),
-            method.into(),
-            serde_json::json!(codes).to_string().into(),
-            view.prices_include_tax.into(),
-            t.subtotal.amount().into(),
-            t.discount_total.amount().into(),
-            t.shipping_total.amount().into(),
-            t.shipping_tax.amount().into(),
-            t.tax_total.amount().into(),
-            t.total.amount().into(),
-            captured.amount().into(),
-            at.into(),
-            at.into(),
-        ],
-    ))
-    .await?;
-    for (position, (item, line)) in view.items.iter().zip(&t.lines).enumerate() {
-        db.execute_raw(statement(
+    let codes: Vec<String> = view.applied.iter().map(|d| d.code.clone()).collect();
+    let placed = db
+        .query_one_raw(statement(
             backend,
-            "INSERT INTO order_lines (order_id, position, variant_id, sku, product_id, title, quantity, unit_price, \
-             line_total, discount, tax, backordered) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            &format!(
+                "INSERT INTO orders (id, number, cart_id, status, currency, email, customer_id, shipping_address, \
+                 billing_address, shipping_method, discount_codes, prices_include_tax, subtotal, discount_total, \
+                 shipping_total, shipping_tax, tax_total, total, captured, refunded, created_at, updated_at) \
+                 VALUES (?, {number}, ?, 'paid', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) RETURNING number"
+            ),
             [
                 order_id.into(),
-                (position as i32).into(),
-                item.variant_id.clone().into(),
-                item.sku.clone().into(),
-                item.product_id.clone().into(),
-                item.title.clone().into(),
-                item.quantity.into(),
-                item.unit_price.amount().into(),
+                view.cart.id.clone().into(),
+                view.cart.currency.code().into(),
+                email.into(),
+                view.cart.customer_id.clone().into(),
+                view.cart.shipping_address.as_ref().map(|a| address_json(a).to_string()).unwrap_or_default().into(),
+                view.cart.billing_address.as_ref().map(|a| address_json(a).to_string()).into(),
+                method.into(),
+                serde_json::json!(codes).to_string().into(),
+                view.prices_include_tax.into(),
+                t.subtotal.amount().into(),
+                t.discount_total.amount().into(),
+                t.shipping_total.amount().into(),
+                t.shipping_tax.amount().into(),
+                t.tax_total.amount().into(),
+                t.total.amount().into(),
+                captured.amount().into(),
+                at.into(),
+                at.into(),
+            ],
+        ))
+        .await?
+        .ok_or(OrderError::NotFound("order"))?;
+    // The lines in one statement, and the answer built from what was written: nothing is
+    // read back.
+    let lines: Vec<OrderLine> = view
+        .items
+        .iter()
+        .zip(&t.lines)
+        .enumerate()
+        .map(|(position, (item, line))| OrderLine {
+            position: position as i32,
+            variant_id: item.variant_id.clone(),
+            sku: item.sku.clone(),
+            product_id: item.product_id.clone(),
+            title: item.title.clone(),
+            quantity: item.quantity,
+            unit_price: item.unit_price,
+            line_total: line.line_total,
+            discount: line.discount,
+            tax: line.tax,
+            fulfilled_quantity: 0,
+            returned_quantity: 0,
+            backordered: backordered.iter().filter(|b| b.variant_id == item.variant_id).map(|b| b.quantity).sum(),
+        })
+        .collect();
+    if !lines.is_empty() {
+        let mut sql = String::from(
+            "INSERT INTO order_lines (order_id, position, variant_id, sku, product_id, title, quantity, unit_price, \
+             line_total, discount, tax, backordered) VALUES ",
+        );
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(lines.len() * 12);
+        for (i, line) in lines.iter().enumerate() {
+            sql.push_str(if i == 0 {
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            } else {
+                ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            });
+            values.extend([
+                order_id.into(),
+                line.position.into(),
+                line.variant_id.clone().into(),
+                line.sku.clone().into(),
+                line.product_id.clone().into(),
+                line.title.clone().into(),
+                line.quantity.into(),
+                line.unit_price.amount().into(),
                 line.line_total.amount().into(),
                 line.discount.amount().into(),
                 line.tax.amount().into(),
-                backordered.iter().filter(|b| b.variant_id == item.variant_id).map(|b| b.quantity).sum::<i64>().into(),
-            ],
-        ))
-        .await?;
+                line.backordered.into(),
+            ]);
+        }
+        db.execute_raw(statement(backend, &sql, values)).await?;
     }
-    append_history(db, order_id, Some("paid"), None, None, None).await?;
-    read(db, order_id).await?.ok_or(OrderError::NotFound("order"))
+    insert_history(db, order_id, Some("paid"), None, None, None, at).await?;
+    let currency = view.cart.currency;
+    Ok(Order {
+        id: order_id.to_owned(),
+        number: placed.try_get_by_index(0)?,
+        status: "paid".to_owned(),
+        currency,
+        email: email.to_owned(),
+        customer_id: view.cart.customer_id.clone(),
+        lines,
+        shipping_address: view.cart.shipping_address.clone(),
+        billing_address: view.cart.billing_address.clone(),
+        shipping_method: view.shipping_method.as_ref().map(|m| ShippingChoice {
+            id: m.id.clone(),
+            name: m.name.clone(),
+            price: t.shipping_total,
+        }),
+        discount_codes: codes,
+        prices_include_tax: view.prices_include_tax,
+        subtotal: t.subtotal,
+        discount_total: t.discount_total,
+        shipping_total: t.shipping_total,
+        tax_total: t.tax_total,
+        total: t.total,
+        captured,
+        refunded: Money::zero(currency),
+        fulfillments: Vec::new(),
+        returns: Vec::new(),
+        history: vec![HistoryEntry { at, status: Some("paid".to_owned()), event: None, actor: None, note: None }],
+        created_at: at,
+    })
 }
 
 /// Appends an entry to an order's history.
@@ -271,18 +332,23 @@ pub async fn append_history<C: ConnectionTrait>(
     actor: Option<&str>,
     note: Option<&str>,
 ) -> Result<(), sea_orm::DbErr> {
+    insert_history(db, order_id, status, event, actor, note, now()).await
+}
+
+/// Appends an entry to an order's history, made at `at`.
+async fn insert_history<C: ConnectionTrait>(
+    db: &C,
+    order_id: &str,
+    status: Option<&str>,
+    event: Option<&str>,
+    actor: Option<&str>,
+    note: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<(), sea_orm::DbErr> {
     db.execute_raw(statement(
         db.get_database_backend(),
         "INSERT INTO order_history (id, order_id, status, event, actor, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [
-            id::new_id("hist").into(),
-            order_id.into(),
-            status.into(),
-            event.into(),
-            actor.into(),
-            note.into(),
-            now().into(),
-        ],
+        [id::new_id("hist").into(), order_id.into(), status.into(), event.into(), actor.into(), note.into(), at.into()],
     ))
     .await?;
     Ok(())

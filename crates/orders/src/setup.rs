@@ -65,6 +65,48 @@ pub async fn prices_include_tax<C: ConnectionTrait>(db: &C, currency: Currency) 
     row.map(|r| r.try_get_by_index::<bool>(0)).transpose().map(|v| v.unwrap_or(false))
 }
 
+/// The settings that price a cart, read together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PricingSettings {
+    /// Whether catalog prices in the cart's currency include tax.
+    pub prices_include_tax: bool,
+    /// The tax rate of the address (0 without one, or without a rate for it).
+    pub tax_rate_bp: i64,
+    /// Whether the shop ships by zones (then checkout needs a shipping method).
+    pub ships_by_zones: bool,
+}
+
+/// The settings that price a cart in `currency` shipped to `address` (country, region), in
+/// one statement.
+pub async fn pricing_settings<C: ConnectionTrait>(
+    db: &C,
+    currency: Currency,
+    address: Option<(&str, Option<&str>)>,
+) -> Result<PricingSettings, sea_orm::DbErr> {
+    let (country, region) = match address {
+        Some((country, region)) => (country, region.map(|r| r.trim().to_uppercase()).unwrap_or_default()),
+        None => ("", String::new()),
+    };
+    let row = db
+        .query_one_raw(statement(
+            db.get_database_backend(),
+            "SELECT (SELECT prices_include_tax FROM currency_settings WHERE currency = ?) AS prices_include_tax, \
+             (SELECT rate_bp FROM tax_rates WHERE country = ? AND (region = ? OR region = '') \
+              ORDER BY region DESC LIMIT 1) AS rate_bp, \
+             CASE WHEN EXISTS (SELECT 1 FROM shipping_zones) THEN 1 ELSE 0 END AS zones",
+            [currency.code().into(), country.into(), region.into()],
+        ))
+        .await?;
+    let Some(row) = row else {
+        return Ok(PricingSettings { prices_include_tax: false, tax_rate_bp: 0, ships_by_zones: false });
+    };
+    Ok(PricingSettings {
+        prices_include_tax: row.try_get::<Option<bool>>("", "prices_include_tax")?.unwrap_or(false),
+        tax_rate_bp: if address.is_some() { row.try_get::<Option<i64>>("", "rate_bp")?.unwrap_or(0) } else { 0 },
+        ships_by_zones: row.try_get::<i32>("", "zones")? == 1,
+    })
+}
+
 /// Sets whether catalog prices in `currency` include tax.
 pub async fn set_prices_include_tax<C: ConnectionTrait>(
     db: &C,
