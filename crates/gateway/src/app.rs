@@ -63,7 +63,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let test_payments = Arc::new(emporium_payments::TestProvider::default());
     let payments = emporium_payments::Providers::builtin(Arc::clone(&test_payments));
     let cache = Arc::new(ProductCache::new(store, metrics.cache.clone()));
-    let applied = crate::cache::sync::ApplyHere { cache: Arc::clone(&cache), search: Arc::clone(&search) };
+    let applied =
+        crate::cache::sync::ApplyHere { db: database.clone(), cache: Arc::clone(&cache), search: Arc::clone(&search) };
     let state = AppState::new(Shared {
         writer: emporium_core::uow::Writer::new(database.clone(), Arc::new(applied)),
         db: database,

@@ -104,6 +104,11 @@ impl Answer {
         Self { status, content_type: Some("application/json"), body, etag: None }
     }
 
+    /// An answer without a body (204).
+    pub fn empty(status: StatusCode) -> Self {
+        Self { status, content_type: None, body: Bytes::new(), etag: None }
+    }
+
     /// A value serialized as a JSON answer.
     pub fn of<T: serde::Serialize>(status: StatusCode, value: &T) -> Result<Self, ApiError> {
         Ok(Self::json(status, Bytes::from(serde_json::to_vec(value).map_err(|e| ApiError::internal(&e))?)))

@@ -29,6 +29,7 @@ pub mod seed;
 pub mod serve;
 pub mod sessions;
 pub mod state;
+pub mod usecases;
 
 pub use app::{App, build, serve};
 pub use config::Config;

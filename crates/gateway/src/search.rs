@@ -110,6 +110,23 @@ impl Search {
         }
     }
 
+    /// Takes a write this instance just committed, which touched `keys`, without waiting for
+    /// the poller: the poller can read a write only once every older transaction has ended,
+    /// and under load that wait would be every writer's. What it loads is read after the
+    /// commit, so it is at least as new as the write; the poller applies the write again when
+    /// it reaches it, so a newer write another instance applied meanwhile is never lost. A
+    /// rebuild is left to the poller (and waited for).
+    pub async fn take_own(&self, db: &DatabaseConnection, position: Position, keys: &[String]) {
+        let changes = Changes::of(keys);
+        if changes.rebuild {
+            return self.caught_up(position).await;
+        }
+        if let Err(err) = apply(db, self, changes).await {
+            tracing::debug!(error = %err, "applying a write to this instance's index failed; the poller will");
+            self.caught_up(position).await;
+        }
+    }
+
     /// The last write of the log the index reflects.
     pub fn applied(&self) -> Position {
         *self.applied.borrow()
@@ -150,26 +167,35 @@ struct Changes {
     rebuild: bool,
 }
 
+impl Changes {
+    /// What writes that touched `keys` ask of the index.
+    fn of<'a>(keys: impl IntoIterator<Item = &'a String>) -> Self {
+        let mut changes = Self::default();
+        for key in keys {
+            if let Some(variant) = key.strip_prefix(STOCK_PREFIX) {
+                changes.variants.insert(variant.to_owned());
+            } else if emporium_core::id::is_id(catalog::PRODUCT_ID_PREFIX, key) {
+                changes.products.insert(key.clone());
+            } else if key == CATALOG {
+                changes.categories = true;
+            } else if key == REINDEX {
+                changes.rebuild = true;
+            }
+        }
+        changes
+    }
+}
+
 /// One poll: applies every readable write after the index's position; more than [`BATCH`]
 /// of them (a bulk import), or a poller that has not read the log for long (rows it missed may
 /// be purged), rebuild instead.
 async fn sync_once(db: &DatabaseConnection, search: &Search, stale: bool) -> Result<(), DbErr> {
     let page = if stale { Vec::new() } else { changes::read_after(db, search.applied(), BATCH).await? };
-    let mut changes = Changes { rebuild: stale || page.len() as u64 >= BATCH, ..Changes::default() };
-    if !changes.rebuild && page.is_empty() {
+    if !stale && page.is_empty() {
         return Ok(());
     }
-    for key in page.iter().flat_map(|change| &change.keys) {
-        if let Some(variant) = key.strip_prefix(STOCK_PREFIX) {
-            changes.variants.insert(variant.to_owned());
-        } else if emporium_core::id::is_id(catalog::PRODUCT_ID_PREFIX, key) {
-            changes.products.insert(key.clone());
-        } else if key == CATALOG {
-            changes.categories = true;
-        } else if key == REINDEX {
-            changes.rebuild = true;
-        }
-    }
+    let mut changes = Changes::of(page.iter().flat_map(|change| &change.keys));
+    changes.rebuild |= stale || page.len() as u64 >= BATCH;
     if changes.rebuild {
         let started = Instant::now();
         search.rebuild(db, |_, _| {}).await?;

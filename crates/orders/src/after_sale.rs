@@ -626,7 +626,7 @@ pub async fn cancel(
         }
         // Cancelled stays cancelled; the refund is asked for again until the provider answers.
         Sent::Refused | Sent::Unknown => {
-            append_history(&txn, order_id, None, Some("refund_pending"), actor.0.as_deref(), None).await?
+            append_history(&txn, order_id, None, Some("refund_pending"), actor.0.as_deref(), None).await?;
         }
     }
     let order = orders::read(&txn, order_id).await?.ok_or(OrderError::NotFound("order"))?;

@@ -290,7 +290,7 @@ pub async fn place<C: ConnectionTrait>(
         }
         db.execute_raw(statement(backend, &sql, values)).await?;
     }
-    insert_history(db, order_id, Some("paid"), None, None, None, at).await?;
+    let paid_at = append_history(db, order_id, Some("paid"), None, None, None).await?;
     let currency = view.cart.currency;
     Ok(Order {
         id: order_id.to_owned(),
@@ -318,12 +318,18 @@ pub async fn place<C: ConnectionTrait>(
         refunded: Money::zero(currency),
         fulfillments: Vec::new(),
         returns: Vec::new(),
-        history: vec![HistoryEntry { at, status: Some("paid".to_owned()), event: None, actor: None, note: None }],
+        history: vec![HistoryEntry {
+            at: paid_at,
+            status: Some("paid".to_owned()),
+            event: None,
+            actor: None,
+            note: None,
+        }],
         created_at: at,
     })
 }
 
-/// Appends an entry to an order's history.
+/// Appends an entry to an order's history; the time it records.
 pub async fn append_history<C: ConnectionTrait>(
     db: &C,
     order_id: &str,
@@ -331,27 +337,15 @@ pub async fn append_history<C: ConnectionTrait>(
     event: Option<&str>,
     actor: Option<&str>,
     note: Option<&str>,
-) -> Result<(), sea_orm::DbErr> {
-    insert_history(db, order_id, status, event, actor, note, now()).await
-}
-
-/// Appends an entry to an order's history, made at `at`.
-async fn insert_history<C: ConnectionTrait>(
-    db: &C,
-    order_id: &str,
-    status: Option<&str>,
-    event: Option<&str>,
-    actor: Option<&str>,
-    note: Option<&str>,
-    at: DateTime<Utc>,
-) -> Result<(), sea_orm::DbErr> {
+) -> Result<DateTime<Utc>, sea_orm::DbErr> {
+    let at = now();
     db.execute_raw(statement(
         db.get_database_backend(),
         "INSERT INTO order_history (id, order_id, status, event, actor, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [id::new_id("hist").into(), order_id.into(), status.into(), event.into(), actor.into(), note.into(), at.into()],
     ))
     .await?;
-    Ok(())
+    Ok(at)
 }
 
 const ORDER: &str = "SELECT id, number, status, currency, email, customer_id, shipping_address, billing_address, \

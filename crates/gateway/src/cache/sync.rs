@@ -32,6 +32,7 @@ const BATCH: u64 = 2_000;
 /// What this instance does once one of its writes has committed: its cache drops what the
 /// write touched and its search index takes the write, before the writer answers.
 pub struct ApplyHere {
+    pub db: DatabaseConnection,
     pub cache: Arc<ProductCache>,
     pub search: Arc<crate::search::Search>,
 }
@@ -40,7 +41,7 @@ impl AfterCommit for ApplyHere {
     fn committed<'a>(&'a self, position: Position, keys: &'a [String]) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             self.cache.apply(position, keys).await;
-            self.search.caught_up(position).await;
+            self.search.take_own(&self.db, position, keys).await;
         })
     }
 }

@@ -19,6 +19,7 @@ use crate::dto::{
 use crate::error::ApiError;
 use crate::products;
 use crate::state::AppState;
+use crate::usecases;
 
 /// Batches category lookups of a whole product list into one query.
 pub struct CategoryLoader(pub AppState);
@@ -594,13 +595,6 @@ pub(crate) fn patch<T>(value: async_graphql::MaybeUndefined<T>) -> Patch<T> {
 #[derive(Default)]
 pub struct CatalogMutation;
 
-/// Commits a catalog write, recording the document's `Idempotency-Key` claim with it (the
-/// handler then stores the document's whole answer in its place).
-async fn commit(ctx: &Context<'_>, write: products::Write) -> Result<(), ApiError> {
-    let placeholder = crate::idempotency::Answer::json(axum::http::StatusCode::OK, bytes::Bytes::from_static(b"{}"));
-    write.commit_answering(&crate::graphql::claim(ctx), placeholder).await.map(|_| ())
-}
-
 #[Object]
 impl CatalogMutation {
     /// Creates a product with its variants, all or nothing.
@@ -623,13 +617,8 @@ impl CatalogMutation {
             images: input.images.into_iter().map(|i| catalog::Image { url: i.url, alt: i.alt }).collect(),
             variants: input.variants.into_iter().map(Into::into).collect(),
         };
-        let mut write = products::Write::begin(state).await?;
-        let change = catalog::create_product(write.txn(), input).await.map_err(ApiError::from)?;
-        write.touch(&change);
-        let doc = write.doc(&change.id).await?;
-        let figures = write.figures(&doc).await?;
-        commit(ctx, write).await?;
-        to_product(&doc, &figures)
+        let written = usecases::catalog::create_product(state, &crate::graphql::claim(ctx), input).await?;
+        to_product(&written.doc, &written.figures)
     }
 
     /// Changes a product's own fields.
@@ -654,23 +643,16 @@ impl CatalogMutation {
             images: patch(input.images)
                 .map(|is| is.into_iter().map(|i| catalog::Image { url: i.url, alt: i.alt }).collect()),
         };
-        let mut write = products::Write::begin(state).await?;
-        let change = catalog::patch_product(write.txn(), &id_or_slug, patch_input).await.map_err(ApiError::from)?;
-        write.touch(&change);
-        let doc = write.doc(&change.id).await?;
-        let figures = write.figures(&doc).await?;
-        commit(ctx, write).await?;
-        to_product(&doc, &figures)
+        let claim = crate::graphql::claim(ctx);
+        let written = usecases::catalog::update_product(state, &claim, &id_or_slug, patch_input).await?;
+        to_product(&written.doc, &written.figures)
     }
 
     /// Deletes a product.
     async fn delete_product(&self, ctx: &Context<'_>, id_or_slug: String) -> Result<bool> {
         let (state, principal) = (ctx.data::<AppState>()?, ctx.data::<Principal>()?);
         principal.require(Permission::CatalogWrite)?;
-        let mut write = products::Write::begin(state).await?;
-        let change = catalog::delete_product(write.txn(), &id_or_slug).await.map_err(ApiError::from)?;
-        write.touch(&change);
-        commit(ctx, write).await?;
+        usecases::catalog::delete_product(state, &crate::graphql::claim(ctx), &id_or_slug).await?;
         Ok(true)
     }
 
@@ -678,14 +660,8 @@ impl CatalogMutation {
     async fn add_variant(&self, ctx: &Context<'_>, product: String, input: VariantInput) -> Result<VariantDto> {
         let (state, principal) = (ctx.data::<AppState>()?, ctx.data::<Principal>()?);
         principal.require(Permission::CatalogWrite)?;
-        let mut write = products::Write::begin(state).await?;
-        let (change, variant_id) =
-            catalog::add_variant(write.txn(), &product, input.into()).await.map_err(ApiError::from)?;
-        write.touch(&change);
-        let doc = write.doc(&change.id).await?;
-        let variant = products::variant_of(&doc, &write.figures(&doc).await?, &variant_id)?;
-        commit(ctx, write).await?;
-        Ok(variant)
+        let claim = crate::graphql::claim(ctx);
+        Ok(usecases::catalog::add_variant(state, &claim, &product, input.into()).await?.variant)
     }
 
     /// Changes a variant.
@@ -704,24 +680,15 @@ impl CatalogMutation {
             options: patch(input.options).map(|os| os.into_iter().map(|o| (o.name, o.value)).collect()),
             prices: patch(input.prices).map(|ps| ps.into_iter().map(Into::into).collect()),
         };
-        let mut write = products::Write::begin(state).await?;
-        let change =
-            catalog::patch_variant(write.txn(), &product, &variant_id, patch_input).await.map_err(ApiError::from)?;
-        write.touch(&change);
-        let doc = write.doc(&change.id).await?;
-        let variant = products::variant_of(&doc, &write.figures(&doc).await?, &variant_id)?;
-        commit(ctx, write).await?;
-        Ok(variant)
+        let claim = crate::graphql::claim(ctx);
+        Ok(usecases::catalog::update_variant(state, &claim, &product, &variant_id, patch_input).await?.variant)
     }
 
     /// Deletes a variant; a product keeps at least one (`last_variant`).
     async fn delete_variant(&self, ctx: &Context<'_>, product: String, variant_id: String) -> Result<bool> {
         let (state, principal) = (ctx.data::<AppState>()?, ctx.data::<Principal>()?);
         principal.require(Permission::CatalogWrite)?;
-        let mut write = products::Write::begin(state).await?;
-        let change = catalog::delete_variant(write.txn(), &product, &variant_id).await.map_err(ApiError::from)?;
-        write.touch(&change);
-        commit(ctx, write).await?;
+        usecases::catalog::delete_variant(state, &crate::graphql::claim(ctx), &product, &variant_id).await?;
         Ok(true)
     }
 
@@ -729,9 +696,6 @@ impl CatalogMutation {
     async fn create_category(&self, ctx: &Context<'_>, input: NewCategoryDto) -> Result<CategoryDto> {
         let (state, principal) = (ctx.data::<AppState>()?, ctx.data::<Principal>()?);
         principal.require(Permission::CatalogWrite)?;
-        let write = products::Write::begin(state).await?;
-        let category = catalog::create_category(write.txn(), input.into()).await.map_err(ApiError::from)?;
-        commit(ctx, write).await?;
-        Ok(category.into())
+        Ok(usecases::catalog::create_category(state, &crate::graphql::claim(ctx), input.into()).await?.0)
     }
 }

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use emporium_catalog as catalog;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -88,8 +87,5 @@ pub async fn create_category(
     idempotency: Idempotency,
     ApiJson(body): ApiJson<NewCategoryDto>,
 ) -> Result<Answer, ApiError> {
-    let write = products::Write::begin(&state).await?;
-    let category = catalog::create_category(write.txn(), body.into()).await?;
-    let body = serde_json::to_vec(&CategoryDto::from(category)).map_err(|e| ApiError::internal(&e))?;
-    write.commit_answering(&idempotency, Answer::json(StatusCode::CREATED, body.into())).await
+    Ok(crate::usecases::catalog::create_category(&state, &idempotency, body.into()).await?.1)
 }

@@ -18,6 +18,7 @@ use crate::idempotency::{Answer, Idempotency};
 use crate::products;
 use crate::rest::IdempotencyKey;
 use crate::state::AppState;
+use crate::usecases;
 
 /// Query parameters of `GET /v1/products`. Read as text, so a bad value is a 422 naming the
 /// parameter rather than a bare rejection; the document gives their real types.
@@ -270,11 +271,7 @@ pub async fn create_product(
     idempotency: Idempotency,
     ApiJson(body): ApiJson<NewProductDto>,
 ) -> Result<Answer, ApiError> {
-    let mut write = products::Write::begin(&state).await?;
-    let change = catalog::create_product(write.txn(), body.into()).await?;
-    write.touch(&change);
-    let shown = write.shown(&write.doc(&change.id).await?).await?;
-    write.commit_answering(&idempotency, products::doc_answer(StatusCode::CREATED, shown)).await
+    Ok(usecases::catalog::create_product(&state, &idempotency, body.into()).await?.answer)
 }
 
 /// Change a product's own fields (JSON merge patch).
@@ -297,12 +294,7 @@ pub async fn update_product(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ProductPatchDto>,
 ) -> Result<Answer, ApiError> {
-    let mut write = products::Write::begin(&state).await?;
-    let change = catalog::patch_product(write.txn(), &id, body.into()).await?;
-    write.touch(&change);
-    let shown = write.shown(&write.doc(&change.id).await?).await?;
-    write.commit().await?;
-    Ok(products::doc_answer(StatusCode::OK, shown))
+    Ok(usecases::catalog::update_product(&state, &Idempotency::default(), &id, body.into()).await?.answer)
 }
 
 /// Delete a product. It reads as 404 afterwards; its slug and SKUs become free.
@@ -321,10 +313,7 @@ pub async fn delete_product(
     _: Can<caps::CatalogWrite>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let mut write = products::Write::begin(&state).await?;
-    let change = catalog::delete_product(write.txn(), &id).await?;
-    write.touch(&change);
-    write.commit().await?;
+    usecases::catalog::delete_product(&state, &Idempotency::default(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -349,11 +338,7 @@ pub async fn add_variant(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NewVariantDto>,
 ) -> Result<Answer, ApiError> {
-    let mut write = products::Write::begin(&state).await?;
-    let (change, variant_id) = catalog::add_variant(write.txn(), &id, body.into()).await?;
-    write.touch(&change);
-    let answer = variant_answer(&write, StatusCode::CREATED, &change.id, &variant_id).await?;
-    write.commit_answering(&idempotency, answer).await
+    Ok(usecases::catalog::add_variant(&state, &idempotency, &id, body.into()).await?.answer)
 }
 
 /// Change a variant (JSON merge patch; `prices` replaces the list).
@@ -376,12 +361,8 @@ pub async fn update_variant(
     Path((id, variant_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<VariantPatchDto>,
 ) -> Result<Answer, ApiError> {
-    let mut write = products::Write::begin(&state).await?;
-    let change = catalog::patch_variant(write.txn(), &id, &variant_id, body.into()).await?;
-    write.touch(&change);
-    let answer = variant_answer(&write, StatusCode::OK, &change.id, &variant_id).await?;
-    write.commit().await?;
-    Ok(answer)
+    let idempotency = Idempotency::default();
+    Ok(usecases::catalog::update_variant(&state, &idempotency, &id, &variant_id, body.into()).await?.answer)
 }
 
 /// Delete a variant; a product keeps at least one (409 `last_variant`).
@@ -401,24 +382,8 @@ pub async fn delete_variant(
     _: Can<caps::CatalogWrite>,
     Path((id, variant_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let mut write = products::Write::begin(&state).await?;
-    let change = catalog::delete_variant(write.txn(), &id, &variant_id).await?;
-    write.touch(&change);
-    write.commit().await?;
+    usecases::catalog::delete_variant(&state, &Idempotency::default(), &id, &variant_id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// A variant as the write's transaction sees it, with its availability.
-async fn variant_answer(
-    write: &products::Write,
-    status: StatusCode,
-    product_id: &str,
-    variant_id: &str,
-) -> Result<Answer, ApiError> {
-    let doc = write.doc(product_id).await?;
-    let variant = products::variant_of(&doc, &write.figures(&doc).await?, variant_id)?;
-    let body = serde_json::to_vec(&variant).map_err(|e| ApiError::internal(&e))?;
-    Ok(Answer::json(status, body.into()))
 }
 
 /// The `If-None-Match` values of a request, taken alone (a `HeaderMap` extractor would copy

@@ -1,0 +1,5 @@
+//! Use cases that both transports call: each takes typed inputs, runs one unit of work and
+//! returns the domain value with the answer stored for its `Idempotency-Key`. REST handlers and
+//! GraphQL resolvers parse, call one of these and render.
+
+pub mod catalog;
