@@ -31,7 +31,7 @@ pub struct TestServer {
     pub state: emporium_gateway::state::AppState,
     pub client: reqwest::Client,
     /// The server's background tasks, for a test that stops them.
-    pub background: Option<emporium_gateway::background::Background>,
+    pub background: Option<emporium_gateway::infra::background::Background>,
     store: std::sync::Arc<Store>,
     owner: bool,
     task: tokio::task::JoinHandle<()>,
@@ -63,7 +63,7 @@ pub struct Options {
     /// Leave `EMPORIUM_JWT_SECRET` unset: the key is generated once and kept in the database.
     pub generated_signing_key: bool,
     /// Rate limits (requests per minute); off unless a test asks.
-    pub rate_limits: emporium_gateway::limits::Allowances,
+    pub rate_limits: emporium_gateway::infra::limits::Allowances,
     /// Trust this header for the client's address.
     pub client_ip_header: Option<&'static str>,
     /// A reservation TTL other than the default (`EMPORIUM_RESERVATION_TTL`).

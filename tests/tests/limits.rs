@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, Options, TestResult, TestServer};
-use emporium_gateway::limits::Allowances;
+use emporium_gateway::infra::limits::Allowances;
 
 fn allowances(anonymous: u32, customer: u32, api_key: u32) -> Allowances {
     Allowances {

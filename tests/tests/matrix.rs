@@ -342,7 +342,7 @@ async fn fixtures(server: &TestServer) -> anyhow::Result<(Vec<Caller>, Vec<Optio
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_answers_every_kind_of_caller_as_the_contract_says() -> TestResult {
     // Limits on (and generous), so principals go through the limiter's resolution path.
-    let limits = emporium_gateway::limits::Allowances {
+    let limits = emporium_gateway::infra::limits::Allowances {
         anonymous: NonZeroU32::new(1_000_000),
         customer: NonZeroU32::new(1_000_000),
         api_key: NonZeroU32::new(1_000_000),

@@ -181,15 +181,17 @@ async fn two_instances_expiring_at_once_release_each_reservation_exactly_once() 
     assert_eq!(totals(&a, &variant).await?, (25, 21));
     let (state_a, state_b) = (a.state.clone(), b.state.clone());
     let (first, second) = tokio::join!(
-        tokio::spawn(
-            async move { emporium_gateway::inventory::expire_reservations(&state_a).await.map_err(|e| e.code) }
-        ),
-        tokio::spawn(
-            async move { emporium_gateway::inventory::expire_reservations(&state_b).await.map_err(|e| e.code) }
-        ),
+        tokio::spawn(async move {
+            emporium_gateway::usecases::inventory::expire_reservations(&state_a).await.map_err(|e| e.code)
+        }),
+        tokio::spawn(async move {
+            emporium_gateway::usecases::inventory::expire_reservations(&state_b).await.map_err(|e| e.code)
+        }),
     );
     let (first, second) = (first?.map_err(|c| anyhow::anyhow!(c))?, second?.map_err(|c| anyhow::anyhow!(c))?);
-    let rest = emporium_gateway::inventory::expire_reservations(&a.state).await.map_err(|e| anyhow::anyhow!(e.code))?;
+    let rest = emporium_gateway::usecases::inventory::expire_reservations(&a.state)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.code))?;
     eprintln!(
         "MEASURED two instances expiring 10 reservations at once: {first} + {second} lines released, {rest} left after"
     );
@@ -274,7 +276,7 @@ async fn a_storm_of_mixed_stock_operations_keeps_reserved_and_the_ledger_exact()
                         Err(inventory::InventoryError::OutOfStock { .. }) => false,
                         Err(other) => anyhow::bail!("reserving failed: {other:?}"),
                     };
-                    emporium_gateway::inventory::expire_reservations(&server.state)
+                    emporium_gateway::usecases::inventory::expire_reservations(&server.state)
                         .await
                         .map_err(|e| anyhow::anyhow!(e.code))?;
                     (3, held, 0)
@@ -292,7 +294,9 @@ async fn a_storm_of_mixed_stock_operations_keeps_reserved_and_the_ledger_exact()
             moved += units;
         }
     }
-    emporium_gateway::inventory::expire_reservations(&server.state).await.map_err(|e| anyhow::anyhow!(e.code))?;
+    emporium_gateway::usecases::inventory::expire_reservations(&server.state)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.code))?;
     let (on_hand, reserved) = totals(&server, &variant).await?;
     eprintln!("MEASURED after a storm of 40 mixed operations: {done:?} done, on_hand {on_hand}, reserved {reserved}");
     // 40 units to start with: every operation that ran (most of each kind, with stock to

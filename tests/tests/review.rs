@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::common::{Options, TestResult, TestServer};
-use emporium_gateway::limits::Allowances;
+use emporium_gateway::infra::limits::Allowances;
 
 #[tokio::test]
 async fn a_catalog_key_cannot_create_discounts_or_change_the_selling_setup() -> TestResult {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::access_log::AccessLogLayer;
+use crate::infra::access_log::AccessLogLayer;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -18,18 +18,19 @@ use tower_http::timeout::TimeoutLayer;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{AccountCache, Tokens, signing_key};
-use crate::background::{Background, Shutdown};
-use crate::cache::{CacheStore, MemoryCache, ProductCache, RedisCache};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::extract::payload_too_large;
 use crate::graphql;
-use crate::limits::Limits;
-use crate::metrics::{Metrics, MetricsLayer};
-use crate::rate_limit::RateLimitLayer;
-use crate::redis::SharedRedis;
+use crate::infra::background::{Background, Shutdown};
+use crate::infra::cache::{CacheStore, MemoryCache, ProductCache, RedisCache};
+use crate::infra::idempotency;
+use crate::infra::limits::Limits;
+use crate::infra::metrics::{Metrics, MetricsLayer};
+use crate::infra::rate_limit::RateLimitLayer;
+use crate::infra::redis::SharedRedis;
 use crate::state::{AppState, Shared};
-use crate::{db, ide, idempotency, rest};
+use crate::{db, ide, rest};
 
 /// A built application, ready to serve.
 pub struct App {
@@ -63,8 +64,11 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let test_payments = Arc::new(emporium_payments::TestProvider::default());
     let payments = emporium_payments::Providers::builtin(Arc::clone(&test_payments));
     let cache = Arc::new(ProductCache::new(store, metrics.cache.clone()));
-    let applied =
-        crate::cache::sync::ApplyHere { db: database.clone(), cache: Arc::clone(&cache), search: Arc::clone(&search) };
+    let applied = crate::infra::cache::sync::ApplyHere {
+        db: database.clone(),
+        cache: Arc::clone(&cache),
+        search: Arc::clone(&search),
+    };
     let state = AppState::new(Shared {
         writer: emporium_core::uow::Writer::new(database.clone(), Arc::new(applied)),
         db: database,
@@ -85,13 +89,13 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let housekeeping = state.clone();
     background.spawn("housekeeping", |shutdown| housekeep(housekeeping, shutdown));
     let expiry = state.clone();
-    background.spawn("reservation expiry", |shutdown| crate::inventory::run_expiry(expiry, shutdown));
+    background.spawn("reservation expiry", |shutdown| crate::usecases::inventory::run_expiry(expiry, shutdown));
     let refunds = state.clone();
-    background.spawn("refund retries", |shutdown| crate::orders::run_refund_retries(refunds, shutdown));
+    background.spawn("refund retries", |shutdown| crate::usecases::orders::run_refund_retries(refunds, shutdown));
     // Change log rows outlive every entry that could depend on them.
     let (db, cache) = (state.db.clone(), Arc::clone(&state.cache));
     let retention = state.config.cache_ttl + std::time::Duration::from_secs(60);
-    background.spawn("cache sync", move |shutdown| crate::cache::sync::run(db, cache, retention, shutdown));
+    background.spawn("cache sync", move |shutdown| crate::infra::cache::sync::run(db, cache, retention, shutdown));
     let (db, search) = (state.db.clone(), Arc::clone(&state.search));
     background.spawn("search sync", move |shutdown| crate::search::run(db, search, shutdown));
     Ok(App { router: with_cors(router(state.clone()), &state.config.cors_origins), state, background })

@@ -275,7 +275,7 @@ pub async fn principal_of(state: &AppState, parts: &Parts) -> Result<Principal, 
         Some(Resolved(resolved)) => resolved.clone(),
         None => resolve(state, &parts.headers).await,
     };
-    if let Some(kind) = parts.extensions.get::<crate::access_log::RequestFacts>() {
+    if let Some(kind) = parts.extensions.get::<crate::infra::access_log::RequestFacts>() {
         kind.note(&resolved);
     }
     resolved

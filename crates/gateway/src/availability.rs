@@ -2,8 +2,8 @@
 //!
 //! A product's documents and list pages change when staff edit the catalog; a variant's
 //! `available` changes with every sale. So documents and pages are cached as templates with a
-//! hole per variant ([`crate::cache::template`]), and each variant's figure is its own entry
-//! ([`crate::cache::stock_key`]) with its own generation. A stock write (adjustment,
+//! hole per variant ([`crate::infra::cache::template`]), and each variant's figure is its own entry
+//! ([`crate::infra::cache::stock_key`]) with its own generation. A stock write (adjustment,
 //! reservation, commit, release, expiry, backorder setting, location switched on or off)
 //! records the stock keys of the variants it changed in its transaction and invalidates only
 //! those: no document or list page is recomputed, and every instance sees the new figure at
@@ -16,8 +16,8 @@ use bytes::Bytes;
 use emporium_inventory as inventory;
 use sea_orm::ConnectionTrait;
 
-use crate::cache::{Doc, StockLookup, Template, stock_key};
 use crate::error::ApiError;
+use crate::infra::cache::{Doc, StockLookup, Template, stock_key};
 use crate::state::AppState;
 
 /// Most variant ids read from the database in one statement.

@@ -65,7 +65,7 @@ pub struct Config {
     /// finishes it (a crash); then any instance releases them.
     pub reservation_ttl: Duration,
     /// `EMPORIUM_RATE_LIMIT_ANONYMOUS`, `_CUSTOMER`, `_API_KEY`: requests per minute (0: off).
-    pub rate_limits: crate::limits::Allowances,
+    pub rate_limits: crate::infra::limits::Allowances,
     /// `EMPORIUM_CLIENT_IP_HEADER`: a header a trusted proxy sets to the client's address
     /// (e.g. `x-forwarded-for`; its last entry is used). Unset: the connection's peer address.
     pub client_ip_header: Option<axum::http::HeaderName>,
@@ -114,7 +114,7 @@ impl Default for Config {
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             session_max_age: Duration::from_secs(90 * 24 * 3600),
             reservation_ttl: Duration::from_secs(900),
-            rate_limits: crate::limits::Allowances {
+            rate_limits: crate::infra::limits::Allowances {
                 anonymous: std::num::NonZeroU32::new(600),
                 customer: std::num::NonZeroU32::new(1200),
                 api_key: std::num::NonZeroU32::new(6000),

@@ -125,14 +125,14 @@ pub struct ProductDto {
 
 impl ProductDto {
     /// The read model of a product, each variant's availability marked as a hole
-    /// ([`crate::cache::template::MARK`]): it is filled in per response, not cached.
+    /// ([`crate::infra::cache::template::MARK`]): it is filled in per response, not cached.
     pub fn new(product: catalog::Product) -> Self {
         Self {
             variants: product
                 .variants
                 .into_iter()
                 .map(|v| VariantDto {
-                    available: crate::cache::template::MARK,
+                    available: crate::infra::cache::template::MARK,
                     id: v.id,
                     sku: v.sku,
                     title: v.title,

@@ -201,10 +201,10 @@ fn progress_bar(length: u64, what: &str) -> indicatif::ProgressBar {
 }
 
 /// Logs to standard output through one buffer (see [`LogSink`]); the sink is flushed on exit.
-fn init_logging(config: &Config) -> emporium_gateway::access_log::LogSink {
+fn init_logging(config: &Config) -> emporium_gateway::infra::access_log::LogSink {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let sink = emporium_gateway::access_log::LogSink::stdout();
+    let sink = emporium_gateway::infra::access_log::LogSink::stdout();
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(sink.clone());
     match config.log_format {
         LogFormat::Json => builder.json().init(),

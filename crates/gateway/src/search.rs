@@ -24,8 +24,8 @@ use emporium_search::{Document, Index, Variant};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use tokio::sync::{Notify, watch};
 
-use crate::background::Shutdown;
-use crate::cache::{CATALOG, STOCK_PREFIX};
+use crate::infra::background::Shutdown;
+use crate::infra::cache::{CATALOG, STOCK_PREFIX};
 
 /// How often an instance reads the log for its index.
 pub const POLL: Duration = Duration::from_millis(200);

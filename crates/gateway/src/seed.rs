@@ -138,7 +138,7 @@ pub async fn demo(writer: &Writer) -> anyhow::Result<SeedReport> {
         report.products += 1;
     }
     if report.categories + report.products > 0 {
-        keys.push(crate::cache::CATALOG.to_owned());
+        keys.push(crate::infra::cache::CATALOG.to_owned());
         txn.touch_all(keys);
     }
     report.position = txn.commit().await?.position;
@@ -274,7 +274,7 @@ pub async fn generated(writer: &Writer, count: usize, progress: impl Fn(u64)) ->
     // One record for the whole load: every instance rebuilds its index rather than replaying
     // a row per product.
     let mut txn = writer.begin().await?;
-    txn.touch_all([crate::search::REINDEX, crate::cache::CATALOG]);
+    txn.touch_all([crate::search::REINDEX, crate::infra::cache::CATALOG]);
     report.position = txn.commit().await?.position;
     Ok(report)
 }

@@ -6,11 +6,11 @@ use emporium_core::CursorCodec;
 use sea_orm::DatabaseConnection;
 
 use crate::auth::{AccountCache, Tokens};
-use crate::cache::ProductCache;
 use crate::config::Config;
-use crate::limits::Limits;
-use crate::metrics::Metrics;
-use crate::redis::SharedRedis;
+use crate::infra::cache::ProductCache;
+use crate::infra::limits::Limits;
+use crate::infra::metrics::Metrics;
+use crate::infra::redis::SharedRedis;
 
 /// Shared application state: one `Arc`, so the clone every extractor and layer makes per
 /// request is one atomic increment (it was one per field, and showed in profiles).

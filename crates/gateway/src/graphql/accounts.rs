@@ -5,13 +5,13 @@ use async_graphql::{Context, InputObject, MaybeUndefined, Object, Result, Simple
 use emporium_core::Patch;
 use emporium_customers::{AddressChange, AddressInput, Permission, StaffChange};
 
-use crate::accounts::{
-    self, AddressDto, ApiKeyDto, CreatedApiKeyDto, CustomerDto, Page, Registration, RoleDto, StaffDto,
-};
 use crate::dto::MoneyDto;
 use crate::graphql::catalog::PageInfo;
-use crate::rate_limit::{CallerBucket, HASHING_COST, spend};
+use crate::infra::rate_limit::{CallerBucket, HASHING_COST, spend};
 use crate::state::AppState;
+use crate::usecases::accounts::{
+    self, AddressDto, ApiKeyDto, CreatedApiKeyDto, CustomerDto, Page, Registration, RoleDto, StaffDto,
+};
 
 /// A customer as the staff read one, with their orders' figures.
 #[derive(SimpleObject)]

@@ -12,14 +12,14 @@ use emporium_customers::Permission;
 use super::money::{Amount, MoneyInput};
 use crate::auth::Principal;
 use crate::availability;
-use crate::cache::Doc;
 use crate::dto::{
     CategoryDto, ImageDto, MoneyDto, NewCategoryDto, ProductDto, ProductOptionDto, StatusDto, VariantDto,
 };
 use crate::error::ApiError;
-use crate::products;
+use crate::infra::cache::Doc;
 use crate::state::AppState;
 use crate::usecases;
+use crate::usecases::products;
 
 /// Batches category lookups of a whole product list into one query.
 pub struct CategoryLoader(pub AppState);

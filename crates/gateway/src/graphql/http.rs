@@ -7,11 +7,11 @@ use axum::response::Response;
 
 use super::{ApiSchema, ClientAddress, ParsedQueries};
 use crate::auth::Principal;
-use crate::cache::SharedLookup;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::idempotency::{self, GraphqlRun};
-use crate::rate_limit::{CallerBucket, ClientIp};
+use crate::infra::cache::SharedLookup;
+use crate::infra::idempotency::{self, GraphqlRun};
+use crate::infra::rate_limit::{CallerBucket, ClientIp};
 use crate::rest;
 use crate::state::AppState;
 
@@ -62,13 +62,13 @@ pub async fn handler(
             if let Some(decision) = spent
                 && decision.retry_after.is_some()
             {
-                return Ok(crate::rate_limit::refused(decision));
+                return Ok(crate::infra::rate_limit::refused(decision));
             }
         }
     }
     let with_spent = move |mut answer: Response| {
         if let Some(decision) = spent {
-            crate::rate_limit::set_headers(answer.headers_mut(), decision);
+            crate::infra::rate_limit::set_headers(answer.headers_mut(), decision);
         }
         answer
     };

@@ -6,7 +6,7 @@ use emporium_core::Patch;
 use emporium_customers::Permission;
 use emporium_inventory::Reason;
 
-use crate::inventory::{self, AdjustmentInput, LocationDto, LowStockDto, MovementDto, StockDto};
+use crate::usecases::inventory::{self, AdjustmentInput, LocationDto, LowStockDto, MovementDto, StockDto};
 
 /// Why stock is adjusted.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]

@@ -50,8 +50,8 @@ pub(crate) fn state_and_principal<'a>(
 
 /// The `Idempotency-Key` claim of a keyed mutation document, for its resolver's use case to
 /// record in its transaction; empty without a key.
-pub(crate) fn claim(ctx: &async_graphql::Context<'_>) -> crate::idempotency::Idempotency {
-    ctx.data_opt::<crate::idempotency::Idempotency>().cloned().unwrap_or_default()
+pub(crate) fn claim(ctx: &async_graphql::Context<'_>) -> crate::infra::idempotency::Idempotency {
+    ctx.data_opt::<crate::infra::idempotency::Idempotency>().cloned().unwrap_or_default()
 }
 
 /// The schema type.

@@ -9,7 +9,7 @@ use crate::dto::{AmountDto, MoneyDto};
 use crate::graphql::accounts::AddressInputGql;
 use crate::graphql::catalog::{PageInfo, patch};
 use crate::graphql::money::MoneyInput;
-use crate::orders::{
+use crate::usecases::orders::{
     self, AddressDto, CartDto, CartItemDto, CartOp, FulfillmentDto, HistoryDto, OrderDto, OrderLineDto,
     OrderShippingDto, ReturnDto, ShippingMethodDto, SkuQuantityDto, caller_of,
 };

@@ -9,7 +9,9 @@ use emporium_orders::setup::{AmountInput, DiscountChange, DiscountInput, MethodI
 
 use super::money::MoneyInput;
 use crate::dto::MoneyDto;
-use crate::orders::{self, CurrencySettingDto, DiscountDto, DiscountValueDto, ShippingMethodDto, TaxRateDto, ZoneDto};
+use crate::usecases::orders::{
+    self, CurrencySettingDto, DiscountDto, DiscountValueDto, ShippingMethodDto, TaxRateDto, ZoneDto,
+};
 
 fn amount_of(m: MoneyInput) -> AmountInput {
     AmountInput { amount: m.amount.0, currency: m.currency }

@@ -2,8 +2,8 @@
 
 use async_graphql::{Context, Enum, Object, Result};
 
-use crate::sessions::{self, TokenPair};
 use crate::state::AppState;
+use crate::usecases::sessions::{self, TokenPair};
 
 /// The client's address, as the request data of every GraphQL request (sign-in throttling is
 /// per address).

@@ -7,13 +7,13 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::accounts::{self, ApiKeyDto, CreatedApiKeyDto};
 use crate::auth::{Can, caps};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::idempotency::{Answer, Idempotency};
+use crate::infra::idempotency::{Answer, Idempotency};
 use crate::rest::IdempotencyKey;
 use crate::state::AppState;
+use crate::usecases::accounts::{self, ApiKeyDto, CreatedApiKeyDto};
 
 /// A scope an API key may hold.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]

@@ -8,9 +8,9 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, Problem};
 use crate::extract::CredentialsJson;
-use crate::rate_limit::ClientIp;
-use crate::sessions::{self, TokenPair};
+use crate::infra::rate_limit::ClientIp;
 use crate::state::AppState;
+use crate::usecases::sessions::{self, TokenPair};
 
 /// `POST /v1/auth/login`.
 // Not `Debug`: it holds a password.

@@ -11,10 +11,10 @@ use utoipa::ToSchema;
 use crate::auth::{Principal, SignedInCustomer};
 use crate::error::{ApiError, Problem};
 use crate::extract::ApiJson;
-use crate::idempotency::{Answer, Idempotency};
-use crate::orders::{self, AddressDto, CartDto, CartOp, OrderDto, ShippingMethodDto, caller_of};
+use crate::infra::idempotency::{Answer, Idempotency};
 use crate::rest::IdempotencyKey;
 use crate::state::AppState;
+use crate::usecases::orders::{self, AddressDto, CartDto, CartOp, OrderDto, ShippingMethodDto, caller_of};
 
 /// `POST /v1/carts`.
 #[derive(Debug, Deserialize, ToSchema)]

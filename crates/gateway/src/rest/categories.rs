@@ -10,10 +10,10 @@ use crate::auth::{Can, Principal, caps};
 use crate::dto::{CategoryDto, CategoryPage, NewCategoryDto};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::idempotency::{Answer, Idempotency};
-use crate::products;
+use crate::infra::idempotency::{Answer, Idempotency};
 use crate::rest::IdempotencyKey;
 use crate::state::AppState;
+use crate::usecases::products;
 
 /// Query parameters of `GET /v1/categories`.
 #[derive(Debug, Deserialize, IntoParams)]

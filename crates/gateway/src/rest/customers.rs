@@ -9,14 +9,14 @@ use emporium_customers::{AddressChange, AddressInput};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::accounts::{self, AddressDto, CustomerDetailDto, CustomerDto, Registration};
 use crate::auth::{Can, SignedInCustomer, caps};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::idempotency::{Answer, Idempotency};
-use crate::rate_limit::{CallerBucket, HASHING_COST, spend};
+use crate::infra::idempotency::{Answer, Idempotency};
+use crate::infra::rate_limit::{CallerBucket, HASHING_COST, spend};
 use crate::rest::IdempotencyKey;
 use crate::state::AppState;
+use crate::usecases::accounts::{self, AddressDto, CustomerDetailDto, CustomerDto, Registration};
 
 /// `POST /v1/customers`.
 // Not `Debug`: it holds a password.

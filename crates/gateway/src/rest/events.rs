@@ -66,7 +66,7 @@ pub async fn list_events(
     // The feed is read by programs, not forms: an empty `limit=` is not a page size (the
     // catalog's lists, which forms fill, read it as left out).
     let limit = params.limit.as_deref().map(|l| l.parse::<i64>().unwrap_or(0));
-    let limit = crate::products::page_size(limit, "limit")?;
+    let limit = crate::usecases::products::page_size(limit, "limit")?;
     let after = params.after.filter(|a| !a.is_empty());
     if after.as_deref().is_some_and(|a| !emporium_core::db::lookupable(a)) {
         return Err(unknown_event());

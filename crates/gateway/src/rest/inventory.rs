@@ -11,10 +11,10 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::{Can, caps};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::idempotency::{Answer, Idempotency};
-use crate::inventory::{self, AdjustmentInput, LocationDto, LowStockDto, MovementDto, StockDto};
+use crate::infra::idempotency::{Answer, Idempotency};
 use crate::rest::IdempotencyKey;
 use crate::state::AppState;
+use crate::usecases::inventory::{self, AdjustmentInput, LocationDto, LowStockDto, MovementDto, StockDto};
 
 /// `POST /v1/locations`.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -9,10 +9,10 @@ use crate::auth::{Can, Principal, caps};
 use crate::dto::MoneyDto;
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::idempotency::{Answer, Idempotency};
-use crate::orders::{self, OrderDto, ReturnDto, SkuQuantityDto, caller_of};
+use crate::infra::idempotency::{Answer, Idempotency};
 use crate::rest::IdempotencyKey;
 use crate::state::AppState;
+use crate::usecases::orders::{self, OrderDto, ReturnDto, SkuQuantityDto, caller_of};
 
 /// `POST /v1/orders/{order_id}/fulfillments`.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -10,15 +10,15 @@ use utoipa::IntoParams;
 
 use crate::auth::{Can, Principal, caps};
 use crate::availability::{self, Shown};
-use crate::cache::Template;
 use crate::dto::{NewProductDto, NewVariantDto, ProductDto, ProductPage, ProductPatchDto, VariantDto, VariantPatchDto};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::idempotency::{Answer, Idempotency};
-use crate::products;
+use crate::infra::cache::Template;
+use crate::infra::idempotency::{Answer, Idempotency};
 use crate::rest::IdempotencyKey;
 use crate::state::AppState;
 use crate::usecases;
+use crate::usecases::products;
 
 /// Query parameters of `GET /v1/products`. Read as text, so a bad value is a 422 naming the
 /// parameter rather than a bare rejection; the document gives their real types.

@@ -14,12 +14,12 @@ use crate::auth::{Can, caps};
 use crate::dto::{AmountDto, MoneyDto};
 use crate::error::{ApiError, Problem};
 use crate::extract::ApiJson;
-use crate::idempotency::{Answer, Idempotency};
-use crate::orders::{
-    self, CurrencySettingDto, DiscountDto, DiscountValueDto, TaxRateDto, ZoneDto, amount, amount_or_zero,
-};
+use crate::infra::idempotency::{Answer, Idempotency};
 use crate::rest::IdempotencyKey;
 use crate::state::AppState;
+use crate::usecases::orders::{
+    self, CurrencySettingDto, DiscountDto, DiscountValueDto, TaxRateDto, ZoneDto, amount, amount_or_zero,
+};
 
 /// A shipping method of a zone.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -6,13 +6,13 @@ use emporium_customers::StaffChange;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::accounts::{self, RoleDto, StaffDto};
 use crate::auth::{Can, caps};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::idempotency::{Answer, Idempotency};
+use crate::infra::idempotency::{Answer, Idempotency};
 use crate::rest::IdempotencyKey;
 use crate::state::AppState;
+use crate::usecases::accounts::{self, RoleDto, StaffDto};
 
 /// `POST /v1/staff`.
 // Not `Debug`: it holds a password.

@@ -5,12 +5,12 @@
 use axum::http::StatusCode;
 use emporium_catalog as catalog;
 
-use crate::cache::Doc;
 use crate::dto::{CategoryDto, VariantDto};
 use crate::error::ApiError;
-use crate::idempotency::{Answer, Idempotency};
-use crate::products::{self, Write};
+use crate::infra::cache::Doc;
+use crate::infra::idempotency::{Answer, Idempotency};
 use crate::state::AppState;
+use crate::usecases::products::{self, Write};
 
 /// A product as a write left it: its document and its variants' availability, and the answer.
 pub struct ProductWritten {

@@ -2,4 +2,9 @@
 //! returns the domain value with the answer stored for its `Idempotency-Key`. REST handlers and
 //! GraphQL resolvers parse, call one of these and render.
 
+pub mod accounts;
 pub mod catalog;
+pub mod inventory;
+pub mod orders;
+pub mod products;
+pub mod sessions;

@@ -15,11 +15,11 @@ use emporium_inventory::{self as inventory, Adjustment, Backorder, LocationChang
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::background::Shutdown;
 use crate::error::ApiError;
-use crate::idempotency::{Answer, Idempotency};
-use crate::products;
+use crate::infra::background::Shutdown;
+use crate::infra::idempotency::{Answer, Idempotency};
 use crate::state::AppState;
+use crate::usecases::products;
 
 /// A place stock is kept.
 #[derive(Debug, Clone, Serialize, ToSchema, async_graphql::SimpleObject)]

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::auth::{self, Resolved};
 use crate::error::ApiError;
-use crate::limits::{Bucket, Decision, client_network};
+use crate::infra::limits::{Bucket, Decision, client_network};
 use crate::state::AppState;
 
 /// The caller's bucket, kept in the request for handlers that spend more than one request's
@@ -84,7 +84,7 @@ where
                 return Ok(refused(decision));
             }
             let resolved = auth::resolve(&state, request.headers()).await;
-            if let Some(kind) = request.extensions().get::<crate::access_log::RequestFacts>() {
+            if let Some(kind) = request.extensions().get::<crate::infra::access_log::RequestFacts>() {
                 kind.note(&resolved);
             }
             let bucket = Bucket::of(resolved.as_ref().ok(), address);

@@ -18,10 +18,10 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::Principal;
 use crate::availability::{self, Shown};
-use crate::cache::{self, CATALOG, Doc, Lookup, Rendered, RenderedLookup, SharedLookup, Template, template};
 use crate::dto::ProductDto;
 use crate::error::ApiError;
-use crate::idempotency::{Answer, Idempotency};
+use crate::infra::cache::{self, CATALOG, Doc, Lookup, Rendered, RenderedLookup, SharedLookup, Template, template};
+use crate::infra::idempotency::{Answer, Idempotency};
 use crate::state::AppState;
 
 /// Builds the read documents of products by id, in the order given (missing ids left out).

@@ -20,7 +20,7 @@ use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter, clock::DefaultClock};
 
 use crate::auth::Principal;
-use crate::redis::SharedRedis;
+use crate::infra::redis::SharedRedis;
 
 /// Failed logins allowed per email and per client address within [`FAILURE_WINDOW`].
 pub const MAX_LOGIN_FAILURES: u64 = 10;

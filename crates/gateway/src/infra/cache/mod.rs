@@ -25,7 +25,7 @@ pub use self::memory::MemoryCache;
 pub use self::redis::RedisCache;
 pub use self::template::Template;
 use crate::dto::ProductDto;
-use crate::metrics::CacheCounters;
+use crate::infra::metrics::CacheCounters;
 
 /// A product's serialized read document, without its variants' availability, and what a
 /// request needs to know without parsing it.

@@ -22,7 +22,7 @@ use emporium_core::uow::{AfterCommit, BoxFuture};
 use sea_orm::{DatabaseConnection, DbErr};
 
 use super::ProductCache;
-use crate::background::Shutdown;
+use crate::infra::background::Shutdown;
 
 /// How often an instance reads the change log.
 pub const POLL: Duration = Duration::from_millis(200);

@@ -28,7 +28,7 @@ use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
 use super::{CATALOG, Doc, Lookup, STOCK_PREFIX, SharedLookup, StockLookup, Template, Token};
-use crate::redis::SharedRedis;
+use crate::infra::redis::SharedRedis;
 
 /// How old this instance's last complete sync may be for Redis to be trusted.
 const TRUST_WINDOW: Duration = Duration::from_millis(750);

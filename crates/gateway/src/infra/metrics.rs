@@ -154,7 +154,9 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let route = request.extensions().get::<MatchedPath>().cloned();
-        if let (Some(route), Some(facts)) = (&route, request.extensions().get::<crate::access_log::RequestFacts>()) {
+        if let (Some(route), Some(facts)) =
+            (&route, request.extensions().get::<crate::infra::access_log::RequestFacts>())
+        {
             facts.route(route);
         }
         let method = request.method().clone();

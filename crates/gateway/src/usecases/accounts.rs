@@ -16,10 +16,10 @@ use utoipa::ToSchema;
 
 use crate::dto::MoneyDto;
 use crate::error::ApiError;
-use crate::idempotency::{Answer, Idempotency};
-use crate::products;
-use crate::sessions::hashing;
+use crate::infra::idempotency::{Answer, Idempotency};
 use crate::state::AppState;
+use crate::usecases::products;
+use crate::usecases::sessions::hashing;
 
 /// A customer account.
 #[derive(Debug, Clone, Serialize, ToSchema, async_graphql::SimpleObject)]

@@ -10,7 +10,7 @@ use chrono::Duration;
 use emporium_customers::{self as accounts, AccountKind, Email, RefreshOutcome, SessionLifetimes};
 
 use crate::error::ApiError;
-use crate::limits::HashingRefused;
+use crate::infra::limits::HashingRefused;
 use crate::state::AppState;
 
 /// Which kind of account a login is for; left out, a staff account is tried first.
@@ -75,7 +75,7 @@ pub async fn hashing<T: Send + 'static>(
 /// The throttle keys of a sign-in attempt: its email (as typed, normalised) and address.
 fn throttle_keys(email: &str, client: IpAddr) -> [String; 2] {
     let email: String = email.trim().to_lowercase().chars().take(254).collect();
-    [format!("email:{email}"), format!("ip:{}", crate::limits::client_network(client))]
+    [format!("email:{email}"), format!("ip:{}", crate::infra::limits::client_network(client))]
 }
 
 /// Checks a password for `email` through the throttle: 429 while the email or the address

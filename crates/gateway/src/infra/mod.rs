@@ -1,0 +1,12 @@
+//! Infrastructure the use cases and transports stand on: the product cache and its sync with
+//! the change log (cache/), idempotent requests, rate limits and sign-in throttling, the
+//! access log, metrics, the shared Redis connection and the background tasks.
+
+pub mod access_log;
+pub mod background;
+pub mod cache;
+pub mod idempotency;
+pub mod limits;
+pub mod metrics;
+pub mod rate_limit;
+pub mod redis;
