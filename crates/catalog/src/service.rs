@@ -573,6 +573,18 @@ pub async fn list_categories<C: ConnectionTrait>(
     Ok(query.all(db).await?.into_iter().map(to_category).collect())
 }
 
+/// The ids of every product not deleted (drafts too), in id order.
+pub async fn live_product_ids<C: ConnectionTrait>(db: &C) -> Result<Vec<String>, DbErr> {
+    let rows = db
+        .query_all_raw(emporium_core::db::statement(
+            db.get_database_backend(),
+            "SELECT id FROM products WHERE deleted_at IS NULL ORDER BY id",
+            [],
+        ))
+        .await?;
+    rows.iter().map(|row| row.try_get("", "id")).collect()
+}
+
 /// Every category, for building the tree in one step.
 pub async fn all_categories<C: ConnectionTrait>(db: &C) -> Result<Vec<Category>, DbErr> {
     Ok(categories::Entity::find()

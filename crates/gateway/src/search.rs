@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use emporium_core::changes::{self, Position};
 
 use emporium_catalog as catalog;
-use emporium_core::db::statement;
 use emporium_search::{Document, Index, Variant};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use tokio::sync::{Notify, watch};
@@ -76,13 +75,7 @@ impl Search {
     /// so a write that commits while the catalog is read is applied again by the next poll.
     async fn rebuild(&self, db: &DatabaseConnection, progress: impl Fn(u64, u64)) -> Result<(), DbErr> {
         let tail = changes::tail(db).await?;
-        let backend = db.get_database_backend();
-        let ids: Vec<String> = db
-            .query_all_raw(statement(backend, "SELECT id FROM products WHERE deleted_at IS NULL ORDER BY id", []))
-            .await?
-            .iter()
-            .map(|row| row.try_get_by_index::<String>(0))
-            .collect::<Result<_, _>>()?;
+        let ids = catalog::live_product_ids(db).await?;
         let mut index = Index::new();
         index.set_categories(categories(db).await?);
         let total = ids.len() as u64;

@@ -17,13 +17,13 @@ pub use locations::{
     list_locations, location_by_code,
 };
 pub use reservations::{
-    Backordered, MAX_LINES, MAX_QUANTITY, Reservation, ReservedLine, Settled, commit, commit_held, expire_due,
-    held_units, release, reserve, settle_backorder,
+    Backordered, MAX_LINES, MAX_QUANTITY, Reservation, ReservedLine, Settled, active_for, commit, commit_held,
+    expire_due, held_units, release, reserve, settle_backorder,
 };
 pub use stock::{
     Adjusted, Adjustment, Backorder, Level, LowStock, MAX_DELTA, MAX_LOW_STOCK, Movement, Reason, ReorderCrossing,
     StockSummary, UNLIMITED_BACKORDER, adjust, available, backorder, low_stock, movements, set_backorder, set_reorder,
-    stock, variants_at,
+    sold_from, sold_under, stock, variants_at,
 };
 
 use emporium_core::{DomainError, ErrorCode, ErrorKind, ValidationErrors};

@@ -482,3 +482,15 @@ pub async fn held_units<C: ConnectionTrait>(db: &C) -> Result<Vec<(String, Strin
         .await?;
     rows.iter().map(|r| Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?, r.try_get_by_index(2)?))).collect()
 }
+
+/// The ids of the active reservations a reference (a checkout) holds.
+pub async fn active_for<C: ConnectionTrait>(db: &C, reference: &str) -> Result<Vec<String>, DbErr> {
+    let rows = db
+        .query_all_raw(statement(
+            db.get_database_backend(),
+            "SELECT id FROM reservations WHERE reference = ? AND state = 'active'",
+            [reference.into()],
+        ))
+        .await?;
+    rows.iter().map(|row| row.try_get("", "id")).collect()
+}

@@ -9,7 +9,7 @@ use emporium_core::db::{now, statement};
 use emporium_core::{Patch, ValidationErrors, id};
 use sea_orm::{ConnectionTrait, DbErr, QueryResult, Value};
 
-use crate::InventoryError;
+use crate::{InventoryError, ReservedLine};
 
 /// Largest change one adjustment may make, either way.
 pub const MAX_DELTA: i64 = 1_000_000_000;
@@ -539,4 +539,39 @@ pub async fn low_stock<C: ConnectionTrait>(db: &C) -> Result<Vec<LowStock>, DbEr
         cover(a).total_cmp(&cover(b)).then(a.available.cmp(&b.available))
     });
     Ok(report)
+}
+
+/// Units a reference (an order) took out of stock by sale, net of what went back under it,
+/// per variant and location (by variant, then location).
+pub async fn sold_under<C: ConnectionTrait>(db: &C, reference: &str) -> Result<Vec<ReservedLine>, DbErr> {
+    let rows = db
+        .query_all_raw(statement(
+            db.get_database_backend(),
+            "SELECT variant_id, location_id, CAST(-SUM(delta) AS BIGINT) AS units FROM stock_movements \
+             WHERE reference = ? AND reason = 'sale' GROUP BY variant_id, location_id ORDER BY variant_id, location_id",
+            [reference.into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(ReservedLine {
+                variant_id: row.try_get("", "variant_id")?,
+                location_id: row.try_get("", "location_id")?,
+                quantity: row.try_get("", "units")?,
+            })
+        })
+        .collect()
+}
+
+/// Where a reference (an order) first sold a variant from, if it did.
+pub async fn sold_from<C: ConnectionTrait>(db: &C, reference: &str, variant_id: &str) -> Result<Option<String>, DbErr> {
+    let row = db
+        .query_one_raw(statement(
+            db.get_database_backend(),
+            "SELECT location_id FROM stock_movements WHERE reference = ? AND variant_id = ? AND reason = 'sale' \
+             ORDER BY created_at LIMIT 1",
+            [reference.into(), variant_id.into()],
+        ))
+        .await?;
+    row.map(|row| row.try_get("", "location_id")).transpose()
 }

@@ -566,18 +566,9 @@ pub async fn cancel(
             "A refund of this order is in progress; retry shortly.",
         ));
     }
-    let sold = txn
-        .query_all_raw(statement(
-            backend,
-            "SELECT variant_id, location_id, CAST(-SUM(delta) AS BIGINT) FROM stock_movements \
-             WHERE reference = ? AND reason = 'sale' GROUP BY variant_id, location_id ORDER BY variant_id, location_id",
-            [order_id.into()],
-        ))
-        .await?;
     let mut change = StockChange::default();
-    for row in sold {
-        let (variant_id, location_id, units): (String, String, i64) =
-            (row.try_get_by_index(0)?, row.try_get_by_index(1)?, row.try_get_by_index(2)?);
+    for sold in inventory::sold_under(&txn, order_id).await? {
+        let (variant_id, location_id, units) = (sold.variant_id, sold.location_id, sold.quantity);
         if units <= 0 {
             continue;
         }
@@ -875,17 +866,8 @@ async fn restock_location(
     order_id: &str,
     variant_id: &str,
 ) -> Result<Option<String>, OrderError> {
-    let backend = txn.get_database_backend();
-    let sold = txn
-        .query_one_raw(statement(
-            backend,
-            "SELECT location_id FROM stock_movements WHERE reference = ? AND variant_id = ? AND reason = 'sale' \
-             ORDER BY created_at LIMIT 1",
-            [order_id.into(), variant_id.into()],
-        ))
-        .await?;
-    if let Some(row) = sold {
-        return Ok(Some(row.try_get_by_index(0)?));
+    if let Some(location) = inventory::sold_from(txn, order_id, variant_id).await? {
+        return Ok(Some(location));
     }
     Ok(inventory::list_locations(txn).await?.into_iter().find(|l| l.active).map(|l| l.id))
 }

@@ -349,19 +349,10 @@ async fn take_in(txn: &mut UnitOfWork, input: &CheckoutInput) -> Result<Taken, O
         carts::take_for_checkout(&*txn, &input.cart_id, &input.caller, &checkout_id, at, at + span(input.hold)).await?;
     // A retry of this very checkout after a crash: its earlier hold goes back first. Only a
     // request that names its attempt (an `Idempotency-Key`) can be one.
-    let earlier = if input.retryable {
-        txn.query_all_raw(statement(
-            backend,
-            "SELECT id FROM reservations WHERE reference = ? AND state = 'active'",
-            [checkout_id.clone().into()],
-        ))
-        .await?
-    } else {
-        Vec::new()
-    };
+    let earlier = if input.retryable { inventory::active_for(&*txn, &checkout_id).await? } else { Vec::new() };
     let mut change = StockChange::default();
-    for row in earlier {
-        let settled = inventory::release(txn, &row.try_get_by_index::<String>(0)?).await?;
+    for reservation in earlier {
+        let settled = inventory::release(txn, &reservation).await?;
         change.variant_ids.extend(settled.variant_ids());
     }
     let view = carts::view_of(txn, cart).await?;
