@@ -78,7 +78,9 @@ cp "$cache_dir"/shop.db* "$work/"
 for f in "$work"/shop.db*; do mv "$f" "$work/big.db${f#"$work"/shop.db}"; done
 reindex_out="$(EMPORIUM_DATABASE_URL="sqlite://$work/big.db" EMPORIUM_LOG=warn "$BIN" search reindex 2>/dev/null)"
 start "$work/big.db"
-built="$(grep 'search index built' "$work/server.log" | grep -o '"elapsed_ms":[0-9]*' | head -1 | tr -dc '0-9')"
+# The server's log is buffered (flushed every 200 ms): wait for the line.
+for _ in $(seq 1 50); do grep -q 'search index built' "$work/server.log" && break; sleep 0.1; done
+built="$(grep 'search index built' "$work/server.log" | grep -o '"elapsed_ms":[0-9]*' | head -1 | tr -dc '0-9' || true)"
 for target in "/v1/products?q=vintage+mug&$FACETS" "/v1/products?q=mug+waxed&$FACETS" \
   "/v1/products?q=classic+hodie&$FACETS" "/v1/products?q=lantern&$FACETS" "/v1/search/suggest?q=vin"; do
   curl -fs "127.0.0.1:$PORT$target" >/dev/null
