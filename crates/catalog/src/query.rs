@@ -262,11 +262,13 @@ pub async fn list_products<C: ConnectionTrait>(
     }
     let mut page = IdPage::default();
     for row in rows.iter().take(limit as usize) {
-        let id = row.try_get_by_index::<String>(0)?;
+        let id = row.try_get::<String>("", "id")?;
         let key = match request.sort {
             ProductSort::Newest | ProductSort::Relevance => None,
-            ProductSort::Name => Some(SortKey::Text(row.try_get_by_index::<String>(1)?)),
-            ProductSort::PriceAsc | ProductSort::PriceDesc => Some(SortKey::Amount(row.try_get_by_index::<i64>(1)?)),
+            ProductSort::Name => Some(SortKey::Text(row.try_get::<String>("", "sort_key")?)),
+            ProductSort::PriceAsc | ProductSort::PriceDesc => {
+                Some(SortKey::Amount(row.try_get::<i64>("", "sort_key")?))
+            }
         };
         page.cursors.push(codec.encode(&PageCursor { query: fingerprint.clone(), key, id: id.clone() }));
         page.ids.push(id);

@@ -701,7 +701,7 @@ async fn free_slug<C: ConnectionTrait>(db: &C, table: impl SlugTable, base: &str
     let rows = db
         .query_all_raw(statement(db.get_database_backend(), table.taken_sql(), [base.into(), pattern.into()]))
         .await?;
-    let taken: HashSet<String> = rows.iter().filter_map(|r| r.try_get_by_index::<String>(0).ok()).collect();
+    let taken: HashSet<String> = rows.iter().filter_map(|r| r.try_get::<String>("", "slug").ok()).collect();
     if !taken.contains(base) {
         return Ok(base.to_owned());
     }
@@ -815,15 +815,16 @@ pub struct VariantRef {
     pub product_slug: String,
 }
 
-const VARIANT_REF: &str = "SELECT v.id, v.sku, p.id, p.slug FROM variants v JOIN products p ON p.id = v.product_id \
+const VARIANT_REF: &str = "SELECT v.id AS variant_id, v.sku, p.id AS product_id, p.slug AS product_slug \
+                           FROM variants v JOIN products p ON p.id = v.product_id \
                            WHERE v.deleted_at IS NULL AND p.deleted_at IS NULL";
 
 fn variant_ref(row: &sea_orm::QueryResult) -> Result<VariantRef, DbErr> {
     Ok(VariantRef {
-        variant_id: row.try_get_by_index(0)?,
-        sku: row.try_get_by_index(1)?,
-        product_id: row.try_get_by_index(2)?,
-        product_slug: row.try_get_by_index(3)?,
+        variant_id: row.try_get("", "variant_id")?,
+        sku: row.try_get("", "sku")?,
+        product_id: row.try_get("", "product_id")?,
+        product_slug: row.try_get("", "product_slug")?,
     })
 }
 
@@ -865,26 +866,26 @@ pub struct Purchasable {
     pub price: Option<i64>,
 }
 
-const PURCHASABLE: &str = "SELECT v.id, v.sku, p.id, p.name, v.title, \
-     CAST(CASE WHEN v.deleted_at IS NULL AND p.deleted_at IS NULL AND p.status = 'published' THEN 1 ELSE 0 END AS BIGINT), \
-     vp.amount FROM variants v JOIN products p ON p.id = v.product_id \
+const PURCHASABLE: &str = "SELECT v.id AS variant_id, v.sku, p.id AS product_id, p.name, v.title, \
+     CAST(CASE WHEN v.deleted_at IS NULL AND p.deleted_at IS NULL AND p.status = 'published' THEN 1 ELSE 0 END AS BIGINT) \
+     AS purchasable, vp.amount FROM variants v JOIN products p ON p.id = v.product_id \
      LEFT JOIN variant_prices vp ON vp.variant_id = v.id AND vp.currency = ?";
 
 fn purchasable(row: &sea_orm::QueryResult) -> Result<Purchasable, DbErr> {
-    let name: String = row.try_get_by_index(3)?;
-    let variant_title: String = row.try_get_by_index(4)?;
+    let name: String = row.try_get("", "name")?;
+    let variant_title: String = row.try_get("", "title")?;
     let title = if variant_title.trim().is_empty() || variant_title == name {
         name
     } else {
         format!("{name} – {variant_title}")
     };
     Ok(Purchasable {
-        variant_id: row.try_get_by_index(0)?,
-        sku: row.try_get_by_index(1)?,
-        product_id: row.try_get_by_index(2)?,
+        variant_id: row.try_get("", "variant_id")?,
+        sku: row.try_get("", "sku")?,
+        product_id: row.try_get("", "product_id")?,
         title,
-        purchasable: row.try_get_by_index::<i64>(5)? == 1,
-        price: row.try_get_by_index(6)?,
+        purchasable: row.try_get::<i64>("", "purchasable")? == 1,
+        price: row.try_get("", "amount")?,
     })
 }
 

@@ -136,23 +136,23 @@ const COLUMNS: &str = "id, first_name, last_name, line1, line2, city, region, po
     default_shipping, default_billing, created_at";
 
 fn saved(row: &QueryResult) -> Result<SavedAddress, AccountError> {
-    let country: String = row.try_get_by_index(8)?;
+    let country: String = row.try_get("", "country")?;
     Ok(SavedAddress {
-        id: row.try_get_by_index(0)?,
+        id: row.try_get("", "id")?,
         address: Address {
-            first_name: row.try_get_by_index(1)?,
-            last_name: row.try_get_by_index(2)?,
-            line1: row.try_get_by_index(3)?,
-            line2: row.try_get_by_index(4)?,
-            city: row.try_get_by_index(5)?,
-            region: row.try_get_by_index(6)?,
-            postal_code: row.try_get_by_index(7)?,
+            first_name: row.try_get("", "first_name")?,
+            last_name: row.try_get("", "last_name")?,
+            line1: row.try_get("", "line1")?,
+            line2: row.try_get("", "line2")?,
+            city: row.try_get("", "city")?,
+            region: row.try_get("", "region")?,
+            postal_code: row.try_get("", "postal_code")?,
             country: Country::parse(&country).ok_or(AccountError::Corrupt("country"))?,
-            phone: row.try_get_by_index(9)?,
+            phone: row.try_get("", "phone")?,
         },
-        default_shipping: row.try_get_by_index(10)?,
-        default_billing: row.try_get_by_index(11)?,
-        created_at: row.try_get_by_index(12)?,
+        default_shipping: row.try_get("", "default_shipping")?,
+        default_billing: row.try_get("", "default_billing")?,
+        created_at: row.try_get("", "created_at")?,
     })
 }
 
@@ -248,11 +248,11 @@ pub async fn add_address<C: ConnectionTrait>(
     let count = db
         .query_one_raw(statement(
             backend,
-            "SELECT COUNT(*) FROM customer_addresses WHERE customer_id = ?",
+            "SELECT COUNT(*) AS n FROM customer_addresses WHERE customer_id = ?",
             [customer_id.into()],
         ))
         .await?
-        .map(|row| row.try_get_by_index::<i64>(0))
+        .map(|row| row.try_get::<i64>("", "n"))
         .transpose()?
         .unwrap_or(0);
     if count >= MAX_ADDRESSES {

@@ -84,14 +84,14 @@ pub fn hash_secret(secret: &str) -> String {
 const COLUMNS: &str = "id, name, prefix, scopes, created_at, last_used_at";
 
 fn key(row: &QueryResult) -> Result<ApiKey, AccountError> {
-    let scopes: String = row.try_get_by_index(3)?;
+    let scopes: String = row.try_get("", "scopes")?;
     Ok(ApiKey {
-        id: row.try_get_by_index(0)?,
-        name: row.try_get_by_index(1)?,
-        prefix: row.try_get_by_index(2)?,
+        id: row.try_get("", "id")?,
+        name: row.try_get("", "name")?,
+        prefix: row.try_get("", "prefix")?,
         scopes: Permissions::from_stored(&scopes),
-        created_at: row.try_get_by_index(4)?,
-        last_used_at: row.try_get_by_index(5)?,
+        created_at: row.try_get("", "created_at")?,
+        last_used_at: row.try_get("", "last_used_at")?,
     })
 }
 
@@ -176,7 +176,7 @@ pub async fn find_api_key<C: ConnectionTrait>(
         ))
         .await?;
     Ok(match row {
-        Some(row) => Some((row.try_get_by_index(0)?, Permissions::from_stored(&row.try_get_by_index::<String>(1)?))),
+        Some(row) => Some((row.try_get("", "id")?, Permissions::from_stored(&row.try_get::<String>("", "scopes")?))),
         None => None,
     })
 }

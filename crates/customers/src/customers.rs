@@ -63,11 +63,11 @@ const COLUMNS: &str = "id, email, first_name, last_name, created_at";
 
 fn customer(row: &QueryResult) -> Result<Customer, AccountError> {
     Ok(Customer {
-        id: row.try_get_by_index(0)?,
-        email: Email::from_stored(row.try_get_by_index(1)?),
-        first_name: row.try_get_by_index(2)?,
-        last_name: row.try_get_by_index(3)?,
-        created_at: row.try_get_by_index(4)?,
+        id: row.try_get("", "id")?,
+        email: Email::from_stored(row.try_get("", "email")?),
+        first_name: row.try_get("", "first_name")?,
+        last_name: row.try_get("", "last_name")?,
+        created_at: row.try_get("", "created_at")?,
     })
 }
 
@@ -118,7 +118,7 @@ pub async fn find_customer_login<C: ConnectionTrait>(
         ))
         .await?;
     Ok(match row {
-        Some(row) => Some((row.try_get_by_index(0)?, row.try_get_by_index(1)?)),
+        Some(row) => Some((row.try_get("", "id")?, row.try_get("", "password_hash")?)),
         None => None,
     })
 }
@@ -135,7 +135,7 @@ pub async fn customer_password_hash<C: ConnectionTrait>(
             [customer_id.into()],
         ))
         .await?;
-    Ok(row.map(|row| row.try_get_by_index(0)).transpose()?)
+    Ok(row.map(|row| row.try_get("", "password_hash")).transpose()?)
 }
 
 /// One enabled customer.

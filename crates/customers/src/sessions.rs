@@ -124,14 +124,16 @@ pub async fn refresh_session<C: ConnectionTrait>(
     else {
         return Ok(RefreshOutcome::Invalid);
     };
-    let token_id: String = row.try_get_by_index(0)?;
-    let family_id: String = row.try_get_by_index(1)?;
-    let kind = AccountKind::parse(&row.try_get_by_index::<String>(2)?).ok_or(AccountError::InvalidCredentials)?;
-    let account_id: String = row.try_get_by_index(3)?;
-    let expires_at: DateTime<Utc> = row.try_get_by_index(4)?;
-    let used_at: Option<DateTime<Utc>> = row.try_get_by_index(5)?;
-    let revoked_at: Option<DateTime<Utc>> = row.try_get_by_index(6)?;
-    let family_ends: DateTime<Utc> = row.try_get_by_index::<Option<DateTime<Utc>>>(7)?.unwrap_or(default_family_end);
+    let token_id: String = row.try_get("", "id")?;
+    let family_id: String = row.try_get("", "family_id")?;
+    let kind =
+        AccountKind::parse(&row.try_get::<String>("", "account_kind")?).ok_or(AccountError::InvalidCredentials)?;
+    let account_id: String = row.try_get("", "account_id")?;
+    let expires_at: DateTime<Utc> = row.try_get("", "expires_at")?;
+    let used_at: Option<DateTime<Utc>> = row.try_get("", "used_at")?;
+    let revoked_at: Option<DateTime<Utc>> = row.try_get("", "revoked_at")?;
+    let family_ends: DateTime<Utc> =
+        row.try_get::<Option<DateTime<Utc>>>("", "family_expires_at")?.unwrap_or(default_family_end);
     if revoked_at.is_some() || expires_at <= emporium_core::db::now() {
         return Ok(RefreshOutcome::Invalid);
     }
@@ -168,7 +170,7 @@ pub async fn revoke_session<C: ConnectionTrait>(db: &C, token: &str) -> Result<(
         ))
         .await?;
     if let Some(row) = row {
-        revoke_family(db, &row.try_get_by_index::<String>(0)?).await?;
+        revoke_family(db, &row.try_get::<String>("", "family_id")?).await?;
     }
     Ok(())
 }

@@ -50,13 +50,13 @@ pub struct StaffChange {
 const COLUMNS: &str = "id, email, role, disabled_at, created_at";
 
 fn member(row: &QueryResult) -> Result<StaffMember, AccountError> {
-    let role: String = row.try_get_by_index(2)?;
+    let role: String = row.try_get("", "role")?;
     Ok(StaffMember {
-        id: row.try_get_by_index(0)?,
-        email: Email::from_stored(row.try_get_by_index(1)?),
+        id: row.try_get("", "id")?,
+        email: Email::from_stored(row.try_get("", "email")?),
         role: Role::parse(&role).unwrap_or(Role::Support),
-        disabled: row.try_get_by_index::<Option<DateTime<Utc>>>(3)?.is_some(),
-        created_at: row.try_get_by_index(4)?,
+        disabled: row.try_get::<Option<DateTime<Utc>>>("", "disabled_at")?.is_some(),
+        created_at: row.try_get("", "created_at")?,
     })
 }
 
@@ -127,10 +127,10 @@ pub async fn find_staff_login<C: ConnectionTrait>(db: &C, email: &Email) -> Resu
         ))
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let role: String = row.try_get_by_index(2)?;
+    let role: String = row.try_get("", "role")?;
     Ok(Some(StaffLogin {
-        id: row.try_get_by_index(0)?,
-        password_hash: row.try_get_by_index(1)?,
+        id: row.try_get("", "id")?,
+        password_hash: row.try_get("", "password_hash")?,
         role: Role::parse(&role).unwrap_or(Role::Support),
     }))
 }
@@ -145,8 +145,8 @@ pub async fn staff_access<C: ConnectionTrait>(db: &C, staff_id: &str) -> Result<
         ))
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let role: String = row.try_get_by_index(0)?;
-    let version: i64 = row.try_get_by_index(1)?;
+    let role: String = row.try_get("", "role")?;
+    let version: i64 = row.try_get("", "version")?;
     Ok(Role::parse(&role).map(|role| StaffAccess { role, version }))
 }
 
@@ -203,11 +203,11 @@ pub async fn change_staff<C: ConnectionTrait>(
         let others = db
             .query_one_raw(statement(
                 backend,
-                "SELECT COUNT(*) FROM staff_accounts WHERE role = 'admin' AND disabled_at IS NULL AND id <> ?",
+                "SELECT COUNT(*) AS n FROM staff_accounts WHERE role = 'admin' AND disabled_at IS NULL AND id <> ?",
                 [staff_id.into()],
             ))
             .await?
-            .map(|row| row.try_get_by_index::<i64>(0))
+            .map(|row| row.try_get::<i64>("", "n"))
             .transpose()?
             .unwrap_or(0);
         if others == 0 {

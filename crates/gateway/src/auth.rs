@@ -114,7 +114,7 @@ pub async fn signing_key(db: &DatabaseConnection, configured: Option<&Secret>) -
         .query_one_raw(statement(backend, "SELECT value FROM server_secrets WHERE name = 'jwt_signing_key'", []))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("jwt_signing_key".to_owned()))?;
-    let value: String = row.try_get_by_index(0)?;
+    let value: String = row.try_get("", "value")?;
     URL_SAFE_NO_PAD.decode(value).map_err(|e| DbErr::Custom(format!("stored signing key: {e}")))
 }
 

@@ -86,12 +86,12 @@ const COLUMNS: &str = "id, code, name, priority, active, created_at";
 
 fn location(row: &QueryResult) -> Result<Location, DbErr> {
     Ok(Location {
-        id: row.try_get_by_index(0)?,
-        code: row.try_get_by_index(1)?,
-        name: row.try_get_by_index(2)?,
-        priority: row.try_get_by_index(3)?,
-        active: row.try_get_by_index(4)?,
-        created_at: row.try_get_by_index(5)?,
+        id: row.try_get("", "id")?,
+        code: row.try_get("", "code")?,
+        name: row.try_get("", "name")?,
+        priority: row.try_get("", "priority")?,
+        active: row.try_get("", "active")?,
+        created_at: row.try_get("", "created_at")?,
     })
 }
 
@@ -138,7 +138,7 @@ pub async fn ensure_location<C: ConnectionTrait>(db: &C, code: &str, name: &str)
         .query_one_raw(statement(backend, "SELECT id FROM locations WHERE code = ?", [code.into()]))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("location {code}")))?;
-    row.try_get_by_index(0)
+    row.try_get("", "id")
 }
 
 /// Every location, by priority then code. Locations are few (a shop's warehouses and stores).

@@ -121,7 +121,7 @@ pub async fn reserve<C: ConnectionTrait>(
             if needed == 0 {
                 break;
             }
-            let location: String = level.try_get_by_index(0)?;
+            let location: String = level.try_get("", "location_id")?;
             let (taken, crossing) = take(db, backend, variant, &location, needed).await?;
             crossed.extend(crossing);
             if taken > 0 {
@@ -214,23 +214,28 @@ async fn take<C: ConnectionTrait>(
                 backend,
                 "UPDATE stock_levels SET reserved = reserved + ?, updated_at = ? \
                  WHERE variant_id = ? AND location_id = ? AND on_hand - reserved >= ? \
-                 RETURNING on_hand - reserved, reorder_point",
+                 RETURNING on_hand - reserved AS available, reorder_point",
                 [amount.into(), now().into(), variant.into(), location.into(), amount.into()],
             ))
             .await?;
         if let Some(row) = reserved {
-            let crossing =
-                ReorderCrossing::of(variant, location, row.try_get_by_index(0)?, -amount, row.try_get_by_index(1)?);
+            let crossing = ReorderCrossing::of(
+                variant,
+                location,
+                row.try_get("", "available")?,
+                -amount,
+                row.try_get("", "reorder_point")?,
+            );
             return Ok((amount, crossing));
         }
         let free = db
             .query_one_raw(statement(
                 backend,
-                "SELECT on_hand - reserved FROM stock_levels WHERE variant_id = ? AND location_id = ?",
+                "SELECT on_hand - reserved AS free FROM stock_levels WHERE variant_id = ? AND location_id = ?",
                 [variant.into(), location.into()],
             ))
             .await?
-            .map(|row| row.try_get_by_index::<i64>(0))
+            .map(|row| row.try_get::<i64>("", "free"))
             .transpose()?
             .unwrap_or(0);
         amount = free.min(needed);
@@ -247,7 +252,9 @@ async fn settled_of<C: ConnectionTrait>(db: &C, reservation_id: &str) -> Result<
         ))
         .await?
         .iter()
-        .map(|row| Ok(Backordered { variant_id: row.try_get_by_index(0)?, quantity: row.try_get_by_index(1)? }))
+        .map(|row| {
+            Ok(Backordered { variant_id: row.try_get("", "variant_id")?, quantity: row.try_get("", "quantity")? })
+        })
         .collect::<Result<Vec<_>, DbErr>>()?;
     Ok(Settled { lines: lines_of(db, reservation_id).await?, backorders })
 }
@@ -264,9 +271,9 @@ async fn lines_of<C: ConnectionTrait>(db: &C, reservation_id: &str) -> Result<Ve
     rows.iter()
         .map(|row| {
             Ok(ReservedLine {
-                variant_id: row.try_get_by_index(0)?,
-                location_id: row.try_get_by_index(1)?,
-                quantity: row.try_get_by_index(2)?,
+                variant_id: row.try_get("", "variant_id")?,
+                location_id: row.try_get("", "location_id")?,
+                quantity: row.try_get("", "quantity")?,
             })
         })
         .collect()
@@ -352,7 +359,7 @@ async fn sell<C: ConnectionTrait>(
             // The reserved units are held by this reservation alone: missing is a broken
             // invariant, and the whole commit rolls back.
             .ok_or(InventoryError::ReservationNotActive)?;
-        let on_hand_after: i64 = after.try_get_by_index(0)?;
+        let on_hand_after: i64 = after.try_get("", "on_hand")?;
         movements.push_str(if i == 0 {
             "(?, ?, ?, ?, 'sale', ?, ?, ?, NULL, ?)"
         } else {
@@ -459,7 +466,7 @@ pub async fn expire_due<C: ConnectionTrait>(db: &C, batch: u64) -> Result<Settle
         .await?;
     let mut given_back = Settled::default();
     for row in due {
-        let reservation_id: String = row.try_get_by_index(0)?;
+        let reservation_id: String = row.try_get("", "id")?;
         if finish(db, &reservation_id, "expired").await? {
             given_back.extend(settled_of(db, &reservation_id).await?);
         }
@@ -474,13 +481,15 @@ pub async fn held_units<C: ConnectionTrait>(db: &C) -> Result<Vec<(String, Strin
     let rows = db
         .query_all_raw(statement(
             db.get_database_backend(),
-            "SELECT l.variant_id, l.location_id, CAST(SUM(l.quantity) AS BIGINT) FROM reservation_lines l \
+            "SELECT l.variant_id, l.location_id, CAST(SUM(l.quantity) AS BIGINT) AS units FROM reservation_lines l \
              JOIN reservations r ON r.id = l.reservation_id WHERE r.state = 'active' \
              GROUP BY l.variant_id, l.location_id ORDER BY l.variant_id, l.location_id",
             [],
         ))
         .await?;
-    rows.iter().map(|r| Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?, r.try_get_by_index(2)?))).collect()
+    rows.iter()
+        .map(|r| Ok((r.try_get("", "variant_id")?, r.try_get("", "location_id")?, r.try_get("", "units")?)))
+        .collect()
 }
 
 /// The ids of the active reservations a reference (a checkout) holds.

@@ -169,9 +169,10 @@ pub async fn adjust<C: ConnectionTrait>(db: &C, adjustment: &Adjustment) -> Resu
         let available = level_available(db, variant, location).await?;
         return Err(InventoryError::InsufficientStock { requested: -delta, available });
     };
-    let on_hand_after: i64 = after.try_get_by_index(0)?;
-    let reserved: i64 = after.try_get_by_index(1)?;
-    let crossed = ReorderCrossing::of(variant, location, on_hand_after - reserved, delta, after.try_get_by_index(2)?);
+    let on_hand_after: i64 = after.try_get("", "on_hand")?;
+    let reserved: i64 = after.try_get("", "reserved")?;
+    let crossed =
+        ReorderCrossing::of(variant, location, on_hand_after - reserved, delta, after.try_get("", "reorder_point")?);
     let movement_id = id::new_id("mov");
     db.execute_raw(statement(
         backend,
@@ -194,7 +195,7 @@ pub async fn adjust<C: ConnectionTrait>(db: &C, adjustment: &Adjustment) -> Resu
     let code = db
         .query_one_raw(statement(backend, "SELECT code FROM locations WHERE id = ?", [location.into()]))
         .await?
-        .map(|row| row.try_get_by_index::<String>(0))
+        .map(|row| row.try_get::<String>("", "code"))
         .transpose()?
         .unwrap_or_default();
     let movement = Movement {
@@ -216,11 +217,11 @@ async fn level_available<C: ConnectionTrait>(db: &C, variant: &str, location: &s
     let row = db
         .query_one_raw(statement(
             db.get_database_backend(),
-            "SELECT on_hand - reserved FROM stock_levels WHERE variant_id = ? AND location_id = ?",
+            "SELECT on_hand - reserved AS free FROM stock_levels WHERE variant_id = ? AND location_id = ?",
             [variant.into(), location.into()],
         ))
         .await?;
-    Ok(row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?.unwrap_or(0))
+    Ok(row.map(|r| r.try_get::<i64>("", "free")).transpose()?.unwrap_or(0))
 }
 
 /// What an unlimited backorder adds to a variant's `available`: the most one reservation may
@@ -243,7 +244,7 @@ pub async fn available<C: ConnectionTrait>(db: &C, variant_ids: &[String]) -> Re
         .query_all_raw(statement(
             backend,
             &format!(
-                "SELECT s.variant_id, CAST(SUM(s.on_hand - s.reserved) AS BIGINT) FROM stock_levels s \
+                "SELECT s.variant_id, CAST(SUM(s.on_hand - s.reserved) AS BIGINT) AS units FROM stock_levels s \
                  JOIN locations l ON l.id = s.location_id WHERE l.active AND s.variant_id IN ({marks}) \
                  GROUP BY s.variant_id"
             ),
@@ -251,7 +252,7 @@ pub async fn available<C: ConnectionTrait>(db: &C, variant_ids: &[String]) -> Re
         ))
         .await?;
     for row in stock {
-        let (id, units): (String, i64) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+        let (id, units): (String, i64) = (row.try_get("", "variant_id")?, row.try_get("", "units")?);
         available.insert(id, units.max(0));
     }
     let backorders = db
@@ -265,8 +266,9 @@ pub async fn available<C: ConnectionTrait>(db: &C, variant_ids: &[String]) -> Re
         ))
         .await?;
     for row in backorders {
-        let id: String = row.try_get_by_index(0)?;
-        let (limit, backordered): (Option<i64>, i64) = (row.try_get_by_index(1)?, row.try_get_by_index(2)?);
+        let id: String = row.try_get("", "variant_id")?;
+        let (limit, backordered): (Option<i64>, i64) =
+            (row.try_get("", "backorder_limit")?, row.try_get("", "backordered")?);
         let headroom = limit.map_or(UNLIMITED_BACKORDER, |limit| (limit - backordered).max(0));
         if let Some(units) = available.get_mut(&id) {
             *units = units.saturating_add(headroom);
@@ -285,7 +287,7 @@ pub async fn variants_at<C: ConnectionTrait>(db: &C, location_id: &str) -> Resul
             [location_id.into()],
         ))
         .await?;
-    rows.iter().map(|row| row.try_get_by_index(0)).collect()
+    rows.iter().map(|row| row.try_get("", "variant_id")).collect()
 }
 
 /// Whether a variant may be sold past its stock, and by how many units at most.
@@ -331,11 +333,11 @@ pub async fn stock<C: ConnectionTrait>(db: &C, variant_id: &str) -> Result<Stock
         .iter()
         .map(|row| {
             Ok(Level {
-                location_code: row.try_get_by_index(0)?,
-                on_hand: row.try_get_by_index(1)?,
-                reserved: row.try_get_by_index(2)?,
-                reorder_point: row.try_get_by_index(3)?,
-                reorder_quantity: row.try_get_by_index(4)?,
+                location_code: row.try_get("", "code")?,
+                on_hand: row.try_get("", "on_hand")?,
+                reserved: row.try_get("", "reserved")?,
+                reorder_point: row.try_get("", "reorder_point")?,
+                reorder_quantity: row.try_get("", "reorder_quantity")?,
             })
         })
         .collect::<Result<Vec<_>, DbErr>>()?;
@@ -364,9 +366,10 @@ async fn backorder_row<C: ConnectionTrait>(db: &C, variant_id: &str) -> Result<(
         ))
         .await?;
     Ok(match row {
-        Some(row) => {
-            (Backorder { allowed: row.try_get_by_index(0)?, limit: row.try_get_by_index(1)? }, row.try_get_by_index(2)?)
-        }
+        Some(row) => (
+            Backorder { allowed: row.try_get("", "backorder_allowed")?, limit: row.try_get("", "backorder_limit")? },
+            row.try_get("", "backordered")?,
+        ),
         None => (Backorder::default(), 0),
     })
 }
@@ -440,18 +443,18 @@ pub async fn set_reorder<C: ConnectionTrait>(
 }
 
 fn movement(row: &QueryResult) -> Result<Movement, DbErr> {
-    let reason: String = row.try_get_by_index(4)?;
+    let reason: String = row.try_get("", "reason")?;
     Ok(Movement {
-        id: row.try_get_by_index(0)?,
-        variant_id: row.try_get_by_index(1)?,
-        location_code: row.try_get_by_index(2)?,
-        delta: row.try_get_by_index(3)?,
+        id: row.try_get("", "id")?,
+        variant_id: row.try_get("", "variant_id")?,
+        location_code: row.try_get("", "code")?,
+        delta: row.try_get("", "delta")?,
         reason: Reason::parse(&reason).unwrap_or(Reason::Correction),
-        on_hand_after: row.try_get_by_index::<Option<i64>>(5)?.unwrap_or(0),
-        reference: row.try_get_by_index(6)?,
-        actor: row.try_get_by_index(7)?,
-        note: row.try_get_by_index(8)?,
-        created_at: row.try_get_by_index(9)?,
+        on_hand_after: row.try_get::<Option<i64>>("", "on_hand_after")?.unwrap_or(0),
+        reference: row.try_get("", "reference")?,
+        actor: row.try_get("", "actor")?,
+        note: row.try_get("", "note")?,
+        created_at: row.try_get("", "created_at")?,
     })
 }
 
@@ -505,11 +508,11 @@ pub async fn low_stock<C: ConnectionTrait>(db: &C) -> Result<Vec<LowStock>, DbEr
     let rows = db
         .query_all_raw(statement(
             db.get_database_backend(),
-            "SELECT s.variant_id, l.code, s.on_hand - s.reserved, s.reorder_point, s.reorder_quantity, \
+            "SELECT s.variant_id, l.code, s.on_hand - s.reserved AS available, s.reorder_point, s.reorder_quantity, \
              (SELECT COALESCE(CAST(SUM(-m.delta) AS BIGINT), 0) FROM stock_movements m WHERE m.variant_id = s.variant_id \
-              AND m.location_id = s.location_id AND m.reason = 'sale' AND m.created_at >= ?), \
+              AND m.location_id = s.location_id AND m.reason = 'sale' AND m.created_at >= ?) AS sold_7d, \
              (SELECT COALESCE(CAST(SUM(-m.delta) AS BIGINT), 0) FROM stock_movements m WHERE m.variant_id = s.variant_id \
-              AND m.location_id = s.location_id AND m.reason = 'sale' AND m.created_at >= ?) \
+              AND m.location_id = s.location_id AND m.reason = 'sale' AND m.created_at >= ?) AS sold_30d \
              FROM stock_levels s JOIN locations l ON l.id = s.location_id \
              WHERE s.reorder_point IS NOT NULL AND s.on_hand - s.reserved <= s.reorder_point \
              ORDER BY s.variant_id, l.code LIMIT ?",
@@ -519,15 +522,15 @@ pub async fn low_stock<C: ConnectionTrait>(db: &C) -> Result<Vec<LowStock>, DbEr
     let mut report = rows
         .iter()
         .map(|row| {
-            let available: i64 = row.try_get_by_index(2)?;
-            let sold_30d: i64 = row.try_get_by_index(6)?;
+            let available: i64 = row.try_get("", "available")?;
+            let sold_30d: i64 = row.try_get("", "sold_30d")?;
             Ok(LowStock {
-                variant_id: row.try_get_by_index(0)?,
-                location_code: row.try_get_by_index(1)?,
+                variant_id: row.try_get("", "variant_id")?,
+                location_code: row.try_get("", "code")?,
                 available,
-                reorder_point: row.try_get_by_index(3)?,
-                reorder_quantity: row.try_get_by_index(4)?,
-                sold_7d: row.try_get_by_index(5)?,
+                reorder_point: row.try_get("", "reorder_point")?,
+                reorder_quantity: row.try_get("", "reorder_quantity")?,
+                sold_7d: row.try_get("", "sold_7d")?,
                 sold_30d,
                 days_of_cover: (sold_30d > 0)
                     .then(|| (available.max(0) as f64 * 30.0 / sold_30d as f64 * 10.0).round() / 10.0),

@@ -279,7 +279,7 @@ async fn payment_of<C: ConnectionTrait>(
             [order_id.into()],
         ))
         .await?;
-    row.map(|r| Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?, r.try_get_by_index(2)?))).transpose()
+    row.map(|r| Ok((r.try_get("", "id")?, r.try_get("", "provider")?, r.try_get("", "provider_ref")?))).transpose()
 }
 
 /// Holds `amount` of an order's captured money for a refund, recorded as pending under
@@ -354,8 +354,12 @@ async fn send_refund<C: ConnectionTrait>(db: &C, providers: &Providers, refund_i
         ))
         .await?
         .ok_or(OrderError::NotFound("refund"))?;
-    let (provider, payment_ref, currency, amount): (String, String, String, i64) =
-        (row.try_get_by_index(0)?, row.try_get_by_index(1)?, row.try_get_by_index(2)?, row.try_get_by_index(3)?);
+    let (provider, payment_ref, currency, amount): (String, String, String, i64) = (
+        row.try_get("", "provider")?,
+        row.try_get("", "provider_ref")?,
+        row.try_get("", "currency")?,
+        row.try_get("", "amount")?,
+    );
     let currency = emporium_core::Currency::parse(&currency).map_err(|e| sea_orm::DbErr::Type(e.to_string()))?;
     let Some(provider) = providers.get(&provider) else { return Ok(Sent::Unknown) };
     let amount = Money::new(amount, currency)?;
@@ -395,7 +399,7 @@ async fn settle_refund(
         .query_one_raw(statement(backend, "SELECT amount FROM payment_refunds WHERE id = ?", [refund_id.into()]))
         .await?
         .ok_or(OrderError::NotFound("refund"))?;
-    let amount: i64 = row.try_get_by_index(0)?;
+    let amount: i64 = row.try_get("", "amount")?;
     append_history(txn, order_id, None, Some("refunded"), actor.0.as_deref(), Some(&format!("{amount} minor units")))
         .await?;
     txn.emit(OrderEvent::Refunded { order_id: order_id.to_owned(), refund_id: refund_id.to_owned(), amount });
@@ -729,7 +733,7 @@ async fn return_by_id(txn: &DatabaseTransaction, return_id: &str) -> Result<(Str
         ))
         .await?
         .ok_or(OrderError::NotFound("return"))?;
-    Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?))
+    Ok((row.try_get("", "order_id")?, row.try_get("", "status")?))
 }
 
 fn the_return(order: &Order, return_id: &str) -> Result<ReturnRecord, OrderError> {

@@ -131,23 +131,23 @@ const CART: &str = "SELECT id, currency, customer_id, status, email, shipping_ad
                     shipping_method_id, checkout_id, checkout_expires_at, order_id, created_at FROM carts";
 
 fn cart_of(row: &QueryResult) -> Result<Cart, sea_orm::DbErr> {
-    let currency: String = row.try_get_by_index(1)?;
-    let address = |i: usize| -> Result<Option<Address>, sea_orm::DbErr> {
-        Ok(row.try_get_by_index::<Option<String>>(i)?.as_deref().and_then(address_from_json))
+    let currency: String = row.try_get("", "currency")?;
+    let address = |column: &str| -> Result<Option<Address>, sea_orm::DbErr> {
+        Ok(row.try_get::<Option<String>>("", column)?.as_deref().and_then(address_from_json))
     };
     Ok(Cart {
-        id: row.try_get_by_index(0)?,
+        id: row.try_get("", "id")?,
         currency: Currency::parse(&currency).map_err(|e| sea_orm::DbErr::Type(e.to_string()))?,
-        customer_id: row.try_get_by_index(2)?,
-        status: row.try_get_by_index(3)?,
-        email: row.try_get_by_index(4)?,
-        shipping_address: address(5)?,
-        billing_address: address(6)?,
-        shipping_method_id: row.try_get_by_index(7)?,
-        checkout_id: row.try_get_by_index(8)?,
-        checkout_expires_at: row.try_get_by_index(9)?,
-        order_id: row.try_get_by_index(10)?,
-        created_at: row.try_get_by_index(11)?,
+        customer_id: row.try_get("", "customer_id")?,
+        status: row.try_get("", "status")?,
+        email: row.try_get("", "email")?,
+        shipping_address: address("shipping_address")?,
+        billing_address: address("billing_address")?,
+        shipping_method_id: row.try_get("", "shipping_method_id")?,
+        checkout_id: row.try_get("", "checkout_id")?,
+        checkout_expires_at: row.try_get("", "checkout_expires_at")?,
+        order_id: row.try_get("", "order_id")?,
+        created_at: row.try_get("", "created_at")?,
     })
 }
 
@@ -302,13 +302,13 @@ pub async fn add_item<C: ConnectionTrait>(
     let lines = db
         .query_one_raw(statement(
             backend,
-            "SELECT CAST(COUNT(*) AS BIGINT), CAST(SUM(CASE WHEN variant_id = ? THEN 1 ELSE 0 END) AS BIGINT) \
-             FROM cart_items WHERE cart_id = ?",
+            "SELECT CAST(COUNT(*) AS BIGINT) AS lines, \
+             CAST(SUM(CASE WHEN variant_id = ? THEN 1 ELSE 0 END) AS BIGINT) AS has FROM cart_items WHERE cart_id = ?",
             [variant.variant_id.clone().into(), cart_id.into()],
         ))
         .await?;
     let (count, has): (i64, Option<i64>) = match lines {
-        Some(row) => (row.try_get_by_index(0)?, row.try_get_by_index(1)?),
+        Some(row) => (row.try_get("", "lines")?, row.try_get("", "has")?),
         None => (0, None),
     };
     if has.unwrap_or(0) == 0 && count >= MAX_ITEMS as i64 {
@@ -583,7 +583,7 @@ pub async fn claim<C: ConnectionTrait>(db: &C, cart_id: &str, customer_id: &str)
         .await?;
         return Ok(cart.id);
     };
-    let target: String = existing.try_get_by_index(0)?;
+    let target: String = existing.try_get("", "id")?;
     open_for_change(db, &target, &caller).await?;
     let guest_items = db
         .query_all_raw(statement(
@@ -593,7 +593,7 @@ pub async fn claim<C: ConnectionTrait>(db: &C, cart_id: &str, customer_id: &str)
         ))
         .await?;
     for row in guest_items {
-        let (variant_id, quantity): (String, i64) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+        let (variant_id, quantity): (String, i64) = (row.try_get("", "variant_id")?, row.try_get("", "quantity")?);
         db.execute_raw(statement(
             backend,
             "INSERT INTO cart_items (id, cart_id, variant_id, quantity, created_at) VALUES (?, ?, ?, ?, ?) \

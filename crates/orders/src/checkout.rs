@@ -251,9 +251,10 @@ pub async fn sweep_abandoned(
     let mut given_back = 0;
     for row in rows {
         let (id, checkout_id, provider_name): (String, String, String) =
-            (row.try_get_by_index(0)?, row.try_get_by_index(1)?, row.try_get_by_index(2)?);
-        let (payment_ref, key): (Option<String>, Option<String>) = (row.try_get_by_index(3)?, row.try_get_by_index(4)?);
-        let (code, captured): (String, i64) = (row.try_get_by_index(5)?, row.try_get_by_index(6)?);
+            (row.try_get("", "id")?, row.try_get("", "checkout_id")?, row.try_get("", "provider")?);
+        let (payment_ref, key): (Option<String>, Option<String>) =
+            (row.try_get("", "provider_ref")?, row.try_get("", "provider_key")?);
+        let (code, captured): (String, i64) = (row.try_get("", "currency")?, row.try_get("", "captured")?);
         let Some(provider) = providers.get(&provider_name) else { continue };
         let cart_checkout = checkout_id.split(':').next().unwrap_or(&checkout_id).to_owned();
         let key = key.unwrap_or_else(|| cart_checkout.clone());
@@ -427,8 +428,10 @@ async fn take_in(txn: &mut UnitOfWork, input: &CheckoutInput) -> Result<Taken, O
         ))
         .await?;
     // A payment of this checkout already belongs to an order: this is not the same checkout.
-    let provider_key: String =
-        recorded.ok_or(OrderError::CartAlreadyCheckedOut)?.try_get_by_index::<Option<String>>(0)?.unwrap_or_default();
+    let provider_key: String = recorded
+        .ok_or(OrderError::CartAlreadyCheckedOut)?
+        .try_get::<Option<String>>("", "provider_key")?
+        .unwrap_or_default();
     Ok(Taken { checkout_id, provider_key, view, email, reservation })
 }
 

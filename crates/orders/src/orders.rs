@@ -294,7 +294,7 @@ pub async fn place<C: ConnectionTrait>(
     let currency = view.cart.currency;
     Ok(Order {
         id: order_id.to_owned(),
-        number: placed.try_get_by_index(0)?,
+        number: placed.try_get("", "number")?,
         status: "paid".to_owned(),
         currency,
         email: email.to_owned(),
@@ -357,12 +357,12 @@ fn money(amount: i64, currency: Currency) -> Result<Money, sea_orm::DbErr> {
 }
 
 fn order_of(row: &QueryResult) -> Result<Order, sea_orm::DbErr> {
-    let code: String = row.try_get_by_index(3)?;
+    let code: String = row.try_get("", "currency")?;
     let currency = Currency::parse(&code).map_err(|e| sea_orm::DbErr::Type(e.to_string()))?;
-    let address = |i: usize| -> Result<Option<Address>, sea_orm::DbErr> {
-        Ok(row.try_get_by_index::<Option<String>>(i)?.as_deref().and_then(address_from_json))
+    let address = |column: &str| -> Result<Option<Address>, sea_orm::DbErr> {
+        Ok(row.try_get::<Option<String>>("", column)?.as_deref().and_then(address_from_json))
     };
-    let method: Option<String> = row.try_get_by_index(8)?;
+    let method: Option<String> = row.try_get("", "shipping_method")?;
     let shipping_method = method.and_then(|m| serde_json::from_str::<serde_json::Value>(&m).ok()).and_then(|v| {
         Some(ShippingChoice {
             id: v.get("id")?.as_str()?.to_owned(),
@@ -370,32 +370,32 @@ fn order_of(row: &QueryResult) -> Result<Order, sea_orm::DbErr> {
             price: Money::new(v.get("amount")?.as_i64()?, currency).ok()?,
         })
     });
-    let codes: String = row.try_get_by_index(9)?;
-    let at = |i: usize| -> Result<Money, sea_orm::DbErr> { money(row.try_get_by_index(i)?, currency) };
+    let codes: String = row.try_get("", "discount_codes")?;
+    let at = |column: &str| -> Result<Money, sea_orm::DbErr> { money(row.try_get("", column)?, currency) };
     Ok(Order {
-        id: row.try_get_by_index(0)?,
-        number: row.try_get_by_index(1)?,
-        status: row.try_get_by_index(2)?,
+        id: row.try_get("", "id")?,
+        number: row.try_get("", "number")?,
+        status: row.try_get("", "status")?,
         currency,
-        email: row.try_get_by_index(4)?,
-        customer_id: row.try_get_by_index(5)?,
+        email: row.try_get("", "email")?,
+        customer_id: row.try_get("", "customer_id")?,
         lines: Vec::new(),
-        shipping_address: address(6)?,
-        billing_address: address(7)?,
+        shipping_address: address("shipping_address")?,
+        billing_address: address("billing_address")?,
         shipping_method,
         discount_codes: serde_json::from_str(&codes).unwrap_or_default(),
-        prices_include_tax: row.try_get_by_index(10)?,
-        subtotal: at(11)?,
-        discount_total: at(12)?,
-        shipping_total: at(13)?,
-        tax_total: at(14)?,
-        total: at(15)?,
-        captured: at(16)?,
-        refunded: at(17)?,
+        prices_include_tax: row.try_get("", "prices_include_tax")?,
+        subtotal: at("subtotal")?,
+        discount_total: at("discount_total")?,
+        shipping_total: at("shipping_total")?,
+        tax_total: at("tax_total")?,
+        total: at("total")?,
+        captured: at("captured")?,
+        refunded: at("refunded")?,
         fulfillments: Vec::new(),
         returns: Vec::new(),
         history: Vec::new(),
-        created_at: row.try_get_by_index(18)?,
+        created_at: row.try_get("", "created_at")?,
     })
 }
 
@@ -411,19 +411,19 @@ async fn complete<C: ConnectionTrait>(db: &C, mut order: Order) -> Result<Order,
         .await?;
     for row in lines {
         order.lines.push(OrderLine {
-            variant_id: row.try_get_by_index(0)?,
-            sku: row.try_get_by_index(1)?,
-            product_id: row.try_get_by_index(2)?,
-            title: row.try_get_by_index(3)?,
-            quantity: row.try_get_by_index(4)?,
-            unit_price: money(row.try_get_by_index(5)?, order.currency)?,
-            line_total: money(row.try_get_by_index(6)?, order.currency)?,
-            discount: money(row.try_get_by_index(7)?, order.currency)?,
-            tax: money(row.try_get_by_index(8)?, order.currency)?,
-            fulfilled_quantity: row.try_get_by_index(9)?,
-            returned_quantity: row.try_get_by_index(10)?,
-            backordered: row.try_get_by_index(11)?,
-            position: row.try_get_by_index(12)?,
+            variant_id: row.try_get("", "variant_id")?,
+            sku: row.try_get("", "sku")?,
+            product_id: row.try_get("", "product_id")?,
+            title: row.try_get("", "title")?,
+            quantity: row.try_get("", "quantity")?,
+            unit_price: money(row.try_get("", "unit_price")?, order.currency)?,
+            line_total: money(row.try_get("", "line_total")?, order.currency)?,
+            discount: money(row.try_get("", "discount")?, order.currency)?,
+            tax: money(row.try_get("", "tax")?, order.currency)?,
+            fulfilled_quantity: row.try_get("", "fulfilled_quantity")?,
+            returned_quantity: row.try_get("", "returned_quantity")?,
+            backordered: row.try_get("", "backordered")?,
+            position: row.try_get("", "position")?,
         });
     }
     let sku_at =
@@ -437,17 +437,17 @@ async fn complete<C: ConnectionTrait>(db: &C, mut order: Order) -> Result<Order,
         ))
         .await?;
     for row in shipped {
-        let id: String = row.try_get_by_index(0)?;
-        let item = (sku_at(row.try_get_by_index(4)?), row.try_get_by_index::<i64>(5)?);
+        let id: String = row.try_get("", "id")?;
+        let item = (sku_at(row.try_get("", "position")?), row.try_get::<i64>("", "quantity")?);
         match order.fulfillments.last_mut() {
             Some(last) if last.id == id => last.items.push(item),
             _ => order.fulfillments.push(Fulfillment {
                 id,
                 items: vec![item],
-                carrier: row.try_get_by_index(1)?,
-                tracking_number: row.try_get_by_index(2)?,
-                created_at: row.try_get_by_index(3)?,
-                delivered_at: row.try_get_by_index(6)?,
+                carrier: row.try_get("", "carrier")?,
+                tracking_number: row.try_get("", "tracking_number")?,
+                created_at: row.try_get("", "created_at")?,
+                delivered_at: row.try_get("", "delivered_at")?,
             }),
         }
     }
@@ -460,20 +460,20 @@ async fn complete<C: ConnectionTrait>(db: &C, mut order: Order) -> Result<Order,
         ))
         .await?;
     for row in returned {
-        let id: String = row.try_get_by_index(0)?;
-        let item = (sku_at(row.try_get_by_index(5)?), row.try_get_by_index::<i64>(6)?);
+        let id: String = row.try_get("", "id")?;
+        let item = (sku_at(row.try_get("", "position")?), row.try_get::<i64>("", "quantity")?);
         match order.returns.last_mut() {
             Some(last) if last.id == id => last.items.push(item),
             _ => {
-                let refunded: Option<i64> = row.try_get_by_index(3)?;
+                let refunded: Option<i64> = row.try_get("", "refunded")?;
                 order.returns.push(ReturnRecord {
                     id,
                     order_id: order.id.clone(),
-                    status: row.try_get_by_index(1)?,
+                    status: row.try_get("", "status")?,
                     items: vec![item],
-                    reason: row.try_get_by_index(2)?,
+                    reason: row.try_get("", "reason")?,
                     refunded: refunded.map(|r| money(r, order.currency)).transpose()?,
-                    created_at: row.try_get_by_index(4)?,
+                    created_at: row.try_get("", "created_at")?,
                 })
             }
         }
@@ -487,11 +487,11 @@ async fn complete<C: ConnectionTrait>(db: &C, mut order: Order) -> Result<Order,
         .await?;
     for row in history {
         order.history.push(HistoryEntry {
-            at: row.try_get_by_index(0)?,
-            status: row.try_get_by_index(1)?,
-            event: row.try_get_by_index(2)?,
-            actor: row.try_get_by_index(3)?,
-            note: row.try_get_by_index(4)?,
+            at: row.try_get("", "created_at")?,
+            status: row.try_get("", "status")?,
+            event: row.try_get("", "event")?,
+            actor: row.try_get("", "actor")?,
+            note: row.try_get("", "note")?,
         });
     }
     Ok(order)
@@ -569,18 +569,18 @@ pub async fn customer_figures<C: ConnectionTrait>(
     let rows = db
         .query_all_raw(statement(
             db.get_database_backend(),
-            "SELECT currency, CAST(SUM(CASE WHEN status = 'cancelled' THEN 0 ELSE 1 END) AS BIGINT), \
-             CAST(SUM(captured - refunded) AS BIGINT) FROM orders WHERE customer_id = ? GROUP BY currency ORDER BY currency",
+            "SELECT currency, CAST(SUM(CASE WHEN status = 'cancelled' THEN 0 ELSE 1 END) AS BIGINT) AS orders, \
+             CAST(SUM(captured - refunded) AS BIGINT) AS spent FROM orders WHERE customer_id = ? GROUP BY currency ORDER BY currency",
             [customer_id.into()],
         ))
         .await?;
     let mut count = 0;
     let mut spent = Vec::new();
     for row in rows {
-        let code: String = row.try_get_by_index(0)?;
+        let code: String = row.try_get("", "currency")?;
         let currency = Currency::parse(&code).map_err(|e| sea_orm::DbErr::Type(e.to_string()))?;
-        count += row.try_get_by_index::<i64>(1)?;
-        spent.push(money(row.try_get_by_index(2)?, currency)?);
+        count += row.try_get::<i64>("", "orders")?;
+        spent.push(money(row.try_get("", "spent")?, currency)?);
     }
     Ok((count, spent))
 }

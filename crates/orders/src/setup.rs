@@ -62,7 +62,7 @@ pub async fn prices_include_tax<C: ConnectionTrait>(db: &C, currency: Currency) 
             [currency.code().into()],
         ))
         .await?;
-    row.map(|r| r.try_get_by_index::<bool>(0)).transpose().map(|v| v.unwrap_or(false))
+    row.map(|r| r.try_get::<bool>("", "prices_include_tax")).transpose().map(|v| v.unwrap_or(false))
 }
 
 /// The settings that price a cart, read together.
@@ -299,13 +299,13 @@ pub async fn delete_zone<C: ConnectionTrait>(db: &C, zone_id: &str) -> Result<bo
 }
 
 fn method_of(row: &QueryResult) -> Result<ShippingMethod, sea_orm::DbErr> {
-    let currency: String = row.try_get_by_index(3)?;
-    let free_over: Option<i64> = row.try_get_by_index(5)?;
+    let currency: String = row.try_get("", "currency")?;
+    let free_over: Option<i64> = row.try_get("", "free_over")?;
     Ok(ShippingMethod {
-        id: row.try_get_by_index(0)?,
-        zone_id: row.try_get_by_index(1)?,
-        name: row.try_get_by_index(2)?,
-        price: money(row.try_get_by_index(4)?, &currency)?,
+        id: row.try_get("", "id")?,
+        zone_id: row.try_get("", "zone_id")?,
+        name: row.try_get("", "name")?,
+        price: money(row.try_get("", "price")?, &currency)?,
         free_over: free_over.map(|f| money(f, &currency)).transpose()?,
     })
 }
@@ -324,22 +324,22 @@ pub async fn list_zones<C: ConnectionTrait>(db: &C) -> Result<Vec<ShippingZone>,
     let methods = db.query_all_raw(statement(backend, &format!("{METHOD} ORDER BY m.zone_id, m.position"), [])).await?;
     let mut out = Vec::with_capacity(zones.len());
     for zone in zones {
-        let id: String = zone.try_get_by_index(0)?;
+        let id: String = zone.try_get("", "id")?;
         let mut listed = Vec::new();
         for row in &countries {
-            if row.try_get_by_index::<String>(0)? == id {
-                listed.push(row.try_get_by_index(1)?);
+            if row.try_get::<String>("", "zone_id")? == id {
+                listed.push(row.try_get("", "country")?);
             }
         }
         let mut held = Vec::new();
         for row in &methods {
-            if row.try_get_by_index::<String>(1)? == id {
+            if row.try_get::<String>("", "zone_id")? == id {
                 held.push(method_of(row)?);
             }
         }
         out.push(ShippingZone {
-            name: zone.try_get_by_index(1)?,
-            created_at: zone.try_get_by_index(2)?,
+            name: zone.try_get("", "name")?,
+            created_at: zone.try_get("", "created_at")?,
             id,
             countries: listed,
             methods: held,
@@ -351,13 +351,6 @@ pub async fn list_zones<C: ConnectionTrait>(db: &C) -> Result<Vec<ShippingZone>,
 /// One zone.
 pub async fn get_zone<C: ConnectionTrait>(db: &C, zone_id: &str) -> Result<Option<ShippingZone>, sea_orm::DbErr> {
     Ok(list_zones(db).await?.into_iter().find(|z| z.id == zone_id))
-}
-
-/// Whether the shop ships by zones at all (then every checkout needs a method).
-pub async fn ships_by_zones<C: ConnectionTrait>(db: &C) -> Result<bool, sea_orm::DbErr> {
-    let row =
-        db.query_one_raw(statement(db.get_database_backend(), "SELECT 1 FROM shipping_zones LIMIT 1", [])).await?;
-    Ok(row.is_some())
 }
 
 /// The methods that ship to `country` in `currency`, cheapest first.
@@ -394,14 +387,14 @@ pub struct TaxRate {
 }
 
 fn rate_of(row: &QueryResult) -> Result<TaxRate, sea_orm::DbErr> {
-    let region: String = row.try_get_by_index(2)?;
+    let region: String = row.try_get("", "region")?;
     Ok(TaxRate {
-        id: row.try_get_by_index(0)?,
-        country: row.try_get_by_index(1)?,
+        id: row.try_get("", "id")?,
+        country: row.try_get("", "country")?,
         region: (!region.is_empty()).then_some(region),
-        name: row.try_get_by_index(3)?,
-        rate_bp: row.try_get_by_index(4)?,
-        created_at: row.try_get_by_index(5)?,
+        name: row.try_get("", "name")?,
+        rate_bp: row.try_get("", "rate_bp")?,
+        created_at: row.try_get("", "created_at")?,
     })
 }
 
@@ -519,20 +512,6 @@ pub async fn list_rates<C: ConnectionTrait>(db: &C) -> Result<Vec<TaxRate>, sea_
     let rows =
         db.query_all_raw(statement(db.get_database_backend(), &format!("{RATE} ORDER BY country, region"), [])).await?;
     rows.iter().map(rate_of).collect()
-}
-
-/// The rate for an address: its region's if one is set, else its country's (0 without).
-pub async fn rate_for<C: ConnectionTrait>(db: &C, country: &str, region: Option<&str>) -> Result<i64, sea_orm::DbErr> {
-    let region = region.map(|r| r.trim().to_uppercase()).unwrap_or_default();
-    let row = db
-        .query_one_raw(statement(
-            db.get_database_backend(),
-            "SELECT rate_bp FROM tax_rates WHERE country = ? AND (region = ? OR region = '') \
-             ORDER BY region DESC LIMIT 1",
-            [country.into(), region.into()],
-        ))
-        .await?;
-    row.map(|r| r.try_get_by_index::<i64>(0)).transpose().map(Option::unwrap_or_default)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -807,32 +786,32 @@ const DISCOUNT: &str = "SELECT id, code, kind, value_bp, value_amount, value_cur
                         starts_at, ends_at, usage_limit, usage_limit_per_customer, times_used, created_at FROM discounts";
 
 fn discount_of(row: &QueryResult) -> Result<Discount, sea_orm::DbErr> {
-    let kind: String = row.try_get_by_index(2)?;
+    let kind: String = row.try_get("", "kind")?;
     let value = match kind.as_str() {
-        "percentage" => DiscountValue::Percentage(row.try_get_by_index(3)?),
+        "percentage" => DiscountValue::Percentage(row.try_get("", "value_bp")?),
         "fixed" => {
-            let currency: String = row.try_get_by_index(5)?;
-            DiscountValue::Fixed(money(row.try_get_by_index(4)?, &currency)?)
+            let currency: String = row.try_get("", "value_currency")?;
+            DiscountValue::Fixed(money(row.try_get("", "value_amount")?, &currency)?)
         }
         _ => DiscountValue::FreeShipping,
     };
-    let minimum: Option<i64> = row.try_get_by_index(6)?;
-    let minimum_currency: Option<String> = row.try_get_by_index(7)?;
+    let minimum: Option<i64> = row.try_get("", "minimum_amount")?;
+    let minimum_currency: Option<String> = row.try_get("", "minimum_currency")?;
     let minimum_subtotal = match (minimum, minimum_currency) {
         (Some(amount), Some(currency)) => Some(money(amount, &currency)?),
         _ => None,
     };
     Ok(Discount {
-        id: row.try_get_by_index(0)?,
-        code: row.try_get_by_index(1)?,
+        id: row.try_get("", "id")?,
+        code: row.try_get("", "code")?,
         value,
         minimum_subtotal,
-        starts_at: row.try_get_by_index(8)?,
-        ends_at: row.try_get_by_index(9)?,
-        usage_limit: row.try_get_by_index(10)?,
-        usage_limit_per_customer: row.try_get_by_index(11)?,
-        times_used: row.try_get_by_index(12)?,
-        created_at: row.try_get_by_index(13)?,
+        starts_at: row.try_get("", "starts_at")?,
+        ends_at: row.try_get("", "ends_at")?,
+        usage_limit: row.try_get("", "usage_limit")?,
+        usage_limit_per_customer: row.try_get("", "usage_limit_per_customer")?,
+        times_used: row.try_get("", "times_used")?,
+        created_at: row.try_get("", "created_at")?,
     })
 }
 
@@ -912,7 +891,7 @@ pub async fn uses_by<C: ConnectionTrait>(db: &C, discount_id: &str, customer_key
             [discount_id.into(), customer_key.into()],
         ))
         .await?;
-    row.map(|r| r.try_get_by_index::<i64>(0)).transpose().map(Option::unwrap_or_default)
+    row.map(|r| r.try_get::<i64>("", "uses")).transpose().map(Option::unwrap_or_default)
 }
 
 /// Whether `discount` applies now to a subtotal (usage counted separately at checkout).

@@ -492,7 +492,7 @@ async fn try_claim(
         // Released between our insert and select: a retry may claim it.
         return Ok(Claimed::Refused(in_progress()));
     };
-    let stored_hash: String = row.try_get_by_index(0)?;
+    let stored_hash: String = row.try_get("", "request_hash")?;
     if stored_hash != request_hash {
         return Ok(Claimed::Refused(ApiError::new(
             ErrorKind::Invalid,
@@ -500,11 +500,11 @@ async fn try_claim(
             "This Idempotency-Key was used with another request.",
         )));
     }
-    let state: String = row.try_get_by_index(1)?;
+    let state: String = row.try_get("", "state")?;
     if state == "running" {
         // Nothing of a running row has committed (see the module's doc): one left by a crash
         // may be taken over, and the new claim token locks the old holder out.
-        let created_at: chrono::DateTime<Utc> = row.try_get_by_index(5)?;
+        let created_at: chrono::DateTime<Utc> = row.try_get("", "created_at")?;
         if created_at < now - abandoned_after {
             let taken = db
                 .execute_raw(statement(
@@ -521,13 +521,13 @@ async fn try_claim(
         }
         return Ok(Claimed::Refused(in_progress()));
     }
-    let status: i32 = row.try_get_by_index::<Option<i32>>(2)?.unwrap_or(200);
-    let content_type: Option<String> = row.try_get_by_index(3)?;
-    let body: String = row.try_get_by_index::<Option<String>>(4)?.unwrap_or_default();
+    let status: i32 = row.try_get::<Option<i32>>("", "response_status")?.unwrap_or(200);
+    let content_type: Option<String> = row.try_get("", "response_content_type")?;
+    let body: String = row.try_get::<Option<String>>("", "response_body")?.unwrap_or_default();
     if content_type.as_deref() == Some(GRAPHQL_PENDING) {
         // Committed, its whole answer not stored yet: the first request is most likely still
         // finishing. Only once it has had all its time is the answer taken as lost.
-        let created_at: chrono::DateTime<Utc> = row.try_get_by_index(5)?;
+        let created_at: chrono::DateTime<Utc> = row.try_get("", "created_at")?;
         if created_at >= now - abandoned_after {
             return Ok(Claimed::Refused(in_progress()));
         }
