@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use emporium_core::changes::{self, Position};
 use sea_orm::ConnectionTrait as _;
 
@@ -116,5 +117,116 @@ async fn a_unit_of_work_counts_the_statements_it_runs() -> TestResult {
     assert_eq!(committed.statements, 3 + events);
     assert!(committed.position.is_some());
     assert_eq!(committed.events.len(), 1);
+    Ok(())
+}
+
+/// What a write left in the two logs: its events' types and payload keys, and the kinds of
+/// cache keys it touched (ids and slugs reduced to what they are).
+async fn effects_since(
+    server: &TestServer,
+    log: Position,
+    feed: Option<&str>,
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    readable(server).await?;
+    let events =
+        emporium_core::events::read_after(&server.app_db, feed, 100).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let events = events
+        .iter()
+        .map(|e| {
+            let keys: Vec<&str> =
+                e.data.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+            format!("{} {keys:?}", e.kind)
+        })
+        .collect();
+    let mut keys: Vec<String> = changes::read_after(&server.app_db, log, 100)
+        .await?
+        .into_iter()
+        .flat_map(|c| c.keys)
+        .map(|k| match k.as_str() {
+            "catalog" => "catalog".to_owned(),
+            k if k.starts_with("prod_") => "product id".to_owned(),
+            k if k.starts_with("stock:") => "stock".to_owned(),
+            _ => "slug".to_owned(),
+        })
+        .collect();
+    keys.sort();
+    Ok((events, keys))
+}
+
+/// Waits until every write committed so far is readable from both logs (on PostgreSQL, until
+/// every transaction older than a fresh one has ended, other tests' included).
+async fn readable(server: &TestServer) -> anyhow::Result<()> {
+    if server.app_db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return Ok(());
+    }
+    let fresh = server
+        .app_db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pg_current_xact_id()::text::bigint AS xid",
+        ))
+        .await?
+        .context("a transaction id")?
+        .try_get::<i64>("", "xid")?;
+    for _ in 0..200 {
+        let horizon = server
+            .app_db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin",
+            ))
+            .await?
+            .context("a snapshot")?
+            .try_get::<i64>("", "xmin")?;
+        if horizon > fresh {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    anyhow::bail!("older transactions did not end within 5 s")
+}
+
+/// Where both logs end now, every write so far readable.
+async fn marks(server: &TestServer) -> anyhow::Result<(Position, Option<String>)> {
+    readable(server).await?;
+    let feed =
+        emporium_core::events::read_after(&server.app_db, None, 10_000).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((changes::tail(&server.app_db).await?, feed.last().map(|e| e.id.clone())))
+}
+
+/// REST and GraphQL reach the same use case: a catalog write through either leaves the same
+/// events (types and payload fields) and touches the same kinds of cache keys, write for write.
+#[tokio::test]
+async fn a_catalog_write_has_the_same_effects_over_rest_and_graphql() -> TestResult {
+    use crate::common::tee;
+    let server = TestServer::start().await?;
+    let token = server.admin_token().await?;
+    let mut seen: Vec<[(Vec<String>, Vec<String>); 2]> = Vec::new();
+    // Create.
+    let (log, feed) = marks(&server).await?;
+    server.create_product(&token, tee("Rest Tee", "RST")).await?;
+    let rest = effects_since(&server, log, feed.as_deref()).await?;
+    let (log, feed) = marks(&server).await?;
+    let create = "mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }";
+    let input = serde_json::json!({"input": {"name": "Graph Tee", "status": "PUBLISHED",
+        "options": [{"name": "Size", "values": ["S", "M"]}],
+        "variants": [{"sku": "GQT-S", "options": [{"name": "Size", "value": "S"}], "prices": [{"amount": 2500, "currency": "EUR"}]}]}});
+    let created = server.graphql(Some(&token), create, input).await?;
+    assert!(created.body["errors"].is_null(), "{}", created.body);
+    seen.push([rest, effects_since(&server, log, feed.as_deref()).await?]);
+    // Delete.
+    let (log, feed) = marks(&server).await?;
+    assert_eq!(server.delete("/v1/products/rest-tee", Some(&token)).await?.status, reqwest::StatusCode::NO_CONTENT);
+    let rest = effects_since(&server, log, feed.as_deref()).await?;
+    let (log, feed) = marks(&server).await?;
+    let deleted = server
+        .graphql(Some(&token), "mutation { deleteProduct(idOrSlug: \"graph-tee\") }", serde_json::json!({}))
+        .await?;
+    assert_eq!(deleted.body["data"]["deleteProduct"], true, "{}", deleted.body);
+    seen.push([rest, effects_since(&server, log, feed.as_deref()).await?]);
+    for [rest, graphql] in seen {
+        assert!(!rest.0.is_empty() && !rest.1.is_empty(), "the REST write recorded nothing: {rest:?}");
+        assert_eq!(rest, graphql, "REST and GraphQL left different effects");
+    }
     Ok(())
 }
