@@ -230,3 +230,30 @@ async fn a_catalog_write_has_the_same_effects_over_rest_and_graphql() -> TestRes
     }
     Ok(())
 }
+
+/// A write committed behind a transaction that is still open is not readable yet: readers may
+/// act on it early (`committed_beyond`) but not pass it, and a purge keeps it whatever its age.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_behind_an_open_transaction_is_applied_early_and_never_purged_unread() -> TestResult {
+    let server = TestServer::start().await?;
+    let db = &server.app_db;
+    let start = marks(&server).await?.0;
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        assert!(changes::committed_beyond(db, start, 10).await?.is_empty(), "SQLite reads every committed write");
+        return Ok(());
+    }
+    let older = server.state.writer.begin().await?;
+    older.execute_unprepared("SELECT pg_current_xact_id()").await?;
+    let mut later = server.state.writer.begin().await?;
+    later.touch("behind");
+    later.commit().await?;
+    assert!(changes::read_after(db, start, 10).await?.iter().all(|c| c.keys != ["behind"]), "read past an open one");
+    let beyond = changes::committed_beyond(db, start, 10).await?;
+    assert!(beyond.iter().any(|c| c.keys == ["behind"]), "{beyond:?}");
+    changes::purge(db, chrono::Utc::now() + chrono::Duration::hours(1)).await?;
+    assert!(changes::committed_beyond(db, start, 10).await?.iter().any(|c| c.keys == ["behind"]), "purged unread");
+    older.rollback().await?;
+    readable(&server).await?;
+    assert!(changes::read_after(db, start, 10).await?.iter().any(|c| c.keys == ["behind"]), "readable once it ended");
+    Ok(())
+}

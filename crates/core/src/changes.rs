@@ -61,14 +61,28 @@ pub(crate) async fn record<C: ConnectionTrait>(txn: &C, keys: &[&str]) -> Result
 
 /// Up to `limit` readable writes after `after`, oldest first.
 pub async fn read_after<C: ConnectionTrait>(db: &C, after: Position, limit: u64) -> Result<Vec<Change>, DbErr> {
-    let backend = db.get_database_backend();
+    read(db, after, limit, horizon(db.get_database_backend())).await
+}
+
+/// Up to `limit` committed writes after `after` that are not readable yet: on PostgreSQL, those
+/// of transactions younger than one still running. A reader may act on them early (applying a
+/// write twice is harmless to it) but must not move its position past them.
+pub async fn committed_beyond<C: ConnectionTrait>(db: &C, after: Position, limit: u64) -> Result<Vec<Change>, DbErr> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            read(db, after, limit, " AND txn >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint").await
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+async fn read<C: ConnectionTrait>(db: &C, after: Position, limit: u64, clause: &str) -> Result<Vec<Change>, DbErr> {
     let rows = db
         .query_all_raw(statement(
-            backend,
+            db.get_database_backend(),
             &format!(
-                "SELECT txn, seq, cache_keys FROM changes WHERE (txn > ? OR (txn = ? AND seq > ?)){} \
-                 ORDER BY txn, seq LIMIT ?",
-                horizon(backend)
+                "SELECT txn, seq, cache_keys FROM changes WHERE (txn > ? OR (txn = ? AND seq > ?)){clause} \
+                 ORDER BY txn, seq LIMIT ?"
             ),
             [after.txn.into(), after.txn.into(), after.seq.into(), (limit as i64).into()],
         ))
@@ -105,10 +119,16 @@ pub async fn tail<C: ConnectionTrait>(db: &C) -> Result<Position, DbErr> {
     }
 }
 
-/// Forgets writes recorded before `cutoff`; how many.
+/// Forgets readable writes recorded before `cutoff`; how many. A write not yet readable (a
+/// transaction older than it still runs) is kept whatever its age: no reader has seen it.
 pub async fn purge<C: ConnectionTrait>(db: &C, cutoff: DateTime<Utc>) -> Result<u64, DbErr> {
+    let backend = db.get_database_backend();
     Ok(db
-        .execute_raw(statement(db.get_database_backend(), "DELETE FROM changes WHERE created_at < ?", [cutoff.into()]))
+        .execute_raw(statement(
+            backend,
+            &format!("DELETE FROM changes WHERE created_at < ?{}", horizon(backend)),
+            [cutoff.into()],
+        ))
         .await?
         .rows_affected())
 }

@@ -47,6 +47,10 @@ pub struct Search {
     applied: watch::Sender<Position>,
     /// Wakes the poller before its next tick (a write on this instance).
     wake: Notify,
+    /// Held from loading what changed to writing it into the index, by the poller, a rebuild
+    /// and a writer taking its own write: the last to write has loaded last, so a slower
+    /// load never overwrites a newer one.
+    applying: tokio::sync::Mutex<()>,
 }
 
 impl Search {
@@ -57,6 +61,7 @@ impl Search {
             index: RwLock::new(Index::new()),
             applied: watch::Sender::new(Position::default()),
             wake: Notify::new(),
+            applying: tokio::sync::Mutex::new(()),
         };
         search.rebuild(db, progress).await?;
         Ok(search)
@@ -74,6 +79,7 @@ impl Search {
     /// Builds a new index from the database and swaps it in. The log's tail is read first,
     /// so a write that commits while the catalog is read is applied again by the next poll.
     async fn rebuild(&self, db: &DatabaseConnection, progress: impl Fn(u64, u64)) -> Result<(), DbErr> {
+        let _applying = self.applying.lock().await;
         let tail = changes::tail(db).await?;
         let ids = catalog::live_product_ids(db).await?;
         let mut index = Index::new();
@@ -114,9 +120,13 @@ impl Search {
         if changes.rebuild {
             return self.caught_up(position).await;
         }
-        if let Err(err) = apply(db, self, changes).await {
-            tracing::debug!(error = %err, "applying a write to this instance's index failed; the poller will");
-            self.caught_up(position).await;
+        // Bounded: behind a rebuild, the poller takes the write in its turn.
+        match tokio::time::timeout(CATCH_UP, apply(db, self, changes)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                tracing::debug!(error = %err, "applying a write to this instance's index failed; the poller will")
+            }
+            Err(_) => tracing::debug!("this instance's index was busy; the poller applies the write"),
         }
     }
 
@@ -202,8 +212,10 @@ async fn sync_once(db: &DatabaseConnection, search: &Search, stale: bool) -> Res
     Ok(())
 }
 
-/// Loads what changed and applies it under one short write lock.
+/// Loads what changed and applies it under one short write lock (and under `applying` from
+/// before the load).
 async fn apply(db: &DatabaseConnection, search: &Search, changes: Changes) -> Result<(), DbErr> {
+    let _applying = search.applying.lock().await;
     let categories = if changes.categories { Some(categories(db).await?) } else { None };
     let ids: Vec<String> = changes.products.into_iter().collect();
     let mut docs = Vec::new();

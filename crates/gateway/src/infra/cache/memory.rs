@@ -30,8 +30,11 @@ pub struct MemoryCache {
     /// Answers rendered with availability, each with the epoch and catalog generation it was
     /// rendered under: current while no generation at all has moved since.
     rendered: moka::sync::Cache<String, (u64, u64, Arc<Rendered>)>,
-    /// Moves whenever any generation moves (it is where generations are taken from).
+    /// Moves whenever any generation moves, after it moved: a rendering that read the epoch
+    /// before then is stored dead.
     epoch: AtomicU64,
+    /// Where generations are taken from: never the same number twice.
+    clock: AtomicU64,
     /// Never evicted: a forgotten generation would revive a stale entry. One small entry per
     /// key ever written, which is bounded by the catalog's size.
     generations: moka::sync::Cache<String, u64>,
@@ -61,6 +64,7 @@ impl MemoryCache {
                 .time_to_live(ttl)
                 .build(),
             epoch: AtomicU64::new(0),
+            clock: AtomicU64::new(0),
             generations: moka::sync::Cache::builder().build(),
             applied: moka::sync::Cache::builder()
                 .max_capacity(1_000_000)
@@ -143,12 +147,15 @@ impl MemoryCache {
         for key in keys {
             self.invalidate(key);
         }
+        // Only now: a rendering that saw the old epoch may have read an entry the keys held
+        // until just above, and must be stored dead.
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         self.applied.insert(position, ());
     }
 
     /// Gives `key` a generation never given before.
     fn invalidate(&self, key: &str) {
-        let generation = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        let generation = self.clock.fetch_add(1, Ordering::SeqCst) + 1;
         self.generations.insert(key.to_owned(), generation);
         self.entries.invalidate(key);
         self.stock.invalidate(key);
@@ -161,6 +168,29 @@ mod tests {
 
     fn at(seq: i64) -> Position {
         Position { txn: 0, seq }
+    }
+
+    #[test]
+    fn a_rendering_that_raced_an_invalidation_is_stored_dead() {
+        // The epoch a rendering notes must move only after the keys' entries are gone: one
+        // that read an entry before the write was applied is then never current.
+        let cache = MemoryCache::new(Duration::from_secs(60), 100);
+        let RenderedLookup::Stale(Some(token), None) = cache.get_rendered("page") else { unreachable!("empty") };
+        let generation = cache.generation("stock:var_1");
+        cache.invalidate("stock:var_1");
+        assert_ne!(cache.generation("stock:var_1"), generation);
+        assert_eq!(cache.epoch.load(Ordering::SeqCst), 0, "the epoch moves once the write is applied, not per key");
+        cache.apply(at(9), &["stock:var_2"]);
+        cache.put_rendered(
+            "page",
+            token,
+            Arc::new(Rendered {
+                template: Arc::new(super::super::Template::default()),
+                figures: vec![1],
+                body: bytes::Bytes::from_static(b"read mid-write"),
+            }),
+        );
+        assert!(matches!(cache.get_rendered("page"), RenderedLookup::Stale(..)), "a rendering from before is dead");
     }
 
     #[test]

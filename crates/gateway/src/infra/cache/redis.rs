@@ -1,7 +1,8 @@
 //! The Redis cache, shared by every instance that shares the database.
 //!
 //! Keys: `{prefix}g:{key}` (the key's generation: a number from the `{prefix}clock` counter,
-//! taken when a write touching the key was applied), `{prefix}d:{key}` (a document: `generation \n id \n slug \n published \n etag
+//! never below Redis's clock in microseconds, so numbers never come again even if the counter
+//! is evicted; taken when a write touching the key was applied), `{prefix}d:{key}` (a document: `generation \n id \n slug \n published \n etag
 //! \n template`), `{prefix}a:{key}` (a variant's availability, `generation \n figure`, for
 //! `stock:` keys) and `{prefix}s:{key}` (a catalog-wide entry: `generation \n bytes`, under the
 //! `catalog` key's generation). A read fetches generation and entry in one `MGET` and trusts the entry only
@@ -41,6 +42,12 @@ if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
   return 0
 end
 local v = redis.call('INCR', KEYS[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+if v < now then
+  redis.call('SET', KEYS[2], now)
+  v = now
+end
 for i = 3, #KEYS, 2 do
   redis.call('SET', KEYS[i], v, 'EX', ARGV[1])
   redis.call('DEL', KEYS[i + 1])
@@ -53,6 +60,12 @@ return 1
 /// set it (0 if another reader did first).
 const INITIALISE: &str = r"
 local v = redis.call('INCR', KEYS[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+if v < now then
+  redis.call('SET', KEYS[1], now)
+  v = now
+end
 local set = {v}
 for i = 2, #KEYS do
   if redis.call('SET', KEYS[i], v, 'NX', 'EX', ARGV[1]) then

@@ -28,6 +28,8 @@ use crate::infra::background::Shutdown;
 pub const POLL: Duration = Duration::from_millis(200);
 /// Most log rows read per page.
 const BATCH: u64 = 2_000;
+/// Most committed rows past the readable end applied per poll.
+const BEYOND: u64 = 500;
 
 /// What this instance does once one of its writes has committed: its cache drops what the
 /// write touched and its search index takes the write, before the writer answers.
@@ -93,6 +95,15 @@ async fn sync_once(
         }
         if (page.len() as u64) < BATCH {
             break;
+        }
+    }
+    // Writes already committed but not readable yet (a transaction older than them still
+    // runs): applied now all the same (a bounded number per poll), so an invalidation their
+    // writer could not deliver waits for no one. The position stays put; when the forward pass
+    // reaches them it finds them applied.
+    for change in changes::committed_beyond(db, applied, BEYOND).await? {
+        if !cache.apply(change.position, &change.keys).await {
+            return Ok(Some(applied));
         }
     }
     cache.synced();
