@@ -152,11 +152,8 @@ impl From<emporium_core::uow::CommitError> for OrderError {
         use emporium_core::uow::{AnswerError, CommitError};
         match err {
             CommitError::Database(e) | CommitError::Answer(AnswerError::Database(e)) => Self::Database(e),
-            CommitError::Answer(AnswerError::Lost) => Self::Effect {
-                code: "idempotency_in_progress",
-                kind: ErrorKind::Conflict,
-                detail: "A request with this Idempotency-Key is still running; retry shortly.".to_owned(),
-            },
+            // The unit of work's own code and words (`idempotency_in_progress`, 409).
+            lost => Self::Effect { code: lost.code(), kind: lost.kind(), detail: lost.safe_detail() },
         }
     }
 }
