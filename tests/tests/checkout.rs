@@ -325,6 +325,52 @@ async fn carts_refuse_bad_lines_client_prices_and_other_customers() -> TestResul
 }
 
 #[tokio::test]
+async fn a_cart_holds_100_lines_of_10_000_units_and_a_refused_change_changes_nothing() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let mut skus = Vec::new();
+    for n in 0..=100 {
+        skus.push(product(&server, &admin, &format!("ROOM-{n}"), &[(100, "EUR")], 0).await?);
+    }
+    let created = server.post("/v1/carts", None, json!({"currency": "EUR"})).await?;
+    let id = created.str("id")?.to_owned();
+    let items = format!("/v1/carts/{id}/items");
+    for sku in &skus[..100] {
+        let added = server.post(&items, None, json!({"sku": sku, "quantity": 1})).await?;
+        assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    }
+    let full = server.post(&items, None, json!({"sku": skus[100], "quantity": 1})).await?;
+    assert_eq!(full.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", full.body);
+    assert!(full.body.to_string().contains("too_many_items"), "{}", full.body);
+    // A full cart still takes more units of a line it has.
+    let more = server.post(&items, None, json!({"sku": skus[0], "quantity": 9_998})).await?;
+    assert_eq!(more.status, StatusCode::OK, "{}", more.body);
+    assert_eq!(more.body["items"][0]["quantity"], 9_999);
+    let over = server.post(&items, None, json!({"sku": skus[0], "quantity": 2})).await?;
+    assert_eq!(over.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", over.body);
+    assert!(over.body.to_string().contains("out_of_range"), "{}", over.body);
+    let view = server.get(&format!("/v1/carts/{id}")).await?;
+    assert_eq!(view.body["items"].as_array().map(Vec::len), Some(100));
+    assert_eq!(view.body["items"][0]["quantity"], 9_999, "a refused add changes nothing");
+
+    // A method that does not ship to the cart refuses the whole change: the email stays unset.
+    let put = server
+        .send(
+            reqwest::Method::PUT,
+            &format!("/v1/carts/{id}"),
+            None,
+            Some(json!({"email": "ada@example.com", "shipping_address": address("FR"), "shipping_method": "shm_0123456789abcdef0123456789abcdef"})),
+        )
+        .await?;
+    assert_eq!(put.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", put.body);
+    assert!(put.body.to_string().contains("unknown_shipping_method"), "{}", put.body);
+    let view = server.get(&format!("/v1/carts/{id}")).await?;
+    assert_eq!(view.body["email"], Value::Null, "{}", view.body);
+    assert_eq!(view.body["shipping_address"], Value::Null, "{}", view.body);
+    Ok(())
+}
+
+#[tokio::test]
 async fn discount_rules_refuse_with_their_reason() -> TestResult {
     let server = TestServer::start().await?;
     let admin = server.admin_token().await?;

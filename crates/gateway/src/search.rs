@@ -51,7 +51,13 @@ pub struct Search {
     /// and a writer taking its own write: the last to write has loaded last, so a slower
     /// load never overwrites a newer one.
     applying: tokio::sync::Mutex<()>,
+    /// Writes of this instance that [`Search::take_own`] applied: the poller passes over them
+    /// when it reaches them (what was loaded after their commit already holds them).
+    own: std::sync::Mutex<BTreeSet<Position>>,
 }
+
+/// Most own writes remembered between two polls; past it the poller applies them again.
+const OWN_MAX: usize = 10_000;
 
 impl Search {
     /// Builds the index from the database. `progress` hears the products loaded so far and
@@ -62,6 +68,7 @@ impl Search {
             applied: watch::Sender::new(Position::default()),
             wake: Notify::new(),
             applying: tokio::sync::Mutex::new(()),
+            own: std::sync::Mutex::new(BTreeSet::new()),
         };
         search.rebuild(db, progress).await?;
         Ok(search)
@@ -122,7 +129,12 @@ impl Search {
         }
         // Bounded: behind a rebuild, the poller takes the write in its turn.
         match tokio::time::timeout(CATCH_UP, apply(db, self, changes)).await {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => {
+                let mut own = self.own.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if own.len() < OWN_MAX && position > self.applied() {
+                    own.insert(position);
+                }
+            }
             Ok(Err(err)) => {
                 tracing::debug!(error = %err, "applying a write to this instance's index failed; the poller will")
             }
@@ -171,6 +183,10 @@ struct Changes {
 }
 
 impl Changes {
+    fn is_empty(&self) -> bool {
+        self.products.is_empty() && self.variants.is_empty() && !self.categories && !self.rebuild
+    }
+
     /// What writes that touched `keys` ask of the index.
     fn of<'a>(keys: impl IntoIterator<Item = &'a String>) -> Self {
         let mut changes = Self::default();
@@ -197,7 +213,15 @@ async fn sync_once(db: &DatabaseConnection, search: &Search, stale: bool) -> Res
     if !stale && page.is_empty() {
         return Ok(());
     }
-    let mut changes = Changes::of(page.iter().flat_map(|change| &change.keys));
+    let last = page.last().map(|change| change.position).unwrap_or_default();
+    // This instance's own writes were applied when they committed.
+    let taken: BTreeSet<Position> = {
+        let mut own = search.own.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let rest = own.split_off(&Position { txn: last.txn, seq: last.seq.saturating_add(1) });
+        std::mem::replace(&mut *own, rest)
+    };
+    let mut changes =
+        Changes::of(page.iter().filter(|change| !taken.contains(&change.position)).flat_map(|change| &change.keys));
     changes.rebuild |= stale || page.len() as u64 >= BATCH;
     if changes.rebuild {
         let started = Instant::now();
@@ -206,8 +230,9 @@ async fn sync_once(db: &DatabaseConnection, search: &Search, stale: bool) -> Res
         tracing::info!(products = search.read(Index::len), elapsed_ms, "search index rebuilt");
         return Ok(());
     }
-    let last = page.last().map(|change| change.position).unwrap_or_default();
-    apply(db, search, changes).await?;
+    if !changes.is_empty() {
+        apply(db, search, changes).await?;
+    }
     search.applied.send_replace(last);
     Ok(())
 }

@@ -231,45 +231,41 @@ pub const UNLIMITED_BACKORDER: i64 = crate::MAX_QUANTITY;
 /// Units that can be bought now, per variant: on hand minus reserved over the active locations,
 /// plus what a backorder still allows (its limit less what is backordered, or
 /// [`UNLIMITED_BACKORDER`] without a limit). Every id given is answered (0 without stock).
-/// Two indexed queries, whatever the number of variants.
+/// One statement, whatever the number of variants.
 pub async fn available<C: ConnectionTrait>(db: &C, variant_ids: &[String]) -> Result<HashMap<String, i64>, DbErr> {
     let mut available: HashMap<String, i64> = variant_ids.iter().map(|id| (id.clone(), 0)).collect();
     if variant_ids.is_empty() {
         return Ok(available);
     }
-    let backend = db.get_database_backend();
     let marks = vec!["?"; variant_ids.len()].join(", ");
-    let values = || variant_ids.iter().map(|id| Value::from(id.clone())).collect::<Vec<_>>();
-    let stock = db
+    let ids = variant_ids.iter().map(|id| Value::from(id.clone()));
+    // Stock (kind 0) and backorder headroom (kind 1) in one statement.
+    let rows = db
         .query_all_raw(statement(
-            backend,
+            db.get_database_backend(),
             &format!(
-                "SELECT s.variant_id, CAST(SUM(s.on_hand - s.reserved) AS BIGINT) AS units FROM stock_levels s \
+                "SELECT 0 AS kind, s.variant_id, CAST(SUM(s.on_hand - s.reserved) AS BIGINT) AS units, \
+                 CAST(NULL AS BIGINT) AS backorder_limit FROM stock_levels s \
                  JOIN locations l ON l.id = s.location_id WHERE l.active AND s.variant_id IN ({marks}) \
-                 GROUP BY s.variant_id"
-            ),
-            values(),
-        ))
-        .await?;
-    for row in stock {
-        let (id, units): (String, i64) = (row.try_get("", "variant_id")?, row.try_get("", "units")?);
-        available.insert(id, units.max(0));
-    }
-    let backorders = db
-        .query_all_raw(statement(
-            backend,
-            &format!(
-                "SELECT variant_id, backorder_limit, backordered FROM inventory_items \
+                 GROUP BY s.variant_id \
+                 UNION ALL SELECT 1 AS kind, variant_id, backordered, backorder_limit FROM inventory_items \
                  WHERE backorder_allowed AND variant_id IN ({marks})"
             ),
-            values(),
+            ids.clone().chain(ids),
         ))
         .await?;
-    for row in backorders {
-        let id: String = row.try_get("", "variant_id")?;
-        let (limit, backordered): (Option<i64>, i64) =
-            (row.try_get("", "backorder_limit")?, row.try_get("", "backordered")?);
-        let headroom = limit.map_or(UNLIMITED_BACKORDER, |limit| (limit - backordered).max(0));
+    let mut headrooms = Vec::new();
+    for row in rows {
+        let (id, units): (String, i64) = (row.try_get("", "variant_id")?, row.try_get("", "units")?);
+        if row.try_get::<i32>("", "kind")? == 0 {
+            available.insert(id, units.max(0));
+        } else {
+            // `units` is what is backordered already.
+            let limit: Option<i64> = row.try_get("", "backorder_limit")?;
+            headrooms.push((id, limit.map_or(UNLIMITED_BACKORDER, |limit| (limit - units).max(0))));
+        }
+    }
+    for (id, headroom) in headrooms {
         if let Some(units) = available.get_mut(&id) {
             *units = units.saturating_add(headroom);
         }

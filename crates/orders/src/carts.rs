@@ -299,48 +299,47 @@ pub async fn add_item<C: ConnectionTrait>(
         return Err(OrderError::NoPrice { sku: variant.sku, currency: cart.currency.code().to_owned() });
     }
     let backend = db.get_database_backend();
-    let lines = db
-        .query_one_raw(statement(
-            backend,
-            "SELECT CAST(COUNT(*) AS BIGINT) AS lines, \
-             CAST(SUM(CASE WHEN variant_id = ? THEN 1 ELSE 0 END) AS BIGINT) AS has FROM cart_items WHERE cart_id = ?",
-            [variant.variant_id.clone().into(), cart_id.into()],
-        ))
-        .await?;
-    let (count, has): (i64, Option<i64>) = match lines {
-        Some(row) => (row.try_get("", "lines")?, row.try_get("", "has")?),
-        None => (0, None),
-    };
-    if has.unwrap_or(0) == 0 && count >= MAX_ITEMS as i64 {
-        return Err(ValidationErrors::single(
-            "sku",
-            "too_many_items",
-            format!("a cart holds at most {MAX_ITEMS} lines"),
-        )
-        .into());
-    }
+    // One guarded statement: a new line only while the cart has room for one, an existing
+    // line only up to the most a line holds. The cart's lock keeps the count still.
     let added = db
         .execute_raw(statement(
             backend,
-            "INSERT INTO cart_items (id, cart_id, variant_id, quantity, created_at) VALUES (?, ?, ?, ?, ?) \
+            "INSERT INTO cart_items (id, cart_id, variant_id, quantity, created_at) SELECT ?, ?, ?, ?, ? \
+             WHERE (SELECT COUNT(*) FROM cart_items WHERE cart_id = ?) < ? \
+             OR EXISTS (SELECT 1 FROM cart_items WHERE cart_id = ? AND variant_id = ?) \
              ON CONFLICT (cart_id, variant_id) DO UPDATE SET quantity = cart_items.quantity + excluded.quantity \
              WHERE cart_items.quantity + excluded.quantity <= ?",
             [
                 emporium_core::id::new_id("item").into(),
                 cart_id.into(),
-                variant.variant_id.into(),
+                variant.variant_id.clone().into(),
                 quantity.into(),
                 now().into(),
+                cart_id.into(),
+                (MAX_ITEMS as i64).into(),
+                cart_id.into(),
+                variant.variant_id.clone().into(),
                 MAX_QUANTITY.into(),
             ],
         ))
         .await?;
     if added.rows_affected() == 0 {
-        return Err(ValidationErrors::single(
-            "quantity",
-            "out_of_range",
-            format!("the line would hold more than {MAX_QUANTITY} units"),
-        )
+        let has = db
+            .query_one_raw(statement(
+                backend,
+                "SELECT 1 AS has FROM cart_items WHERE cart_id = ? AND variant_id = ?",
+                [cart_id.into(), variant.variant_id.into()],
+            ))
+            .await?;
+        return Err(if has.is_some() {
+            ValidationErrors::single(
+                "quantity",
+                "out_of_range",
+                format!("the line would hold more than {MAX_QUANTITY} units"),
+            )
+        } else {
+            ValidationErrors::single("sku", "too_many_items", format!("a cart holds at most {MAX_ITEMS} lines"))
+        }
         .into());
     }
     Ok(cart)
@@ -439,24 +438,50 @@ pub async fn update_cart<C: ConnectionTrait>(
     let shipping = address(&mut errors, &change.shipping_address, "shipping_address.");
     let billing = address(&mut errors, &change.billing_address, "billing_address.");
     errors.finish(())?;
-    let cart = open_for_change(db, cart_id, caller).await?;
-    let pick = |patch: Patch<String>, current: Option<String>| match patch {
-        Patch::Missing => current,
-        Patch::Null => None,
-        Patch::Value(v) => Some(v),
+    if !emporium_core::id::is_id("cart", cart_id) {
+        return Err(OrderError::NotFound("cart"));
+    }
+    // Locked, changed and read in one statement: each field is set when the change names it.
+    // A method that does not ship to the result is refused after, and the caller's unit of
+    // work rolls the change back.
+    let (set_email, email) = sql_patch(email);
+    let (set_shipping, shipping) = sql_patch(shipping.map(|a| address_json(&a).to_string()));
+    let (set_billing, billing) = sql_patch(billing.map(|a| address_json(&a).to_string()));
+    let (set_method, method) = sql_patch(change.shipping_method.clone());
+    let changed = db
+        .query_one_raw(statement(
+            db.get_database_backend(),
+            &format!(
+                "UPDATE carts SET email = CASE WHEN ? THEN ? ELSE email END, \
+                 shipping_address = CASE WHEN ? THEN ? ELSE shipping_address END, \
+                 billing_address = CASE WHEN ? THEN ? ELSE billing_address END, \
+                 shipping_method_id = CASE WHEN ? THEN ? ELSE shipping_method_id END, updated_at = ? \
+                 WHERE id = ? AND status = 'open' AND (customer_id IS NULL OR customer_id = ?) \
+                 RETURNING {CART_COLUMNS}"
+            ),
+            [
+                set_email.into(),
+                email.into(),
+                set_shipping.into(),
+                shipping.into(),
+                set_billing.into(),
+                billing.into(),
+                set_method.into(),
+                method.into(),
+                now().into(),
+                cart_id.into(),
+                caller.customer_id().into(),
+            ],
+        ))
+        .await?;
+    let cart = match changed {
+        Some(row) => cart_of(&row)?,
+        // Not the caller's (404), or not open: say which.
+        None => return Err(refused_change(&find(db, cart_id, caller).await?.status)),
     };
-    let pick_address = |patch: Patch<Address>, current: Option<Address>| match patch {
-        Patch::Missing => current,
-        Patch::Null => None,
-        Patch::Value(v) => Some(v),
-    };
-    let email = pick(email, cart.email.clone());
-    let shipping_address = pick_address(shipping, cart.shipping_address.clone());
-    let billing_address = pick_address(billing, cart.billing_address.clone());
-    let method = pick(change.shipping_method.clone(), cart.shipping_method_id.clone());
-    if let (Patch::Value(id), true) = (&change.shipping_method, method.is_some()) {
-        let ships = match &shipping_address {
-            Some(a) => setup::methods_for(db, a.country.as_str(), cart.currency).await?.iter().any(|m| &m.id == id),
+    if let Patch::Value(id) = &change.shipping_method {
+        let ships = match &cart.shipping_address {
+            Some(a) => setup::methods_for(db, a.country.as_str(), cart.currency).await?.iter().any(|m| m.id == *id),
             None => false,
         };
         if !ships {
@@ -468,20 +493,16 @@ pub async fn update_cart<C: ConnectionTrait>(
             .into());
         }
     }
-    db.execute_raw(statement(
-        db.get_database_backend(),
-        "UPDATE carts SET email = ?, shipping_address = ?, billing_address = ?, shipping_method_id = ?, updated_at = ? WHERE id = ?",
-        [
-            email.clone().into(),
-            shipping_address.as_ref().map(|a| address_json(a).to_string()).into(),
-            billing_address.as_ref().map(|a| address_json(a).to_string()).into(),
-            method.clone().into(),
-            now().into(),
-            cart_id.into(),
-        ],
-    ))
-    .await?;
-    Ok(Cart { email, shipping_address, billing_address, shipping_method_id: method, ..cart })
+    Ok(cart)
+}
+
+/// A patch as two bound values: whether to set the column, and to what.
+fn sql_patch<T>(patch: Patch<T>) -> (bool, Option<T>) {
+    match patch {
+        Patch::Missing => (false, None),
+        Patch::Null => (true, None),
+        Patch::Value(v) => (true, Some(v)),
+    }
 }
 
 /// The key per-customer limits count under: the customer, else the cart's email.
