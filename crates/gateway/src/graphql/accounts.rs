@@ -5,8 +5,9 @@ use async_graphql::{Context, InputObject, MaybeUndefined, Object, Result, Simple
 use emporium_core::Patch;
 use emporium_customers::{AddressChange, AddressInput, Permission, StaffChange};
 
-use crate::dto::MoneyDto;
+use crate::dto::AmountDto;
 use crate::graphql::catalog::PageInfo;
+use crate::graphql::money::shown;
 use crate::infra::rate_limit::{CallerBucket, HASHING_COST, spend};
 use crate::state::AppState;
 use crate::usecases::accounts::{
@@ -20,7 +21,7 @@ pub struct CustomerDetail {
     /// Orders placed (zero until orders exist).
     pub orders_count: i64,
     /// Total spent, one amount per currency.
-    pub total_spent: Vec<MoneyDto>,
+    pub total_spent: Vec<AmountDto>,
 }
 
 /// A customer in a connection.
@@ -188,7 +189,7 @@ impl AccountQuery {
         Ok(CustomerDetail {
             customer: detail.customer,
             orders_count: detail.orders_count,
-            total_spent: detail.total_spent,
+            total_spent: shown(detail.total_spent),
         })
     }
 

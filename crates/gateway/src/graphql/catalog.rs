@@ -9,11 +9,11 @@ use emporium_catalog as catalog;
 use emporium_core::Patch;
 use emporium_customers::Permission;
 
-use super::money::{Amount, MoneyInput};
+use super::money::{Amount, MoneyInput, shown};
 use crate::auth::Principal;
 use crate::availability;
 use crate::dto::{
-    CategoryDto, ImageDto, MoneyDto, NewCategoryDto, ProductDto, ProductOptionDto, StatusDto, VariantDto,
+    AmountDto, CategoryDto, ImageDto, NewCategoryDto, ProductDto, ProductOptionDto, StatusDto, VariantDto,
 };
 use crate::error::ApiError;
 use crate::infra::cache::Doc;
@@ -63,8 +63,8 @@ impl VariantDto {
         self.options.iter().map(|(name, value)| OptionValue { name: name.clone(), value: value.clone() }).collect()
     }
 
-    async fn prices(&self) -> &[MoneyDto] {
-        &self.prices
+    async fn prices(&self) -> Vec<AmountDto> {
+        shown(self.prices.clone())
     }
 
     /// Units that can be bought now.

@@ -8,7 +8,8 @@ use emporium_customers::Permission;
 use emporium_orders::setup::{AmountInput, DiscountChange, DiscountInput, MethodInput, ValueInput, ZoneInput};
 
 use super::money::MoneyInput;
-use crate::dto::MoneyDto;
+use super::money::shown_opt;
+use crate::dto::AmountDto;
 use crate::usecases::orders::{
     self, CurrencySettingDto, DiscountDto, DiscountValueDto, ShippingMethodDto, TaxRateDto, ZoneDto,
 };
@@ -91,14 +92,14 @@ impl DiscountDto {
         }
     }
     /// A fixed discount's amount.
-    async fn value_amount(&self) -> Option<MoneyDto> {
+    async fn value_amount(&self) -> Option<AmountDto> {
         match &self.value {
-            Some(DiscountValueDto::Amount(m)) => Some(m.clone()),
+            Some(DiscountValueDto::Amount(m)) => Some(m.clone().into()),
             _ => None,
         }
     }
-    async fn minimum_subtotal(&self) -> Option<&MoneyDto> {
-        self.minimum_subtotal.as_ref()
+    async fn minimum_subtotal(&self) -> Option<AmountDto> {
+        shown_opt(self.minimum_subtotal.clone())
     }
     async fn starts_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
         self.starts_at

@@ -1,10 +1,13 @@
 //! What carts and orders look like on the wire: DTOs and their conversions from the domain.
 
+use async_graphql::{InputObject, SimpleObject};
+
 use super::*;
 
 /// A postal address.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, SimpleObject)]
 #[schema(as = Address)]
+#[graphql(name = "Address")]
 #[serde(deny_unknown_fields)]
 pub struct AddressDto {
     #[schema(min_length = 1, max_length = 100)]
@@ -61,8 +64,9 @@ impl From<AddressDto> for AddressInput {
 }
 
 /// A way to ship.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, SimpleObject)]
 #[schema(as = ShippingMethod)]
+#[graphql(name = "ShippingMethod")]
 pub struct ShippingMethodDto {
     pub id: String,
     pub name: String,
@@ -83,8 +87,9 @@ impl From<&ShippingMethod> for ShippingMethodDto {
 }
 
 /// One line of a cart, priced from the catalog.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, SimpleObject)]
 #[schema(as = CartItem)]
+#[graphql(name = "CartItem")]
 pub struct CartItemDto {
     pub id: String,
     pub sku: String,
@@ -105,8 +110,9 @@ pub struct CartItemDto {
 /// shipping_total`). Tax is computed per line after its share of the discount, and on
 /// shipping, rounded half to even in minor units: `net × rate_bp / 10000`, or contained
 /// `gross × rate_bp / (10000 + rate_bp)`. Discounts are spread over lines by largest remainder.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, SimpleObject)]
 #[schema(as = Cart)]
+#[graphql(name = "Cart")]
 pub struct CartDto {
     pub id: String,
     #[schema(example = "EUR")]
@@ -169,8 +175,9 @@ impl From<CartView> for CartDto {
 }
 
 /// One line of an order, as bought.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, SimpleObject)]
 #[schema(as = OrderLine)]
+#[graphql(name = "OrderLine")]
 pub struct OrderLineDto {
     pub sku: String,
     pub title: String,
@@ -186,8 +193,9 @@ pub struct OrderLineDto {
 }
 
 /// The shipping method as chosen, at the price charged.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, SimpleObject)]
 #[schema(as = OrderShippingMethod)]
+#[graphql(name = "OrderShippingMethod")]
 pub struct OrderShippingDto {
     pub id: String,
     pub name: String,
@@ -195,8 +203,9 @@ pub struct OrderShippingDto {
 }
 
 /// One entry of an order's history: a status move or an event.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, SimpleObject)]
 #[schema(as = OrderHistoryEntry)]
+#[graphql(name = "OrderHistoryEntry")]
 pub struct HistoryDto {
     pub at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -210,8 +219,9 @@ pub struct HistoryDto {
 }
 
 /// A shipment of some of an order's units.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, SimpleObject)]
 #[schema(as = Fulfillment)]
+#[graphql(name = "Fulfillment")]
 pub struct FulfillmentDto {
     pub id: String,
     pub items: Vec<SkuQuantityDto>,
@@ -223,8 +233,9 @@ pub struct FulfillmentDto {
 }
 
 /// Units of a SKU.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, SimpleObject, InputObject)]
 #[schema(as = SkuQuantity)]
+#[graphql(name = "SkuQuantity", input_name = "SkuQuantityInput")]
 #[serde(deny_unknown_fields)]
 pub struct SkuQuantityDto {
     #[schema(min_length = 1, max_length = 64)]
@@ -234,8 +245,9 @@ pub struct SkuQuantityDto {
 }
 
 /// A return of some of an order's units.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, SimpleObject)]
 #[schema(as = Return)]
+#[graphql(name = "Return")]
 pub struct ReturnDto {
     pub id: String,
     pub order_id: String,
@@ -261,8 +273,9 @@ impl From<ReturnRecord> for ReturnDto {
 }
 
 /// An order: a copy of what was bought and at which price.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, SimpleObject)]
 #[schema(as = Order)]
+#[graphql(name = "Order")]
 pub struct OrderDto {
     pub id: String,
     /// Human-readable and increasing: 1001, 1002, ...
