@@ -252,3 +252,23 @@ async fn the_selling_setup_works_over_graphql_behind_the_same_scopes() -> TestRe
     assert_eq!(all.body["data"]["discounts"][0]["code"], "GQL10");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_fixed_discount_reads_its_amount_and_minimum_as_money_over_graphql() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let create = r#"mutation { createDiscount(input: {code: "FIVE", kind: FIXED, valueAmount: {amount: 500, currency: "EUR"}, minimumSubtotal: {amount: 2000, currency: "EUR"}}) { kind valueBp valueAmount { amount currency } minimumSubtotal { amount currency } } }"#;
+    let created = server.graphql(Some(&admin), create, json!({})).await?;
+    let expected = json!({
+        "kind": "fixed",
+        "valueBp": null,
+        "valueAmount": {"amount": 500, "currency": "EUR"},
+        "minimumSubtotal": {"amount": 2000, "currency": "EUR"},
+    });
+    assert_eq!(created.body["data"]["createDiscount"], expected, "{}", created.body);
+    let read = "{ discounts { valueBp valueAmount { amount } minimumSubtotal { currency } } }";
+    let all = server.graphql(Some(&admin), read, json!({})).await?;
+    let expected = json!([{"valueBp": null, "valueAmount": {"amount": 500}, "minimumSubtotal": {"currency": "EUR"}}]);
+    assert_eq!(all.body["data"]["discounts"], expected, "{}", all.body);
+    Ok(())
+}

@@ -52,6 +52,25 @@ impl utoipa::PartialSchema for CurrencyCode {
 
 impl utoipa::ToSchema for CurrencyCode {}
 
+/// An amount above zero (a catalog price) as one that may be zero: GraphQL shows both as `Money`.
+impl From<MoneyDto> for AmountDto {
+    fn from(money: MoneyDto) -> Self {
+        Self { amount: money.amount, currency: money.currency }
+    }
+}
+
+impl AmountDto {
+    /// Amounts above zero, each as an `AmountDto`.
+    pub fn all_of(list: Vec<MoneyDto>) -> Vec<Self> {
+        list.into_iter().map(Self::from).collect()
+    }
+
+    /// An amount above zero, if any, as an `AmountDto`.
+    pub fn some_of(money: Option<MoneyDto>) -> Option<Self> {
+        money.map(Self::from)
+    }
+}
+
 impl From<Money> for MoneyDto {
     fn from(money: Money) -> Self {
         Self { amount: money.amount(), currency: money.currency().code().to_owned() }

@@ -7,7 +7,6 @@ use emporium_customers::{AddressChange, AddressInput, Permission, StaffChange};
 
 use crate::dto::AmountDto;
 use crate::graphql::catalog::PageInfo;
-use crate::graphql::money::shown;
 use crate::infra::rate_limit::{CallerBucket, HASHING_COST, spend};
 use crate::state::AppState;
 use crate::usecases::accounts::{
@@ -189,7 +188,7 @@ impl AccountQuery {
         Ok(CustomerDetail {
             customer: detail.customer,
             orders_count: detail.orders_count,
-            total_spent: shown(detail.total_spent),
+            total_spent: AmountDto::all_of(detail.total_spent),
         })
     }
 

@@ -9,7 +9,7 @@ use emporium_catalog as catalog;
 use emporium_core::Patch;
 use emporium_customers::Permission;
 
-use super::money::{Amount, MoneyInput, shown};
+use super::money::{Amount, MoneyInput};
 use crate::auth::Principal;
 use crate::availability;
 use crate::dto::{
@@ -64,7 +64,7 @@ impl VariantDto {
     }
 
     async fn prices(&self) -> Vec<AmountDto> {
-        shown(self.prices.clone())
+        AmountDto::all_of(self.prices.clone())
     }
 
     /// Units that can be bought now.

@@ -5,7 +5,7 @@
 use async_graphql::{InputObject, InputValueError, InputValueResult, Object, Scalar, ScalarType, Value};
 use emporium_core::money::MAX_SAFE_AMOUNT;
 
-use crate::dto::{AmountDto, MoneyDto};
+use crate::dto::AmountDto;
 
 /// An amount in a currency's minor units (cents for EUR, yen for JPY, fils for KWD): a JSON
 /// integer within ±(2^53 − 1), so JavaScript reads it exactly.
@@ -45,23 +45,6 @@ impl AmountDto {
     async fn currency(&self) -> &str {
         &self.currency
     }
-}
-
-/// Catalog money (above zero) as GraphQL's one `Money` type: the same amount and currency.
-impl From<MoneyDto> for AmountDto {
-    fn from(money: MoneyDto) -> Self {
-        Self { amount: money.amount, currency: money.currency }
-    }
-}
-
-/// Catalog prices shown as `Money`.
-pub(crate) fn shown(prices: Vec<MoneyDto>) -> Vec<AmountDto> {
-    prices.into_iter().map(Into::into).collect()
-}
-
-/// An optional catalog amount shown as `Money`.
-pub(crate) fn shown_opt(money: Option<MoneyDto>) -> Option<AmountDto> {
-    money.map(Into::into)
 }
 
 /// An amount of money in a mutation.

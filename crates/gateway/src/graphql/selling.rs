@@ -8,11 +8,7 @@ use emporium_customers::Permission;
 use emporium_orders::setup::{AmountInput, DiscountChange, DiscountInput, MethodInput, ValueInput, ZoneInput};
 
 use super::money::MoneyInput;
-use super::money::shown_opt;
-use crate::dto::AmountDto;
-use crate::usecases::orders::{
-    self, CurrencySettingDto, DiscountDto, DiscountValueDto, ShippingMethodDto, TaxRateDto, ZoneDto,
-};
+use crate::usecases::orders::{self, CurrencySettingDto, DiscountDto, TaxRateDto, ZoneDto};
 
 fn amount_of(m: MoneyInput) -> AmountInput {
     AmountInput { amount: m.amount.0, currency: m.currency }
@@ -23,113 +19,6 @@ fn patch_of<T, U>(value: MaybeUndefined<T>, f: impl FnOnce(T) -> U) -> Patch<U> 
         MaybeUndefined::Undefined => Patch::Missing,
         MaybeUndefined::Null => Patch::Null,
         MaybeUndefined::Value(v) => Patch::Value(f(v)),
-    }
-}
-
-/// A shipping zone: the countries it covers and the methods that ship there.
-#[Object(name = "ShippingZone")]
-impl ZoneDto {
-    async fn id(&self) -> &str {
-        &self.id
-    }
-    async fn name(&self) -> &str {
-        &self.name
-    }
-    /// ISO 3166-1 alpha-2 codes.
-    async fn countries(&self) -> &[String] {
-        &self.countries
-    }
-    async fn methods(&self) -> &[ShippingMethodDto] {
-        &self.methods
-    }
-    async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
-        self.created_at
-    }
-}
-
-/// A tax rate of a country, or of a region of it.
-#[Object(name = "TaxRate")]
-impl TaxRateDto {
-    async fn id(&self) -> &str {
-        &self.id
-    }
-    async fn country(&self) -> &str {
-        &self.country
-    }
-    async fn region(&self) -> Option<&str> {
-        self.region.as_deref()
-    }
-    async fn name(&self) -> &str {
-        &self.name
-    }
-    /// Basis points: 2000 is 20%.
-    async fn rate_bp(&self) -> i64 {
-        self.rate_bp
-    }
-    async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
-        self.created_at
-    }
-}
-
-/// A discount code.
-#[Object(name = "Discount")]
-impl DiscountDto {
-    async fn id(&self) -> &str {
-        &self.id
-    }
-    async fn code(&self) -> &str {
-        &self.code
-    }
-    /// `percentage`, `fixed` or `free_shipping`.
-    async fn kind(&self) -> &str {
-        &self.kind
-    }
-    /// A percentage's basis points (1000 is 10%).
-    async fn value_bp(&self) -> Option<i64> {
-        match &self.value {
-            Some(DiscountValueDto::BasisPoints(bp)) => Some(*bp),
-            _ => None,
-        }
-    }
-    /// A fixed discount's amount.
-    async fn value_amount(&self) -> Option<AmountDto> {
-        match &self.value {
-            Some(DiscountValueDto::Amount(m)) => Some(m.clone().into()),
-            _ => None,
-        }
-    }
-    async fn minimum_subtotal(&self) -> Option<AmountDto> {
-        shown_opt(self.minimum_subtotal.clone())
-    }
-    async fn starts_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        self.starts_at
-    }
-    async fn ends_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        self.ends_at
-    }
-    async fn usage_limit(&self) -> Option<i64> {
-        self.usage_limit
-    }
-    async fn usage_limit_per_customer(&self) -> Option<i64> {
-        self.usage_limit_per_customer
-    }
-    /// Orders placed with it.
-    async fn times_used(&self) -> i64 {
-        self.times_used
-    }
-    async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
-        self.created_at
-    }
-}
-
-/// Whether catalog prices in a currency include tax.
-#[Object(name = "CurrencySetting")]
-impl CurrencySettingDto {
-    async fn currency(&self) -> &str {
-        &self.currency
-    }
-    async fn prices_include_tax(&self) -> bool {
-        self.prices_include_tax
     }
 }
 

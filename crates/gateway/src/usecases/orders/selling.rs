@@ -3,11 +3,13 @@
 use super::*;
 
 /// Countries shipped to alike, and their methods.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, async_graphql::SimpleObject)]
 #[schema(as = ShippingZone)]
+#[graphql(name = "ShippingZone")]
 pub struct ZoneDto {
     pub id: String,
     pub name: String,
+    /// ISO 3166-1 alpha-2 codes.
     pub countries: Vec<String>,
     pub methods: Vec<ShippingMethodDto>,
     pub created_at: DateTime<Utc>,
@@ -26,8 +28,9 @@ impl From<ShippingZone> for ZoneDto {
 }
 
 /// A tax rate: for a country, or for one region of it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, async_graphql::SimpleObject)]
 #[schema(as = TaxRate)]
+#[graphql(name = "TaxRate")]
 pub struct TaxRateDto {
     pub id: String,
     #[schema(example = "FR")]
@@ -62,6 +65,24 @@ pub enum DiscountValueDto {
     Amount(MoneyDto),
 }
 
+impl DiscountValueDto {
+    /// A percentage's basis points (1000 is 10%), if the value is one.
+    pub fn basis_points(value: Option<Self>) -> Option<i64> {
+        match value {
+            Some(Self::BasisPoints(bp)) => Some(bp),
+            _ => None,
+        }
+    }
+
+    /// A fixed discount's amount, if the value is one.
+    pub fn fixed_amount(value: Option<Self>) -> Option<AmountDto> {
+        match value {
+            Some(Self::Amount(m)) => Some(m.into()),
+            _ => None,
+        }
+    }
+}
+
 impl From<DiscountValueDto> for ValueInput {
     fn from(v: DiscountValueDto) -> Self {
         match v {
@@ -82,14 +103,24 @@ pub fn amount_or_zero(m: AmountDto) -> AmountInput {
 }
 
 /// A discount code.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, async_graphql::SimpleObject)]
 #[schema(as = Discount)]
+#[graphql(name = "Discount")]
 pub struct DiscountDto {
     pub id: String,
     pub code: String,
     /// `percentage`, `fixed` or `free_shipping`.
     pub kind: String,
+    #[graphql(
+        skip,
+        derived(name = "value_bp", into = "Option<i64>", owned, with = "DiscountValueDto::basis_points"),
+        derived(name = "value_amount", into = "Option<AmountDto>", owned, with = "DiscountValueDto::fixed_amount")
+    )]
     pub value: Option<DiscountValueDto>,
+    #[graphql(
+        skip,
+        derived(name = "minimum_subtotal", into = "Option<AmountDto>", owned, with = "AmountDto::some_of")
+    )]
     pub minimum_subtotal: Option<MoneyDto>,
     pub starts_at: Option<DateTime<Utc>>,
     pub ends_at: Option<DateTime<Utc>>,
@@ -123,8 +154,9 @@ impl From<Discount> for DiscountDto {
 }
 
 /// Whether catalog prices in a currency include tax.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, async_graphql::SimpleObject)]
 #[schema(as = CurrencySetting)]
+#[graphql(name = "CurrencySetting")]
 pub struct CurrencySettingDto {
     pub currency: String,
     pub prices_include_tax: bool,
