@@ -3,25 +3,16 @@
 
 use async_graphql::{Context, InputObject, MaybeUndefined, Object, Result, SimpleObject};
 use emporium_core::Patch;
-use emporium_customers::{AddressChange, AddressInput, Permission, StaffChange};
+use emporium_customers::{AddressChange, Permission, StaffChange};
 
-use crate::dto::AmountDto;
 use crate::graphql::catalog::PageInfo;
 use crate::infra::rate_limit::{CallerBucket, HASHING_COST, spend};
 use crate::state::AppState;
 use crate::usecases::accounts::{
-    self, AddressDto, ApiKeyDto, CreatedApiKeyDto, CustomerDto, Page, Registration, RoleDto, StaffDto,
+    self, AddressDto, ApiKeyDto, CreatedApiKeyDto, CustomerDetailDto, CustomerDto, Page, Registration, RoleDto,
+    StaffDto,
 };
-
-/// A customer as the staff read one, with their orders' figures.
-#[derive(SimpleObject)]
-pub struct CustomerDetail {
-    pub customer: CustomerDto,
-    /// Orders placed (zero until orders exist).
-    pub orders_count: i64,
-    /// Total spent, one amount per currency.
-    pub total_spent: Vec<AmountDto>,
-}
+use crate::usecases::orders;
 
 /// A customer in a connection.
 #[derive(SimpleObject)]
@@ -77,38 +68,6 @@ fn edges_of<T: Clone>(page: Page<T>) -> (Vec<(String, T)>, Vec<T>, bool) {
 fn page_info<T>(edges: &[(String, T)], more: bool, after: bool) -> PageInfo {
     let cursors: Vec<&str> = edges.iter().map(|(c, _)| c.as_str()).collect();
     PageInfo::of(&cursors, more, after)
-}
-
-/// An address as a GraphQL client sends it.
-#[derive(InputObject)]
-#[graphql(name = "AddressInput")]
-pub struct AddressInputGql {
-    pub first_name: String,
-    pub last_name: String,
-    pub line1: String,
-    pub line2: Option<String>,
-    pub city: String,
-    pub region: Option<String>,
-    pub postal_code: String,
-    /// ISO 3166-1 alpha-2.
-    pub country: String,
-    pub phone: Option<String>,
-}
-
-impl From<AddressInputGql> for AddressInput {
-    fn from(a: AddressInputGql) -> Self {
-        Self {
-            first_name: a.first_name,
-            last_name: a.last_name,
-            line1: a.line1,
-            line2: a.line2,
-            city: a.city,
-            region: a.region,
-            postal_code: a.postal_code,
-            country: a.country,
-            phone: a.phone,
-        }
-    }
 }
 
 /// A change to a saved address: fields left out stay, `null` clears an optional one.
@@ -181,15 +140,10 @@ impl AccountQuery {
 
     /// One customer with their orders' figures (staff with `customers:read`).
     #[graphql(complexity = "crate::graphql::LOOKUP_COST + child_complexity")]
-    async fn customer(&self, ctx: &Context<'_>, id: String) -> Result<CustomerDetail> {
+    async fn customer(&self, ctx: &Context<'_>, id: String) -> Result<CustomerDetailDto> {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::CustomersRead)?;
-        let detail = accounts::customer_detail(state, &id).await?;
-        Ok(CustomerDetail {
-            customer: detail.customer,
-            orders_count: detail.orders_count,
-            total_spent: AmountDto::all_of(detail.total_spent),
-        })
+        Ok(accounts::customer_detail(state, &id).await?)
     }
 
     /// Live API keys, oldest first (admins).
@@ -284,7 +238,7 @@ impl AccountMutation {
     async fn add_address(
         &self,
         ctx: &Context<'_>,
-        address: AddressInputGql,
+        address: orders::AddressDto,
         #[graphql(default = false)] default_shipping: bool,
         #[graphql(default = false)] default_billing: bool,
     ) -> Result<AddressDto> {

@@ -6,11 +6,10 @@ use emporium_customers::Permission;
 use emporium_orders::carts::CartChange;
 
 use crate::dto::MoneyDto;
-use crate::graphql::accounts::AddressInputGql;
 use crate::graphql::catalog::{PageInfo, patch};
 use crate::graphql::money::MoneyInput;
 use crate::usecases::orders::{
-    self, CartDto, CartOp, OrderDto, ReturnDto, ShippingMethodDto, SkuQuantityDto, caller_of,
+    self, AddressDto, CartDto, CartOp, OrderDto, ReturnDto, ShippingMethodDto, SkuQuantityDto, caller_of,
 };
 
 /// An order in a connection.
@@ -81,8 +80,8 @@ impl OrderQuery {
 #[derive(InputObject, Default)]
 pub struct CartUpdateInput {
     pub email: MaybeUndefined<String>,
-    pub shipping_address: MaybeUndefined<AddressInputGql>,
-    pub billing_address: MaybeUndefined<AddressInputGql>,
+    pub shipping_address: MaybeUndefined<AddressDto>,
+    pub billing_address: MaybeUndefined<AddressDto>,
     /// An id from `cartShippingMethods`.
     pub shipping_method: MaybeUndefined<String>,
 }

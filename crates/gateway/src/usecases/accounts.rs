@@ -14,7 +14,7 @@ use emporium_customers::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::dto::MoneyDto;
+use crate::dto::{AmountDto, MoneyDto};
 use crate::error::ApiError;
 use crate::infra::idempotency::{Answer, Idempotency};
 use crate::state::AppState;
@@ -47,12 +47,16 @@ impl From<accounts::Customer> for CustomerDto {
 
 /// A customer as the staff read one: with their orders' count and total spent per currency
 /// (zero and empty until orders exist).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, async_graphql::SimpleObject)]
 #[schema(as = CustomerDetail)]
+#[graphql(name = "CustomerDetail")]
 pub struct CustomerDetailDto {
     #[serde(flatten)]
     pub customer: CustomerDto,
+    /// Orders placed (zero until orders exist).
     pub orders_count: i64,
+    /// Total spent, one amount per currency.
+    #[graphql(skip, derived(name = "total_spent", into = "Vec<AmountDto>", owned, with = "AmountDto::all_of"))]
     pub total_spent: Vec<MoneyDto>,
 }
 

@@ -5,9 +5,9 @@ use async_graphql::{InputObject, SimpleObject};
 use super::*;
 
 /// A postal address.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, SimpleObject)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, SimpleObject, InputObject)]
 #[schema(as = Address)]
-#[graphql(name = "Address")]
+#[graphql(name = "Address", input_name = "AddressInput")]
 #[serde(deny_unknown_fields)]
 pub struct AddressDto {
     #[schema(min_length = 1, max_length = 100)]
