@@ -107,18 +107,37 @@ pub struct ImageDto {
 }
 
 /// A variant as it reads.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, async_graphql::SimpleObject)]
+#[graphql(name = "Variant")]
 pub struct VariantDto {
     pub id: String,
     pub sku: String,
     pub title: String,
-    /// One value of each of the product's options, e.g. `{"Size": "S"}`.
+    /// One value of each of the product's options: a map in REST, e.g. `{"Size": "S"}`; a
+    /// list of names and values in GraphQL.
     #[serde(serialize_with = "pairs_as_map", deserialize_with = "map_as_pairs")]
     #[schema(value_type = HashMap<String, String>)]
+    #[graphql(skip, derived(name = "options", into = "Vec<OptionValue>", owned, with = "OptionValue::list"))]
     pub options: Vec<(String, String)>,
+    #[graphql(skip, derived(name = "prices", into = "Vec<AmountDto>", owned, with = "AmountDto::all_of"))]
     pub prices: Vec<MoneyDto>,
     /// Units that can be bought now.
     pub available: i64,
+}
+
+/// One option value of a variant, as GraphQL reads and writes a variant's options.
+#[derive(Debug, Clone, async_graphql::SimpleObject, async_graphql::InputObject)]
+#[graphql(name = "OptionValue", input_name = "OptionValueInput")]
+pub struct OptionValue {
+    pub name: String,
+    pub value: String,
+}
+
+impl OptionValue {
+    /// A variant's `(option, value)` pairs, in their order.
+    pub fn list(pairs: Vec<(String, String)>) -> Vec<Self> {
+        pairs.into_iter().map(|(name, value)| Self { name, value }).collect()
+    }
 }
 
 /// A product as it reads, in lists too.

@@ -13,7 +13,7 @@ use super::money::{Amount, MoneyInput};
 use crate::auth::Principal;
 use crate::availability;
 use crate::dto::{
-    AmountDto, CategoryDto, ImageDto, NewCategoryDto, ProductDto, ProductOptionDto, StatusDto, VariantDto,
+    CategoryDto, ImageDto, NewCategoryDto, OptionValue, ProductDto, ProductOptionDto, StatusDto, VariantDto,
 };
 use crate::error::ApiError;
 use crate::infra::cache::Doc;
@@ -33,43 +33,6 @@ impl Loader<String> for CategoryLoader {
             .await
             .map_err(|e| Arc::new(async_graphql::Error::from(ApiError::database(&e))))?;
         Ok(found.into_iter().map(|c| (c.id.clone(), c.into())).collect())
-    }
-}
-
-/// One option value of a variant.
-#[derive(SimpleObject)]
-pub struct OptionValue {
-    pub name: String,
-    pub value: String,
-}
-
-/// A buyable variant.
-#[Object(name = "Variant")]
-impl VariantDto {
-    async fn id(&self) -> &str {
-        &self.id
-    }
-
-    async fn sku(&self) -> &str {
-        &self.sku
-    }
-
-    async fn title(&self) -> &str {
-        &self.title
-    }
-
-    /// One value of each of the product's options.
-    async fn options(&self) -> Vec<OptionValue> {
-        self.options.iter().map(|(name, value)| OptionValue { name: name.clone(), value: value.clone() }).collect()
-    }
-
-    async fn prices(&self) -> Vec<AmountDto> {
-        AmountDto::all_of(self.prices.clone())
-    }
-
-    /// Units that can be bought now.
-    async fn available(&self) -> i64 {
-        self.available
     }
 }
 
@@ -514,20 +477,13 @@ impl CatalogQuery {
     }
 }
 
-/// An option value of a variant in a mutation.
-#[derive(InputObject)]
-pub struct OptionValueInput {
-    pub name: String,
-    pub value: String,
-}
-
 /// A variant in `createProduct` and `addVariant`.
 #[derive(InputObject)]
 pub struct VariantInput {
     pub sku: String,
     pub title: Option<String>,
     #[graphql(default)]
-    pub options: Vec<OptionValueInput>,
+    pub options: Vec<OptionValue>,
     pub prices: Vec<MoneyInput>,
 }
 
@@ -536,7 +492,7 @@ pub struct VariantInput {
 pub struct UpdateVariantInput {
     pub sku: async_graphql::MaybeUndefined<String>,
     pub title: async_graphql::MaybeUndefined<String>,
-    pub options: async_graphql::MaybeUndefined<Vec<OptionValueInput>>,
+    pub options: async_graphql::MaybeUndefined<Vec<OptionValue>>,
     pub prices: async_graphql::MaybeUndefined<Vec<MoneyInput>>,
 }
 
