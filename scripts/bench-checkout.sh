@@ -13,7 +13,7 @@ DURATION="${BENCH_DURATION:-10s}"
 BUYERS="${BENCH_BUYERS:-32}"
 PORT="${BENCH_CHECKOUT_PORT:-18191}"
 PG_SERVER="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}"
-BIN="${CARGO_TARGET_DIR:-target}/release/emporium"
+BIN="${BENCH_BIN:-${CARGO_TARGET_DIR:-target}/release/emporium}"
 # Buyers spread over the demo shop's SKUs priced in EUR (a shop's day), or all on one
 # (BENCH_HOT_SKU=1: a flash sale, where every checkout waits on one stock row).
 SKUS="$(python3 -c "

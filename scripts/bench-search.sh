@@ -16,7 +16,7 @@ PRODUCTS="${BENCH_SEARCH_PRODUCTS:-100000}"
 
 command -v wrk >/dev/null 2>&1 || { echo "wrk is needed (make bench installs it)"; exit 1; }
 cargo build --release -q -p emporium-gateway --bin emporium
-BIN="${CARGO_TARGET_DIR:-target}/release/emporium"
+BIN="${BENCH_BIN:-${CARGO_TARGET_DIR:-target}/release/emporium}"
 
 work="$(mktemp -d)"
 cleanup() {

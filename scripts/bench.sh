@@ -14,8 +14,9 @@ CEILING_PORT="${BENCH_CEILING_PORT:-18182}"
 LIST_CEILING_PORT="${BENCH_LIST_CEILING_PORT:-18183}"
 SLUG="organic-cotton-tee"
 
-cargo build --release -q -p emporium-gateway --bin emporium
-BIN="${CARGO_TARGET_DIR:-target}/release/emporium"
+# BENCH_BIN: a binary built before (to compare two builds), instead of building this tree.
+if [ -z "${BENCH_BIN:-}" ]; then cargo build --release -q -p emporium-gateway --bin emporium; fi
+BIN="${BENCH_BIN:-${CARGO_TARGET_DIR:-target}/release/emporium}"
 
 work="$(mktemp -d)"
 cleanup() {
@@ -154,11 +155,14 @@ printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "GET /v1/products?limit=20" "$l
 printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "POST /graphql (product, anonymous)" "$g_rps" "$g_p50" "$g_p99" "$(ratio "$g_rps" "$c3_rps") of $(printf %.0f "$c3_rps")"
 printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "POST /graphql (product, staff)" "$s_rps" "$s_p50" "$s_p99" "$(ratio "$s_rps" "$c4_rps") of $(printf %.0f "$c4_rps")"
 printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "reads (product + list), no sales" "$r0_rps" "$r0_p50" "$r0_p99" "100%"
-printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "same reads, $(printf %.0f "$sell_rps") sales/s" "$r1_rps" "$r1_p50" "$r1_p99" "$(ratio "$r1_rps" "$r0_rps") (goal 80%)"
+printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "same reads, $(printf %.0f "$sell_rps") sales/s" "$r1_rps" "$r1_p50" "$r1_p99" "$(ratio "$r1_rps" "$r0_rps") (goal 90%)"
 printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "product, access log off (info)" "$q_rps" "$q_p50" "$q_p99" "$(ratio "$q_rps" "$c5_rps") of $(printf %.0f "$c5_rps")"
 printf "| %-34s | %10.0f | %8s | %8s | %14s |\n" "product, access log on (JSON file)" "$a_rps" "$a_p50" "$a_p99" "$(ratio "$a_rps" "$c6_rps") of $(printf %.0f "$c6_rps")"
 printf "\naccess log: %s lines written; on/off throughput %s\n" "$access_lines" "$(ratio "$a_rps" "$q_rps")"
 printf "\nserver peak resident memory: %.1f MiB\n" "$(awk -v k="$rss_kib" 'BEGIN {print k / 1024}')"
+
+# BENCH_READS_ONLY=1: the reads above and nothing more.
+[ -n "${BENCH_READS_ONLY:-}" ] && exit 0
 
 # The checkout scenario, on PostgreSQL (when reachable) and SQLite.
 kill "$server_pid" 2>/dev/null || true

@@ -17,7 +17,9 @@ use emporium_inventory as inventory;
 use sea_orm::ConnectionTrait;
 
 use crate::error::ApiError;
-use crate::infra::cache::{Doc, StockLookup, Template, stock_key};
+use std::sync::Arc;
+
+use crate::infra::cache::{Doc, Rendered, RenderedLookup, StockLookup, Template, stock_key};
 use crate::state::AppState;
 
 /// Most variant ids read from the database in one statement.
@@ -76,9 +78,34 @@ pub fn show(doc: &Doc, figures: &[i64]) -> Shown {
     Shown { body: doc.template.render(figures), etag: Template::etag(&doc.etag, figures) }
 }
 
-/// A document with its live availability.
+/// A document with its live availability. In process, the answer as last rendered while
+/// nothing was written since, or as long as its figures are the same: no figure is looked
+/// up, and nothing rendered or hashed, for a product read between writes.
 pub async fn shown(state: &AppState, doc: &Doc) -> Result<Shown, ApiError> {
-    Ok(show(doc, &figures(state, &doc.template.variant_ids).await?))
+    let key = format!("doc:{}", doc.id);
+    // A rendering of this very document (a strong validator of it starts its own).
+    let same_doc = |rendered: &Rendered| rendered.etag.starts_with(doc.etag.trim_end_matches('"'));
+    let (token, previous) = match state.cache.get_rendered(&key) {
+        RenderedLookup::Current(rendered) if same_doc(&rendered) => {
+            return Ok(Shown { body: rendered.body.clone(), etag: rendered.etag.clone() });
+        }
+        RenderedLookup::Current(_) => (None, None),
+        RenderedLookup::Stale(token, previous) => (token, previous.filter(|p| same_doc(p))),
+    };
+    let figures = figures(state, &doc.template.variant_ids).await?;
+    if let Some(previous) = previous.filter(|p| p.figures == figures) {
+        return Ok(Shown { body: previous.body.clone(), etag: previous.etag.clone() });
+    }
+    let shown = show(doc, &figures);
+    let rendered = Rendered { template: no_template(), figures, body: shown.body.clone(), etag: shown.etag.clone() };
+    state.cache.put_rendered(&key, token, Arc::new(rendered));
+    Ok(shown)
+}
+
+/// The template a document's rendering keeps: none (the document is at hand each time).
+fn no_template() -> Arc<Template> {
+    static EMPTY: std::sync::OnceLock<Arc<Template>> = std::sync::OnceLock::new();
+    Arc::clone(EMPTY.get_or_init(|| Arc::new(Template::default())))
 }
 
 /// A template (a list page) with its live availability.

@@ -9,11 +9,10 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::auth::{Can, Principal, caps};
-use crate::availability::{self, Shown};
+use crate::availability;
 use crate::dto::{NewProductDto, NewVariantDto, ProductDto, ProductPage, ProductPatchDto, VariantDto, VariantPatchDto};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::infra::cache::Template;
 use crate::infra::idempotency::{Answer, Idempotency};
 use crate::rest::IdempotencyKey;
 use crate::state::AppState;
@@ -241,14 +240,13 @@ pub async fn get_product(
     if_none_match: IfNoneMatch,
 ) -> Result<Response, ApiError> {
     let doc = products::read(&state, &principal, &id).await?;
-    let figures = availability::figures(&state, &doc.template.variant_ids).await?;
-    let etag = Template::etag(&doc.etag, &figures);
-    if if_none_match.matches(&etag) {
+    let shown = availability::shown(&state, &doc).await?;
+    if if_none_match.matches(&shown.etag) {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
-        set_etag(&mut response, &etag);
+        set_etag(&mut response, &shown.etag);
         return Ok(response);
     }
-    Ok(products::doc_answer(StatusCode::OK, Shown { body: doc.template.render(&figures), etag }).into_response())
+    Ok(products::doc_answer(StatusCode::OK, shown).into_response())
 }
 
 /// Create a product with its variants, all or nothing.

@@ -424,7 +424,11 @@ pub async fn list_body(state: &AppState, request: &catalog::ListProducts) -> Res
         Some(previous) if previous.figures == figures => previous.body.clone(),
         _ => template.render(&figures),
     };
-    state.cache.put_rendered(&key, render_token, Arc::new(Rendered { template, figures, body: body.clone() }));
+    state.cache.put_rendered(
+        &key,
+        render_token,
+        Arc::new(Rendered { template, figures, body: body.clone(), etag: String::new() }),
+    );
     Ok(body)
 }
 

@@ -188,6 +188,7 @@ mod tests {
                 template: Arc::new(super::super::Template::default()),
                 figures: vec![1],
                 body: bytes::Bytes::from_static(b"read mid-write"),
+                etag: String::new(),
             }),
         );
         assert!(matches!(cache.get_rendered("page"), RenderedLookup::Stale(..)), "a rendering from before is dead");
@@ -243,6 +244,7 @@ mod tests {
                 template: Arc::new(super::super::Template::default()),
                 figures: vec![1],
                 body: bytes::Bytes::from_static(body.as_bytes()),
+                etag: String::new(),
             })
         };
         let RenderedLookup::Stale(Some(token), None) = cache.get_rendered("page") else { unreachable!("empty") };

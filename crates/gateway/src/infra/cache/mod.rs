@@ -65,6 +65,8 @@ pub struct Rendered {
     pub template: Arc<Template>,
     pub figures: Vec<i64>,
     pub body: Bytes,
+    /// The answer's validator (a product document's; empty for a list page).
+    pub etag: String,
 }
 
 /// When a rendered answer was stored: the in-process invalidation epoch and catalog generation.
