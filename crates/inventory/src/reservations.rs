@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use emporium_core::db::{now, statement};
 use emporium_core::id;
-use sea_orm::{ConnectionTrait, DbBackend, DbErr};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value};
 
 use crate::InventoryError;
 use crate::stock::ReorderCrossing;
@@ -148,28 +148,34 @@ pub async fn reserve<C: ConnectionTrait>(
     }
     let at = now();
     let reservation = Reservation { id: id::new_id("res"), expires_at: at + ttl, lines: held, backorders, crossed };
-    db.execute_raw(statement(
-        backend,
-        "INSERT INTO reservations (id, state, reference, expires_at, created_at, updated_at) VALUES (?, 'active', ?, ?, ?, ?)",
-        [reservation.id.clone().into(), reference.into(), reservation.expires_at.into(), at.into(), at.into()],
-    ))
-    .await?;
-    if !reservation.lines.is_empty() {
-        let rows = vec!["(?, ?, ?, ?)"; reservation.lines.len()].join(", ");
-        let values = reservation.lines.iter().flat_map(|line| {
+    let head_sql = "INSERT INTO reservations (id, state, reference, expires_at, created_at, updated_at) VALUES (?, 'active', ?, ?, ?, ?)";
+    let head: [Value; 5] =
+        [reservation.id.clone().into(), reference.into(), reservation.expires_at.into(), at.into(), at.into()];
+    let rows = vec!["(?, ?, ?, ?)"; reservation.lines.len()].join(", ");
+    let lines_sql =
+        format!("INSERT INTO reservation_lines (reservation_id, variant_id, location_id, quantity) VALUES {rows}");
+    let line_values: Vec<Value> = reservation
+        .lines
+        .iter()
+        .flat_map(|line| {
             [
                 reservation.id.clone().into(),
                 line.variant_id.clone().into(),
                 line.location_id.clone().into(),
                 line.quantity.into(),
             ]
-        });
-        db.execute_raw(statement(
-            backend,
-            &format!("INSERT INTO reservation_lines (reservation_id, variant_id, location_id, quantity) VALUES {rows}"),
-            values.collect::<Vec<sea_orm::Value>>(),
-        ))
-        .await?;
+        })
+        .collect();
+    if reservation.lines.is_empty() {
+        db.execute_raw(statement(backend, head_sql, head)).await?;
+    } else if backend == DbBackend::Postgres {
+        // The reservation and its lines in one statement (the lines' reference is checked at
+        // its end).
+        let sql = format!("WITH held AS ({head_sql}) {lines_sql}");
+        db.execute_raw(statement(backend, &sql, head.into_iter().chain(line_values))).await?;
+    } else {
+        db.execute_raw(statement(backend, head_sql, head)).await?;
+        db.execute_raw(statement(backend, &lines_sql, line_values)).await?;
     }
     for line in &reservation.backorders {
         db.execute_raw(statement(

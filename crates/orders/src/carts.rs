@@ -10,10 +10,10 @@ use emporium_catalog as catalog;
 use emporium_core::db::{now, statement};
 use emporium_core::{Currency, Money, Patch, ValidationErrors};
 use emporium_customers::{Address, AddressInput, Email};
-use sea_orm::{ConnectionTrait, QueryResult};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult, Value};
 
 use crate::pricing::{self, PricingInput, Reduction, ShippingPrice, Totals};
-use crate::setup::{self, Discount, DiscountValue, ShippingMethod};
+use crate::setup::{self, Discount, DiscountValue, PricingSettings, ShippingMethod};
 use crate::{DiscountRefusal, OrderError};
 
 /// Most units of one line.
@@ -156,19 +156,28 @@ fn new_cart_id() -> String {
     format!("cart_{}", uuid::Uuid::new_v4().simple())
 }
 
-/// Opens a cart in `currency`: the customer's if one is signed in, else a guest's.
-pub async fn create_cart<C: ConnectionTrait>(db: &C, caller: &Caller, currency: &str) -> Result<Cart, OrderError> {
+/// Opens a cart in `currency` (the customer's if one is signed in, else a guest's), priced:
+/// written and its settings read in one statement.
+pub async fn create_cart<C: ConnectionTrait>(db: &C, caller: &Caller, currency: &str) -> Result<CartView, OrderError> {
     let currency = Currency::parse(currency)
         .map_err(|_| ValidationErrors::single("currency", "invalid_currency", "must be an upper-case ISO 4217 code"))?;
     let cart_id = new_cart_id();
     let at = now();
-    db.execute_raw(statement(
-        db.get_database_backend(),
-        "INSERT INTO carts (id, currency, customer_id, status, created_at, updated_at) VALUES (?, ?, ?, 'open', ?, ?)",
-        [cart_id.clone().into(), currency.code().into(), caller.customer_id().into(), at.into(), at.into()],
-    ))
-    .await?;
-    Ok(Cart {
+    let (columns, settings) = setup::pricing_columns(currency, None);
+    let values: [Value; 5] =
+        [cart_id.clone().into(), currency.code().into(), caller.customer_id().into(), at.into(), at.into()];
+    let row = db
+        .query_one_raw(statement(
+            db.get_database_backend(),
+            &format!(
+                "INSERT INTO carts (id, currency, customer_id, status, created_at, updated_at) \
+                 VALUES (?, ?, ?, 'open', ?, ?) RETURNING {columns}"
+            ),
+            values.into_iter().chain(settings),
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotInserted)?;
+    let cart = Cart {
         id: cart_id,
         currency,
         customer_id: caller.customer_id().map(str::to_owned),
@@ -181,7 +190,8 @@ pub async fn create_cart<C: ConnectionTrait>(db: &C, caller: &Caller, currency: 
         checkout_expires_at: None,
         order_id: None,
         created_at: at,
-    })
+    };
+    new_view(cart, PricingSettings::of(&row, false)?)
 }
 
 /// The cart if `caller` may reach it (404 otherwise, whether it exists or not).
@@ -670,8 +680,7 @@ pub async fn shipping_methods<C: ConnectionTrait>(
 }
 
 /// The view of a cart just opened ([`create_cart`]): no lines, codes or address to read.
-pub async fn new_view<C: ConnectionTrait>(db: &C, cart: Cart) -> Result<CartView, OrderError> {
-    let settings = setup::pricing_settings(db, cart.currency, None).await?;
+fn new_view(cart: Cart, settings: PricingSettings) -> Result<CartView, OrderError> {
     let prices_include_tax = settings.prices_include_tax;
     let totals = pricing::totals(&PricingInput {
         currency: cart.currency,
@@ -700,26 +709,39 @@ pub async fn new_view<C: ConnectionTrait>(db: &C, cart: Cart) -> Result<CartView
 /// still ships to the address, and the address's tax rate.
 pub async fn view_of<C: ConnectionTrait>(db: &C, cart: Cart) -> Result<CartView, OrderError> {
     let backend = db.get_database_backend();
-    // Lines and codes in one statement: kind 0 a line (id, variant, quantity), 1 a code.
+    // Lines, codes and the settings that price them in one statement: kind 0 a line (id,
+    // variant, quantity), 1 a code, 2 the settings (typed NULLs elsewhere, for PostgreSQL's
+    // UNION).
+    let address = cart.shipping_address.as_ref().map(|a| (a.country.as_str(), a.region.as_deref()));
+    let (columns, settings) = setup::pricing_columns(cart.currency, address);
+    let values: [Value; 2] = [cart.id.clone().into(), cart.id.clone().into()];
     let rows = db
         .query_all_raw(statement(
             backend,
-            "SELECT 0 AS kind, id, variant_id, quantity, created_at AS at FROM cart_items WHERE cart_id = ? \
-             UNION ALL SELECT 1 AS kind, discount_id, NULL, 0, added_at FROM cart_discounts WHERE cart_id = ? \
-             ORDER BY kind, at, id",
-            [cart.id.clone().into(), cart.id.clone().into()],
+            &format!(
+                "SELECT 0 AS kind, id, variant_id, quantity, created_at AS at, CAST(NULL AS BOOLEAN) AS prices_include_tax, \
+                 CAST(NULL AS BIGINT) AS rate_bp, CAST(NULL AS INTEGER) AS zones FROM cart_items WHERE cart_id = ? \
+                 UNION ALL SELECT 1 AS kind, discount_id, NULL, 0, added_at, NULL, NULL, NULL FROM cart_discounts \
+                 WHERE cart_id = ? UNION ALL SELECT 2 AS kind, NULL, NULL, 0, NULL, {columns} ORDER BY kind, at, id"
+            ),
+            values.into_iter().chain(settings),
         ))
         .await?;
     let mut stored = Vec::with_capacity(rows.len());
     let mut discount_ids = Vec::new();
+    let mut read_settings = None;
     for row in &rows {
-        let id: String = row.try_get("", "id")?;
-        if row.try_get::<i32>("", "kind")? == 1 {
-            discount_ids.push(id);
-        } else {
-            stored.push((id, row.try_get::<String>("", "variant_id")?, row.try_get::<i64>("", "quantity")?));
+        match row.try_get::<i32>("", "kind")? {
+            0 => stored.push((
+                row.try_get::<String>("", "id")?,
+                row.try_get::<String>("", "variant_id")?,
+                row.try_get::<i64>("", "quantity")?,
+            )),
+            1 => discount_ids.push(row.try_get::<String>("", "id")?),
+            _ => read_settings = Some(PricingSettings::of(row, address.is_some())?),
         }
     }
+    let settings = read_settings.ok_or_else(|| DbErr::RecordNotFound("the cart's pricing settings".to_owned()))?;
     let ids: Vec<String> = stored.iter().map(|(_, v, _)| v.clone()).collect();
     let priced = catalog::purchasables(db, &ids, cart.currency.code()).await?;
     let mut items = Vec::with_capacity(stored.len());
@@ -762,8 +784,6 @@ pub async fn view_of<C: ConnectionTrait>(db: &C, cart: Cart) -> Result<CartView,
         }
         _ => None,
     };
-    let address = cart.shipping_address.as_ref().map(|a| (a.country.as_str(), a.region.as_deref()));
-    let settings = setup::pricing_settings(db, cart.currency, address).await?;
     let (prices_include_tax, tax_rate_bp) = (settings.prices_include_tax, settings.tax_rate_bp);
     // Lines that would take a total past the money bound are left out of the totals, last
     // first, so the cart still reads and the shopper can lower them (checkout refuses it).

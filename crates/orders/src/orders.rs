@@ -205,41 +205,34 @@ pub async fn place<C: ConnectionTrait>(
             .to_string()
     });
     let codes: Vec<String> = view.applied.iter().map(|d| d.code.clone()).collect();
-    let placed = db
-        .query_one_raw(statement(
-            backend,
-            &format!(
-                "INSERT INTO orders (id, number, cart_id, status, currency, email, customer_id, shipping_address, \
-                 billing_address, shipping_method, discount_codes, prices_include_tax, subtotal, discount_total, \
-                 shipping_total, shipping_tax, tax_total, total, captured, refunded, created_at, updated_at) \
-                 VALUES (?, {number}, ?, 'paid', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) RETURNING number"
-            ),
-            [
-                order_id.into(),
-                view.cart.id.clone().into(),
-                view.cart.currency.code().into(),
-                email.into(),
-                view.cart.customer_id.clone().into(),
-                view.cart.shipping_address.as_ref().map(|a| address_json(a).to_string()).unwrap_or_default().into(),
-                view.cart.billing_address.as_ref().map(|a| address_json(a).to_string()).into(),
-                method.into(),
-                serde_json::json!(codes).to_string().into(),
-                view.prices_include_tax.into(),
-                t.subtotal.amount().into(),
-                t.discount_total.amount().into(),
-                t.shipping_total.amount().into(),
-                t.shipping_tax.amount().into(),
-                t.tax_total.amount().into(),
-                t.total.amount().into(),
-                captured.amount().into(),
-                at.into(),
-                at.into(),
-            ],
-        ))
-        .await?
-        .ok_or(OrderError::NotFound("order"))?;
-    // The lines in one statement, and the answer built from what was written: nothing is
-    // read back.
+    let order_sql = format!(
+        "INSERT INTO orders (id, number, cart_id, status, currency, email, customer_id, shipping_address, \
+         billing_address, shipping_method, discount_codes, prices_include_tax, subtotal, discount_total, \
+         shipping_total, shipping_tax, tax_total, total, captured, refunded, created_at, updated_at) \
+         VALUES (?, {number}, ?, 'paid', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) RETURNING number"
+    );
+    let order_values: Vec<sea_orm::Value> = vec![
+        order_id.into(),
+        view.cart.id.clone().into(),
+        view.cart.currency.code().into(),
+        email.into(),
+        view.cart.customer_id.clone().into(),
+        view.cart.shipping_address.as_ref().map(|a| address_json(a).to_string()).unwrap_or_default().into(),
+        view.cart.billing_address.as_ref().map(|a| address_json(a).to_string()).into(),
+        method.into(),
+        serde_json::json!(codes).to_string().into(),
+        view.prices_include_tax.into(),
+        t.subtotal.amount().into(),
+        t.discount_total.amount().into(),
+        t.shipping_total.amount().into(),
+        t.shipping_tax.amount().into(),
+        t.tax_total.amount().into(),
+        t.total.amount().into(),
+        captured.amount().into(),
+        at.into(),
+        at.into(),
+    ];
+    // The answer is built from what was written: nothing is read back.
     let lines: Vec<OrderLine> = view
         .items
         .iter()
@@ -261,36 +254,55 @@ pub async fn place<C: ConnectionTrait>(
             backordered: backordered.iter().filter(|b| b.variant_id == item.variant_id).map(|b| b.quantity).sum(),
         })
         .collect();
-    if !lines.is_empty() {
-        let mut sql = String::from(
-            "INSERT INTO order_lines (order_id, position, variant_id, sku, product_id, title, quantity, unit_price, \
-             line_total, discount, tax, backordered) VALUES ",
-        );
-        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(lines.len() * 12);
-        for (i, line) in lines.iter().enumerate() {
-            sql.push_str(if i == 0 {
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            } else {
-                ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            });
-            values.extend([
-                order_id.into(),
-                line.position.into(),
-                line.variant_id.clone().into(),
-                line.sku.clone().into(),
-                line.product_id.clone().into(),
-                line.title.clone().into(),
-                line.quantity.into(),
-                line.unit_price.amount().into(),
-                line.line_total.amount().into(),
-                line.discount.amount().into(),
-                line.tax.amount().into(),
-                line.backordered.into(),
-            ]);
-        }
-        db.execute_raw(statement(backend, &sql, values)).await?;
+    // The lines in one statement.
+    let mut lines_sql = String::from(
+        "INSERT INTO order_lines (order_id, position, variant_id, sku, product_id, title, quantity, unit_price, \
+         line_total, discount, tax, backordered) VALUES ",
+    );
+    let mut line_values: Vec<sea_orm::Value> = Vec::with_capacity(lines.len() * 12);
+    for (i, line) in lines.iter().enumerate() {
+        lines_sql.push_str(if i == 0 {
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        } else {
+            ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        });
+        line_values.extend([
+            order_id.into(),
+            line.position.into(),
+            line.variant_id.clone().into(),
+            line.sku.clone().into(),
+            line.product_id.clone().into(),
+            line.title.clone().into(),
+            line.quantity.into(),
+            line.unit_price.amount().into(),
+            line.line_total.amount().into(),
+            line.discount.amount().into(),
+            line.tax.amount().into(),
+            line.backordered.into(),
+        ]);
     }
-    let paid_at = append_history(db, order_id, Some("paid"), None, None, None).await?;
+    let (history_sql, history_values) = history_row(order_id, Some("paid"), None, None, None, at);
+    let paid_at = at;
+    let placed = if backend == DbBackend::Postgres && !lines.is_empty() {
+        // Order, lines and history in one statement (the lines' and history's references to
+        // the order are checked at its end).
+        let sql = format!(
+            "WITH placed AS ({order_sql}), placed_lines AS ({lines_sql}), placed_history AS ({history_sql}) \
+             SELECT number FROM placed"
+        );
+        let values = order_values.into_iter().chain(line_values).chain(history_values);
+        db.query_one_raw(statement(backend, &sql, values)).await?.ok_or(OrderError::NotFound("order"))?
+    } else {
+        let placed = db
+            .query_one_raw(statement(backend, &order_sql, order_values))
+            .await?
+            .ok_or(OrderError::NotFound("order"))?;
+        if !lines.is_empty() {
+            db.execute_raw(statement(backend, &lines_sql, line_values)).await?;
+        }
+        db.execute_raw(statement(backend, &history_sql, history_values)).await?;
+        placed
+    };
     let currency = view.cart.currency;
     Ok(Order {
         id: order_id.to_owned(),
@@ -339,13 +351,24 @@ pub async fn append_history<C: ConnectionTrait>(
     note: Option<&str>,
 ) -> Result<DateTime<Utc>, sea_orm::DbErr> {
     let at = now();
-    db.execute_raw(statement(
-        db.get_database_backend(),
+    let (sql, values) = history_row(order_id, status, event, actor, note, at);
+    db.execute_raw(statement(db.get_database_backend(), sql, values)).await?;
+    Ok(at)
+}
+
+/// The statement that appends one history entry, and its values.
+fn history_row(
+    order_id: &str,
+    status: Option<&str>,
+    event: Option<&str>,
+    actor: Option<&str>,
+    note: Option<&str>,
+    at: DateTime<Utc>,
+) -> (&'static str, [sea_orm::Value; 7]) {
+    (
         "INSERT INTO order_history (id, order_id, status, event, actor, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [id::new_id("hist").into(), order_id.into(), status.into(), event.into(), actor.into(), note.into(), at.into()],
-    ))
-    .await?;
-    Ok(at)
+    )
 }
 
 const ORDER: &str = "SELECT id, number, status, currency, email, customer_id, shipping_address, billing_address, \

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use emporium_core::db::{is_unique_violation, now, statement};
 use emporium_core::{Currency, Money, Patch, ValidationErrors, id};
 use emporium_customers::Country;
-use sea_orm::{ConnectionTrait, QueryResult, Value};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult, Value};
 
 use crate::OrderError;
 
@@ -76,35 +76,32 @@ pub struct PricingSettings {
     pub ships_by_zones: bool,
 }
 
-/// The settings that price a cart in `currency` shipped to `address` (country, region), in
-/// one statement.
-pub async fn pricing_settings<C: ConnectionTrait>(
-    db: &C,
-    currency: Currency,
-    address: Option<(&str, Option<&str>)>,
-) -> Result<PricingSettings, sea_orm::DbErr> {
+/// The settings that price a cart in `currency` shipped to `address` (country, region), as
+/// three SQL expressions (`prices_include_tax`, `rate_bp`, `zones`) and their bound values, for
+/// a statement that reads them with the cart ([`PricingSettings::of`] reads them back).
+pub fn pricing_columns(currency: Currency, address: Option<(&str, Option<&str>)>) -> (&'static str, [Value; 3]) {
     let (country, region) = match address {
         Some((country, region)) => (country, region.map(|r| r.trim().to_uppercase()).unwrap_or_default()),
         None => ("", String::new()),
     };
-    let row = db
-        .query_one_raw(statement(
-            db.get_database_backend(),
-            "SELECT (SELECT prices_include_tax FROM currency_settings WHERE currency = ?) AS prices_include_tax, \
-             (SELECT rate_bp FROM tax_rates WHERE country = ? AND (region = ? OR region = '') \
-              ORDER BY region DESC LIMIT 1) AS rate_bp, \
-             CASE WHEN EXISTS (SELECT 1 FROM shipping_zones) THEN 1 ELSE 0 END AS zones",
-            [currency.code().into(), country.into(), region.into()],
-        ))
-        .await?;
-    let Some(row) = row else {
-        return Ok(PricingSettings { prices_include_tax: false, tax_rate_bp: 0, ships_by_zones: false });
-    };
-    Ok(PricingSettings {
-        prices_include_tax: row.try_get::<Option<bool>>("", "prices_include_tax")?.unwrap_or(false),
-        tax_rate_bp: if address.is_some() { row.try_get::<Option<i64>>("", "rate_bp")?.unwrap_or(0) } else { 0 },
-        ships_by_zones: row.try_get::<i32>("", "zones")? == 1,
-    })
+    (
+        "(SELECT prices_include_tax FROM currency_settings WHERE currency = ?) AS prices_include_tax, \
+         (SELECT rate_bp FROM tax_rates WHERE country = ? AND (region = ? OR region = '') \
+          ORDER BY region DESC LIMIT 1) AS rate_bp, \
+         CASE WHEN EXISTS (SELECT 1 FROM shipping_zones) THEN 1 ELSE 0 END AS zones",
+        [currency.code().into(), country.into(), region.into()],
+    )
+}
+
+impl PricingSettings {
+    /// The settings read by [`pricing_columns`]; `address` as given there.
+    pub fn of(row: &QueryResult, address: bool) -> Result<Self, DbErr> {
+        Ok(Self {
+            prices_include_tax: row.try_get::<Option<bool>>("", "prices_include_tax")?.unwrap_or(false),
+            tax_rate_bp: if address { row.try_get::<Option<i64>>("", "rate_bp")?.unwrap_or(0) } else { 0 },
+            ships_by_zones: row.try_get::<Option<i32>>("", "zones")? == Some(1),
+        })
+    }
 }
 
 /// Sets whether catalog prices in `currency` include tax.

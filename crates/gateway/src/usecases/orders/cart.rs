@@ -22,8 +22,7 @@ pub async fn create_cart(
     currency: &str,
 ) -> Result<Done<CartDto>, ApiError> {
     let txn = state.writer.begin().await?;
-    let cart = carts::create_cart(&txn, caller, currency).await?;
-    let value = CartDto::from(carts::new_view(&txn, cart).await?);
+    let value = CartDto::from(carts::create_cart(&txn, caller, currency).await?);
     let answer = answer(txn, idempotency, StatusCode::CREATED, &value).await?;
     Ok(Done { value, answer })
 }
