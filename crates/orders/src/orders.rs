@@ -300,7 +300,7 @@ pub async fn place<C: ConnectionTrait>(
         if !lines.is_empty() {
             db.execute_raw(statement(backend, &lines_sql, line_values)).await?;
         }
-        db.execute_raw(statement(backend, &history_sql, history_values)).await?;
+        db.execute_raw(statement(backend, history_sql, history_values)).await?;
         placed
     };
     let currency = view.cart.currency;
