@@ -1,74 +1,20 @@
-//! Product use cases shared by REST and GraphQL: catalog writes in one transaction followed by
-//! cache invalidation, and reads of serialized documents through the cache. Documents and list
-//! pages are cached without availability; [`crate::availability`] fills it in per response.
+//! Product lists: the input as a caller asks for it and its checks, one page of ids and
+//! documents, and the page as REST sends it, through the caches.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::http::StatusCode;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use emporium_catalog as catalog;
-use emporium_core::uow::UnitOfWork;
 use emporium_core::{Currency, Limit, ValidationErrors};
 use emporium_customers::Permission;
-use sea_orm::ConnectionTrait;
-use sha2::{Digest, Sha256};
 
 use crate::auth::Principal;
-use crate::availability::{self, Shown};
-use crate::dto::ProductDto;
+use crate::availability;
 use crate::error::ApiError;
-use crate::infra::cache::{self, CATALOG, Doc, Lookup, Rendered, RenderedLookup, SharedLookup, Template, template};
-use crate::infra::idempotency::{Answer, Idempotency};
+use crate::infra::cache::{Doc, Rendered, RenderedLookup, SharedLookup, Template, template};
 use crate::state::AppState;
 
-/// Builds the read documents of products by id, in the order given (missing ids left out).
-pub async fn build_docs<C: ConnectionTrait>(db: &C, ids: &[String]) -> Result<Vec<Doc>, ApiError> {
-    catalog::load_products(db, ids).await?.into_iter().map(to_doc).collect()
-}
-
-/// A product's read document: its JSON with a hole where each variant's availability goes.
-fn to_doc(product: catalog::Product) -> Result<Doc, ApiError> {
-    let dto = ProductDto::new(product);
-    let json = serde_json::to_vec(&dto).map_err(|e| ApiError::internal(&e))?;
-    let variant_ids = dto.variants.iter().map(|v| v.id.clone()).collect();
-    let template = Template::cut(&json, variant_ids).ok_or_else(|| {
-        ApiError::internal(&std::io::Error::other("a product document's availability marks do not match its variants"))
-    })?;
-    let digest = Sha256::digest(&template.body);
-    let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16]));
-    let published = dto.status == catalog::ProductStatus::Published;
-    let (id, slug) = (dto.id.clone(), dto.slug.clone());
-    let doc = Doc::new(id, slug, published, etag, template);
-    // The value is at hand: keep it, so GraphQL need not parse what was just serialized.
-    let _ = doc.parsed.set(Arc::new(dto));
-    Ok(doc)
-}
-
-/// The document of one product by id or slug, through the cache. Drafts are not found for
-/// anyone but staff.
-pub async fn read(state: &AppState, principal: &Principal, id_or_slug: &str) -> Result<Arc<Doc>, ApiError> {
-    if !emporium_core::db::lookupable(id_or_slug) {
-        return Err(ApiError::not_found("product"));
-    }
-    let doc = match state.cache.get(id_or_slug).await {
-        Lookup::Hit(doc) => doc,
-        Lookup::Miss(token) => {
-            let product =
-                catalog::get_product(&state.db, id_or_slug).await?.ok_or_else(|| ApiError::not_found("product"))?;
-            // Loaded once: the document is built from this product, not read again by id.
-            let doc = Arc::new(to_doc(product)?);
-            state.cache.put(id_or_slug, token, Arc::clone(&doc)).await;
-            doc
-        }
-    };
-    if !doc.published && !principal.can(Permission::CatalogRead) {
-        return Err(ApiError::not_found("product"));
-    }
-    Ok(doc)
-}
+use super::read_many;
 
 /// A product list as a caller asks for it, typed: REST parses its query string into one,
 /// GraphQL its arguments. [`ListInput::check`] applies the rules both share.
@@ -340,40 +286,6 @@ async fn documents(
         .collect())
 }
 
-/// Documents of products by id, through the cache, aligned with `ids` (`None` where a product
-/// no longer exists); misses are loaded in one batch.
-pub async fn read_many(state: &AppState, ids: &[String]) -> Result<Vec<Option<Arc<Doc>>>, ApiError> {
-    let keys: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let lookups = state.cache.get_many(&keys).await;
-    let mut docs: Vec<Option<Arc<Doc>>> = Vec::with_capacity(ids.len());
-    let mut missing = Vec::new();
-    let mut tokens = HashMap::new();
-    for (id, lookup) in ids.iter().zip(lookups) {
-        match lookup {
-            Lookup::Hit(doc) => docs.push(Some(doc)),
-            Lookup::Miss(token) => {
-                docs.push(None);
-                missing.push(id.clone());
-                tokens.insert(id.clone(), token);
-            }
-        }
-    }
-    if !missing.is_empty() {
-        let mut loaded: HashMap<String, Arc<Doc>> = HashMap::new();
-        for doc in build_docs(&state.db, &missing).await? {
-            let doc = Arc::new(doc);
-            state.cache.put(&doc.id, tokens.remove(&doc.id).flatten(), Arc::clone(&doc)).await;
-            loaded.insert(doc.id.clone(), doc);
-        }
-        for (slot, id) in docs.iter_mut().zip(ids) {
-            if slot.is_none() {
-                *slot = loaded.get(id).cloned();
-            }
-        }
-    }
-    Ok(docs)
-}
-
 /// A page of categories, oldest first, each with the cursor that continues after it.
 /// `limit_field` names the page size in the caller's transport, for its error.
 pub async fn list_categories(
@@ -473,109 +385,4 @@ pub fn page_template(page: &ListPage) -> Template {
     }
     body.put_slice(b"}");
     body.finish()
-}
-
-/// A catalog write: one unit of work. The answer is built from what its transaction reads and,
-/// for a request with an `Idempotency-Key`, stored with it; once it has committed, every cached
-/// copy of what it touched is dropped, before the caller answers.
-///
-/// ```text
-/// let mut write = Write::begin(&state).await?;
-/// let change = catalog::create_product(write.txn(), input).await?;
-/// write.touch(&change);
-/// let doc = write.doc(&change.id).await?;
-/// write.commit_answering(&idempotency, answer).await
-/// ```
-pub struct Write {
-    work: UnitOfWork,
-    /// Products changed, each given a `product.updated` event.
-    products: Vec<String>,
-}
-
-impl Write {
-    /// Begins a catalog write: catalog-wide entries are always stale after one.
-    pub async fn begin(state: &AppState) -> Result<Self, ApiError> {
-        let mut work = state.writer.begin().await?;
-        work.touch(CATALOG);
-        Ok(Self { work, products: Vec::new() })
-    }
-
-    /// Begins a stock write: it invalidates only the availability of the variants it notes
-    /// ([`Write::touch_stock`]), never a document or a list page.
-    pub async fn stock(state: &AppState) -> Result<Self, ApiError> {
-        Ok(Self { work: state.writer.begin().await?, products: Vec::new() })
-    }
-
-    /// Notes a variant whose availability changes.
-    pub fn touch_stock(&mut self, variant_id: &str) {
-        self.work.touch(cache::stock_key(variant_id));
-    }
-
-    /// The availability of a document's variants as this transaction sees it.
-    pub async fn figures(&self, doc: &Doc) -> Result<Vec<i64>, ApiError> {
-        availability::read(&self.work, &doc.template.variant_ids).await
-    }
-
-    /// A document as this transaction would send it.
-    pub async fn shown(&self, doc: &Doc) -> Result<Shown, ApiError> {
-        Ok(availability::show(doc, &self.figures(doc).await?))
-    }
-
-    /// The unit of work, for the catalog and inventory operations.
-    pub fn txn(&self) -> &UnitOfWork {
-        &self.work
-    }
-
-    /// The unit of work, to note events and stale keys on.
-    pub fn work(&mut self) -> &mut UnitOfWork {
-        &mut self.work
-    }
-
-    /// Notes a changed product: its id and slugs are invalidated once committed, and it gets
-    /// one `product.updated` event.
-    pub fn touch(&mut self, change: &catalog::ProductChange) {
-        self.work.touch_all(change.keys());
-        if !self.products.contains(&change.id) {
-            self.products.push(change.id.clone());
-            self.work.emit(catalog::ProductEvent::Updated { product_id: change.id.clone() });
-        }
-    }
-
-    /// A product's document as this transaction sees it.
-    pub async fn doc(&self, id: &str) -> Result<Doc, ApiError> {
-        build_docs(&self.work, &[id.to_owned()]).await?.pop().ok_or_else(|| ApiError::not_found("product"))
-    }
-
-    /// Commits; this instance's cache and search index take the write before it returns.
-    pub async fn commit(self) -> Result<(), ApiError> {
-        self.work.commit().await?;
-        Ok(())
-    }
-
-    /// Stores `answer` as the request's idempotent outcome with the write and commits: the
-    /// write and its stored answer are one fact.
-    pub async fn commit_answering(mut self, idempotency: &Idempotency, answer: Answer) -> Result<Answer, ApiError> {
-        if let Some(stored) = idempotency.stored(&answer) {
-            self.work.answer(stored);
-        }
-        self.commit().await?;
-        Ok(answer)
-    }
-}
-
-/// One variant of a document with its availability (`figures` aligned with the variants).
-pub fn variant_of(doc: &Doc, figures: &[i64], variant_id: &str) -> Result<crate::dto::VariantDto, ApiError> {
-    let product = doc.product().map_err(|e| ApiError::internal(&e))?;
-    let (variant, available) = product
-        .variants
-        .iter()
-        .zip(figures)
-        .find(|(v, _)| v.id == variant_id)
-        .ok_or_else(|| ApiError::not_found("variant"))?;
-    Ok(crate::dto::VariantDto { available: *available, ..variant.clone() })
-}
-
-/// A product document as an answer, with its ETag.
-pub fn doc_answer(status: StatusCode, shown: Shown) -> Answer {
-    Answer { etag: Some(shown.etag), ..Answer::json(status, shown.body) }
 }
