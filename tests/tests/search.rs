@@ -488,7 +488,7 @@ async fn a_reindex_request_rebuilds_the_index_from_the_database() -> TestResult 
     // Recorded as the command-line tool does, with no cache of its own.
     let offline =
         emporium_core::uow::Writer::new(server.app_db.clone(), std::sync::Arc::new(emporium_core::uow::NoCache));
-    let position = emporium_gateway::search::request_rebuild(&offline).await?.context("recorded")?;
+    let position = emporium_gateway::infra::search::request_rebuild(&offline).await?.context("recorded")?;
     server.state.search.caught_up(position).await;
     assert_eq!(slugs(&list(&server, &[("q", "zephyr")]).await?), ["rechargeable-camp-lantern"]);
     assert_eq!(server.state.search.read(emporium_search::Index::len), 50, "drafts are indexed too, for staff");

@@ -56,7 +56,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         None => CacheStore::Memory(Box::new(MemoryCache::new(config.cache_ttl, 100_000))),
     };
     let started = std::time::Instant::now();
-    let search = Arc::new(crate::search::Search::load(&database, |_, _| {}).await?);
+    let search = Arc::new(crate::infra::search::Search::load(&database, |_, _| {}).await?);
     let products = search.read(emporium_search::Index::len);
     tracing::info!(products, elapsed_ms = started.elapsed().as_millis() as u64, "search index built");
     let metrics = Arc::new(Metrics::new()?);
@@ -97,7 +97,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let retention = state.config.cache_ttl + std::time::Duration::from_secs(60);
     background.spawn("cache sync", move |shutdown| crate::infra::cache::sync::run(db, cache, retention, shutdown));
     let (db, search) = (state.db.clone(), Arc::clone(&state.search));
-    background.spawn("search sync", move |shutdown| crate::search::run(db, search, shutdown));
+    background.spawn("search sync", move |shutdown| crate::infra::search::run(db, search, shutdown));
     Ok(App { router: with_cors(router(state.clone()), &state.config.cors_origins), state, background })
 }
 

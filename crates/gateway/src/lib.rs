@@ -13,7 +13,6 @@ pub mod graphql;
 pub mod ide;
 pub mod infra;
 pub mod rest;
-pub mod search;
 pub mod seed;
 pub mod serve;
 pub mod state;

@@ -171,14 +171,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let database = db::connect(&config).await?;
             let bar = progress_bar(0, "products indexed");
             let started = std::time::Instant::now();
-            let search = emporium_gateway::search::Search::load(&database, |done, total| {
+            let search = emporium_gateway::infra::search::Search::load(&database, |done, total| {
                 bar.set_length(total);
                 bar.set_position(done);
             })
             .await?;
             bar.finish_and_clear();
             let elapsed = started.elapsed();
-            emporium_gateway::search::request_rebuild(&offline(&database)).await?;
+            emporium_gateway::infra::search::request_rebuild(&offline(&database)).await?;
             println!(
                 "search index: {} products indexed in {:.2} s; every running instance rebuilds its own within a second",
                 search.read(emporium_search::Index::len),

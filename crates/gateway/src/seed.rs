@@ -274,7 +274,7 @@ pub async fn generated(writer: &Writer, count: usize, progress: impl Fn(u64)) ->
     // One record for the whole load: every instance rebuilds its index rather than replaying
     // a row per product.
     let mut txn = writer.begin().await?;
-    txn.touch_all([crate::search::REINDEX, crate::infra::cache::CATALOG]);
+    txn.touch_all([crate::infra::search::REINDEX, crate::infra::cache::CATALOG]);
     report.position = txn.commit().await?.position;
     Ok(report)
 }

@@ -25,7 +25,7 @@ pub struct Shared {
     pub writer: emporium_core::uow::Writer,
     pub cache: Arc<ProductCache>,
     /// This instance's search index.
-    pub search: Arc<crate::search::Search>,
+    pub search: Arc<crate::infra::search::Search>,
     pub metrics: Arc<Metrics>,
     /// The shared Redis connection, when `EMPORIUM_REDIS_URL` is set.
     pub redis: Option<Arc<SharedRedis>>,

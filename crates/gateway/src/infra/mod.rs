@@ -1,6 +1,7 @@
 //! Infrastructure the use cases and transports stand on: the product cache and its sync with
-//! the change log (cache/), idempotent requests, rate limits and sign-in throttling, the
-//! access log, metrics, the shared Redis connection and the background tasks.
+//! the change log (cache/), the search index and its sync (search.rs), idempotent requests,
+//! rate limits and sign-in throttling, the access log, metrics, the shared Redis connection
+//! and the background tasks.
 
 pub mod access_log;
 pub mod background;
@@ -10,3 +11,4 @@ pub mod limits;
 pub mod metrics;
 pub mod rate_limit;
 pub mod redis;
+pub mod search;

@@ -77,6 +77,6 @@ pub async fn suggest(
     ApiQuery(params): ApiQuery<SuggestParams>,
 ) -> Result<Json<SuggestionList>, ApiError> {
     let (limit, _) = crate::rest::page_params(params.limit.as_deref(), None);
-    let found = crate::search::suggestions(&state, params.q.as_deref(), limit, ("q", "limit"))?;
+    let found = crate::infra::search::suggestions(&state, params.q.as_deref(), limit, ("q", "limit"))?;
     Ok(Json(SuggestionList { data: found.into_iter().map(Into::into).collect() }))
 }

@@ -134,7 +134,7 @@ impl CatalogQuery {
         #[graphql(default = 8)] first: i64,
     ) -> Result<Vec<Suggestion>> {
         let state = ctx.data::<AppState>()?;
-        let found = crate::search::suggestions(state, Some(&query), Some(first), ("query", "first"))?;
+        let found = crate::infra::search::suggestions(state, Some(&query), Some(first), ("query", "first"))?;
         Ok(found.into_iter().map(Suggestion).collect())
     }
 

@@ -36,7 +36,7 @@ const BEYOND: u64 = 500;
 pub struct ApplyHere {
     pub db: DatabaseConnection,
     pub cache: Arc<ProductCache>,
-    pub search: Arc<crate::search::Search>,
+    pub search: Arc<crate::infra::search::Search>,
 }
 
 impl AfterCommit for ApplyHere {

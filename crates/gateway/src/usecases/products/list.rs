@@ -264,7 +264,7 @@ pub async fn list(state: &AppState, request: &catalog::ListProducts) -> Result<L
 /// Not cached as a page: the index answers in memory, and its stock filter and counts follow
 /// every sale.
 async fn search_list(state: &AppState, request: &catalog::ListProducts) -> Result<ListPage, ApiError> {
-    let found = crate::search::find(&state.search, &state.cursors, request)?;
+    let found = crate::infra::search::find(&state.search, &state.cursors, request)?;
     let items = documents(state, request, &found.ids, found.cursors).await?;
     Ok(ListPage { items, next_cursor: found.next_cursor, total: found.total, facets: found.facets })
 }
@@ -378,7 +378,9 @@ pub fn page_template(page: &ListPage) -> Template {
     body.put_slice(&serde_json::to_vec(&page.next_cursor).unwrap_or_else(|_| b"null".to_vec()));
     if let Some(facets) = &page.facets {
         body.put_slice(b",\"facets\":");
-        body.put_slice(&serde_json::to_vec(&crate::search::facets_json(facets)).unwrap_or_else(|_| b"{}".to_vec()));
+        body.put_slice(
+            &serde_json::to_vec(&crate::infra::search::facets_json(facets)).unwrap_or_else(|_| b"{}".to_vec()),
+        );
     }
     if let Some(total) = page.total {
         body.put_slice(format!(",\"total\":{total}").as_bytes());
