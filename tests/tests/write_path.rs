@@ -257,3 +257,101 @@ async fn a_write_behind_an_open_transaction_is_applied_early_and_never_purged_un
     assert!(changes::read_after(db, start, 10).await?.iter().any(|c| c.keys == ["behind"]), "readable once it ended");
     Ok(())
 }
+
+/// REST and GraphQL reach the same use cases for the purchase and what follows it: a whole
+/// purchase (cart, line, address, checkout), a fulfilment, a refund and a stock
+/// adjustment leave the same events and the same kinds of cache keys through either.
+#[tokio::test]
+async fn a_purchase_and_what_follows_have_the_same_effects_over_rest_and_graphql() -> TestResult {
+    use serde_json::json;
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let sku = crate::checkout::product(&server, &admin, "SAME-1", &[(1500, "EUR")], 50).await?;
+    let address = json!({"first_name": "Ada", "last_name": "Lovelace", "line1": "1 rue de la Paix",
+        "city": "Paris", "postal_code": "75002", "country": "FR"});
+    let gql_address = json!({"firstName": "Ada", "lastName": "Lovelace", "line1": "1 rue de la Paix",
+        "city": "Paris", "postalCode": "75002", "country": "FR"});
+    let graphql = |query: &'static str, variables: serde_json::Value, token: Option<String>| {
+        let server = &server;
+        async move {
+            let reply = server.graphql(token.as_deref(), query, variables).await?;
+            anyhow::ensure!(reply.body["errors"].is_null(), "{}", reply.body);
+            Ok::<serde_json::Value, anyhow::Error>(reply.body["data"].clone())
+        }
+    };
+    let mut seen: Vec<(&str, [(Vec<String>, Vec<String>); 2])> = Vec::new();
+
+    // A whole purchase, twice: one order each.
+    let (log, feed) = marks(&server).await?;
+    let cart = server.post("/v1/carts", None, json!({"currency": "EUR"})).await?;
+    let cart = cart.str("id")?.to_owned();
+    server.post(&format!("/v1/carts/{cart}/items"), None, json!({"sku": sku, "quantity": 2})).await?;
+    let put = json!({"email": "ada@example.com", "shipping_address": address});
+    server.send(reqwest::Method::PUT, &format!("/v1/carts/{cart}"), None, Some(put)).await?;
+    let placed = crate::checkout::checkout(&server, None, &cart, "tok_ok").await?;
+    assert_eq!(placed.status, reqwest::StatusCode::CREATED, "{}", placed.body);
+    let rest_order = placed.str("id")?.to_owned();
+    let rest = effects_since(&server, log, feed.as_deref()).await?;
+    let (log, feed) = marks(&server).await?;
+    let cart = graphql("mutation { createCart(currency: \"EUR\") { id } }", json!({}), None).await?;
+    let cart = cart["createCart"]["id"].as_str().unwrap_or_default().to_owned();
+    let add = "mutation($c: String!, $s: String!) { addCartItem(cartId: $c, sku: $s, quantity: 2) { id } }";
+    graphql(add, json!({"c": cart, "s": sku}), None).await?;
+    let update = "mutation($c: String!, $a: AddressInput!) { updateCart(cartId: $c, input: {email: \"ada@example.com\", shippingAddress: $a}) { id } }";
+    graphql(update, json!({"c": cart, "a": gql_address}), None).await?;
+    let pay = "mutation($c: String!) { checkout(cartId: $c, payment: {provider: \"test\", token: \"tok_ok\"}) { id } }";
+    let order = graphql(pay, json!({"c": cart}), None).await?;
+    let gql_order = order["checkout"]["id"].as_str().unwrap_or_default().to_owned();
+    seen.push(("purchase", [rest, effects_since(&server, log, feed.as_deref()).await?]));
+
+    // A fulfilment of one unit.
+    let (log, feed) = marks(&server).await?;
+    let shipped = server
+        .post(
+            &format!("/v1/orders/{rest_order}/fulfillments"),
+            Some(&admin),
+            json!({"items": [{"sku": sku, "quantity": 1}]}),
+        )
+        .await?;
+    assert_eq!(shipped.status, reqwest::StatusCode::CREATED, "{}", shipped.body);
+    let rest = effects_since(&server, log, feed.as_deref()).await?;
+    let (log, feed) = marks(&server).await?;
+    let fulfil =
+        "mutation($o: String!, $s: String!) { fulfilOrder(orderId: $o, items: [{sku: $s, quantity: 1}]) { id } }";
+    graphql(fulfil, json!({"o": gql_order, "s": sku}), Some(admin.clone())).await?;
+    seen.push(("fulfilment", [rest, effects_since(&server, log, feed.as_deref()).await?]));
+
+    // A partial refund.
+    let (log, feed) = marks(&server).await?;
+    let refund = json!({"amount": {"amount": 500, "currency": "EUR"}});
+    let refunded = server.post(&format!("/v1/orders/{rest_order}/refunds"), Some(&admin), refund).await?;
+    assert!(refunded.status.is_success(), "{}", refunded.body);
+    let rest = effects_since(&server, log, feed.as_deref()).await?;
+    let (log, feed) = marks(&server).await?;
+    let refund = "mutation($o: String!) { refundOrder(orderId: $o, amount: {amount: 500, currency: \"EUR\"}) { id } }";
+    graphql(refund, json!({"o": gql_order}), Some(admin.clone())).await?;
+    seen.push(("refund", [rest, effects_since(&server, log, feed.as_deref()).await?]));
+
+    // A stock adjustment.
+    let (log, feed) = marks(&server).await?;
+    let adjusted = server
+        .post(
+            "/v1/inventory/adjustments",
+            Some(&admin),
+            json!({"sku": sku, "location": "main", "delta": 3, "reason": "restock"}),
+        )
+        .await?;
+    assert!(adjusted.status.is_success(), "{}", adjusted.body);
+    let rest = effects_since(&server, log, feed.as_deref()).await?;
+    let (log, feed) = marks(&server).await?;
+    let adjust =
+        "mutation($s: String!) { adjustStock(sku: $s, location: \"main\", delta: 3, reason: RESTOCK) { delta } }";
+    graphql(adjust, json!({"s": sku}), Some(admin.clone())).await?;
+    seen.push(("adjustment", [rest, effects_since(&server, log, feed.as_deref()).await?]));
+
+    for (step, [rest, graphql]) in seen {
+        assert!(!rest.0.is_empty() || !rest.1.is_empty(), "{step}: the REST write recorded nothing: {rest:?}");
+        assert_eq!(rest, graphql, "{step}: REST and GraphQL left different effects");
+    }
+    Ok(())
+}
