@@ -122,11 +122,10 @@ async fn a_unit_of_work_counts_the_statements_it_runs() -> TestResult {
 
 /// What a write left in the two logs: its events' types and payload keys, and the kinds of
 /// cache keys it touched (ids and slugs reduced to what they are).
-async fn effects_since(
-    server: &TestServer,
-    log: Position,
-    feed: Option<&str>,
-) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+/// The events (type and payload fields) and the kinds of cache keys of some writes.
+type Effects = (Vec<String>, Vec<String>);
+
+async fn effects_since(server: &TestServer, log: Position, feed: Option<&str>) -> anyhow::Result<Effects> {
     readable(server).await?;
     let events =
         emporium_core::events::read_after(&server.app_db, feed, 100).await.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -279,7 +278,7 @@ async fn a_purchase_and_what_follows_have_the_same_effects_over_rest_and_graphql
             Ok::<serde_json::Value, anyhow::Error>(reply.body["data"].clone())
         }
     };
-    let mut seen: Vec<(&str, [(Vec<String>, Vec<String>); 2])> = Vec::new();
+    let mut seen: Vec<(&str, [Effects; 2])> = Vec::new();
 
     // A whole purchase, twice: one order each.
     let (log, feed) = marks(&server).await?;
