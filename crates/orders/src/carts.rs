@@ -274,15 +274,27 @@ pub async fn take_for_checkout<C: ConnectionTrait>(
     Err(if cart.status == "checking_out" { OrderError::CheckoutInProgress } else { OrderError::CartAlreadyCheckedOut })
 }
 
-fn check_quantity(quantity: i64) -> Result<(), ValidationErrors> {
-    if (1..=MAX_QUANTITY).contains(&quantity) {
-        Ok(())
-    } else {
-        Err(ValidationErrors::single(
-            "quantity",
-            "out_of_range",
-            format!("must be a whole number from 1 to {MAX_QUANTITY}"),
-        ))
+/// Units of a cart line: a whole number from 1 to [`MAX_QUANTITY`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Quantity(i64);
+
+impl Quantity {
+    /// The quantity, or the field error `quantity` / `out_of_range`.
+    pub fn parse(quantity: i64) -> Result<Self, ValidationErrors> {
+        if (1..=MAX_QUANTITY).contains(&quantity) {
+            Ok(Self(quantity))
+        } else {
+            Err(ValidationErrors::single(
+                "quantity",
+                "out_of_range",
+                format!("must be a whole number from 1 to {MAX_QUANTITY}"),
+            ))
+        }
+    }
+
+    /// The number of units.
+    pub fn get(self) -> i64 {
+        self.0
     }
 }
 
@@ -292,9 +304,9 @@ pub async fn add_item<C: ConnectionTrait>(
     cart_id: &str,
     caller: &Caller,
     sku: &str,
-    quantity: i64,
+    quantity: Quantity,
 ) -> Result<Cart, OrderError> {
-    check_quantity(quantity)?;
+    let quantity = quantity.get();
     let cart = open_for_change(db, cart_id, caller).await?;
     let found = if emporium_core::db::lookupable(sku) {
         catalog::purchasable_by_sku(db, sku, cart.currency.code()).await?
@@ -361,9 +373,9 @@ pub async fn set_quantity<C: ConnectionTrait>(
     cart_id: &str,
     caller: &Caller,
     item_id: &str,
-    quantity: i64,
+    quantity: Quantity,
 ) -> Result<Cart, OrderError> {
-    check_quantity(quantity)?;
+    let quantity = quantity.get();
     let cart = open_for_change(db, cart_id, caller).await?;
     if !emporium_core::id::is_id("item", item_id) {
         return Err(OrderError::NotFound("cart item"));

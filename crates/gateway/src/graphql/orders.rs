@@ -3,9 +3,10 @@
 
 use async_graphql::{Context, InputObject, MaybeUndefined, Object, Result, SimpleObject};
 use emporium_customers::Permission;
-use emporium_orders::carts::CartChange;
+use emporium_orders::carts::{CartChange, Quantity};
 
 use crate::dto::MoneyDto;
+use crate::error::ApiError;
 use crate::graphql::catalog::{PageInfo, patch};
 use crate::graphql::money::MoneyInput;
 use crate::usecases::orders::{
@@ -114,6 +115,7 @@ impl OrderMutation {
     /// Adds units of a SKU (to its line, if the cart has one).
     #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10 + child_complexity")]
     async fn add_cart_item(&self, ctx: &Context<'_>, cart_id: String, sku: String, quantity: i64) -> Result<CartDto> {
+        let quantity = Quantity::parse(quantity).map_err(ApiError::validation)?;
         change(ctx, cart_id, CartOp::AddItem { sku, quantity }).await
     }
 
@@ -126,6 +128,7 @@ impl OrderMutation {
         item_id: String,
         quantity: i64,
     ) -> Result<CartDto> {
+        let quantity = Quantity::parse(quantity).map_err(ApiError::validation)?;
         change(ctx, cart_id, CartOp::SetQuantity { item_id, quantity }).await
     }
 

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use emporium_core::Patch;
-use emporium_orders::carts::CartChange;
+use emporium_orders::carts::{CartChange, Quantity};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -176,7 +176,8 @@ pub async fn add_cart_item(
     Path(cart_id): Path<String>,
     ApiJson(body): ApiJson<NewItemDto>,
 ) -> Result<Answer, ApiError> {
-    let op = CartOp::AddItem { sku: body.sku, quantity: body.quantity };
+    let quantity = Quantity::parse(body.quantity).map_err(ApiError::validation)?;
+    let op = CartOp::AddItem { sku: body.sku, quantity };
     orders::change_cart(&state, &idempotency, &cart_id, &caller_of(&principal), op).await.map(|d| d.answer)
 }
 
@@ -198,7 +199,8 @@ pub async fn update_cart_item(
     Path((cart_id, item_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<ItemPatchDto>,
 ) -> Result<Answer, ApiError> {
-    let op = CartOp::SetQuantity { item_id, quantity: body.quantity };
+    let quantity = Quantity::parse(body.quantity).map_err(ApiError::validation)?;
+    let op = CartOp::SetQuantity { item_id, quantity };
     orders::change_cart(&state, &Idempotency::default(), &cart_id, &caller_of(&principal), op).await.map(|d| d.answer)
 }
 

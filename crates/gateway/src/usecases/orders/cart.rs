@@ -37,8 +37,8 @@ pub async fn cart(state: &AppState, cart_id: &str, caller: &Caller) -> Result<Ca
 
 /// A change to a cart, answered with the cart.
 pub enum CartOp {
-    AddItem { sku: String, quantity: i64 },
-    SetQuantity { item_id: String, quantity: i64 },
+    AddItem { sku: String, quantity: carts::Quantity },
+    SetQuantity { item_id: String, quantity: carts::Quantity },
     RemoveItem { item_id: String },
     Update(Box<CartChange>),
     ApplyDiscount { code: String },
