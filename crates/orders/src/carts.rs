@@ -298,14 +298,15 @@ impl Quantity {
     }
 }
 
-/// Adds `quantity` units of a SKU (to its line if the cart has one).
+/// Adds `quantity` units of a SKU (to its line if the cart has one); also the variant as read,
+/// priced in the cart's currency (for [`view_knowing`]).
 pub async fn add_item<C: ConnectionTrait>(
     db: &C,
     cart_id: &str,
     caller: &Caller,
     sku: &str,
     quantity: Quantity,
-) -> Result<Cart, OrderError> {
+) -> Result<(Cart, catalog::Purchasable), OrderError> {
     let quantity = quantity.get();
     let cart = open_for_change(db, cart_id, caller).await?;
     let found = if emporium_core::db::lookupable(sku) {
@@ -364,7 +365,7 @@ pub async fn add_item<C: ConnectionTrait>(
         }
         .into());
     }
-    Ok(cart)
+    Ok((cart, variant))
 }
 
 /// Sets a line's quantity.
@@ -720,6 +721,16 @@ fn new_view(cart: Cart, settings: PricingSettings) -> Result<CartView, OrderErro
 /// no price in the currency, are left out), codes that apply now, the chosen method if it
 /// still ships to the address, and the address's tax rate.
 pub async fn view_of<C: ConnectionTrait>(db: &C, cart: Cart) -> Result<CartView, OrderError> {
+    view_knowing(db, cart, Vec::new()).await
+}
+
+/// [`view_of`], given variants already read in this transaction in the cart's currency (the
+/// one just added): the catalog is asked only for the others.
+pub async fn view_knowing<C: ConnectionTrait>(
+    db: &C,
+    cart: Cart,
+    known: Vec<catalog::Purchasable>,
+) -> Result<CartView, OrderError> {
     let backend = db.get_database_backend();
     // Lines, codes and the settings that price them in one statement: kind 0 a line (id,
     // variant, quantity), 1 a code, 2 the settings (typed NULLs elsewhere, for PostgreSQL's
@@ -754,8 +765,10 @@ pub async fn view_of<C: ConnectionTrait>(db: &C, cart: Cart) -> Result<CartView,
         }
     }
     let settings = read_settings.ok_or_else(|| DbErr::RecordNotFound("the cart's pricing settings".to_owned()))?;
-    let ids: Vec<String> = stored.iter().map(|(_, v, _)| v.clone()).collect();
-    let priced = catalog::purchasables(db, &ids, cart.currency.code()).await?;
+    let ids: Vec<String> =
+        stored.iter().map(|(_, v, _)| v.clone()).filter(|v| !known.iter().any(|k| &k.variant_id == v)).collect();
+    let mut priced = known;
+    priced.extend(catalog::purchasables(db, &ids, cart.currency.code()).await?);
     let mut items = Vec::with_capacity(stored.len());
     for (id, variant_id, quantity) in stored {
         let Some(p) = priced.iter().find(|p| p.variant_id == variant_id && p.purchasable) else { continue };

@@ -56,8 +56,13 @@ pub async fn change_cart(
     let txn = state.writer.begin().await?;
     // A shopper adding units never takes the cart past the money bound (only a price rise may).
     let adds_units = matches!(op, CartOp::AddItem { .. } | CartOp::SetQuantity { .. });
+    let mut known = Vec::new();
     let cart = match op {
-        CartOp::AddItem { sku, quantity } => carts::add_item(&txn, cart_id, caller, &sku, quantity).await?,
+        CartOp::AddItem { sku, quantity } => {
+            let (cart, variant) = carts::add_item(&txn, cart_id, caller, &sku, quantity).await?;
+            known.push(variant);
+            cart
+        }
         CartOp::SetQuantity { item_id, quantity } => {
             carts::set_quantity(&txn, cart_id, caller, &item_id, quantity).await?
         }
@@ -67,7 +72,7 @@ pub async fn change_cart(
         CartOp::RemoveDiscount { code } => carts::remove_discount(&txn, cart_id, caller, &code).await?,
     };
     // Priced once, from the row the change locked (or wrote).
-    let view = carts::view_of(&txn, cart).await?;
+    let view = carts::view_knowing(&txn, cart, known).await?;
     if adds_units && view.items.iter().any(|i| i.over_limit) {
         return Err(ApiError::validation(emporium_core::ValidationErrors::single(
             "quantity",
