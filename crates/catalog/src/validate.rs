@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use emporium_core::money::MAX_SAFE_AMOUNT;
-use emporium_core::{Currency, Money, ValidationErrors, slug};
+use emporium_core::{Currency, Money, Sku, ValidationErrors, slug};
 
 use crate::model::{Image, NewVariant, PriceInput, ProductOption};
 
@@ -17,7 +17,6 @@ const MAX_OPTION_TEXT: usize = 100;
 const MAX_IMAGES: usize = 30;
 const MAX_URL: usize = 2048;
 pub(crate) const MAX_VARIANTS: usize = 250;
-const MAX_SKU: usize = 64;
 
 /// A required, trimmed, non-empty text of at most `max` characters.
 pub(crate) fn required_text(errors: &mut ValidationErrors, field: &str, value: &str, max: usize) -> String {
@@ -67,15 +66,6 @@ pub(crate) fn slug_field(errors: &mut ValidationErrors, field: &str, value: &str
             "invalid_slug",
             "must be lower-case letters, digits and single hyphens, at most 120 characters",
         );
-    }
-}
-
-pub(crate) fn sku(errors: &mut ValidationErrors, field: &str, value: &str) {
-    let ok = !value.is_empty()
-        && value.len() <= MAX_SKU
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if !ok {
-        errors.add(field, "invalid_sku", "must be 1 to 64 letters, digits, '.', '_' or '-'");
     }
 }
 
@@ -216,10 +206,26 @@ fn path(prefix: &str, name: &str) -> String {
 
 /// A variant checked against its product's options.
 pub(crate) struct CheckedVariant {
-    pub sku: String,
+    pub sku: Sku,
     pub title: String,
     pub options: Vec<(String, String)>,
     pub prices: Vec<Money>,
+}
+
+/// A variant as given, each field checked; a [`CheckedVariant`] once none was refused.
+pub(crate) struct VariantDraft {
+    /// None when the SKU was refused (the errors say why).
+    pub sku: Option<Sku>,
+    pub title: String,
+    pub options: Vec<(String, String)>,
+    pub prices: Vec<Money>,
+}
+
+impl VariantDraft {
+    /// The checked variant: none when its SKU was refused.
+    pub fn checked(self) -> Option<CheckedVariant> {
+        Some(CheckedVariant { sku: self.sku?, title: self.title, options: self.options, prices: self.prices })
+    }
 }
 
 pub(crate) fn variant(
@@ -227,13 +233,12 @@ pub(crate) fn variant(
     field: &str,
     product_options: &[ProductOption],
     variant: &NewVariant,
-) -> CheckedVariant {
-    let sku_value = variant.sku.trim().to_owned();
-    sku(errors, &path(field, "sku"), &sku_value);
+) -> VariantDraft {
+    let sku = Sku::check(errors, &path(field, "sku"), &variant.sku);
     let options = variant_options(errors, &path(field, "options"), product_options, &variant.options);
     let title = optional_text(errors, &path(field, "title"), variant.title.as_deref(), MAX_NAME)
         .unwrap_or_else(|| default_title(&options));
-    CheckedVariant { sku: sku_value, title, options, prices: prices(errors, &path(field, "prices"), &variant.prices) }
+    VariantDraft { sku, title, options, prices: prices(errors, &path(field, "prices"), &variant.prices) }
 }
 
 /// `S / Blue` from the option values, or `Default` for a product without options.

@@ -1,6 +1,6 @@
 //! Shared building blocks of Emporium: ids, money, pagination, validation and error kinds.
 //!
-//! The values (`id`, `money`, `page`, `patch`, `slug`, `error`) perform no I/O. Two modules
+//! The values (`id`, `money`, `page`, `patch`, `sku`, `slug`, `error`) perform no I/O. Two modules
 //! do, always on a connection or transaction their caller passes and never on their own:
 //! `db` (beginning write transactions, statements, mapping database errors), `uow` (the unit
 //! of work every write goes through) and the logs it writes: `events` (the outbox) and
@@ -14,6 +14,7 @@ pub mod id;
 pub mod money;
 pub mod page;
 pub mod patch;
+pub mod sku;
 pub mod slug;
 pub mod uow;
 
@@ -21,3 +22,4 @@ pub use error::{COMMON_CODES, DomainError, ErrorCode, ErrorKind, FieldError, Pro
 pub use money::{Currency, Money, MoneyError};
 pub use page::{Cursor, CursorCodec, Limit};
 pub use patch::Patch;
+pub use sku::Sku;

@@ -309,10 +309,9 @@ pub async fn add_item<C: ConnectionTrait>(
 ) -> Result<(Cart, catalog::Purchasable), OrderError> {
     let quantity = quantity.get();
     let cart = open_for_change(db, cart_id, caller).await?;
-    let found = if emporium_core::db::lookupable(sku) {
-        catalog::purchasable_by_sku(db, sku, cart.currency.code()).await?
-    } else {
-        None
+    let found = match emporium_core::Sku::parse(sku) {
+        Some(sku) => catalog::purchasable_by_sku(db, &sku, cart.currency).await?,
+        None => None,
     };
     let variant = found.ok_or_else(|| OrderError::UnknownSku { sku: sku.to_owned() })?;
     if !variant.purchasable {

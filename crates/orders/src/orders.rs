@@ -51,6 +51,22 @@ impl Status {
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_str() == text)
     }
+
+    /// Whether units can still be shipped from an order in this status.
+    pub fn can_ship(self) -> bool {
+        matches!(self, Self::Paid | Self::PartiallyFulfilled | Self::PartiallyRefunded)
+    }
+
+    /// Reads a stored status.
+    fn stored(text: &str) -> Result<Self, sea_orm::DbErr> {
+        Self::parse(text).ok_or_else(|| sea_orm::DbErr::Type(format!("unknown order status {text}")))
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A line as bought.
@@ -133,7 +149,7 @@ pub struct ShippingChoice {
 pub struct HistoryEntry {
     pub at: DateTime<Utc>,
     /// The status the order moved to, if it moved.
-    pub status: Option<String>,
+    pub status: Option<Status>,
     /// What happened, when it was not a status move (`payment_captured`, `fulfillment_created`).
     pub event: Option<String>,
     /// Who did it: a staff member, an API key, a customer; none for the shopper at checkout.
@@ -146,7 +162,7 @@ pub struct HistoryEntry {
 pub struct Order {
     pub id: String,
     pub number: i64,
-    pub status: String,
+    pub status: Status,
     pub currency: Currency,
     pub email: String,
     pub customer_id: Option<String>,
@@ -281,7 +297,7 @@ pub async fn place<C: ConnectionTrait>(
             line.backordered.into(),
         ]);
     }
-    let (history_sql, history_values) = history_row(order_id, Some("paid"), None, None, None, at);
+    let (history_sql, history_values) = history_row(order_id, Some(Status::Paid), None, None, None, at);
     let paid_at = at;
     let placed = if backend == DbBackend::Postgres && !lines.is_empty() {
         // Order, lines and history in one statement (the lines' and history's references to
@@ -307,7 +323,7 @@ pub async fn place<C: ConnectionTrait>(
     Ok(Order {
         id: order_id.to_owned(),
         number: placed.try_get("", "number")?,
-        status: "paid".to_owned(),
+        status: Status::Paid,
         currency,
         email: email.to_owned(),
         customer_id: view.cart.customer_id.clone(),
@@ -330,13 +346,7 @@ pub async fn place<C: ConnectionTrait>(
         refunded: Money::zero(currency),
         fulfillments: Vec::new(),
         returns: Vec::new(),
-        history: vec![HistoryEntry {
-            at: paid_at,
-            status: Some("paid".to_owned()),
-            event: None,
-            actor: None,
-            note: None,
-        }],
+        history: vec![HistoryEntry { at: paid_at, status: Some(Status::Paid), event: None, actor: None, note: None }],
         created_at: at,
     })
 }
@@ -345,7 +355,7 @@ pub async fn place<C: ConnectionTrait>(
 pub async fn append_history<C: ConnectionTrait>(
     db: &C,
     order_id: &str,
-    status: Option<&str>,
+    status: Option<Status>,
     event: Option<&str>,
     actor: Option<&str>,
     note: Option<&str>,
@@ -359,7 +369,7 @@ pub async fn append_history<C: ConnectionTrait>(
 /// The statement that appends one history entry, and its values.
 fn history_row(
     order_id: &str,
-    status: Option<&str>,
+    status: Option<Status>,
     event: Option<&str>,
     actor: Option<&str>,
     note: Option<&str>,
@@ -367,7 +377,15 @@ fn history_row(
 ) -> (&'static str, [sea_orm::Value; 7]) {
     (
         "INSERT INTO order_history (id, order_id, status, event, actor, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [id::new_id("hist").into(), order_id.into(), status.into(), event.into(), actor.into(), note.into(), at.into()],
+        [
+            id::new_id("hist").into(),
+            order_id.into(),
+            status.map(Status::as_str).into(),
+            event.into(),
+            actor.into(),
+            note.into(),
+            at.into(),
+        ],
     )
 }
 
@@ -398,7 +416,7 @@ fn order_of(row: &QueryResult) -> Result<Order, sea_orm::DbErr> {
     Ok(Order {
         id: row.try_get("", "id")?,
         number: row.try_get("", "number")?,
-        status: row.try_get("", "status")?,
+        status: Status::stored(&row.try_get::<String>("", "status")?)?,
         currency,
         email: row.try_get("", "email")?,
         customer_id: row.try_get("", "customer_id")?,
@@ -511,7 +529,7 @@ async fn complete<C: ConnectionTrait>(db: &C, mut order: Order) -> Result<Order,
     for row in history {
         order.history.push(HistoryEntry {
             at: row.try_get("", "created_at")?,
-            status: row.try_get("", "status")?,
+            status: row.try_get::<Option<String>>("", "status")?.as_deref().map(Status::stored).transpose()?,
             event: row.try_get("", "event")?,
             actor: row.try_get("", "actor")?,
             note: row.try_get("", "note")?,

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use chrono::Utc;
 use emporium_core::db::{is_unique_violation, statement};
-use emporium_core::{Money, ValidationErrors, id};
+use emporium_core::{Money, Sku, ValidationErrors, id};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 
@@ -62,16 +62,17 @@ pub(super) async fn product_slug_taken<C: ConnectionTrait>(
 
 pub(super) async fn ensure_sku_free<C: ConnectionTrait>(
     db: &C,
-    sku: &str,
+    sku: &Sku,
     except: Option<&str>,
 ) -> Result<(), CatalogError> {
-    let mut query =
-        variants::Entity::find().filter(variants::Column::Sku.eq(sku)).filter(variants::Column::DeletedAt.is_null());
+    let mut query = variants::Entity::find()
+        .filter(variants::Column::Sku.eq(sku.as_str()))
+        .filter(variants::Column::DeletedAt.is_null());
     if let Some(id) = except {
         query = query.filter(variants::Column::Id.ne(id));
     }
     if query.one(db).await?.is_some() {
-        return Err(CatalogError::SkuTaken { sku: sku.to_owned() });
+        return Err(CatalogError::SkuTaken { sku: sku.to_string() });
     }
     Ok(())
 }
@@ -143,7 +144,7 @@ pub(super) async fn insert_variant<C: ConnectionTrait>(
     variants::Entity::insert(variants::ActiveModel {
         id: Set(variant_id.clone()),
         product_id: Set(product_id.to_owned()),
-        sku: Set(variant.sku.clone()),
+        sku: Set(variant.sku.to_string()),
         title: Set(variant.title.clone()),
         options: Set(encode_pairs(&variant.options)),
         position: Set(position),
@@ -153,7 +154,7 @@ pub(super) async fn insert_variant<C: ConnectionTrait>(
     })
     .exec_without_returning(db)
     .await
-    .map_err(|e| map_unique(e, "", &variant.sku))?;
+    .map_err(|e| map_unique(e, "", variant.sku.as_str()))?;
     insert_prices(db, &variant_id, &variant.prices).await?;
     Ok(variant_id)
 }

@@ -1,5 +1,6 @@
 //! Lookups the other domains use: variants by SKU or id, and what a cart needs of them.
 
+use emporium_core::{Currency, Sku};
 use sea_orm::{ConnectionTrait, DbErr};
 
 /// A live variant as other domains name it: by SKU, with its product's id and slug (the keys
@@ -26,7 +27,7 @@ fn variant_ref(row: &sea_orm::QueryResult) -> Result<VariantRef, DbErr> {
 }
 
 /// The live variant with this SKU.
-pub async fn variant_by_sku<C: ConnectionTrait>(db: &C, sku: &str) -> Result<Option<VariantRef>, DbErr> {
+pub async fn variant_by_sku<C: ConnectionTrait>(db: &C, sku: &Sku) -> Result<Option<VariantRef>, DbErr> {
     let row = db
         .query_one_raw(emporium_core::db::statement(
             db.get_database_backend(),
@@ -90,14 +91,14 @@ fn purchasable(row: &sea_orm::QueryResult) -> Result<Purchasable, DbErr> {
 /// deleted one (so a deleted product's SKU reads as not purchasable rather than unknown).
 pub async fn purchasable_by_sku<C: ConnectionTrait>(
     db: &C,
-    sku: &str,
-    currency: &str,
+    sku: &Sku,
+    currency: Currency,
 ) -> Result<Option<Purchasable>, DbErr> {
     let row = db
         .query_one_raw(emporium_core::db::statement(
             db.get_database_backend(),
             &format!("{PURCHASABLE} WHERE v.sku = ? ORDER BY v.deleted_at IS NULL DESC, v.created_at DESC LIMIT 1"),
-            [currency.into(), sku.into()],
+            [currency.code().into(), sku.into()],
         ))
         .await?;
     row.as_ref().map(purchasable).transpose()

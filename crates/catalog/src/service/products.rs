@@ -15,7 +15,7 @@ use super::reads::{decode_pairs, find_row, to_json};
 use crate::entity::{products, variants};
 use crate::error::CatalogError;
 use crate::model::*;
-use crate::validate::{self, CheckedVariant};
+use crate::validate::{self, CheckedVariant, VariantDraft};
 
 /// Creates a product with its variants. All or nothing: the caller's transaction rolls back
 /// on any error.
@@ -37,7 +37,7 @@ pub async fn create_product<C: ConnectionTrait>(db: &C, input: NewProduct) -> Re
     } else if input.variants.len() > validate::MAX_VARIANTS {
         errors.add("variants", "too_many", format!("at most {} variants", validate::MAX_VARIANTS));
     }
-    let checked: Vec<CheckedVariant> = input
+    let drafts: Vec<VariantDraft> = input
         .variants
         .iter()
         .enumerate()
@@ -45,8 +45,8 @@ pub async fn create_product<C: ConnectionTrait>(db: &C, input: NewProduct) -> Re
         .collect();
     let mut skus = HashSet::new();
     let mut combinations = HashSet::new();
-    for (i, variant) in checked.iter().enumerate() {
-        if !variant.sku.is_empty() && !skus.insert(variant.sku.clone()) {
+    for (i, variant) in drafts.iter().enumerate() {
+        if variant.sku.as_ref().is_some_and(|sku| !skus.insert(sku.clone())) {
             errors.add(format!("variants[{i}].sku"), "duplicate", "another variant in this request has this SKU");
         }
         if variant.options.len() == options.len() && !combinations.insert(variant.options.clone()) {
@@ -58,6 +58,7 @@ pub async fn create_product<C: ConnectionTrait>(db: &C, input: NewProduct) -> Re
         }
     }
     errors.finish(())?;
+    let checked: Vec<CheckedVariant> = drafts.into_iter().filter_map(VariantDraft::checked).collect();
 
     let given = input.slug.is_some();
     let mut slug = match input.slug {

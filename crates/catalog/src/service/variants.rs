@@ -1,7 +1,7 @@
 //! Variants of a product: added, patched, deleted.
 
 use chrono::Utc;
-use emporium_core::ValidationErrors;
+use emporium_core::{Sku, ValidationErrors};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
@@ -24,14 +24,18 @@ pub async fn add_variant<C: ConnectionTrait>(
     let options: Vec<ProductOption> = serde_json::from_str(&row.options).unwrap_or_default();
     let live = live_variants(db, &row.id).await?;
     let mut errors = ValidationErrors::new();
-    let checked = validate::variant(&mut errors, "", &options, &input);
+    let draft = validate::variant(&mut errors, "", &options, &input);
     if live.len() >= validate::MAX_VARIANTS {
         errors.add("body", "too_many", format!("a product has at most {} variants", validate::MAX_VARIANTS));
     }
-    if live.iter().any(|v| decode_pairs(&v.options) == checked.options) {
+    if live.iter().any(|v| decode_pairs(&v.options) == draft.options) {
         errors.add("options", "duplicate_combination", "another variant has the same option values");
     }
-    errors.finish(())?;
+    let checked = errors.finish(draft)?.checked().ok_or_else(|| {
+        let mut refused = ValidationErrors::new();
+        Sku::check(&mut refused, "sku", &input.sku);
+        CatalogError::from(refused)
+    })?;
     ensure_sku_free(db, &checked.sku, None).await?;
     let position = live.iter().map(|v| v.position).max().map_or(0, |p| p + 1);
     let variant_id = insert_variant(db, &row.id, &checked, position).await?;
@@ -62,11 +66,7 @@ pub async fn patch_variant<C: ConnectionTrait>(
         Patch::Missing => {}
         Patch::Null => errors.add("sku", "required", "must not be null"),
         Patch::Value(sku) => {
-            let sku = sku.trim().to_owned();
-            validate::sku(&mut errors, "sku", &sku);
-            if sku != current.sku {
-                new_sku = Some(sku);
-            }
+            new_sku = Sku::check(&mut errors, "sku", &sku).filter(|sku| sku.as_str() != current.sku);
         }
     }
     let pairs = match patch.options {
@@ -103,13 +103,13 @@ pub async fn patch_variant<C: ConnectionTrait>(
 
     if let Some(sku) = &new_sku {
         ensure_sku_free(db, sku, Some(&current.id)).await?;
-        update.sku = Set(sku.clone());
+        update.sku = Set(sku.to_string());
     }
     update.updated_at = Set(Utc::now());
     variants::Entity::update(update)
         .exec(db)
         .await
-        .map_err(|e| map_unique(e, "", new_sku.as_deref().unwrap_or_default()))?;
+        .map_err(|e| map_unique(e, "", new_sku.as_ref().map_or("", Sku::as_str)))?;
     if let Some(prices) = prices {
         variant_prices::Entity::delete_many()
             .filter(variant_prices::Column::VariantId.eq(current.id.as_str()))

@@ -142,7 +142,10 @@ pub struct LowStockDto {
 }
 
 async fn variant<C: sea_orm::ConnectionTrait>(db: &C, sku: &str) -> Result<catalog::VariantRef, ApiError> {
-    let found = if emporium_core::db::lookupable(sku) { catalog::variant_by_sku(db, sku).await? } else { None };
+    let found = match emporium_core::Sku::parse(sku) {
+        Some(sku) => catalog::variant_by_sku(db, &sku).await?,
+        None => None,
+    };
     found.ok_or_else(|| ApiError::new(emporium_core::ErrorKind::NotFound, "not_found", "No variant has this SKU."))
 }
 

@@ -12,7 +12,7 @@ use super::{Actor, commit_with, lock, set_status};
 use crate::OrderError;
 use crate::checkout::{Answers, Outcome, StockChange};
 use crate::events::OrderEvent;
-use crate::orders::{self, Order, append_history};
+use crate::orders::{self, Order, Status, append_history};
 
 /// Cancels an order nothing of which was shipped: its units go back to stock through the
 /// ledger (backordered ones stop being owed), and what was captured is refunded.
@@ -32,8 +32,8 @@ pub async fn cancel(
     let mut txn = writer.begin().await?;
     let order = lock(&txn, order_id).await?;
     let shipped = order.lines.iter().any(|l| l.fulfilled_quantity > 0);
-    if !["paid", "partially_refunded"].contains(&order.status.as_str()) || shipped {
-        return Err(OrderError::InvalidTransition { from: order.status, to: "cancelled".to_owned() });
+    if !matches!(order.status, Status::Paid | Status::PartiallyRefunded) || shipped {
+        return Err(OrderError::InvalidTransition { from: order.status.to_string(), to: "cancelled".to_owned() });
     }
     let backend = txn.get_database_backend();
     // What a refund in flight holds may yet come back: cancel once it has settled.
@@ -78,8 +78,8 @@ pub async fn cancel(
         .await?;
         change.variant_ids.push(line.variant_id.clone());
     }
-    set_status(&txn, order_id, "cancelled").await?;
-    append_history(&txn, order_id, Some("cancelled"), None, actor.0.as_deref(), reason).await?;
+    set_status(&txn, order_id, Status::Cancelled).await?;
+    append_history(&txn, order_id, Some(Status::Cancelled), None, actor.0.as_deref(), reason).await?;
     txn.emit(OrderEvent::Cancelled { order_id: order_id.to_owned() });
     change.record(&mut txn).await?;
     let remaining = order.captured.checked_sub(order.refunded)?;

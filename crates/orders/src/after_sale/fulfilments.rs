@@ -12,7 +12,7 @@ use super::{Actor, commit_with, line_at, lines_of, lock, set_status};
 use crate::OrderError;
 use crate::checkout::{Answers, Outcome, StockChange};
 use crate::events::OrderEvent;
-use crate::orders::{self, Order, append_history};
+use crate::orders::{self, Order, Status, append_history};
 
 /// Ships units of an order (never more than ordered and not yet shipped: 422). Units sold
 /// ahead of stock are taken from stock now, ending their backorder.
@@ -34,8 +34,8 @@ pub async fn fulfil(
     errors.finish(())?;
     let mut txn = writer.begin().await?;
     let order = lock(&txn, order_id).await?;
-    if !["paid", "partially_fulfilled", "partially_refunded"].contains(&order.status.as_str()) {
-        return Err(OrderError::InvalidTransition { from: order.status, to: "fulfilled".to_owned() });
+    if !order.status.can_ship() {
+        return Err(OrderError::InvalidTransition { from: order.status.to_string(), to: "fulfilled".to_owned() });
     }
     let lines = lines_of(&order, items)?;
     let backend = txn.get_database_backend();
@@ -99,7 +99,7 @@ pub async fn fulfil(
         let added: i64 = lines.iter().filter(|(p, _)| *p == l.position).map(|(_, u)| *u).sum();
         l.fulfilled_quantity + added == l.quantity
     });
-    let status = if complete { "fulfilled" } else { "partially_fulfilled" };
+    let status = if complete { Status::Fulfilled } else { Status::PartiallyFulfilled };
     set_status(&txn, order_id, status).await?;
     append_history(&txn, order_id, Some(status), Some("fulfillment_created"), actor.0.as_deref(), None).await?;
     txn.emit(OrderEvent::Fulfilled { order_id: order_id.to_owned(), fulfillment_id: fulfillment_id.clone(), complete });
@@ -153,9 +153,9 @@ pub async fn deliver(
     let all_shipped = order.lines.iter().all(|l| l.fulfilled_quantity >= l.quantity);
     let all_delivered = order.fulfillments.iter().all(|f| f.id == fulfillment_id || f.delivered_at.is_some());
     if all_shipped && all_delivered {
-        if order.status == "fulfilled" {
-            set_status(&txn, order_id, "delivered").await?;
-            append_history(&txn, order_id, Some("delivered"), None, actor.0.as_deref(), None).await?;
+        if order.status == Status::Fulfilled {
+            set_status(&txn, order_id, Status::Delivered).await?;
+            append_history(&txn, order_id, Some(Status::Delivered), None, actor.0.as_deref(), None).await?;
         }
         txn.emit(OrderEvent::Delivered { order_id: order_id.to_owned(), delivered_at });
     }

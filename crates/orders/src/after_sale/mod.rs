@@ -23,7 +23,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction};
 
 use crate::OrderError;
 use crate::checkout::{Answers, Outcome, answering};
-use crate::orders::{self, Order};
+use crate::orders::{self, Order, Status};
 
 mod cancellation;
 mod fulfilments;
@@ -87,11 +87,11 @@ fn line_at(order: &Order, position: i32) -> Result<&orders::OrderLine, OrderErro
     order.lines.iter().find(|l| l.position == position).ok_or(OrderError::NotFound("order line"))
 }
 
-async fn set_status(txn: &DatabaseTransaction, order_id: &str, status: &str) -> Result<(), sea_orm::DbErr> {
+async fn set_status(txn: &DatabaseTransaction, order_id: &str, status: Status) -> Result<(), sea_orm::DbErr> {
     txn.execute_raw(statement(
         txn.get_database_backend(),
         "UPDATE orders SET status = ?, updated_at = ? WHERE id = ?",
-        [status.into(), now().into(), order_id.into()],
+        [status.as_str().into(), now().into(), order_id.into()],
     ))
     .await?;
     Ok(())

@@ -11,7 +11,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use super::{Actor, commit_with, lock, set_status};
 use crate::checkout::{Answers, Outcome};
 use crate::events::OrderEvent;
-use crate::orders::{self, Order, append_history};
+use crate::orders::{self, Order, Status, append_history};
 use crate::setup::AmountInput;
 use crate::{OrderError, PaymentState};
 
@@ -216,8 +216,8 @@ async fn release_hold(
     Ok(())
 }
 
-fn refund_status(order: &Order) -> &'static str {
-    if order.refunded.amount() >= order.captured.amount() { "refunded" } else { "partially_refunded" }
+fn refund_status(order: &Order) -> Status {
+    if order.refunded.amount() >= order.captured.amount() { Status::Refunded } else { Status::PartiallyRefunded }
 }
 
 /// Moves a not-cancelled order's status to what its refunds make it, if that changed.
@@ -228,7 +228,7 @@ pub(super) async fn follow_refunds(
     note: Option<&str>,
 ) -> Result<(), OrderError> {
     let order = orders::read(txn, order_id).await?.ok_or(OrderError::NotFound("order"))?;
-    if order.status == "cancelled" || order.refunded.amount() == 0 {
+    if order.status == Status::Cancelled || order.refunded.amount() == 0 {
         return Ok(());
     }
     let status = refund_status(&order);

@@ -11,7 +11,7 @@ use super::refunds::{Sent, drop_refund, follow_refunds, hold_refund, send_refund
 use super::{Actor, commit_with, line_at, lines_of, lock};
 use crate::checkout::{Answers, Outcome, StockChange};
 use crate::events::OrderEvent;
-use crate::orders::{self, Order, ReturnRecord, append_history};
+use crate::orders::{self, Order, ReturnRecord, Status, append_history};
 use crate::{OrderError, PaymentState};
 
 async fn return_by_id(txn: &DatabaseTransaction, return_id: &str) -> Result<(String, String), OrderError> {
@@ -47,8 +47,8 @@ pub async fn request_return(
     }
     let mut txn = writer.begin().await?;
     let order = lock(&txn, order_id).await?;
-    if order.status == "cancelled" {
-        return Err(OrderError::InvalidTransition { from: order.status, to: "returned".to_owned() });
+    if order.status == Status::Cancelled {
+        return Err(OrderError::InvalidTransition { from: order.status.to_string(), to: "returned".to_owned() });
     }
     let lines = lines_of(&order, items)?;
     let mut errors = ValidationErrors::new();

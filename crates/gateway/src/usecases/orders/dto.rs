@@ -311,7 +311,7 @@ impl From<Order> for OrderDto {
         Self {
             id: o.id,
             number: o.number,
-            status: o.status,
+            status: o.status.to_string(),
             currency: o.currency.code().to_owned(),
             email: o.email,
             customer_id: o.customer_id,
@@ -362,7 +362,13 @@ impl From<Order> for OrderDto {
             history: o
                 .history
                 .into_iter()
-                .map(|h| HistoryDto { at: h.at, status: h.status, event: h.event, actor: h.actor, note: h.note })
+                .map(|h| HistoryDto {
+                    at: h.at,
+                    status: h.status.map(|s| s.to_string()),
+                    event: h.event,
+                    actor: h.actor,
+                    note: h.note,
+                })
                 .collect(),
             created_at: o.created_at,
         }
