@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use emporium_core::money::MAX_SAFE_AMOUNT;
-use emporium_core::{Currency, Money, Sku, ValidationErrors, slug};
+use emporium_core::{Currency, Money, Sku, ValidationErrors};
 
 use crate::model::{Image, NewVariant, PriceInput, ProductOption};
 
@@ -57,16 +57,6 @@ pub(crate) fn seo_title(errors: &mut ValidationErrors, value: Option<&str>) -> O
 
 pub(crate) fn seo_description(errors: &mut ValidationErrors, value: Option<&str>) -> Option<String> {
     optional_text(errors, "seo_description", value, MAX_SEO_DESCRIPTION)
-}
-
-pub(crate) fn slug_field(errors: &mut ValidationErrors, field: &str, value: &str) {
-    if !slug::is_valid(value) {
-        errors.add(
-            field,
-            "invalid_slug",
-            "must be lower-case letters, digits and single hyphens, at most 120 characters",
-        );
-    }
 }
 
 /// Distinct ids, each checked later against the database.

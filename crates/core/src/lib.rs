@@ -23,3 +23,4 @@ pub use money::{Currency, Money, MoneyError};
 pub use page::{Cursor, CursorCodec, Limit};
 pub use patch::Patch;
 pub use sku::Sku;
+pub use slug::Slug;

@@ -1,7 +1,64 @@
 //! URL slugs: lower-case ASCII letters, digits and single hyphens.
 
+use crate::ValidationErrors;
+
 /// The longest slug accepted.
 pub const MAX_LEN: usize = 120;
+
+/// A well-formed slug. Only [`Slug::parse`], [`Slug::check`] and [`slugify`] make one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Slug(String);
+
+impl Slug {
+    /// `text` as a slug, if it is well formed ([`is_valid`]).
+    pub fn parse(text: &str) -> Option<Self> {
+        is_valid(text).then(|| Self(text.to_owned()))
+    }
+
+    /// Like [`Slug::parse`], adding `invalid_slug` on `field` to `errors` when it is not.
+    pub fn check(errors: &mut ValidationErrors, field: &str, text: &str) -> Option<Self> {
+        let slug = Self::parse(text);
+        if slug.is_none() {
+            errors.add(
+                field,
+                "invalid_slug",
+                "must be lower-case letters, digits and single hyphens, at most 120 characters",
+            );
+        }
+        slug
+    }
+
+    /// This slug with `-n` after it (`shirt-2`), within the length limit.
+    pub fn numbered(&self, n: u32) -> Self {
+        let suffix = format!("-{n}");
+        let mut base = self.0.clone();
+        base.truncate(MAX_LEN - suffix.len());
+        while base.ends_with('-') {
+            base.pop();
+        }
+        Self(base + &suffix)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl std::fmt::Display for Slug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<Slug> for String {
+    fn from(slug: Slug) -> Self {
+        slug.0
+    }
+}
 
 /// Whether `value` is a well-formed slug.
 pub fn is_valid(value: &str) -> bool {
@@ -15,7 +72,7 @@ pub fn is_valid(value: &str) -> bool {
 
 /// Makes a slug from free text: letters and digits kept (ASCII-folded where simple),
 /// everything else collapsed into single hyphens. Falls back to `item` when nothing is left.
-pub fn slugify(text: &str) -> String {
+pub fn slugify(text: &str) -> Slug {
     let mut slug = String::with_capacity(text.len());
     for ch in text.chars().flat_map(fold) {
         if ch.is_ascii_alphanumeric() {
@@ -33,7 +90,7 @@ pub fn slugify(text: &str) -> String {
             slug.pop();
         }
     }
-    if slug.is_empty() { "item".to_owned() } else { slug }
+    Slug(if slug.is_empty() { "item".to_owned() } else { slug })
 }
 
 /// Folds common Latin letters with diacritics to ASCII so `Crème brûlée` becomes `creme-brulee`.
@@ -62,9 +119,12 @@ mod tests {
 
     #[test]
     fn slugify_folds_accents_and_collapses_separators() {
-        assert_eq!(slugify("Crème  Brûlée -- Deluxe!"), "creme-brulee-deluxe");
-        assert_eq!(slugify("***"), "item");
-        assert!(is_valid(&slugify("Hello, World 2")));
+        assert_eq!(slugify("Crème  Brûlée -- Deluxe!").as_str(), "creme-brulee-deluxe");
+        assert_eq!(slugify("***").as_str(), "item");
+        assert!(is_valid(slugify("Hello, World 2").as_str()));
+        let long = slugify(&"a".repeat(300));
+        assert!(is_valid(long.numbered(12).as_str()));
+        assert_eq!(Slug::parse("shirt").map(|s| s.numbered(2).into_string()).as_deref(), Some("shirt-2"));
     }
 
     #[test]

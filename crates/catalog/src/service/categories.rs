@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 use emporium_core::db::is_unique_violation;
-use emporium_core::{ValidationErrors, id, slug};
+use emporium_core::{Slug, ValidationErrors, id, slug};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -17,24 +17,23 @@ use crate::validate;
 pub async fn create_category<C: ConnectionTrait>(db: &C, input: NewCategory) -> Result<Category, CatalogError> {
     let mut errors = ValidationErrors::new();
     let name = validate::name(&mut errors, &input.name);
-    if let Some(slug) = &input.slug {
-        validate::slug_field(&mut errors, "slug", slug);
-    }
+    let given_slug = input.slug.as_deref().and_then(|slug| Slug::check(&mut errors, "slug", slug));
     if let Some(parent) = &input.parent_id {
         if categories::Entity::find_by_id(parent.as_str()).one(db).await?.is_none() {
             errors.add("parent_id", "unknown_category", "no category has this id");
         }
     }
     errors.finish(())?;
-    let slug = match input.slug {
+    let slug = match given_slug {
         Some(slug) => slug,
         None => free_slug(db, CategorySlugs, &slug::slugify(&name)).await?,
     };
     if categories::Entity::find().filter(categories::Column::Slug.eq(slug.as_str())).one(db).await?.is_some() {
-        return Err(CatalogError::SlugTaken { slug });
+        return Err(CatalogError::SlugTaken { slug: slug.into_string() });
     }
     let now = Utc::now();
-    let category = Category { id: id::new_id(CATEGORY_ID_PREFIX), slug, name, parent_id: input.parent_id };
+    let category =
+        Category { id: id::new_id(CATEGORY_ID_PREFIX), slug: slug.into_string(), name, parent_id: input.parent_id };
     categories::Entity::insert(categories::ActiveModel {
         id: Set(category.id.clone()),
         slug: Set(category.slug.clone()),

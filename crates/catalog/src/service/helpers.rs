@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use chrono::Utc;
 use emporium_core::db::{is_unique_violation, statement};
-use emporium_core::{Money, Sku, ValidationErrors, id};
+use emporium_core::{Money, Sku, Slug, ValidationErrors, id};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 
@@ -49,11 +49,12 @@ pub(super) async fn live_variants<C: ConnectionTrait>(db: &C, product_id: &str) 
 
 pub(super) async fn product_slug_taken<C: ConnectionTrait>(
     db: &C,
-    slug: &str,
+    slug: &Slug,
     except: Option<&str>,
 ) -> Result<bool, DbErr> {
-    let mut query =
-        products::Entity::find().filter(products::Column::Slug.eq(slug)).filter(products::Column::DeletedAt.is_null());
+    let mut query = products::Entity::find()
+        .filter(products::Column::Slug.eq(slug.as_str()))
+        .filter(products::Column::DeletedAt.is_null());
     if let Some(id) = except {
         query = query.filter(products::Column::Id.ne(id));
     }
@@ -94,22 +95,21 @@ impl SlugTable for CategorySlugs {
     }
 }
 
-pub(super) async fn free_product_slug<C: ConnectionTrait>(db: &C, base: &str) -> Result<String, DbErr> {
+pub(super) async fn free_product_slug<C: ConnectionTrait>(db: &C, base: &Slug) -> Result<Slug, DbErr> {
     free_slug(db, ProductSlugs, base).await
 }
 
 /// `base`, or `base-2`, `base-3`, ... whichever is free first.
-pub(super) async fn free_slug<C: ConnectionTrait>(db: &C, table: impl SlugTable, base: &str) -> Result<String, DbErr> {
-    let pattern = format!("{}-%", emporium_core::db::like_escape(base));
+pub(super) async fn free_slug<C: ConnectionTrait>(db: &C, table: impl SlugTable, base: &Slug) -> Result<Slug, DbErr> {
+    let pattern = format!("{}-%", emporium_core::db::like_escape(base.as_str()));
     let rows = db
-        .query_all_raw(statement(db.get_database_backend(), table.taken_sql(), [base.into(), pattern.into()]))
+        .query_all_raw(statement(db.get_database_backend(), table.taken_sql(), [base.as_str().into(), pattern.into()]))
         .await?;
     let taken: HashSet<String> = rows.iter().filter_map(|r| r.try_get::<String>("", "slug").ok()).collect();
-    if !taken.contains(base) {
-        return Ok(base.to_owned());
+    if !taken.contains(base.as_str()) {
+        return Ok(base.clone());
     }
-    let n = (2..).find(|n| !taken.contains(&format!("{base}-{n}"))).unwrap_or(2);
-    Ok(format!("{base}-{n}"))
+    Ok((2..).map(|n| base.numbered(n)).find(|slug| !taken.contains(slug.as_str())).unwrap_or_else(|| base.numbered(2)))
 }
 
 pub(super) async fn replace_categories<C: ConnectionTrait>(

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use chrono::Utc;
-use emporium_core::{ValidationErrors, id, slug};
+use emporium_core::{Slug, ValidationErrors, id, slug};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
@@ -22,9 +22,7 @@ use crate::validate::{self, CheckedVariant, VariantDraft};
 pub async fn create_product<C: ConnectionTrait>(db: &C, input: NewProduct) -> Result<ProductChange, CatalogError> {
     let mut errors = ValidationErrors::new();
     let name = validate::name(&mut errors, &input.name);
-    if let Some(slug) = &input.slug {
-        validate::slug_field(&mut errors, "slug", slug);
-    }
+    let given_slug = input.slug.as_deref().and_then(|slug| Slug::check(&mut errors, "slug", slug));
     let description = validate::description(&mut errors, input.description.as_deref());
     let seo_title = validate::seo_title(&mut errors, input.seo_title.as_deref());
     let seo_description = validate::seo_description(&mut errors, input.seo_description.as_deref());
@@ -60,11 +58,11 @@ pub async fn create_product<C: ConnectionTrait>(db: &C, input: NewProduct) -> Re
     errors.finish(())?;
     let checked: Vec<CheckedVariant> = drafts.into_iter().filter_map(VariantDraft::checked).collect();
 
-    let given = input.slug.is_some();
-    let mut slug = match input.slug {
+    let given = given_slug.is_some();
+    let mut slug = match given_slug {
         Some(slug) => {
             if product_slug_taken(db, &slug, None).await? {
-                return Err(CatalogError::SlugTaken { slug });
+                return Err(CatalogError::SlugTaken { slug: slug.into_string() });
             }
             slug
         }
@@ -79,7 +77,7 @@ pub async fn create_product<C: ConnectionTrait>(db: &C, input: NewProduct) -> Re
     let name_for_slug = name.clone();
     let row = products::ActiveModel {
         id: Set(product_id.clone()),
-        slug: Set(slug.clone()),
+        slug: Set(slug.to_string()),
         name: Set(name),
         description: Set(description),
         status: Set(input.status.as_str().to_owned()),
@@ -98,19 +96,19 @@ pub async fn create_product<C: ConnectionTrait>(db: &C, input: NewProduct) -> Re
     let mut attempts = 0;
     loop {
         let mut row = row.clone();
-        row.slug = Set(slug.clone());
+        row.slug = Set(slug.to_string());
         let mut on_taken = sea_orm::sea_query::OnConflict::column(products::Column::Slug);
         on_taken.target_and_where(products::Column::DeletedAt.is_null()).do_nothing();
         let inserted =
             products::Entity::insert(row).on_conflict(on_taken).exec_without_returning(db).await.or_else(|e| {
-                if matches!(e, DbErr::RecordNotInserted) { Ok(0) } else { Err(map_unique(e, &slug, "")) }
+                if matches!(e, DbErr::RecordNotInserted) { Ok(0) } else { Err(map_unique(e, slug.as_str(), "")) }
             })?;
         if inserted == 1 {
             break;
         }
         attempts += 1;
         if given || attempts >= 10 {
-            return Err(CatalogError::SlugTaken { slug });
+            return Err(CatalogError::SlugTaken { slug: slug.into_string() });
         }
         slug = free_product_slug(db, &slug::slugify(&name_for_slug)).await?;
     }
@@ -119,7 +117,7 @@ pub async fn create_product<C: ConnectionTrait>(db: &C, input: NewProduct) -> Re
         insert_variant(db, &product_id, variant, position as i32).await?;
     }
     refresh_derived(db, &product_id).await?;
-    Ok(ProductChange { id: product_id, slugs: vec![slug] })
+    Ok(ProductChange { id: product_id, slugs: vec![slug.into_string()] })
 }
 
 /// Applies a merge patch to a product's own fields.
@@ -145,10 +143,7 @@ pub async fn patch_product<C: ConnectionTrait>(
         Patch::Missing => {}
         Patch::Null => errors.add("slug", "required", "must not be null"),
         Patch::Value(slug) => {
-            validate::slug_field(&mut errors, "slug", &slug);
-            if slug != row.slug {
-                new_slug = Some(slug);
-            }
+            new_slug = Slug::check(&mut errors, "slug", &slug).filter(|slug| slug.as_str() != row.slug);
         }
     }
     match patch.description {
@@ -210,10 +205,10 @@ pub async fn patch_product<C: ConnectionTrait>(
 
     if let Some(slug) = new_slug {
         if product_slug_taken(db, &slug, Some(&row.id)).await? {
-            return Err(CatalogError::SlugTaken { slug });
+            return Err(CatalogError::SlugTaken { slug: slug.into_string() });
         }
-        update.slug = Set(slug.clone());
-        change.slugs.push(slug);
+        update.slug = Set(slug.to_string());
+        change.slugs.push(slug.into_string());
     }
     update.updated_at = Set(Utc::now());
     let new_slug_text = change.slugs.last().cloned().unwrap_or_default();
