@@ -21,6 +21,7 @@ mod m0010_purchase;
 mod m0011_fulfilment;
 mod m0012_review_fixes;
 mod m0013_write_path;
+mod m0014_event_sequence;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_fulfilment::Migration),
             Box::new(m0012_review_fixes::Migration),
             Box::new(m0013_write_path::Migration),
+            Box::new(m0014_event_sequence::Migration),
         ]
     }
 }

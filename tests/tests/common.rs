@@ -382,8 +382,10 @@ impl TestServer {
             actor: None,
             reference: None,
         };
-        emporium_inventory::adjust(&work, &restock).await?;
-        emporium_inventory::record_change(&mut work, [variant_id], &[]).await?;
+        let moved = emporium_inventory::adjust(&work, &restock).await?.moved;
+        let refs = emporium_catalog::variant_refs(&work, &[variant_id.to_owned()]).await?;
+        let moved: Vec<_> = refs.into_iter().map(|v| (v.sku, moved.clone())).collect();
+        emporium_inventory::record_change(&mut work, [variant_id], &moved, &[]).await?;
         work.commit().await?;
         Ok(())
     }
@@ -553,11 +555,22 @@ impl Drop for CuttableLink {
 pub async fn event_kinds(server: &TestServer, token: &str, wanted: &[&str]) -> anyhow::Result<Vec<String>> {
     let mut kinds = Vec::new();
     for _ in 0..100 {
-        let page = server.get_as("/v1/events?limit=100", token).await?;
-        kinds = page.body["data"]
-            .as_array()
-            .map(|d| d.iter().filter_map(|e| e["type"].as_str().map(str::to_owned)).collect())
-            .unwrap_or_default();
+        kinds.clear();
+        let mut path = "/v1/events?limit=100".to_owned();
+        loop {
+            let page = server.get_as(&path, token).await?;
+            kinds.extend(
+                page.body["data"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e["type"].as_str().map(str::to_owned)),
+            );
+            match page.body["next_cursor"].as_str() {
+                Some(next) => path = format!("/v1/events?limit=100&after={next}"),
+                None => break,
+            }
+        }
         if wanted.iter().all(|w| kinds.iter().any(|k| k == w)) {
             break;
         }

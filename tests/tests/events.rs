@@ -45,21 +45,53 @@ async fn stock_and_product_changes_write_their_events_in_order() -> TestResult {
     let refused = server.post("/v1/inventory/adjustments", Some(&admin), adjust(-5)).await?;
     assert_eq!(refused.status, StatusCode::CONFLICT);
 
-    let feed = feed(&server, &admin, "/v1/events", 2).await?;
+    // Deleting the product is its last event.
+    let id = product["id"].as_str().unwrap_or_default();
+    assert_eq!(server.delete(&format!("/v1/products/{id}"), Some(&admin)).await?.status, StatusCode::NO_CONTENT);
+
+    let feed = feed(&server, &admin, "/v1/events", 6).await?;
     assert_eq!(feed.status, StatusCode::OK, "{}", feed.body);
-    assert_eq!(kinds(&feed.body), ["product.updated", "stock.low"], "{}", feed.body);
-    assert_eq!(feed.body["data"][0]["data"]["product_id"], product["id"]);
     assert_eq!(
-        feed.body["data"][1]["data"],
+        kinds(&feed.body),
+        [
+            "product.created",
+            "inventory.changed",
+            "inventory.changed",
+            "stock.low",
+            "inventory.changed",
+            "product.deleted"
+        ],
+        "{}",
+        feed.body
+    );
+    assert_eq!(feed.body["data"][0]["data"], json!({"product_id": product["id"]}));
+    assert_eq!(feed.body["data"][5]["data"], json!({"product_id": product["id"]}));
+    let sequences: Vec<i64> =
+        feed.body["data"].as_array().into_iter().flatten().filter_map(|e| e["sequence"].as_i64()).collect();
+    assert_eq!(sequences, [1, 2, 3, 4, 5, 6], "events are numbered in commit order from 1: {}", feed.body);
+    let levels: Vec<&serde_json::Value> = [1, 2, 4].iter().map(|i| &feed.body["data"][i]["data"]).collect();
+    assert_eq!(
+        levels,
+        [
+            &json!({"sku": "EVT-S", "location": "main", "on_hand": 10, "available": 10}),
+            &json!({"sku": "EVT-S", "location": "main", "on_hand": 2, "available": 2}),
+            &json!({"sku": "EVT-S", "location": "main", "on_hand": 1, "available": 1}),
+        ]
+    );
+    assert_eq!(
+        feed.body["data"][3]["data"],
         json!({"sku": "EVT-S", "location": "main", "available": 2, "reorder_point": 3})
     );
 
-    // Paging: after the first, one page of one, then nothing more.
-    let first = feed.body["data"][0]["id"].as_str().unwrap_or_default().to_owned();
-    let page = self::feed(&server, &admin, &format!("/v1/events?after={first}&limit=1"), 1).await?;
-    assert_eq!(kinds(&page.body), ["stock.low"]);
+    // Paging: after the fourth, one page of one, then one more, then nothing.
+    let fourth = feed.body["data"][3]["id"].as_str().unwrap_or_default().to_owned();
+    let page = self::feed(&server, &admin, &format!("/v1/events?after={fourth}&limit=1"), 1).await?;
+    assert_eq!(kinds(&page.body), ["inventory.changed"]);
+    let fifth = page.body["next_cursor"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(Some(fifth.as_str()), feed.body["data"][4]["id"].as_str(), "a full page names its last event");
+    let page = self::feed(&server, &admin, &format!("/v1/events?after={fifth}&limit=1"), 1).await?;
+    assert_eq!(kinds(&page.body), ["product.deleted"]);
     let last = page.body["next_cursor"].as_str().unwrap_or_default().to_owned();
-    assert_eq!(Some(last.as_str()), feed.body["data"][1]["id"].as_str(), "a full page names its last event");
     let rest = server.get_as(&format!("/v1/events?after={last}"), &admin).await?;
     assert_eq!((kinds(&rest.body).len(), rest.body["next_cursor"].clone()), (0, serde_json::Value::Null));
 
@@ -68,6 +100,56 @@ async fn stock_and_product_changes_write_their_events_in_order() -> TestResult {
     assert_eq!(unknown.error_fields(), [("after".to_owned(), "unknown_event".to_owned())]);
     for bad in ["/v1/events?limit=0", "/v1/events?limit=", "/v1/events?limit=ten", "/v1/events?limit=101"] {
         assert_eq!(server.get_as(bad, &admin).await?.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+    Ok(())
+}
+
+/// A sale tells what it took from which level, with the order's own events; a registration
+/// tells who registered. Every event of the feed is one API.md lists.
+#[tokio::test]
+async fn a_sale_and_a_registration_write_their_events() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let sku = crate::checkout::product(&server, &admin, "EVS-1", &[(1500, "EUR")], 5).await?;
+    let cart = crate::checkout::cart(&server, None, "EUR", &[(&sku, 2)]).await?;
+    let placed = crate::checkout::checkout(&server, None, &cart, "tok_ok").await?;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+    let registered = server
+        .post(
+            "/v1/customers",
+            None,
+            json!({"email": "Eve@Example.com", "password": "a-long-password-1", "first_name": "Eve", "last_name": "Adams"}),
+        )
+        .await?;
+    assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.body);
+
+    let feed = feed(&server, &admin, "/v1/events?limit=100", 7).await?;
+    let events = feed.body["data"].as_array().cloned().unwrap_or_default();
+    let after_stock: Vec<String> = kinds(&feed.body).into_iter().skip(2).collect();
+    // The order's transaction writes the units it took, then the order.
+    assert_eq!(after_stock, ["inventory.changed", "order.placed", "order.paid", "customer.created"], "{}", feed.body);
+    assert_eq!(events[1]["data"], json!({"sku": sku, "location": "main", "on_hand": 5, "available": 5}));
+    assert_eq!(events[2]["data"], json!({"sku": sku, "location": "main", "on_hand": 3, "available": 3}));
+    assert_eq!(events[5]["data"], json!({"customer_id": registered.body["id"], "email": "eve@example.com"}));
+    let listed = [
+        "order.placed",
+        "order.paid",
+        "order.fulfilled",
+        "order.delivered",
+        "order.cancelled",
+        "order.refunded",
+        "return.requested",
+        "return.received",
+        "stock.low",
+        "inventory.changed",
+        "product.created",
+        "product.updated",
+        "product.deleted",
+        "customer.created",
+        "review.submitted",
+    ];
+    for kind in kinds(&feed.body) {
+        assert!(listed.contains(&kind.as_str()), "{kind} is not an event type API.md lists");
     }
     Ok(())
 }

@@ -50,7 +50,7 @@ async fn readers_of_the_change_log_and_the_event_feed_never_skip_a_write_of_conc
         }));
     }
     let (mut position, mut after_event) = (Position::default(), None::<String>);
-    let (mut keys, mut events) = (Vec::new(), Vec::new());
+    let (mut keys, mut events, mut sequence) = (Vec::new(), Vec::new(), 0);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while keys.len() < WRITERS * WRITES || events.len() < WRITERS * WRITES {
         assert!(tokio::time::Instant::now() < deadline, "read {} writes and {} events", keys.len(), events.len());
@@ -64,6 +64,10 @@ async fn readers_of_the_change_log_and_the_event_feed_never_skip_a_write_of_conc
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         if let Some(last) = page.last() {
             after_event = Some(last.id.clone());
+        }
+        for event in &page {
+            assert_eq!(event.sequence, sequence + 1, "sequences follow one another in the feed, without a gap");
+            sequence = event.sequence;
         }
         events.extend(page.into_iter().filter(|e| e.kind == "test.probe").map(|e| e.data["key"].clone()));
         tokio::time::sleep(Duration::from_millis(2)).await;

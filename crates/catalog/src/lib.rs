@@ -12,7 +12,7 @@ mod service;
 mod validate;
 
 pub use error::{CatalogError, ERROR_CODES};
-pub use events::ProductEvent;
+pub use events::{ChangeKind, ProductEvent};
 pub use model::*;
 pub use query::{
     FacetSelection, IdPage, ListProducts, MAX_OPTION_FACETS, MAX_OPTION_FILTERS, MAX_OPTION_VALUES, MAX_QUERY_CHARS,

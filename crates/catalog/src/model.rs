@@ -168,6 +168,8 @@ pub struct ProductChange {
     pub id: String,
     /// Every slug the product answered to before or after the write.
     pub slugs: Vec<String>,
+    /// Whether the write created, changed or deleted the product.
+    pub kind: crate::events::ChangeKind,
 }
 
 impl ProductChange {

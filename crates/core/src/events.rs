@@ -14,9 +14,14 @@
 //!
 //! Cost of the rule: a transaction left open for long holds back the feed (not the writes) until
 //! it ends; PostgreSQL's `idle_in_transaction_session_timeout` bounds that.
+//!
+//! Integrators order by one number, `sequence`, that increases in commit order. On SQLite it
+//! is `seq`, given as the event is written. On PostgreSQL events are numbered after commit by
+//! [`sequence_pending`], in (transaction, sequence) order and only below the horizon above, one
+//! numberer at a time: an event numbered later can never belong before one numbered earlier.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
 
 use crate::db::statement;
 
@@ -43,6 +48,8 @@ pub struct Event {
     pub id: String,
     /// `order.placed`, `stock.low`, `product.updated`, ...
     pub kind: String,
+    /// Its place in commit order (see the module's documentation).
+    pub sequence: i64,
     /// The version of `data`'s shape.
     pub version: i32,
     /// What it is about, as JSON (`{"order_id": ...}`, `{"sku": ...}`).
@@ -84,18 +91,23 @@ pub(crate) async fn append_all<C: ConnectionTrait>(db: &C, events: &[Pending]) -
             .unwrap_or_default(),
     };
     let now = crate::db::now();
-    let mut sql = String::from("INSERT INTO events (id, seq, txn, kind, version, data, created_at) VALUES ");
+    let mut sql = String::from("INSERT INTO events (id, seq, sequence, txn, kind, version, data, created_at) VALUES ");
     let mut values: Vec<sea_orm::Value> = Vec::with_capacity(events.len() * 5);
     let mut ids = Vec::with_capacity(events.len());
     for (i, event) in events.iter().enumerate() {
-        let (seq, txn) = match backend {
-            DbBackend::Postgres => ("nextval('events_seq')".to_owned(), "pg_current_xact_id()::text::bigint"),
-            _ => ((base + 1 + i as i64).to_string(), "0"),
+        let (seq, sequence, txn) = match backend {
+            DbBackend::Postgres => {
+                ("nextval('events_seq')".to_owned(), "NULL".to_owned(), "pg_current_xact_id()::text::bigint")
+            }
+            _ => {
+                let seq = (base + 1 + i as i64).to_string();
+                (seq.clone(), seq, "0")
+            }
         };
         if i > 0 {
             sql.push_str(", ");
         }
-        sql.push_str(&format!("(?, {seq}, {txn}, ?, ?, ?, ?)"));
+        sql.push_str(&format!("(?, {seq}, {sequence}, {txn}, ?, ?, ?, ?)"));
         let id = crate::id::new_id("evt");
         values.extend([
             id.clone().into(),
@@ -120,28 +132,67 @@ pub enum FeedError {
     Database(#[from] DbErr),
 }
 
-/// Up to `limit` readable events after the event `after` (from the start without), oldest first.
-pub async fn read_after<C: ConnectionTrait>(db: &C, after: Option<&str>, limit: u64) -> Result<Vec<Event>, FeedError> {
+/// The most events one call of [`sequence_pending`] numbers.
+pub const SEQUENCE_BATCH: u64 = 1_000;
+
+/// Numbers the committed events not numbered yet (PostgreSQL; on SQLite events are numbered as
+/// they are written), up to [`SEQUENCE_BATCH`]; how many it numbered. One numberer at a time
+/// (a transaction-scoped advisory lock), in (transaction, sequence) order, below the horizon.
+pub async fn sequence_pending(db: &DatabaseConnection) -> Result<u64, DbErr> {
     let backend = db.get_database_backend();
-    let (txn, seq) = match after {
-        None => (-1i64, -1i64),
-        Some(id) => {
-            let row = db
-                .query_one_raw(statement(backend, "SELECT txn, seq FROM events WHERE id = ?", [id.into()]))
-                .await?
-                .ok_or(FeedError::UnknownEvent)?;
-            (row.try_get("", "txn")?, row.try_get("", "seq")?)
-        }
-    };
-    let horizon = crate::changes::horizon(backend);
-    let rows = db
-        .query_all_raw(statement(
+    if backend != DbBackend::Postgres {
+        return Ok(0);
+    }
+    let txn = db.begin().await?;
+    // The lock's key: "emporium.events.sequence" folded into 63 bits, fixed.
+    txn.execute_raw(statement(backend, "SELECT pg_advisory_xact_lock(7290185563491187013)", [])).await?;
+    let numbered = txn
+        .execute_raw(statement(
             backend,
             &format!(
-                "SELECT id, kind, version, data, created_at FROM events WHERE (txn > ? OR (txn = ? AND seq > ?)){horizon} \
-                 ORDER BY txn, seq LIMIT ?"
+                "WITH last AS (SELECT COALESCE(MAX(sequence), 0) AS n FROM events), \
+                 pending AS (SELECT id, ROW_NUMBER() OVER (ORDER BY txn, seq) AS n FROM events \
+                   WHERE sequence IS NULL{} ORDER BY txn, seq LIMIT {SEQUENCE_BATCH}) \
+                 UPDATE events SET sequence = last.n + pending.n FROM pending, last WHERE events.id = pending.id",
+                crate::changes::horizon(backend)
             ),
-            [txn.into(), txn.into(), seq.into(), (limit as i64).into()],
+            [],
+        ))
+        .await?
+        .rows_affected();
+    txn.commit().await?;
+    Ok(numbered)
+}
+
+/// Up to `limit` events after the event `after` (from the start without), in `sequence`
+/// order. Numbers what committed first (see [`sequence_pending`]), so an event whose write
+/// has committed and whose predecessors have all ended is read.
+pub async fn read_after(db: &DatabaseConnection, after: Option<&str>, limit: u64) -> Result<Vec<Event>, FeedError> {
+    sequence_pending(db).await?;
+    let backend = db.get_database_backend();
+    let after = match after {
+        None => 0,
+        Some(id) => db
+            .query_one_raw(statement(
+                backend,
+                "SELECT sequence FROM events WHERE id = ? AND sequence IS NOT NULL",
+                [id.into()],
+            ))
+            .await?
+            .ok_or(FeedError::UnknownEvent)?
+            .try_get::<i64>("", "sequence")?,
+    };
+    read_from(db, after, limit).await.map_err(FeedError::from)
+}
+
+/// Up to `limit` numbered events whose `sequence` is over `after`, in order.
+pub async fn read_from<C: ConnectionTrait>(db: &C, after: i64, limit: u64) -> Result<Vec<Event>, DbErr> {
+    let rows = db
+        .query_all_raw(statement(
+            db.get_database_backend(),
+            "SELECT id, sequence, kind, version, data, created_at FROM events WHERE sequence > ? \
+             ORDER BY sequence LIMIT ?",
+            [after.into(), (limit as i64).into()],
         ))
         .await?;
     rows.iter()
@@ -149,12 +200,12 @@ pub async fn read_after<C: ConnectionTrait>(db: &C, after: Option<&str>, limit: 
             let data: String = row.try_get("", "data")?;
             Ok(Event {
                 id: row.try_get("", "id")?,
+                sequence: row.try_get("", "sequence")?,
                 kind: row.try_get("", "kind")?,
                 version: row.try_get("", "version")?,
                 data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
                 created_at: row.try_get("", "created_at")?,
             })
         })
-        .collect::<Result<_, DbErr>>()
-        .map_err(FeedError::from)
+        .collect()
 }

@@ -7,6 +7,7 @@ mod api_keys;
 mod country;
 mod customers;
 mod email;
+mod events;
 mod password;
 mod roles;
 mod sessions;
@@ -26,6 +27,7 @@ pub use customers::{
     get_customer, register_customer, search_customers, set_customer_password,
 };
 pub use email::Email;
+pub use events::CustomerEvent;
 pub use password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, Password, hash_password, verify_password};
 pub use roles::{Permission, Permissions, Role};
 pub use sessions::{

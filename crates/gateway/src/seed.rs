@@ -119,7 +119,9 @@ pub async fn demo(writer: &Writer) -> anyhow::Result<SeedReport> {
         };
         let change = catalog::create_product(&txn, input).await?;
         keys.extend(change.keys().map(str::to_owned));
+        txn.emit(catalog::ProductEvent::of(change.kind, &change.id));
         let created = catalog::get_product(&txn, &change.id).await?;
+        let mut moved = Vec::new();
         for variant in created.map(|p| p.variants).unwrap_or_default() {
             let units = stock.get(&variant.sku).copied().unwrap_or(0);
             if units > 0 {
@@ -132,9 +134,10 @@ pub async fn demo(writer: &Writer) -> anyhow::Result<SeedReport> {
                     actor: None,
                     reference: None,
                 };
-                emporium_inventory::adjust(&txn, &restock).await?;
+                moved.push((variant.sku.clone(), emporium_inventory::adjust(&txn, &restock).await?.moved));
             }
         }
+        emporium_inventory::record_change(&mut txn, [], &moved, &[]).await?;
         report.products += 1;
     }
     if report.categories + report.products > 0 {
@@ -210,7 +213,7 @@ pub async fn generated(writer: &Writer, count: usize, progress: impl Fn(u64)) ->
     let location = emporium_inventory::ensure_location(&txn, "main", "Main warehouse").await?;
     txn.commit().await?;
     for chunk in (0..count).collect::<Vec<_>>().chunks(1_000) {
-        let txn = writer.begin().await?;
+        let mut txn = writer.begin().await?;
         for &n in chunk {
             let (adjective, noun) = (ADJECTIVES[n % ADJECTIVES.len()], NOUNS[(n / 7) % NOUNS.len()]);
             let input = catalog::NewProduct {
@@ -252,6 +255,8 @@ pub async fn generated(writer: &Writer, count: usize, progress: impl Fn(u64)) ->
                 images: Vec::new(),
             };
             let change = catalog::create_product(&txn, input).await?;
+            txn.emit(catalog::ProductEvent::of(change.kind, &change.id));
+            let mut moved = Vec::new();
             if let Some(product) = catalog::get_product(&txn, &change.id).await? {
                 for variant in product.variants.iter().step_by(2) {
                     let restock = emporium_inventory::Adjustment {
@@ -263,9 +268,10 @@ pub async fn generated(writer: &Writer, count: usize, progress: impl Fn(u64)) ->
                         actor: None,
                         reference: None,
                     };
-                    emporium_inventory::adjust(&txn, &restock).await?;
+                    moved.push((variant.sku.clone(), emporium_inventory::adjust(&txn, &restock).await?.moved));
                 }
             }
+            emporium_inventory::record_change(&mut txn, [], &moved, &[]).await?;
             report.products += 1;
         }
         txn.commit().await?;

@@ -21,9 +21,9 @@ pub use reservations::{
     expire_due, held_units, release, reserve, settle_backorder,
 };
 pub use stock::{
-    Adjusted, Adjustment, Backorder, Level, LowStock, MAX_DELTA, MAX_LOW_STOCK, Movement, Reason, ReorderCrossing,
-    StockSummary, UNLIMITED_BACKORDER, adjust, available, backorder, low_stock, movements, set_backorder, set_reorder,
-    sold_from, sold_under, stock, variants_at,
+    Adjusted, Adjustment, Backorder, Level, LowStock, MAX_DELTA, MAX_LOW_STOCK, Moved, Movement, Reason,
+    ReorderCrossing, StockSummary, UNLIMITED_BACKORDER, adjust, available, backorder, low_stock, movements,
+    set_backorder, set_reorder, sold_from, sold_under, stock, variants_at,
 };
 
 use emporium_core::{DomainError, ErrorCode, ErrorKind, ValidationErrors};

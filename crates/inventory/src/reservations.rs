@@ -21,7 +21,7 @@ use emporium_core::id;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value};
 
 use crate::InventoryError;
-use crate::stock::ReorderCrossing;
+use crate::stock::{Moved, ReorderCrossing};
 
 /// Most lines one reservation may hold.
 pub const MAX_LINES: usize = 250;
@@ -59,6 +59,8 @@ pub struct Reservation {
 pub struct Settled {
     pub lines: Vec<ReservedLine>,
     pub backorders: Vec<Backordered>,
+    /// The levels a commit took units out of, as it left them (none for a release).
+    pub moved: Vec<Moved>,
 }
 
 impl Settled {
@@ -76,6 +78,7 @@ impl Settled {
     fn extend(&mut self, other: Settled) {
         self.lines.extend(other.lines);
         self.backorders.extend(other.backorders);
+        self.moved.extend(other.moved);
     }
 }
 
@@ -305,7 +308,7 @@ async fn settled_of<C: ConnectionTrait>(db: &C, reservation_id: &str) -> Result<
             Ok(Backordered { variant_id: row.try_get("", "variant_id")?, quantity: row.try_get("", "quantity")? })
         })
         .collect::<Result<Vec<_>, DbErr>>()?;
-    Ok(Settled { lines: lines_of(db, reservation_id).await?, backorders })
+    Ok(Settled { lines: lines_of(db, reservation_id).await?, backorders, moved: Vec::new() })
 }
 
 async fn lines_of<C: ConnectionTrait>(db: &C, reservation_id: &str) -> Result<Vec<ReservedLine>, DbErr> {
@@ -353,8 +356,8 @@ pub async fn commit<C: ConnectionTrait>(
     if !finish(db, reservation_id, "committed").await? {
         return Err(InventoryError::ReservationNotActive);
     }
-    let settled = settled_of(db, reservation_id).await?;
-    sell(db, &settled, reference, actor).await?;
+    let mut settled = settled_of(db, reservation_id).await?;
+    settled.moved = sell(db, &settled, reference, actor).await?;
     Ok(settled)
 }
 
@@ -369,19 +372,20 @@ pub async fn commit_held<C: ConnectionTrait>(
     if !finish(db, &reservation.id, "committed").await? {
         return Err(InventoryError::ReservationNotActive);
     }
-    let settled = Settled { lines: reservation.lines.clone(), backorders: reservation.backorders.clone() };
-    sell(db, &settled, reference, actor).await?;
+    let mut settled =
+        Settled { lines: reservation.lines.clone(), backorders: reservation.backorders.clone(), moved: Vec::new() };
+    settled.moved = sell(db, &settled, reference, actor).await?;
     Ok(settled)
 }
 
 /// Takes the units of committed lines out of stock, with their `sale` movements (one
-/// statement for all of them).
+/// statement for all of them); the levels as it left them.
 async fn sell<C: ConnectionTrait>(
     db: &C,
     settled: &Settled,
     reference: &str,
     actor: Option<&str>,
-) -> Result<(), InventoryError> {
+) -> Result<Vec<Moved>, InventoryError> {
     let backend = db.get_database_backend();
     let at = now();
     let mut movements = String::from(
@@ -389,12 +393,14 @@ async fn sell<C: ConnectionTrait>(
          note, created_at) VALUES ",
     );
     let mut values: Vec<sea_orm::Value> = Vec::with_capacity(settled.lines.len() * 8);
+    let mut moved = Vec::with_capacity(settled.lines.len());
     for (i, line) in settled.lines.iter().enumerate() {
         let after = db
             .query_one_raw(statement(
                 backend,
                 "UPDATE stock_levels SET on_hand = on_hand - ?, reserved = reserved - ?, updated_at = ? \
-                 WHERE variant_id = ? AND location_id = ? AND reserved >= ? RETURNING on_hand",
+                 WHERE variant_id = ? AND location_id = ? AND reserved >= ? RETURNING on_hand, reserved, \
+                 (SELECT code FROM locations WHERE locations.id = stock_levels.location_id) AS location",
                 [
                     line.quantity.into(),
                     line.quantity.into(),
@@ -409,6 +415,12 @@ async fn sell<C: ConnectionTrait>(
             // invariant, and the whole commit rolls back.
             .ok_or(InventoryError::ReservationNotActive)?;
         let on_hand_after: i64 = after.try_get("", "on_hand")?;
+        moved.push(Moved {
+            variant_id: line.variant_id.clone(),
+            location: after.try_get("", "location")?,
+            on_hand: on_hand_after,
+            available: on_hand_after - after.try_get::<i64>("", "reserved")?,
+        });
         movements.push_str(if i == 0 {
             "(?, ?, ?, ?, 'sale', ?, ?, ?, NULL, ?)"
         } else {
@@ -428,7 +440,7 @@ async fn sell<C: ConnectionTrait>(
     if !settled.lines.is_empty() {
         db.execute_raw(statement(backend, &movements, values)).await?;
     }
-    Ok(())
+    Ok(moved)
 }
 
 /// Gives units back in the order `reserve` takes them (per variant by id: its levels by

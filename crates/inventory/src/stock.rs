@@ -102,6 +102,17 @@ pub struct Movement {
     pub created_at: DateTime<Utc>,
 }
 
+/// A level as a movement left it: what `inventory.changed` tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    pub variant_id: String,
+    /// The location's code.
+    pub location: String,
+    pub on_hand: i64,
+    /// On hand less reserved, at this location.
+    pub available: i64,
+}
+
 /// A level whose available units fell to or under its reorder point with one change (they
 /// were above it before): the moment a `stock.low` event is due. Reported once per crossing;
 /// a level that stays under its point does not cross again until restocked above it.
@@ -138,6 +149,8 @@ impl ReorderCrossing {
 pub struct Adjusted {
     pub movement: Movement,
     pub crossed: Option<ReorderCrossing>,
+    /// The level after it.
+    pub moved: Moved,
 }
 
 /// Adds (or, with a negative delta, removes) units of a variant at a location and appends the
@@ -161,7 +174,8 @@ pub async fn adjust<C: ConnectionTrait>(db: &C, adjustment: &Adjustment) -> Resu
             backend,
             "UPDATE stock_levels SET on_hand = on_hand + ?, updated_at = ? \
              WHERE variant_id = ? AND location_id = ? AND on_hand + ? >= reserved AND on_hand + ? >= 0 \
-             RETURNING on_hand, reserved, reorder_point",
+             RETURNING on_hand, reserved, reorder_point, \
+             (SELECT code FROM locations WHERE locations.id = stock_levels.location_id) AS location",
             [delta.into(), at.into(), variant.into(), location.into(), delta.into(), delta.into()],
         ))
         .await?;
@@ -192,12 +206,13 @@ pub async fn adjust<C: ConnectionTrait>(db: &C, adjustment: &Adjustment) -> Resu
         ],
     ))
     .await?;
-    let code = db
-        .query_one_raw(statement(backend, "SELECT code FROM locations WHERE id = ?", [location.into()]))
-        .await?
-        .map(|row| row.try_get::<String>("", "code"))
-        .transpose()?
-        .unwrap_or_default();
+    let code: String = after.try_get("", "location")?;
+    let moved = Moved {
+        variant_id: variant.to_owned(),
+        location: code.clone(),
+        on_hand: on_hand_after,
+        available: on_hand_after - reserved,
+    };
     let movement = Movement {
         id: movement_id,
         variant_id: variant.to_owned(),
@@ -210,7 +225,7 @@ pub async fn adjust<C: ConnectionTrait>(db: &C, adjustment: &Adjustment) -> Resu
         note: adjustment.note.clone(),
         created_at: at,
     };
-    Ok(Adjusted { movement, crossed })
+    Ok(Adjusted { movement, crossed, moved })
 }
 
 async fn level_available<C: ConnectionTrait>(db: &C, variant: &str, location: &str) -> Result<i64, DbErr> {

@@ -47,15 +47,24 @@ fn span(hold: std::time::Duration) -> Duration {
 pub struct StockChange {
     /// Variants whose availability changed.
     pub variant_ids: Vec<String>,
+    /// Levels a movement changed, with the SKU.
+    pub moved: Vec<(String, inventory::Moved)>,
     /// Levels that went to or under their reorder point, with the SKU.
     pub crossings: Vec<(String, ReorderCrossing)>,
 }
 
 impl StockChange {
-    /// Notes the change on the unit of work that makes it: stale availability, `stock.low`.
+    /// Notes the change on the unit of work that makes it: stale availability,
+    /// `inventory.changed`, `stock.low`.
     pub(crate) async fn record(&self, work: &mut UnitOfWork) -> Result<(), OrderError> {
-        inventory::record_change(work, self.variant_ids.iter().map(String::as_str), &self.crossings).await?;
+        inventory::record_change(work, self.variant_ids.iter().map(String::as_str), &self.moved, &self.crossings)
+            .await?;
         Ok(())
+    }
+
+    /// Notes levels a movement changed; `sku_of` names each one's variant.
+    pub(crate) fn moved(&mut self, moved: Vec<inventory::Moved>, sku_of: impl Fn(&str) -> Option<String>) {
+        self.moved.extend(moved.into_iter().filter_map(|m| Some((sku_of(&m.variant_id)?, m))));
     }
 }
 
@@ -488,8 +497,10 @@ async fn place_in(
         return Err(OrderError::CheckoutInProgress);
     }
     let mut backordered = taken.reservation.backorders.clone();
+    let sku_of = |variant_id: &str| view.items.iter().find(|i| i.variant_id == variant_id).map(|i| i.sku.clone());
+    let mut change = StockChange::default();
     match inventory::commit_held(txn, &taken.reservation, &order_id, None).await {
-        Ok(_) => {}
+        Ok(settled) => change.moved(settled.moved, sku_of),
         Err(InventoryError::ReservationNotActive) => {
             // The hold ran out while the provider answered: take the stock again, now.
             let lines: Vec<(String, i64)> = view.items.iter().map(|i| (i.variant_id.clone(), i.quantity)).collect();
@@ -498,16 +509,15 @@ async fn place_in(
                 Err(InventoryError::OutOfStock { variant_ids }) => return Err(out_of_stock(view, &variant_ids)),
                 Err(other) => return Err(other.into()),
             };
-            inventory::commit_held(txn, &again, &order_id, None).await?;
+            let settled = inventory::commit_held(txn, &again, &order_id, None).await?;
             backordered = again.backorders.clone();
-            let change = StockChange {
-                variant_ids: lines.into_iter().map(|(v, _)| v).collect(),
-                crossings: crossings_of(view, &again.crossed),
-            };
-            change.record(txn).await?;
+            change.variant_ids = lines.into_iter().map(|(v, _)| v).collect();
+            change.crossings = crossings_of(view, &again.crossed);
+            change.moved(settled.moved, sku_of);
         }
         Err(other) => return Err(other.into()),
     }
+    change.record(txn).await?;
     if let Some(key) = carts::customer_key(&view.cart).or_else(|| Some(taken.email.to_lowercase())) {
         for discount in &view.applied {
             if !setup::count_use(txn, discount, &key).await? {

@@ -14,6 +14,7 @@ use super::helpers::{
 use super::reads::{decode_pairs, find_row, to_json};
 use crate::entity::{products, variants};
 use crate::error::CatalogError;
+use crate::events::ChangeKind;
 use crate::model::*;
 use crate::validate::{self, CheckedVariant, VariantDraft};
 
@@ -117,7 +118,7 @@ pub async fn create_product<C: ConnectionTrait>(db: &C, input: NewProduct) -> Re
         insert_variant(db, &product_id, variant, position as i32).await?;
     }
     refresh_derived(db, &product_id).await?;
-    Ok(ProductChange { id: product_id, slugs: vec![slug.into_string()] })
+    Ok(ProductChange { id: product_id, slugs: vec![slug.into_string()], kind: ChangeKind::Created })
 }
 
 /// Applies a merge patch to a product's own fields.
@@ -129,7 +130,7 @@ pub async fn patch_product<C: ConnectionTrait>(
     use emporium_core::Patch;
     let row = find_row(db, id_or_slug).await?.ok_or(CatalogError::ProductNotFound)?;
     let mut errors = ValidationErrors::new();
-    let mut change = ProductChange { id: row.id.clone(), slugs: vec![row.slug.clone()] };
+    let mut change = ProductChange { id: row.id.clone(), slugs: vec![row.slug.clone()], kind: ChangeKind::Updated };
     let mut update =
         products::ActiveModel { id: sea_orm::ActiveValue::Unchanged(row.id.clone()), ..Default::default() };
 
@@ -236,5 +237,5 @@ pub async fn delete_product<C: ConnectionTrait>(db: &C, id_or_slug: &str) -> Res
         .filter(variants::Column::DeletedAt.is_null())
         .exec(db)
         .await?;
-    Ok(ProductChange { id: row.id, slugs: vec![row.slug] })
+    Ok(ProductChange { id: row.id, slugs: vec![row.slug], kind: ChangeKind::Deleted })
 }

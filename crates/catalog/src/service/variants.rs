@@ -9,6 +9,7 @@ use super::helpers::{ensure_sku_free, insert_prices, insert_variant, live_varian
 use super::reads::{decode_pairs, encode_pairs, find_row, lock_product};
 use crate::entity::{variant_prices, variants};
 use crate::error::CatalogError;
+use crate::events::ChangeKind;
 use crate::model::*;
 use crate::validate;
 
@@ -40,7 +41,7 @@ pub async fn add_variant<C: ConnectionTrait>(
     let position = live.iter().map(|v| v.position).max().map_or(0, |p| p + 1);
     let variant_id = insert_variant(db, &row.id, &checked, position).await?;
     refresh_derived(db, &row.id).await?;
-    Ok((ProductChange { id: row.id, slugs: vec![row.slug] }, variant_id))
+    Ok((ProductChange { id: row.id, slugs: vec![row.slug], kind: ChangeKind::Updated }, variant_id))
 }
 
 /// Applies a merge patch to one variant.
@@ -118,7 +119,7 @@ pub async fn patch_variant<C: ConnectionTrait>(
         insert_prices(db, &current.id, &prices).await?;
     }
     refresh_derived(db, &row.id).await?;
-    Ok(ProductChange { id: row.id, slugs: vec![row.slug] })
+    Ok(ProductChange { id: row.id, slugs: vec![row.slug], kind: ChangeKind::Updated })
 }
 
 /// Deletes a variant; its SKU becomes free. A product keeps at least one variant.
@@ -143,5 +144,5 @@ pub async fn delete_variant<C: ConnectionTrait>(
         .exec(db)
         .await?;
     refresh_derived(db, &row.id).await?;
-    Ok(ProductChange { id: row.id, slugs: vec![row.slug] })
+    Ok(ProductChange { id: row.id, slugs: vec![row.slug], kind: ChangeKind::Updated })
 }

@@ -22,6 +22,9 @@ pub struct EventDto {
     #[serde(rename = "type")]
     #[schema(example = "stock.low")]
     pub kind: String,
+    /// Its place in commit order: integrators order by it (ids are not ordered).
+    #[schema(example = 42)]
+    pub sequence: i64,
     pub created_at: DateTime<Utc>,
     /// What the event concerns: `{"sku": ...}`, `{"product_id": ...}`, `{"order_id": ...}`.
     #[schema(value_type = Object)]
@@ -79,7 +82,7 @@ pub async fn list_events(
     let next_cursor = if found.len() as u64 == limit.get() { found.last().map(|e| e.id.clone()) } else { None };
     let data = found
         .into_iter()
-        .map(|e| EventDto { id: e.id, kind: e.kind, created_at: e.created_at, data: e.data })
+        .map(|e| EventDto { id: e.id, kind: e.kind, sequence: e.sequence, created_at: e.created_at, data: e.data })
         .collect();
     Ok(Json(EventPage { data, next_cursor }))
 }

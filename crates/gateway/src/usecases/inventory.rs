@@ -241,7 +241,8 @@ pub async fn adjust(
     let adjusted = inventory::adjust(write.txn(), &adjustment).await?;
     let crossings: Vec<(String, inventory::ReorderCrossing)> =
         adjusted.crossed.iter().map(|crossing| (variant.sku.clone(), crossing.clone())).collect();
-    inventory::record_change(write.work(), [variant.variant_id.as_str()], &crossings).await?;
+    let moved = [(variant.sku.clone(), adjusted.moved)];
+    inventory::record_change(write.work(), [variant.variant_id.as_str()], &moved, &crossings).await?;
     let movement = movement_dto(adjusted.movement, &variant.sku);
     let answer = Answer::of(StatusCode::CREATED, &movement)?;
     let answer = write.commit_answering(idempotency, answer).await?;

@@ -65,7 +65,9 @@ pub async fn cancel(
             actor: actor.0.clone(),
             reference: Some(order_id.to_owned()),
         };
-        inventory::adjust(&txn, &back).await?;
+        let adjusted = inventory::adjust(&txn, &back).await?;
+        let sku = order.lines.iter().find(|l| l.variant_id == variant_id).map(|l| l.sku.clone());
+        change.moved(vec![adjusted.moved], |_| sku.clone());
         change.variant_ids.push(variant_id);
     }
     for line in order.lines.iter().filter(|l| l.backordered > 0) {

@@ -58,8 +58,9 @@ pub async fn fulfil(
         let from_stock = line.quantity - line.backordered;
         let owed = (line.fulfilled_quantity + units - from_stock).clamp(0, *units);
         if owed > 0 {
-            take_owed(&txn, order_id, line, owed).await?;
+            let moved = take_owed(&txn, order_id, line, owed).await?;
             change.variant_ids.push(line.variant_id.clone());
+            change.moved(moved, |_| Some(line.sku.clone()));
         }
         let shipped = txn
             .execute_raw(statement(
@@ -171,7 +172,7 @@ async fn take_owed(
     order_id: &str,
     line: &orders::OrderLine,
     units: i64,
-) -> Result<(), OrderError> {
+) -> Result<Vec<inventory::Moved>, OrderError> {
     let held = inventory::reserve(txn, &[(line.variant_id.clone(), units)], Duration::minutes(1), Some(order_id)).await;
     let held = match held {
         Ok(held) if held.backorders.is_empty() => held,
@@ -180,9 +181,9 @@ async fn take_owed(
         }
         Err(other) => return Err(other.into()),
     };
-    inventory::commit(txn, &held.id, order_id, None).await?;
+    let settled = inventory::commit(txn, &held.id, order_id, None).await?;
     if !inventory::settle_backorder(txn, &line.variant_id, units).await? {
         return Err(OrderError::OutOfStock { skus: vec![line.sku.clone()] });
     }
-    Ok(())
+    Ok(settled.moved)
 }

@@ -141,8 +141,9 @@ pub async fn receive_return(
                 actor: actor.0.clone(),
                 reference: Some(return_id.to_owned()),
             };
-            inventory::adjust(&txn, &back).await?;
+            let adjusted = inventory::adjust(&txn, &back).await?;
             change.variant_ids.push(line.variant_id.clone());
+            change.moved(vec![adjusted.moved], |_| Some(sku.clone()));
         }
     }
     append_history(&txn, &order_id, None, Some("return_received"), actor.0.as_deref(), None).await?;

@@ -88,8 +88,13 @@ pub async fn register(
 ) -> Result<(CustomerDto, Answer), ApiError> {
     let (new, password) = input.check()?;
     let hash = hashing(state, move || password.hash()).await??;
-    let txn = state.writer.begin().await?;
-    let customer = CustomerDto::from(accounts::register_customer(&txn, &new, &hash).await?);
+    let mut txn = state.writer.begin().await?;
+    let customer = accounts::register_customer(&txn, &new, &hash).await?;
+    txn.emit(accounts::CustomerEvent::Created {
+        customer_id: customer.id.clone(),
+        email: customer.email.as_str().to_owned(),
+    });
+    let customer = CustomerDto::from(customer);
     let answer = Answer::of(StatusCode::CREATED, &customer)?;
     idempotency.record(&txn, &answer).await?;
     txn.commit().await?;

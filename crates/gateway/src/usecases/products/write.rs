@@ -24,7 +24,7 @@ use super::build_docs;
 /// ```
 pub struct Write {
     work: UnitOfWork,
-    /// Products changed, each given a `product.updated` event.
+    /// Products changed, each given one event.
     products: Vec<String>,
 }
 
@@ -68,12 +68,12 @@ impl Write {
     }
 
     /// Notes a changed product: its id and slugs are invalidated once committed, and it gets
-    /// one `product.updated` event.
+    /// one event (`product.created`, `product.updated` or `product.deleted`).
     pub fn touch(&mut self, change: &catalog::ProductChange) {
         self.work.touch_all(change.keys());
         if !self.products.contains(&change.id) {
             self.products.push(change.id.clone());
-            self.work.emit(catalog::ProductEvent::Updated { product_id: change.id.clone() });
+            self.work.emit(catalog::ProductEvent::of(change.kind, &change.id));
         }
     }
 
