@@ -22,6 +22,7 @@ mod m0011_fulfilment;
 mod m0012_review_fixes;
 mod m0013_write_path;
 mod m0014_event_sequence;
+mod m0015_webhooks;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_review_fixes::Migration),
             Box::new(m0013_write_path::Migration),
             Box::new(m0014_event_sequence::Migration),
+            Box::new(m0015_webhooks::Migration),
         ]
     }
 }

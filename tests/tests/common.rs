@@ -72,6 +72,10 @@ pub struct Options {
     pub request_timeout: Option<std::time::Duration>,
     /// `EMPORIUM_ACCESS_LOG=false`: only 5xx lines.
     pub quiet_access_log: bool,
+    /// `EMPORIUM_WEBHOOK_ALLOW_PRIVATE=true`: webhooks may reach the tests' loopback receivers.
+    pub webhooks_private: bool,
+    /// `EMPORIUM_WEBHOOK_RETRY_BASE`, when not the default.
+    pub webhook_retry_base: Option<f64>,
 }
 
 pub fn postgres_url() -> Option<String> {
@@ -214,6 +218,11 @@ impl TestServer {
         }
         if let Some(timeout) = options.request_timeout {
             config.request_timeout = timeout;
+        }
+        config.secret_key = Some(emporium_gateway::config::Secret::new("test-webhook-key-that-is-long-enough-0123"));
+        config.webhook_allow_private = options.webhooks_private;
+        if let Some(base) = options.webhook_retry_base {
+            config.webhook_retry_base = base;
         }
         config.access_log = !options.quiet_access_log;
         config.cors_origins = options.cors_origins.clone();

@@ -28,4 +28,5 @@ mod reservations;
 mod review;
 mod review_orders;
 mod search;
+mod webhooks;
 mod write_path;

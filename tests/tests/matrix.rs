@@ -151,6 +151,14 @@ fn table() -> Vec<(Method, &'static str, Rule)> {
         (Method::PATCH, "/v1/staff/{staff_id}", Rule::Staff(P::StaffManage)),
         (Method::POST, "/v1/api-keys", Rule::Staff(P::ApiKeysManage)),
         (Method::GET, "/v1/api-keys", Rule::Staff(P::ApiKeysManage)),
+        (Method::POST, "/v1/webhooks", Rule::Staff(P::WebhooksWrite)),
+        (Method::GET, "/v1/webhooks", Rule::Staff(P::WebhooksWrite)),
+        (Method::GET, "/v1/webhooks/{webhook_id}", Rule::Staff(P::WebhooksWrite)),
+        (Method::PATCH, "/v1/webhooks/{webhook_id}", Rule::Staff(P::WebhooksWrite)),
+        (Method::POST, "/v1/webhooks/{webhook_id}/rotate-secret", Rule::Staff(P::WebhooksWrite)),
+        (Method::GET, "/v1/webhooks/{webhook_id}/deliveries", Rule::Staff(P::WebhooksWrite)),
+        (Method::POST, "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry", Rule::Staff(P::WebhooksWrite)),
+        (Method::POST, "/v1/webhooks/{webhook_id}/replay", Rule::Staff(P::WebhooksWrite)),
         (Method::POST, "/v1/carts/{cart_id}/claim", Rule::Customer),
         (Method::DELETE, "/v1/carts/{cart_id}/discounts/{discount_code}", Rule::Public),
         (Method::DELETE, "/v1/carts/{cart_id}/items/{item_id}", Rule::Public),
@@ -161,6 +169,7 @@ fn table() -> Vec<(Method, &'static str, Rule)> {
         (Method::DELETE, "/v1/products/{id}", Rule::Staff(P::CatalogWrite)),
         (Method::DELETE, "/v1/customers/me/addresses/{address_id}", Rule::OwnedByA),
         (Method::DELETE, "/v1/api-keys/{key_id}", Rule::Staff(P::ApiKeysManage)),
+        (Method::DELETE, "/v1/webhooks/{webhook_id}", Rule::Staff(P::WebhooksWrite)),
     ]
 }
 
@@ -204,6 +213,9 @@ struct Targets {
     return_id: String,
     /// Its shipment.
     fulfillment: String,
+    /// A webhook subscription, with one delivery.
+    webhook: String,
+    delivery: String,
 }
 
 /// The callers, their credentials (in the same order), and each caller's own targets: a
@@ -334,7 +346,34 @@ async fn fixtures(server: &TestServer) -> anyhow::Result<(Vec<Caller>, Vec<Optio
             customer: customer_a.clone(),
             staff: staff.str("id")?.to_owned(),
             key,
+            webhook: String::new(),
+            delivery: String::new(),
         });
+    }
+    // A subscription per caller, each with the delivery of one event (a receiver that is not
+    // there: attempts fail, which the log shows).
+    for target in &mut targets {
+        let hook = server
+            .post(
+                "/v1/webhooks",
+                Some(&admin),
+                json!({"url": "http://127.0.0.1:9/hook", "events": ["product.created"]}),
+            )
+            .await?;
+        anyhow::ensure!(hook.status == StatusCode::CREATED, "{}", hook.body);
+        target.webhook = hook.str("id")?.to_owned();
+    }
+    server.create_product(&admin, tee("Matrix hook", "MXH")).await?;
+    for target in &mut targets {
+        for _ in 0..300 {
+            let log = server.get_as(&format!("/v1/webhooks/{}/deliveries", target.webhook), &admin).await?;
+            if let Some(id) = log.body["data"][0]["id"].as_str() {
+                target.delivery = id.to_owned();
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        anyhow::ensure!(!target.delivery.is_empty(), "no delivery for {}", target.webhook);
     }
     Ok((callers, tokens, targets))
 }
@@ -347,7 +386,8 @@ async fn every_route_answers_every_kind_of_caller_as_the_contract_says() -> Test
         customer: NonZeroU32::new(1_000_000),
         api_key: NonZeroU32::new(1_000_000),
     };
-    let server = TestServer::start_with(Options { rate_limits: limits, ..Options::default() }).await?;
+    let server =
+        TestServer::start_with(Options { rate_limits: limits, webhooks_private: true, ..Options::default() }).await?;
     let (callers, tokens, targets) = fixtures(&server).await?;
 
     let mut failures = Vec::new();
@@ -371,6 +411,8 @@ async fn every_route_answers_every_kind_of_caller_as_the_contract_says() -> Test
                 .replace("{order_id}", &t.order)
                 .replace("{return_id}", &t.return_id)
                 .replace("{fulfillment_id}", &t.fulfillment)
+                .replace("{webhook_id}", &t.webhook)
+                .replace("{delivery_id}", &t.delivery)
                 .replace("{currency}", "EUR")
                 .replace("{id}", if template.starts_with("/v1/categories") { &t.category } else { &t.product });
             let body = matches!(method, Method::POST | Method::PATCH | Method::PUT).then(|| json!({}));
@@ -623,7 +665,7 @@ fn graphql_table() -> Vec<(&'static str, &'static str, Rule)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_graphql_root_field_answers_every_kind_of_caller_as_the_contract_says() -> TestResult {
-    let server = TestServer::start().await?;
+    let server = TestServer::start_with(Options { webhooks_private: true, ..Options::default() }).await?;
 
     // The table names every root field of the schema, and nothing else.
     let introspection = server

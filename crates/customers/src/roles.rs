@@ -16,6 +16,8 @@ pub enum Permission {
     DiscountsWrite,
     /// Change shipping zones, tax rates and currency settings.
     SettingsWrite,
+    /// Create, change and read webhook subscriptions and their deliveries.
+    WebhooksWrite,
     /// Create and change staff accounts (admins only; never an API key scope).
     StaffManage,
     /// Create, list and revoke API keys (admins only; never an API key scope).
@@ -24,7 +26,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 13] = [
         Self::CatalogRead,
         Self::CatalogWrite,
         Self::InventoryRead,
@@ -35,12 +37,13 @@ impl Permission {
         Self::EventsRead,
         Self::DiscountsWrite,
         Self::SettingsWrite,
+        Self::WebhooksWrite,
         Self::StaffManage,
         Self::ApiKeysManage,
     ];
 
     /// The permissions an API key may hold, by their scope names.
-    pub const SCOPES: [Permission; 10] = [
+    pub const SCOPES: [Permission; 11] = [
         Self::CatalogRead,
         Self::CatalogWrite,
         Self::InventoryRead,
@@ -51,6 +54,7 @@ impl Permission {
         Self::EventsRead,
         Self::DiscountsWrite,
         Self::SettingsWrite,
+        Self::WebhooksWrite,
     ];
 
     /// The name, e.g. `catalog:write`.
@@ -66,6 +70,7 @@ impl Permission {
             Self::EventsRead => "events:read",
             Self::DiscountsWrite => "discounts:write",
             Self::SettingsWrite => "settings:write",
+            Self::WebhooksWrite => "webhooks:write",
             Self::StaffManage => "staff:manage",
             Self::ApiKeysManage => "api_keys:manage",
         }

@@ -64,10 +64,13 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let test_payments = Arc::new(emporium_payments::TestProvider::default());
     let payments = emporium_payments::Providers::builtin(Arc::clone(&test_payments));
     let cache = Arc::new(ProductCache::new(store, metrics.cache.clone()));
+    let webhooks_wake = Arc::new(tokio::sync::Notify::new());
+    let keyring = crate::infra::webhooks::keyring(&config)?;
     let applied = crate::infra::cache::sync::ApplyHere {
         db: database.clone(),
         cache: Arc::clone(&cache),
         search: Arc::clone(&search),
+        webhooks: Arc::clone(&webhooks_wake),
     };
     let state = AppState::new(Shared {
         writer: emporium_core::uow::Writer::new(database.clone(), Arc::new(applied)),
@@ -84,6 +87,9 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         config,
         payments,
         test_payments,
+        keyring,
+        clock: crate::infra::clock::Clock::default(),
+        webhooks_wake,
     });
     let mut background = Background::new();
     let housekeeping = state.clone();
@@ -98,6 +104,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     background.spawn("cache sync", move |shutdown| crate::infra::cache::sync::run(db, cache, retention, shutdown));
     let (db, search) = (state.db.clone(), Arc::clone(&state.search));
     background.spawn("search sync", move |shutdown| crate::infra::search::run(db, search, shutdown));
+    let webhooks = state.clone();
+    background.spawn("webhooks", |shutdown| crate::infra::webhooks::run(webhooks, shutdown));
     Ok(App { router: with_cors(router(state.clone()), &state.config.cors_origins), state, background })
 }
 

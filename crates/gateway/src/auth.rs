@@ -220,6 +220,8 @@ pub mod caps {
         DiscountsWrite => DiscountsWrite;
         /// Change shipping zones, tax rates and currency settings.
         SettingsWrite => SettingsWrite;
+        /// Manage webhook subscriptions and read their deliveries.
+        WebhooksWrite => WebhooksWrite;
         /// Create and change staff accounts.
         StaffManage => StaffManage;
         /// Create, list and revoke API keys.

@@ -87,6 +87,19 @@ pub struct Config {
     /// `EMPORIUM_ACCESS_LOG`: one `info` line per request (`true`, the default); `false` keeps
     /// only the lines of answers of 500 and up.
     pub access_log: bool,
+    /// `EMPORIUM_SECRET_KEY` (32 characters or more): the key webhook secrets derive from. Kept
+    /// out of the database, so a dump of it cannot sign. Unset, the key in
+    /// `EMPORIUM_SECRET_KEY_FILE` is used, and made when missing; instances that share a
+    /// database must share the key.
+    pub secret_key: Option<Secret>,
+    /// `EMPORIUM_SECRET_KEY_FILE`: where the key is kept when `EMPORIUM_SECRET_KEY` is unset.
+    pub secret_key_file: std::path::PathBuf,
+    /// `EMPORIUM_WEBHOOK_ALLOW_PRIVATE`: allow `http` and private, loopback and link-local
+    /// webhook targets (tests, on-premise receivers). Off by default.
+    pub webhook_allow_private: bool,
+    /// `EMPORIUM_WEBHOOK_RETRY_BASE`: seconds of the first retry's gap; scales the whole retry
+    /// schedule (three days at the default 30).
+    pub webhook_retry_base: f64,
 }
 
 /// A configuration variable with a bad value.
@@ -128,6 +141,10 @@ impl Default for Config {
             log_filter: "info".to_owned(),
             log_format: LogFormat::Text,
             access_log: true,
+            secret_key: None,
+            secret_key_file: std::path::PathBuf::from("emporium.key"),
+            webhook_allow_private: false,
+            webhook_retry_base: emporium_webhooks::Schedule::DEFAULT_BASE_SECONDS,
         }
     }
 }
@@ -244,6 +261,41 @@ impl Config {
                     return Err(ConfigError {
                         variable: "EMPORIUM_ACCESS_LOG",
                         problem: "must be true or false".to_owned(),
+                    });
+                }
+            };
+        }
+        if let Some(v) = get("EMPORIUM_SECRET_KEY") {
+            if v.len() < 32 {
+                return Err(ConfigError {
+                    variable: "EMPORIUM_SECRET_KEY",
+                    problem: "must be at least 32 characters".to_owned(),
+                });
+            }
+            config.secret_key = Some(Secret::new(v));
+        }
+        if let Some(v) = get("EMPORIUM_SECRET_KEY_FILE") {
+            config.secret_key_file = v.into();
+        }
+        if let Some(v) = get("EMPORIUM_WEBHOOK_ALLOW_PRIVATE") {
+            config.webhook_allow_private = match v.trim() {
+                "true" | "1" | "on" => true,
+                "false" | "0" | "off" => false,
+                _ => {
+                    return Err(ConfigError {
+                        variable: "EMPORIUM_WEBHOOK_ALLOW_PRIVATE",
+                        problem: "must be true or false".to_owned(),
+                    });
+                }
+            };
+        }
+        if let Some(v) = get("EMPORIUM_WEBHOOK_RETRY_BASE") {
+            config.webhook_retry_base = match v.trim().parse::<f64>() {
+                Ok(base) if (0.001..=3600.0).contains(&base) => base,
+                _ => {
+                    return Err(ConfigError {
+                        variable: "EMPORIUM_WEBHOOK_RETRY_BASE",
+                        problem: "must be a number of seconds from 0.001 to 3600".to_owned(),
                     });
                 }
             };

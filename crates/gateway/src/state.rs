@@ -43,6 +43,12 @@ pub struct Shared {
     pub payments: emporium_payments::Providers,
     /// The built-in `test` provider (also among `payments`), for tests that check its calls.
     pub test_payments: Arc<emporium_payments::TestProvider>,
+    /// The key webhook secrets derive from.
+    pub keyring: emporium_webhooks::Keyring,
+    /// The time the webhook worker goes by (tests move it forward).
+    pub clock: crate::infra::clock::Clock,
+    /// Wakes the webhook worker when this instance commits a write.
+    pub webhooks_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {

@@ -25,6 +25,12 @@ pub struct Metrics {
     pool: IntGaugeVec,
     /// Product-cache lookups.
     pub cache: CacheCounters,
+    /// Webhook attempts made by this instance, by how they left the delivery.
+    webhook_attempts: IntCounterVec,
+    /// Webhook deliveries in the database, by status (shared by every instance).
+    webhook_deliveries: IntGaugeVec,
+    /// Seconds since the oldest pending webhook delivery was queued.
+    webhook_oldest_pending: prometheus::Gauge,
 }
 
 /// Hit and miss counters of the product cache, resolved once.
@@ -59,6 +65,22 @@ impl Metrics {
             Opts::new("cache_lookups_total", "Cache lookups: product documents and catalog-wide entries"),
             &["entry", "result"],
         )?;
+        let webhook_attempts = IntCounterVec::new(
+            Opts::new(
+                "webhook_attempts_total",
+                "Webhook delivery attempts by this instance, by the delivery's status after them",
+            ),
+            &["outcome"],
+        )?;
+        let webhook_deliveries =
+            IntGaugeVec::new(Opts::new("webhook_deliveries", "Webhook deliveries by status"), &["status"])?;
+        let webhook_oldest_pending = prometheus::Gauge::new(
+            "webhook_oldest_pending_seconds",
+            "Seconds since the oldest pending webhook delivery was queued",
+        )?;
+        registry.register(Box::new(webhook_attempts.clone()))?;
+        registry.register(Box::new(webhook_deliveries.clone()))?;
+        registry.register(Box::new(webhook_oldest_pending.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool.clone()))?;
@@ -71,7 +93,30 @@ impl Metrics {
             stock_hit: lookups.with_label_values(&["stock", "hit"]),
             stock_miss: lookups.with_label_values(&["stock", "miss"]),
         };
-        Ok(Self { registry, requests, latency, pool, cache })
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+            pool,
+            cache,
+            webhook_attempts,
+            webhook_deliveries,
+            webhook_oldest_pending,
+        })
+    }
+
+    /// Counts an attempt that left its delivery `delivered`, `pending` (to be tried again) or
+    /// `failed`.
+    pub fn webhook_outcome(&self, status: &str) {
+        self.webhook_attempts.with_label_values(&[status]).inc();
+    }
+
+    /// Sets the queue's figures.
+    pub fn webhook_queue(&self, queue: &emporium_webhooks::Queue) {
+        self.webhook_deliveries.with_label_values(&["pending"]).set(queue.pending);
+        self.webhook_deliveries.with_label_values(&["delivered"]).set(queue.delivered);
+        self.webhook_deliveries.with_label_values(&["failed"]).set(queue.failed);
+        self.webhook_oldest_pending.set(queue.oldest_pending_seconds);
     }
 
     fn observe(&self, route: &str, method: &str, status: &str, started: Instant) {
@@ -113,6 +158,8 @@ fn pool_sizes(db: &sea_orm::DatabaseConnection) -> (u32, usize) {
     security(())
 )]
 pub async fn serve_metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let queue = emporium_webhooks::queue_stats(&state.db, state.clock.now()).await?;
+    state.metrics.webhook_queue(&queue);
     let body = state.metrics.render(&state.db, state.config.db_max_connections).map_err(|e| ApiError::internal(&e))?;
     let mut response = body.into_response();
     response

@@ -13,6 +13,7 @@ pub mod products;
 pub mod search;
 pub mod selling;
 pub mod staff;
+pub mod webhooks;
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -35,6 +36,7 @@ use crate::state::AppState;
         (name = "customers", description = "Customer accounts, profiles and address books; the staff's customer search"),
         (name = "staff", description = "Staff accounts, roles and integrator API keys (admins)"),
         (name = "events", description = "The event feed: changes of orders, stock and products, in order"),
+        (name = "webhooks", description = "Subscriptions that push the event feed to integrators' URLs, signed, retried, logged"),
         (name = "health", description = "Liveness and readiness"),
     ),
     components(schemas(crate::error::Problem, products::SortParam, products::StatusParam)),
@@ -146,6 +148,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(staff::update_staff))
         .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
         .routes(routes!(api_keys::revoke_api_key))
+        .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
+        .routes(routes!(webhooks::get_webhook, webhooks::update_webhook, webhooks::delete_webhook))
+        .routes(routes!(webhooks::rotate_webhook_secret))
+        .routes(routes!(webhooks::list_webhook_deliveries))
+        .routes(routes!(webhooks::retry_webhook_delivery))
+        .routes(routes!(webhooks::replay_webhook))
 }
 
 /// The OpenAPI document as the server serves it.

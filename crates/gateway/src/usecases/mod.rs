@@ -8,3 +8,4 @@ pub mod inventory;
 pub mod orders;
 pub mod products;
 pub mod sessions;
+pub mod webhooks;

@@ -37,6 +37,8 @@ pub struct ApplyHere {
     pub db: DatabaseConnection,
     pub cache: Arc<ProductCache>,
     pub search: Arc<crate::infra::search::Search>,
+    /// The webhook worker, woken for the write's events.
+    pub webhooks: Arc<tokio::sync::Notify>,
 }
 
 impl AfterCommit for ApplyHere {
@@ -44,6 +46,7 @@ impl AfterCommit for ApplyHere {
         Box::pin(async move {
             self.cache.apply(position, keys).await;
             self.search.take_own(&self.db, position, keys).await;
+            self.webhooks.notify_one();
         })
     }
 }

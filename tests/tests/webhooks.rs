@@ -1,0 +1,358 @@
+//! Webhooks end to end, with a real HTTP receiver on loopback
+//! (`EMPORIUM_WEBHOOK_ALLOW_PRIVATE=true`): signed deliveries of the events a subscription
+//! hears, retries on a growing schedule (the server's clock moved forward, not slept through),
+//! failure and the subscription turned off after the whole schedule, manual retry, replay,
+//! rotation, and the refusals of bad input.
+
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode as AxumStatus};
+use hmac::{Hmac, Mac};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::common::{Options, TestResult, TestServer, tee};
+
+/// What the receiver got: the headers that matter and the body.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub event_id: String,
+    pub event_type: String,
+    pub signature: String,
+    pub body: String,
+}
+
+/// A webhook receiver on a random loopback port that answers `status` (200 unless changed).
+pub struct Receiver {
+    pub url: String,
+    pub got: Arc<Mutex<Vec<Received>>>,
+    pub status: Arc<AtomicU16>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    pub async fn start() -> anyhow::Result<Self> {
+        let got: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let status = Arc::new(AtomicU16::new(200));
+        let (keep, answer) = (Arc::clone(&got), Arc::clone(&status));
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+                let (keep, answer) = (Arc::clone(&keep), Arc::clone(&answer));
+                async move {
+                    let header =
+                        |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                    keep.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(Received {
+                        event_id: header("emporium-event-id"),
+                        event_type: header("emporium-event-type"),
+                        signature: header("emporium-signature"),
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                    });
+                    AxumStatus::from_u16(answer.load(Ordering::Relaxed)).unwrap_or(AxumStatus::OK)
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/hook", listener.local_addr()?);
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { url, got, status, task })
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Waits until `count` requests came (15 s at most); what came.
+    pub async fn wait_for(&self, count: usize) -> Vec<Received> {
+        for _ in 0..300 {
+            if self.received().len() >= count {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.received()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Whether `header` (`t=...,v1=...`) holds a signature of `body` under `secret`, made by the
+/// recipe API.md gives: hex HMAC-SHA256 of `<t>.<body>`.
+pub fn verifies(header: &str, secret: &str, body: &str) -> bool {
+    let Some(t) = header.split(',').find_map(|p| p.strip_prefix("t=")) else { return false };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else { return false };
+    mac.update(format!("{t}.{body}").as_bytes());
+    let expected: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    header.split(',').filter_map(|p| p.strip_prefix("v1=")).any(|v| v == expected)
+}
+
+fn private() -> Options {
+    Options { webhooks_private: true, ..Options::default() }
+}
+
+async fn deliveries(server: &TestServer, admin: &str, hook: &str) -> anyhow::Result<Vec<Value>> {
+    let page = server.get_as(&format!("/v1/webhooks/{hook}/deliveries"), admin).await?;
+    anyhow::ensure!(page.status == StatusCode::OK, "{}", page.body);
+    Ok(page.body["data"].as_array().cloned().unwrap_or_default())
+}
+
+/// Waits until the newest delivery's status and attempts are as given (15 s at most).
+async fn delivery_reaches(
+    server: &TestServer,
+    admin: &str,
+    hook: &str,
+    status: &str,
+    attempts: i64,
+) -> anyhow::Result<Value> {
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        if let Some(first) = deliveries(server, admin, hook).await?.first() {
+            if first["status"] == status && first["attempts"].as_i64() >= Some(attempts) {
+                return Ok(first.clone());
+            }
+            last = first.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("the delivery did not reach {status} after {attempts} attempts: {last}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_receives_the_events_it_hears_signed_and_logged() -> TestResult {
+    let server = TestServer::start_with(private()).await?;
+    let admin = server.admin_token().await?;
+    let receiver = Receiver::start().await?;
+    let created = server
+        .post(
+            "/v1/webhooks",
+            Some(&admin),
+            json!({"url": receiver.url, "events": ["product.created", "product.deleted"], "description": "ERP"}),
+        )
+        .await?;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let secret = created.str("secret")?.to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let hook = created.str("id")?.to_owned();
+    assert_eq!(created.body["events"], json!(["product.created", "product.deleted"]));
+    assert_eq!(created.body["active"], json!(true));
+    let shown = server.get_as(&format!("/v1/webhooks/{hook}"), &admin).await?;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(shown.body.get("secret").is_none(), "the secret is shown once: {}", shown.body);
+
+    let product = server.create_product(&admin, tee("Hooked Tee", "HKT")).await?;
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let body: Value = serde_json::from_str(&got[0].body)?;
+    assert_eq!(body["type"], "product.created");
+    assert_eq!(body["data"], json!({"product_id": product["id"]}));
+    assert!(body["sequence"].as_i64().is_some_and(|s| s > 0), "{body}");
+    assert!(body["created_at"].is_string() && body["id"].is_string(), "{body}");
+    assert_eq!(got[0].event_id, body["id"].as_str().unwrap_or_default());
+    assert_eq!(got[0].event_type, "product.created");
+    assert!(verifies(&got[0].signature, &secret, &got[0].body), "{} does not verify", got[0].signature);
+    assert!(!verifies(&got[0].signature, "whsec_another", &got[0].body));
+    let t: i64 =
+        got[0].signature.split(',').find_map(|p| p.strip_prefix("t=")).and_then(|t| t.parse().ok()).unwrap_or(0);
+    assert!((chrono::Utc::now().timestamp() - t).abs() < 300, "t is now: {t}");
+
+    let logged = delivery_reaches(&server, &admin, &hook, "delivered", 1).await?;
+    assert_eq!(
+        (logged["event_type"].as_str(), logged["last_status_code"].as_i64()),
+        (Some("product.created"), Some(200))
+    );
+    assert_eq!(logged["event_id"], body["id"]);
+
+    // Rotation: for 24 hours deliveries carry a signature under each secret.
+    let rotated = server.post(&format!("/v1/webhooks/{hook}/rotate-secret"), Some(&admin), json!({})).await?;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    let new_secret = rotated.str("secret")?.to_owned();
+    assert_ne!(new_secret, secret);
+    let id = product["id"].as_str().unwrap_or_default();
+    assert_eq!(server.delete(&format!("/v1/products/{id}"), Some(&admin)).await?.status, StatusCode::NO_CONTENT);
+    let got = receiver.wait_for(2).await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1].event_type, "product.deleted");
+    assert!(
+        verifies(&got[1].signature, &new_secret, &got[1].body) && verifies(&got[1].signature, &secret, &got[1].body)
+    );
+
+    // Only what it hears: stock changes reached nobody.
+    let sku_created = server.post("/v1/locations", Some(&admin), json!({"code": "main", "name": "Main"})).await?;
+    assert_eq!(sku_created.status, StatusCode::CREATED);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(receiver.received().len(), 2);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_receiver_is_retried_with_growing_gaps_then_failed_turned_off_retried_and_replayed() -> TestResult {
+    let server = TestServer::start_with(Options { webhook_retry_base: Some(1.0), ..private() }).await?;
+    let admin = server.admin_token().await?;
+    let receiver = Receiver::start().await?;
+    receiver.status.store(500, Ordering::Relaxed);
+    let created = server.post("/v1/webhooks", Some(&admin), json!({"url": receiver.url, "events": ["*"]})).await?;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let hook = created.str("id")?.to_owned();
+    server
+        .post(
+            "/v1/customers",
+            None,
+            json!({"email": "hook@example.com", "password": "a-long-password-1", "first_name": "H", "last_name": "K"}),
+        )
+        .await?;
+
+    // Each failure puts the next attempt further away: 1 s, 2 s, 4 s (±25%).
+    let mut gaps = Vec::new();
+    for attempt in 1..=3 {
+        let failed = delivery_reaches(&server, &admin, &hook, "pending", attempt).await?;
+        assert_eq!(
+            (failed["last_status_code"].as_i64(), failed["attempts"].as_i64()),
+            (Some(500), Some(attempt)),
+            "{failed}"
+        );
+        let next: chrono::DateTime<chrono::Utc> = serde_json::from_value(failed["next_attempt_at"].clone())?;
+        gaps.push((next - server.state.clock.now()).num_milliseconds());
+        server.state.clock.advance(chrono::Duration::seconds(6));
+    }
+    assert!(gaps[0] <= 1_250 && gaps[1] > 1_000 && gaps[2] > gaps[0] * 2, "gaps grow: {gaps:?}");
+    assert_eq!(receiver.wait_for(3).await.len(), 3);
+
+    // Past the schedule's window (three days at 30 s, 8,640 s here): failed, and the
+    // subscription, failing all that time, turned off with a reason.
+    server.state.clock.advance(chrono::Duration::seconds(9_000));
+    let dead = delivery_reaches(&server, &admin, &hook, "failed", 4).await?;
+    assert!(dead["next_attempt_at"].is_null(), "{dead}");
+    let mut turned_off = Value::Null;
+    for _ in 0..100 {
+        turned_off = server.get_as(&format!("/v1/webhooks/{hook}"), &admin).await?.body;
+        if turned_off["active"] == json!(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(turned_off["active"], json!(false), "{turned_off}");
+    assert!(turned_off["disabled_reason"].is_string(), "{turned_off}");
+    let failed = server.get_as(&format!("/v1/webhooks/{hook}/deliveries?status=failed"), &admin).await?;
+    assert_eq!(failed.body["data"].as_array().map(Vec::len), Some(1), "{}", failed.body);
+
+    // The receiver is fixed: turned on again and retried by hand, the delivery lands.
+    receiver.status.store(204, Ordering::Relaxed);
+    let on = server.patch(&format!("/v1/webhooks/{hook}"), Some(&admin), json!({"active": true})).await?;
+    assert_eq!((on.status, on.body["disabled_reason"].clone()), (StatusCode::OK, Value::Null), "{}", on.body);
+    let delivery = dead["id"].as_str().unwrap_or_default();
+    let retried =
+        server.post(&format!("/v1/webhooks/{hook}/deliveries/{delivery}/retry"), Some(&admin), json!({})).await?;
+    assert_eq!(
+        (retried.status, retried.body["status"].as_str()),
+        (StatusCode::OK, Some("pending")),
+        "{}",
+        retried.body
+    );
+    let landed = delivery_reaches(&server, &admin, &hook, "delivered", 5).await?;
+    assert_eq!(landed["last_status_code"].as_i64(), Some(204));
+
+    // Replay: every event it hears since an hour ago, sent again.
+    let since = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let replayed = server.post(&format!("/v1/webhooks/{hook}/replay"), Some(&admin), json!({"since": since})).await?;
+    assert_eq!(
+        (replayed.status, replayed.body["queued"].as_i64()),
+        (StatusCode::ACCEPTED, Some(1)),
+        "{}",
+        replayed.body
+    );
+    let got = receiver.wait_for(5).await;
+    assert_eq!(got.len(), 5, "{got:?}");
+    assert_eq!(got[4].event_id, got[0].event_id, "the same event again");
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_subscriptions_and_requests_are_refused_and_change_nothing() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let (_, customer) = server.customer("hooks@example.com").await?;
+    let body = json!({"url": "https://hooks.example.com/in", "events": ["order.placed"]});
+    assert_eq!(server.post("/v1/webhooks", None, body.clone()).await?.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(server.post("/v1/webhooks", Some(&customer), body.clone()).await?.status, StatusCode::FORBIDDEN);
+    let (_, reader) = server.api_key(&admin, &["orders:read"]).await?;
+    assert_eq!(server.get_as("/v1/webhooks", &reader).await?.status, StatusCode::FORBIDDEN);
+    let (_, integrator) = server.api_key(&admin, &["webhooks:write"]).await?;
+    assert_eq!(server.get_as("/v1/webhooks", &integrator).await?.status, StatusCode::OK);
+
+    let refused = [
+        (
+            json!({"url": "https://hooks.example.com/in", "events": ["order.shipped"]}),
+            "events[0]",
+            "unknown_event_type",
+        ),
+        (json!({"url": "http://hooks.example.com/in", "events": ["*"]}), "url", "unsafe_target"),
+        (json!({"url": "https://10.0.0.7/in", "events": ["*"]}), "url", "unsafe_target"),
+        (json!({"url": "https://127.0.0.1:9/in", "events": ["*"]}), "url", "unsafe_target"),
+        (json!({"url": "https://[::1]/in", "events": ["*"]}), "url", "unsafe_target"),
+        (json!({"url": "https://localhost/in", "events": ["*"]}), "url", "unsafe_target"),
+        (json!({"url": "https://hooks.example.com/in", "events": []}), "events", "required"),
+    ];
+    for (body, field, code) in refused {
+        let reply = server.post("/v1/webhooks", Some(&admin), body.clone()).await?;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", reply.body);
+        assert_eq!(reply.error_fields(), [(field.to_owned(), code.to_owned())], "{body}");
+    }
+    let listed = server.get_as("/v1/webhooks", &admin).await?;
+    assert_eq!(listed.body["data"], json!([]), "nothing was created");
+    assert_eq!(server.get_as("/v1/webhooks/whk_nothing", &admin).await?.status, StatusCode::NOT_FOUND);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_secret_in_a_patch_another_subscriptions_delivery_and_a_long_replay_are_refused() -> TestResult {
+    let server = TestServer::start_with(private()).await?;
+    let admin = server.admin_token().await?;
+    let receiver = Receiver::start().await?;
+    let mut hooks = Vec::new();
+    for _ in 0..2 {
+        let created = server
+            .post("/v1/webhooks", Some(&admin), json!({"url": receiver.url, "events": ["product.created"]}))
+            .await?;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        hooks.push(created.str("id")?.to_owned());
+    }
+    server.create_product(&admin, tee("Twice Tee", "TWT")).await?;
+    assert_eq!(receiver.wait_for(2).await.len(), 2, "each subscription gets its own delivery");
+    let first = delivery_reaches(&server, &admin, &hooks[0], "delivered", 1).await?;
+
+    let secret =
+        server.patch(&format!("/v1/webhooks/{}", hooks[0]), Some(&admin), json!({"secret": "whsec_mine"})).await?;
+    assert_eq!(secret.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", secret.body);
+    let delivery = first["id"].as_str().unwrap_or_default();
+    let other =
+        server.post(&format!("/v1/webhooks/{}/deliveries/{delivery}/retry", hooks[1]), Some(&admin), json!({})).await?;
+    assert_eq!(other.status, StatusCode::NOT_FOUND, "{}", other.body);
+    let long = (chrono::Utc::now() - chrono::Duration::days(31)).to_rfc3339();
+    let replay =
+        server.post(&format!("/v1/webhooks/{}/replay", hooks[0]), Some(&admin), json!({"since": long})).await?;
+    assert_eq!(replay.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", replay.body);
+    assert_eq!(replay.error_fields(), [("since".to_owned(), "out_of_range".to_owned())]);
+    let bad_status = server.get_as(&format!("/v1/webhooks/{}/deliveries?status=lost", hooks[0]), &admin).await?;
+    assert_eq!(bad_status.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Deleting a subscription takes its log with it.
+    assert_eq!(
+        server.delete(&format!("/v1/webhooks/{}", hooks[1]), Some(&admin)).await?.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        server.get_as(&format!("/v1/webhooks/{}/deliveries", hooks[1]), &admin).await?.status,
+        StatusCode::NOT_FOUND
+    );
+    Ok(())
+}
