@@ -47,7 +47,7 @@ const UP: &[&str] = &[
     )",
     "CREATE INDEX ix_webhook_deliveries_due ON webhook_deliveries (subscription_id, status, next_attempt_at)",
     "CREATE INDEX ix_webhook_deliveries_log ON webhook_deliveries (subscription_id, event_sequence)",
-    "CREATE INDEX ix_webhook_deliveries_status ON webhook_deliveries (status, created_at)",
+    "CREATE INDEX ix_webhook_deliveries_status ON webhook_deliveries (status, next_attempt_at)",
     "CREATE TABLE outbox_positions (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
     "INSERT INTO outbox_positions (name, position) SELECT 'webhooks', COALESCE(MAX(sequence), 0) FROM events",
 ];

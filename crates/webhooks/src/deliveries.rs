@@ -180,6 +180,34 @@ pub async fn dispatch<C: ConnectionTrait>(db: &C, batch: u64, now: DateTime<Utc>
     Ok(events.len() as u64)
 }
 
+/// Whether a worker's round would find nothing to do at `now`: every event numbered and
+/// dispatched, no delivery due, no subscription failing for the whole `window`. One read.
+pub async fn nothing_due<C: ConnectionTrait>(
+    db: &C,
+    window: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let row = db
+        .query_one_raw(statement(
+            db.get_database_backend(),
+            "SELECT EXISTS (SELECT 1 FROM events WHERE sequence IS NULL) AS unnumbered, \
+             (SELECT COALESCE(MAX(sequence), 0) FROM events) AS last, \
+             (SELECT position FROM outbox_positions WHERE name = 'webhooks') AS position, \
+             EXISTS (SELECT 1 FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?) AS due, \
+             EXISTS (SELECT 1 FROM webhook_subscriptions WHERE active = ? AND failing_since <= ?) AS failing",
+            [now.into(), true.into(), (now - window).into()],
+        ))
+        .await?;
+    let Some(row) = row else { return Ok(false) };
+    let flag = |column: &str| -> Result<bool, DbErr> {
+        // EXISTS is a boolean on PostgreSQL and an integer on SQLite.
+        row.try_get::<bool>("", column).or_else(|_| row.try_get::<i64>("", column).map(|n| n != 0))
+    };
+    let last: i64 = row.try_get("", "last")?;
+    let position: Option<i64> = row.try_get("", "position")?;
+    Ok(!flag("unnumbered")? && position.is_some_and(|p| p >= last) && !flag("due")? && !flag("failing")?)
+}
+
 /// A delivery a worker has claimed, with what it needs to send it.
 #[derive(Debug, Clone)]
 pub struct Claimed {
@@ -190,7 +218,7 @@ pub struct Claimed {
     pub url: String,
     pub nonce: String,
     pub previous: Option<(String, DateTime<Utc>)>,
-    /// Attempts made, this one included.
+    /// Attempts made, this one included (the log counts it once its outcome is recorded).
     pub attempts: i32,
     /// When it was first tried (this attempt, the first time).
     pub first_attempt_at: DateTime<Utc>,
@@ -232,7 +260,7 @@ pub async fn claim_due<C: ConnectionTrait>(
             .query_all_raw(statement(
                 backend,
                 &format!(
-                    "UPDATE webhook_deliveries SET claimed_until = ?, attempts = attempts + 1, \
+                    "UPDATE webhook_deliveries SET claimed_until = ?, \
                      first_attempt_at = COALESCE(first_attempt_at, ?) WHERE id IN (SELECT id FROM webhook_deliveries \
                      WHERE subscription_id = ? AND status = 'pending' AND next_attempt_at <= ? \
                      AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY next_attempt_at, event_sequence LIMIT ?{skip_locked}) \
@@ -263,7 +291,7 @@ pub async fn claim_due<C: ConnectionTrait>(
                 url: subscription.try_get("", "url")?,
                 nonce: subscription.try_get("", "secret_nonce")?,
                 previous: previous_nonce.clone().zip(previous_until),
-                attempts: row.try_get("", "attempts")?,
+                attempts: row.try_get::<i32>("", "attempts")? + 1,
                 first_attempt_at: row.try_get("", "first_attempt_at")?,
                 body,
             });
@@ -331,7 +359,7 @@ pub async fn record_outcome<C: ConnectionTrait>(
     db.execute_raw(statement(
         backend,
         "UPDATE webhook_deliveries SET status = ?, last_status_code = ?, last_error = ?, claimed_until = NULL, \
-         next_attempt_at = COALESCE(?, next_attempt_at), delivered_at = ? WHERE id = ?",
+         attempts = attempts + 1, next_attempt_at = COALESCE(?, next_attempt_at), delivered_at = ? WHERE id = ?",
         [
             status.as_str().into(),
             code.into(),

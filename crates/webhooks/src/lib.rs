@@ -14,7 +14,7 @@ mod subscriptions;
 mod target;
 
 pub use deliveries::{
-    Claimed, Delivery, DeliveryStatus, Outcome, Queue, claim_due, dispatch, list_deliveries, queue_stats,
+    Claimed, Delivery, DeliveryStatus, Outcome, Queue, claim_due, dispatch, list_deliveries, nothing_due, queue_stats,
     record_outcome, replay, retry_now,
 };
 pub use schedule::Schedule;

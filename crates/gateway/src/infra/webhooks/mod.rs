@@ -24,6 +24,8 @@ pub const PER_SUBSCRIPTION: i64 = 8;
 const CLAIM: chrono::Duration = chrono::Duration::seconds(60);
 /// The longest pause between rounds when there is nothing to do.
 const IDLE: Duration = Duration::from_millis(250);
+/// The shortest: a busy shop's commits wake the worker far more often than that.
+const SETTLE: Duration = Duration::from_millis(20);
 
 /// The key webhook secrets derive from: `EMPORIUM_SECRET_KEY`, else the key file (made, readable
 /// by its owner only, when missing).
@@ -73,7 +75,7 @@ pub async fn run(state: AppState, mut shutdown: Shutdown) {
         }
         tokio::select! {
             () = tokio::time::sleep(IDLE) => {}
-            () = state.webhooks_wake.notified() => {}
+            () = state.webhooks_wake.notified() => tokio::time::sleep(SETTLE).await,
             () = shutdown.requested() => return,
         }
     }
@@ -85,6 +87,9 @@ pub async fn run(state: AppState, mut shutdown: Shutdown) {
 pub async fn round(state: &AppState, sender: &sender::Sender) -> anyhow::Result<bool> {
     let now = state.clock.now();
     let schedule = webhooks::Schedule::new(state.config.webhook_retry_base);
+    if webhooks::nothing_due(&state.db, schedule.window(), now).await? {
+        return Ok(false);
+    }
     events::sequence_pending(&state.db).await?;
     let work = state.writer.begin().await?;
     let dispatched = webhooks::dispatch(&work, DISPATCH_BATCH, now).await?;
