@@ -9,13 +9,14 @@ ADDR ?= 127.0.0.1:8080
 run:
 	EMPORIUM_ADDR=$(ADDR) $(CARGO) run -p emporium-gateway --bin emporium -- serve --demo
 
-## Run every test: unit tests and the end-to-end suite. Set EMPORIUM_TEST_DATABASE_URL and
-## EMPORIUM_TEST_REDIS_URL to run the same suite against PostgreSQL and Redis. Tests that need
-## Redis are marked ignored (the summary counts them) unless EMPORIUM_TEST_REDIS_URL is set or
-## CI=true, where they always run.
-WITH_REDIS := $(if $(or $(EMPORIUM_TEST_REDIS_URL),$(filter true 1,$(CI))),--include-ignored,)
+## Run every test: unit tests and the end-to-end suite. Set EMPORIUM_TEST_DATABASE_URL,
+## EMPORIUM_TEST_REDIS_URL and EMPORIUM_TEST_NATS_URL to run the same suite against PostgreSQL,
+## Redis and NATS. Tests that need Redis or NATS are marked ignored (the summary counts them)
+## unless one of those two is set or CI=true, where they always run (NATS tests then use
+## EMPORIUM_TEST_NATS_URL, else the local nats://127.0.0.1:4222).
+WITH_SERVICES := $(if $(or $(EMPORIUM_TEST_REDIS_URL),$(EMPORIUM_TEST_NATS_URL),$(filter true 1,$(CI))),--include-ignored,)
 test:
-	$(CARGO) test --workspace --locked -- $(WITH_REDIS)
+	$(CARGO) test --workspace --locked -- $(WITH_SERVICES)
 
 ## The suite on SQLite, then on PostgreSQL + Redis (local defaults), as CI runs it.
 test-all:

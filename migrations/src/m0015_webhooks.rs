@@ -1,6 +1,6 @@
 //! Webhooks: subscriptions (their secrets are derived from a nonce and the server's key, never
 //! stored), deliveries (one per event and subscription), and the positions of the outbox's
-//! readers (the webhook dispatcher now, the NATS relay next).
+//! readers (the webhook dispatcher; the NATS relay, which holds its row by a lease).
 
 use sea_orm_migration::prelude::*;
 
@@ -48,7 +48,7 @@ const UP: &[&str] = &[
     "CREATE INDEX ix_webhook_deliveries_due ON webhook_deliveries (subscription_id, status, next_attempt_at)",
     "CREATE INDEX ix_webhook_deliveries_log ON webhook_deliveries (subscription_id, event_sequence)",
     "CREATE INDEX ix_webhook_deliveries_status ON webhook_deliveries (status, next_attempt_at)",
-    "CREATE TABLE outbox_positions (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+    "CREATE TABLE outbox_positions (name TEXT PRIMARY KEY, position BIGINT NOT NULL, leased_by TEXT, leased_until {ts})",
     "INSERT INTO outbox_positions (name, position) SELECT 'webhooks', COALESCE(MAX(sequence), 0) FROM events",
 ];
 

@@ -76,6 +76,34 @@ pub struct Options {
     pub webhooks_private: bool,
     /// `EMPORIUM_WEBHOOK_RETRY_BASE`, when not the default.
     pub webhook_retry_base: Option<f64>,
+    /// Relay events to this NATS URL, on a stream and subjects of the test's own.
+    pub nats: Option<NatsTarget>,
+}
+
+/// A NATS relay target of one test: its own stream and subject prefix.
+#[derive(Debug, Clone)]
+pub struct NatsTarget {
+    pub url: String,
+    pub stream: String,
+    pub prefix: String,
+}
+
+impl NatsTarget {
+    /// A stream and prefix no other run uses, on the NATS at `url`.
+    pub fn unique(url: &str) -> Self {
+        let id = unique();
+        Self { url: url.to_owned(), stream: format!("T{id}"), prefix: format!("t{id}") }
+    }
+}
+
+pub fn nats_url() -> Option<String> {
+    std::env::var("EMPORIUM_TEST_NATS_URL").ok().filter(|v| !v.is_empty())
+}
+
+/// The NATS URL a test that needs NATS uses (such tests are marked ignored, and run whenever
+/// `make test` includes them): `EMPORIUM_TEST_NATS_URL`, else the machine's local NATS.
+pub fn nats_required() -> String {
+    nats_url().unwrap_or_else(|| "nats://127.0.0.1:4222".to_owned())
 }
 
 pub fn postgres_url() -> Option<String> {
@@ -223,6 +251,11 @@ impl TestServer {
         config.webhook_allow_private = options.webhooks_private;
         if let Some(base) = options.webhook_retry_base {
             config.webhook_retry_base = base;
+        }
+        if let Some(nats) = &options.nats {
+            config.nats_url = Some(emporium_gateway::config::Secret::new(nats.url.clone()));
+            config.nats_stream = nats.stream.clone();
+            config.nats_subject_prefix = nats.prefix.clone();
         }
         config.access_log = !options.quiet_access_log;
         config.cors_origins = options.cors_origins.clone();

@@ -23,6 +23,7 @@ mod idempotency;
 mod inventory;
 mod limits;
 mod matrix;
+mod nats;
 mod private_reads;
 mod reservations;
 mod review;

@@ -660,6 +660,39 @@ fn graphql_table() -> Vec<(&'static str, &'static str, Rule)> {
         ("deleteDiscount", r#"mutation { deleteDiscount(id: "{discount}") }"#, Rule::Staff(P::DiscountsWrite)),
         ("deleteAddress", r#"mutation { deleteAddress(id: "{address}") }"#, Rule::OwnedByA),
         ("revokeApiKey", r#"mutation { revokeApiKey(id: "{key}") }"#, Rule::Staff(P::ApiKeysManage)),
+        ("webhooks", "{ webhooks { id } }", Rule::Staff(P::WebhooksWrite)),
+        ("webhook", r#"{ webhook(id: "{webhook}") { id } }"#, Rule::Staff(P::WebhooksWrite)),
+        (
+            "webhookDeliveries",
+            r#"{ webhookDeliveries(id: "{webhook}") { nodes { id } } }"#,
+            Rule::Staff(P::WebhooksWrite),
+        ),
+        (
+            "createWebhook",
+            r#"mutation { createWebhook(input: {url: "http://127.0.0.1:9/g{i}", events: ["order.paid"]}) { id secret } }"#,
+            Rule::Staff(P::WebhooksWrite),
+        ),
+        (
+            "updateWebhook",
+            r#"mutation { updateWebhook(id: "{webhook}", input: {description: "G{i}"}) { id } }"#,
+            Rule::Staff(P::WebhooksWrite),
+        ),
+        (
+            "rotateWebhookSecret",
+            r#"mutation { rotateWebhookSecret(id: "{webhook}") { secret } }"#,
+            Rule::Staff(P::WebhooksWrite),
+        ),
+        (
+            "retryWebhookDelivery",
+            r#"mutation { retryWebhookDelivery(id: "{webhook}", deliveryId: "{delivery}") { id } }"#,
+            Rule::Staff(P::WebhooksWrite),
+        ),
+        (
+            "replayWebhook",
+            r#"mutation { replayWebhook(id: "{webhook}", since: "2026-01-01T00:00:00Z") { queued } }"#,
+            Rule::Staff(P::WebhooksWrite),
+        ),
+        ("deleteWebhook", r#"mutation { deleteWebhook(id: "{webhook}") }"#, Rule::Staff(P::WebhooksWrite)),
     ]
 }
 
@@ -703,7 +736,9 @@ async fn every_graphql_root_field_answers_every_kind_of_caller_as_the_contract_s
                 .replace("{fulfillment}", &t.fulfillment)
                 .replace("{zone}", &t.zone)
                 .replace("{rate}", &t.rate)
-                .replace("{discount}", &t.discount);
+                .replace("{discount}", &t.discount)
+                .replace("{webhook}", &t.webhook)
+                .replace("{delivery}", &t.delivery);
             let reply = server.graphql(tokens[i].as_deref(), &document, json!({})).await?;
             let code = reply.body["errors"][0]["extensions"]["code"].as_str().unwrap_or("").to_owned();
             let ok = match expect(rule, *caller) {

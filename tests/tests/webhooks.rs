@@ -356,3 +356,84 @@ async fn a_secret_in_a_patch_another_subscriptions_delivery_and_a_long_replay_ar
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphql_subscribes_rotates_reads_the_log_retries_and_replays_as_rest_does() -> TestResult {
+    let server = TestServer::start_with(private()).await?;
+    let admin = server.admin_token().await?;
+    let receiver = Receiver::start().await?;
+    let created = server
+        .graphql(
+            Some(&admin),
+            "mutation($url: String!) { createWebhook(input: {url: $url, events: [\"product.created\"]}) { id url events active secret } }",
+            json!({"url": receiver.url}),
+        )
+        .await?;
+    let hook = created.body["data"]["createWebhook"].clone();
+    let secret = hook["secret"].as_str().unwrap_or_default().to_owned();
+    assert!(secret.starts_with("whsec_"), "{}", created.body);
+    let id = hook["id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(server.get_as(&format!("/v1/webhooks/{id}"), &admin).await?.body["url"], receiver.url.as_str());
+
+    server.create_product(&admin, tee("Graph Tee", "GHT")).await?;
+    let got = receiver.wait_for(1).await;
+    assert!(got.len() == 1 && verifies(&got[0].signature, &secret, &got[0].body), "{got:?}");
+    let log = server
+        .graphql(
+            Some(&admin),
+            "query($id: String!) { webhookDeliveries(id: $id, status: \"delivered\") { nodes { id eventType status attempts lastStatusCode } pageInfo { hasNextPage } } }",
+            json!({"id": id}),
+        )
+        .await?;
+    let nodes = log.body["data"]["webhookDeliveries"]["nodes"].clone();
+    assert_eq!(nodes[0]["eventType"], "product.created", "{}", log.body);
+    assert_eq!((nodes[0]["status"].as_str(), nodes[0]["lastStatusCode"].as_i64()), (Some("delivered"), Some(200)));
+    let delivery = nodes[0]["id"].as_str().unwrap_or_default().to_owned();
+
+    let rotated = server
+        .graphql(Some(&admin), "mutation($id: String!) { rotateWebhookSecret(id: $id) { secret } }", json!({"id": id}))
+        .await?;
+    let new_secret = rotated.body["data"]["rotateWebhookSecret"]["secret"].as_str().unwrap_or_default().to_owned();
+    assert!(new_secret.starts_with("whsec_") && new_secret != secret, "{}", rotated.body);
+    let retried = server
+        .graphql(
+            Some(&admin),
+            "mutation($id: String!, $d: String!) { retryWebhookDelivery(id: $id, deliveryId: $d) { status } }",
+            json!({"id": id, "d": delivery}),
+        )
+        .await?;
+    assert_eq!(retried.body["data"]["retryWebhookDelivery"]["status"], "pending", "{}", retried.body);
+    let got = receiver.wait_for(2).await;
+    assert!(got.len() == 2 && verifies(&got[1].signature, &new_secret, &got[1].body), "{got:?}");
+    let since = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let replayed = server
+        .graphql(
+            Some(&admin),
+            "mutation($id: String!, $since: DateTime!) { replayWebhook(id: $id, since: $since) { queued } }",
+            json!({"id": id, "since": since}),
+        )
+        .await?;
+    assert_eq!(replayed.body["data"]["replayWebhook"]["queued"], 1, "{}", replayed.body);
+    let refused = server
+        .graphql(
+            Some(&admin),
+            "mutation { createWebhook(input: {url: \"https://10.0.0.1/x\", events: [\"order.shipped\"]}) { id } }",
+            json!({}),
+        )
+        .await?;
+    assert_eq!(refused.body["errors"][0]["extensions"]["code"], "validation_failed", "{}", refused.body);
+    let off = server
+        .graphql(
+            Some(&admin),
+            "mutation($id: String!) { updateWebhook(id: $id, input: {active: false}) { active } }",
+            json!({"id": id}),
+        )
+        .await?;
+    assert_eq!(off.body["data"]["updateWebhook"]["active"], false, "{}", off.body);
+    let deleted =
+        server.graphql(Some(&admin), "mutation($id: String!) { deleteWebhook(id: $id) }", json!({"id": id})).await?;
+    assert_eq!(deleted.body["data"]["deleteWebhook"], true, "{}", deleted.body);
+    let listed = server.graphql(Some(&admin), "{ webhooks { id } }", json!({})).await?;
+    assert_eq!(listed.body["data"]["webhooks"], json!([]));
+    Ok(())
+}

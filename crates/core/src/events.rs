@@ -209,3 +209,62 @@ pub async fn read_from<C: ConnectionTrait>(db: &C, after: i64, limit: u64) -> Re
         })
         .collect()
 }
+
+/// Takes (or renews) the lease of the outbox reader `name` for `holder` until `until`, when it
+/// is free, expired or already `holder`'s; its position if taken. A reader whose position row
+/// does not exist yet starts at the last numbered event (it relays what follows).
+pub async fn lease_reader<C: ConnectionTrait>(
+    db: &C,
+    name: &str,
+    holder: &str,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, DbErr> {
+    let backend = db.get_database_backend();
+    db.execute_raw(statement(
+        backend,
+        "INSERT INTO outbox_positions (name, position) SELECT ?, COALESCE(MAX(sequence), 0) FROM events WHERE 1 = 1 \
+         ON CONFLICT (name) DO NOTHING",
+        [name.into()],
+    ))
+    .await?;
+    let row = db
+        .query_one_raw(statement(
+            backend,
+            "UPDATE outbox_positions SET leased_by = ?, leased_until = ? \
+             WHERE name = ? AND (leased_by IS NULL OR leased_by = ? OR leased_until < ?) RETURNING position",
+            [holder.into(), until.into(), name.into(), holder.into(), now.into()],
+        ))
+        .await?;
+    row.map(|row| row.try_get::<i64>("", "position")).transpose()
+}
+
+/// Moves the reader `name` to `position`, if `holder` still holds its lease; whether it did.
+pub async fn advance_reader<C: ConnectionTrait>(
+    db: &C,
+    name: &str,
+    holder: &str,
+    position: i64,
+) -> Result<bool, DbErr> {
+    let moved = db
+        .execute_raw(statement(
+            db.get_database_backend(),
+            "UPDATE outbox_positions SET position = ? WHERE name = ? AND leased_by = ? AND position < ?",
+            [position.into(), name.into(), holder.into(), position.into()],
+        ))
+        .await?;
+    Ok(moved.rows_affected() == 1)
+}
+
+impl Event {
+    /// The event as integrators receive it: `{"id","type","sequence","created_at","data"}`.
+    pub fn public_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "type": self.kind,
+            "sequence": self.sequence,
+            "created_at": self.created_at,
+            "data": self.data,
+        })
+    }
+}

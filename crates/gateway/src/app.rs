@@ -90,6 +90,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         keyring,
         clock: crate::infra::clock::Clock::default(),
         webhooks_wake,
+        nats: Arc::default(),
     });
     let mut background = Background::new();
     let housekeeping = state.clone();
@@ -106,6 +107,15 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     background.spawn("search sync", move |shutdown| crate::infra::search::run(db, search, shutdown));
     let webhooks = state.clone();
     background.spawn("webhooks", |shutdown| crate::infra::webhooks::run(webhooks, shutdown));
+    if let Some(url) = &state.config.nats_url {
+        let target = crate::infra::nats::Target {
+            url: url.expose().to_owned(),
+            stream: state.config.nats_stream.clone(),
+            prefix: state.config.nats_subject_prefix.clone(),
+        };
+        let (relay, status) = (state.clone(), Arc::clone(&state.nats));
+        background.spawn("nats relay", move |shutdown| crate::infra::nats::run(relay, target, status, shutdown));
+    }
     Ok(App { router: with_cors(router(state.clone()), &state.config.cors_origins), state, background })
 }
 

@@ -100,6 +100,12 @@ pub struct Config {
     /// `EMPORIUM_WEBHOOK_RETRY_BASE`: seconds of the first retry's gap; scales the whole retry
     /// schedule (three days at the default 30).
     pub webhook_retry_base: f64,
+    /// `EMPORIUM_NATS_URL`: relay every event to this NATS server's JetStream.
+    pub nats_url: Option<Secret>,
+    /// `EMPORIUM_NATS_STREAM`: the stream the relay publishes to (`EMPORIUM`).
+    pub nats_stream: String,
+    /// `EMPORIUM_NATS_SUBJECT_PREFIX`: the first token of its subjects (`emporium`).
+    pub nats_subject_prefix: String,
 }
 
 /// A configuration variable with a bad value.
@@ -145,6 +151,9 @@ impl Default for Config {
             secret_key_file: std::path::PathBuf::from("emporium.key"),
             webhook_allow_private: false,
             webhook_retry_base: emporium_webhooks::Schedule::DEFAULT_BASE_SECONDS,
+            nats_url: None,
+            nats_stream: "EMPORIUM".to_owned(),
+            nats_subject_prefix: "emporium".to_owned(),
         }
     }
 }
@@ -299,6 +308,32 @@ impl Config {
                     });
                 }
             };
+        }
+        if let Some(v) = get("EMPORIUM_NATS_URL") {
+            if !(v.starts_with("nats://") || v.starts_with("tls://")) {
+                return Err(ConfigError {
+                    variable: "EMPORIUM_NATS_URL",
+                    problem: "must start with nats:// or tls://".to_owned(),
+                });
+            }
+            config.nats_url = Some(Secret::new(v));
+        }
+        for (variable, value) in [
+            ("EMPORIUM_NATS_STREAM", &mut config.nats_stream),
+            ("EMPORIUM_NATS_SUBJECT_PREFIX", &mut config.nats_subject_prefix),
+        ] {
+            if let Some(v) = get(variable) {
+                if v.is_empty()
+                    || v.len() > 64
+                    || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                {
+                    return Err(ConfigError {
+                        variable,
+                        problem: "must be 1 to 64 letters, digits, '_' or '-'".to_owned(),
+                    });
+                }
+                *value = v;
+            }
         }
         if let Some(v) = get("EMPORIUM_LOG_FORMAT") {
             config.log_format = match v.as_str() {

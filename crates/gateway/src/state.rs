@@ -49,6 +49,8 @@ pub struct Shared {
     pub clock: crate::infra::clock::Clock,
     /// Wakes the webhook worker when this instance commits a write.
     pub webhooks_wake: Arc<tokio::sync::Notify>,
+    /// How the NATS relay goes (`off` without `EMPORIUM_NATS_URL`).
+    pub nats: Arc<crate::infra::nats::NatsStatus>,
 }
 
 impl AppState {

@@ -10,6 +10,7 @@ mod orders;
 mod query_cache;
 mod selling;
 mod sessions;
+mod webhooks;
 
 pub use bounds::Refusal;
 pub use query_cache::{ParsedQueries, mutation_fields, response_key, root_fields};
@@ -28,6 +29,7 @@ pub struct Query(
     accounts::AccountQuery,
     orders::OrderQuery,
     selling::SellingQuery,
+    webhooks::WebhookQuery,
 );
 
 /// Every mutation, merged from one object per domain.
@@ -39,6 +41,7 @@ pub struct Mutation(
     accounts::AccountMutation,
     orders::OrderMutation,
     selling::SellingMutation,
+    webhooks::WebhookMutation,
 );
 
 /// The application state and the caller of a GraphQL request.

@@ -15,6 +15,8 @@ pub struct Readiness {
     pub database: &'static str,
     /// `up`, `down` or `off` (no Redis configured).
     pub redis: &'static str,
+    /// The NATS relay: `up`, `down` (events wait in the outbox; only degrades) or `off`.
+    pub nats: &'static str,
 }
 
 /// 200 while the process runs.
@@ -39,5 +41,6 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
         Some(_) => "down",
     };
     let status = if database_up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(Readiness { database: if database_up { "up" } else { "down" }, redis }))
+    let nats = state.nats.as_str();
+    (status, Json(Readiness { database: if database_up { "up" } else { "down" }, redis, nats }))
 }

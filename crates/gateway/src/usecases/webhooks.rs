@@ -228,8 +228,13 @@ pub async fn deliveries(
         webhooks::list_deliveries(&state.db, &subscription.id, status, before.as_deref(), limit.get() + 1).await?;
     let more = found.len() as u64 > limit.get();
     found.truncate(limit.get() as usize);
-    let next = if more { found.last().map(|d| state.cursors.encode(&("deliveries", d.id.as_str()))) } else { None };
+    let next = if more { found.last().map(|d| delivery_cursor(state, &d.id)) } else { None };
     Ok((found.into_iter().map(DeliveryDto::from).collect(), next))
+}
+
+/// The cursor that continues a delivery log after this delivery.
+pub fn delivery_cursor(state: &AppState, delivery_id: &str) -> String {
+    state.cursors.encode(&("deliveries", delivery_id))
 }
 
 /// Sends a delivery again now.
