@@ -281,6 +281,15 @@ impl TestServer {
         })
     }
 
+    /// Ends this server as `kill -9` would: its requests, background tasks and webhook
+    /// deliveries in flight are dropped where they stand; its database stays.
+    pub fn kill(&mut self) {
+        self.task.abort();
+        if let Some(background) = self.background.take() {
+            background.kill();
+        }
+    }
+
     /// The Redis key prefix this server uses, to start a sibling sharing it.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)

@@ -4,7 +4,7 @@
 //! failure and the subscription turned off after the whole schedule, manual retry, replay,
 //! rotation, and the refusals of bad input.
 
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,11 +26,13 @@ pub struct Received {
     pub body: String,
 }
 
-/// A webhook receiver on a random loopback port that answers `status` (200 unless changed).
+/// A webhook receiver on a random loopback port that answers `status` (200 unless changed)
+/// after `delay_ms`.
 pub struct Receiver {
     pub url: String,
     pub got: Arc<Mutex<Vec<Received>>>,
     pub status: Arc<AtomicU16>,
+    pub delay_ms: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -38,11 +40,12 @@ impl Receiver {
     pub async fn start() -> anyhow::Result<Self> {
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
         let status = Arc::new(AtomicU16::new(200));
-        let (keep, answer) = (Arc::clone(&got), Arc::clone(&status));
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let (keep, answer, delay) = (Arc::clone(&got), Arc::clone(&status), Arc::clone(&delay_ms));
         let app = axum::Router::new().route(
             "/hook",
             axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-                let (keep, answer) = (Arc::clone(&keep), Arc::clone(&answer));
+                let (keep, answer, delay) = (Arc::clone(&keep), Arc::clone(&answer), Arc::clone(&delay));
                 async move {
                     let header =
                         |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
@@ -52,6 +55,7 @@ impl Receiver {
                         signature: header("emporium-signature"),
                         body: String::from_utf8_lossy(&body).into_owned(),
                     });
+                    tokio::time::sleep(Duration::from_millis(delay.load(Ordering::Relaxed))).await;
                     AxumStatus::from_u16(answer.load(Ordering::Relaxed)).unwrap_or(AxumStatus::OK)
                 }
             }),
@@ -61,7 +65,7 @@ impl Receiver {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(Self { url, got, status, task })
+        Ok(Self { url, got, status, delay_ms, task })
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -435,5 +439,56 @@ async fn graphql_subscribes_rotates_reads_the_log_retries_and_replays_as_rest_do
     assert_eq!(deleted.body["data"]["deleteWebhook"], true, "{}", deleted.body);
     let listed = server.graphql(Some(&admin), "{ webhooks { id } }", json!({})).await?;
     assert_eq!(listed.body["data"]["webhooks"], json!([]));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_deliver_each_event_once_between_them() -> TestResult {
+    let first = TestServer::start_with(private()).await?;
+    let second = first.sibling(private()).await?;
+    let admin = first.admin_token().await?;
+    let receiver = Receiver::start().await?;
+    let created =
+        first.post("/v1/webhooks", Some(&admin), json!({"url": receiver.url, "events": ["product.created"]})).await?;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    for i in 0..20 {
+        let server = if i % 2 == 0 { &first } else { &second };
+        server.create_product(&admin, tee(&format!("Shared {i}"), &format!("SH{i}"))).await?;
+    }
+    let got = receiver.wait_for(20).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let got_all = receiver.received();
+    let ids: std::collections::BTreeSet<&str> = got_all.iter().map(|r| r.event_id.as_str()).collect();
+    assert_eq!((got.len(), got_all.len(), ids.len()), (20, 20, 20), "each event once: {got_all:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_killed_mid_delivery_loses_nothing_another_delivers_it_once_the_claim_runs_out() -> TestResult {
+    let mut killed = TestServer::start_with(private()).await?;
+    let admin = killed.admin_token().await?;
+    let receiver = Receiver::start().await?;
+    let created =
+        killed.post("/v1/webhooks", Some(&admin), json!({"url": receiver.url, "events": ["product.created"]})).await?;
+    let hook = created.str("id")?.to_owned();
+    // The receiver holds the first attempt open; the instance making it dies meanwhile.
+    receiver.delay_ms.store(60_000, Ordering::Relaxed);
+    killed.create_product(&admin, tee("Crash Tee", "CRT")).await?;
+    assert_eq!(receiver.wait_for(1).await.len(), 1, "the attempt is in flight");
+    killed.kill();
+
+    let survivor = killed.sibling(private()).await?;
+    receiver.delay_ms.store(0, Ordering::Relaxed);
+    let pending = deliveries(&survivor, &admin, &hook).await?;
+    assert_eq!((pending.len(), pending[0]["status"].as_str()), (1, Some("pending")), "{pending:?}");
+    // Still claimed by the dead worker: nobody sends it until the claim runs out.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(receiver.received().len(), 1);
+    survivor.state.clock.advance(chrono::Duration::seconds(61));
+    let landed = delivery_reaches(&survivor, &admin, &hook, "delivered", 1).await?;
+    assert_eq!(landed["last_status_code"].as_i64(), Some(200));
+    let got = receiver.received();
+    assert_eq!(got.len(), 2, "at least once: the event again, {got:?}");
+    assert_eq!(got[0].event_id, got[1].event_id);
     Ok(())
 }

@@ -64,6 +64,14 @@ impl Background {
         self.tasks.is_empty()
     }
 
+    /// Aborts every task where it stands, as a killed process would lose them: no shutdown
+    /// step runs (tests of crash recovery).
+    pub fn kill(self) {
+        for (_, task) in self.tasks {
+            task.abort();
+        }
+    }
+
     /// Asks every task to stop and waits up to `within` for all of them together; a task
     /// still running then is aborted. Returns how many ended by themselves.
     pub async fn stop(self, within: Duration) -> usize {
