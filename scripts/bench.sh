@@ -170,3 +170,4 @@ wait "$server_pid" 2>/dev/null || true
 server_pid=""
 bash scripts/bench-checkout.sh
 bash scripts/bench-search.sh
+bash scripts/bench-webhooks.sh

@@ -59,6 +59,15 @@ enum Command {
         #[arg(long)]
         file: std::path::PathBuf,
     },
+    /// Benchmark webhook receiver: answers 204 to every POST, and once `expect` events came,
+    /// prints how fast they came and their lag from the event's time to receipt.
+    #[command(hide = true)]
+    BenchReceiver {
+        #[arg(long)]
+        addr: std::net::SocketAddr,
+        #[arg(long)]
+        expect: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -100,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", graphql::sdl());
         }
         Command::BenchCeiling { addr, file } => bench_ceiling(addr, file).await?,
+        Command::BenchReceiver { addr, expect } => bench_receiver(addr, expect).await?,
         command => {
             let config = Config::from_env()?;
             let sink = init_logging(&config);
@@ -186,7 +196,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Export { .. } | Command::BenchCeiling { .. } => Ok(()),
+        Command::Export { .. } | Command::BenchCeiling { .. } | Command::BenchReceiver { .. } => Ok(()),
     }
 }
 
@@ -224,6 +234,60 @@ async fn bench_ceiling(addr: std::net::SocketAddr, file: std::path::PathBuf) -> 
     });
     let listener = tokio::net::TcpListener::bind(addr).await?;
     axum::serve(listener, router).await?;
+    Ok(())
+}
+
+/// The webhook benchmark's receiver: records each event's lag (receipt time less the event's
+/// `created_at`) and, once `expect` distinct events came, prints one JSON line and returns.
+async fn bench_receiver(addr: std::net::SocketAddr, expect: usize) -> anyhow::Result<()> {
+    use std::sync::{Arc, Mutex};
+    type Seen = (std::collections::HashSet<String>, Vec<f64>, Option<std::time::Instant>, usize);
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let done = Arc::new(tokio::sync::Notify::new());
+    let (keep, finished) = (Arc::clone(&seen), Arc::clone(&done));
+    let router = axum::Router::new().fallback(move |body: bytes::Bytes| {
+        let (keep, finished) = (Arc::clone(&keep), Arc::clone(&finished));
+        async move {
+            let now = chrono::Utc::now();
+            let event: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let created = event["created_at"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+            let mut seen = keep.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            seen.3 += 1;
+            seen.2.get_or_insert_with(std::time::Instant::now);
+            if let Some(id) = event["id"].as_str() {
+                if seen.0.insert(id.to_owned()) {
+                    if let Some(created) = created {
+                        seen.1.push(
+                            (now - created.with_timezone(&chrono::Utc)).num_microseconds().unwrap_or(0) as f64 / 1000.0,
+                        );
+                    }
+                    if seen.0.len() == expect {
+                        finished.notify_one();
+                    }
+                }
+            }
+            axum::http::StatusCode::NO_CONTENT
+        }
+    });
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    done.notified().await;
+    let mut seen = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let elapsed = seen.2.map_or(0.0, |first| first.elapsed().as_secs_f64());
+    seen.1.sort_by(f64::total_cmp);
+    let at = |q: f64| seen.1.get(((seen.1.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
+    println!(
+        "{}",
+        serde_json::json!({
+            "events": seen.0.len(),
+            "requests": seen.3,
+            "seconds": elapsed,
+            "events_per_second": seen.0.len() as f64 / elapsed.max(1e-9),
+            "lag_p50_ms": at(0.5),
+            "lag_p99_ms": at(0.99),
+        })
+    );
+    server.abort();
     Ok(())
 }
 
