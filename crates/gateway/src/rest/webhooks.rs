@@ -22,7 +22,7 @@ use crate::usecases::webhooks::{self, DeliveryDto, ReplayDto, SubscriptionDto, W
 #[serde(deny_unknown_fields)]
 pub struct NewWebhookDto {
     /// `https` (a host that resolves only to public addresses).
-    #[schema(example = "https://erp.example.com/hooks/emporium", max_length = 2000)]
+    #[schema(example = "https://erp.example.com/hooks/emporium", min_length = 1, max_length = 2000)]
     pub url: String,
     /// Event types, or `["*"]` for every one.
     #[schema(example = json!(["order.placed", "order.paid"]), min_items = 1)]
@@ -39,10 +39,10 @@ pub struct NewWebhookDto {
 #[serde(deny_unknown_fields)]
 pub struct WebhookPatchDto {
     #[serde(default)]
-    #[schema(value_type = Option<String>, max_length = 2000)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 2000)]
     pub url: Patch<String>,
     #[serde(default)]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<String>>, min_items = 1)]
     pub events: Patch<Vec<String>>,
     /// `null` clears it.
     #[serde(default)]
