@@ -492,3 +492,95 @@ async fn a_worker_killed_mid_delivery_loses_nothing_another_delivers_it_once_the
     assert_eq!(got[0].event_id, got[1].event_id);
     Ok(())
 }
+
+/// `PATCH` or `DELETE` with an `If-Match` header.
+async fn with_if_match(
+    server: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    if_match: &str,
+    body: Option<Value>,
+) -> anyhow::Result<(StatusCode, reqwest::header::HeaderMap, Value)> {
+    let mut request =
+        reqwest::Client::new().request(method, server.url(path)).bearer_auth(token).header("if-match", if_match);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let reply = request.send().await?;
+    let (status, headers) = (reply.status(), reply.headers().clone());
+    let text = reply.text().await?;
+    Ok((status, headers, serde_json::from_str(&text).unwrap_or(Value::Null)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_if_match_or_expected_version_is_412_and_changes_nothing() -> TestResult {
+    let server = TestServer::start_with(private()).await?;
+    let admin = server.admin_token().await?;
+    let created =
+        server.post("/v1/webhooks", Some(&admin), json!({"url": "http://127.0.0.1:9/a", "events": ["*"]})).await?;
+    let hook = created.str("id")?.to_owned();
+    let path = format!("/v1/webhooks/{hook}");
+    let read = server.get_as(&path, &admin).await?;
+    let tag = read.headers.get("etag").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert!(tag.starts_with('"') && tag.ends_with('"'), "a strong ETag: {tag:?}");
+
+    // Two editors read the same version; the first change wins, the second is refused.
+    let patch = reqwest::Method::PATCH;
+    let (status, headers, first) =
+        with_if_match(&server, patch.clone(), &path, &admin, &tag, Some(json!({"description": "first"}))).await?;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let new_tag = headers.get("etag").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert_ne!(new_tag, tag, "the version moved");
+    let (status, _, second) =
+        with_if_match(&server, patch.clone(), &path, &admin, &tag, Some(json!({"description": "second"}))).await?;
+    assert_eq!(
+        (status, second["code"].as_str()),
+        (StatusCode::PRECONDITION_FAILED, Some("precondition_failed")),
+        "{second}"
+    );
+    let (status, _, _) = with_if_match(&server, reqwest::Method::DELETE, &path, &admin, &tag, None).await?;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+    let (status, _, weak) = with_if_match(
+        &server,
+        patch.clone(),
+        &path,
+        &admin,
+        &format!("W/{new_tag}"),
+        Some(json!({"description": "weak"})),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "a weak tag never matches: {weak}");
+    let now = server.get_as(&path, &admin).await?;
+    assert_eq!(now.body["description"], "first", "nothing changed: {}", now.body);
+
+    // `*` and the current tag pass; GraphQL states the same with `expectedVersion`.
+    let (status, _, _) =
+        with_if_match(&server, patch.clone(), &path, &admin, "*", Some(json!({"description": "any"}))).await?;
+    assert_eq!(status, StatusCode::OK);
+    let version = server
+        .graphql(Some(&admin), "query($id: String!) { webhook(id: $id) { version } }", json!({"id": hook}))
+        .await?;
+    let version = version.body["data"]["webhook"]["version"].as_i64().unwrap_or_default();
+    let stale = server
+        .graphql(
+            Some(&admin),
+            "mutation($id: String!, $v: Int!) { updateWebhook(id: $id, input: {description: \"g\"}, expectedVersion: $v) { version } }",
+            json!({"id": hook, "v": version - 1}),
+        )
+        .await?;
+    assert_eq!(stale.body["errors"][0]["extensions"]["code"], "precondition_failed", "{}", stale.body);
+    let fresh = server
+        .graphql(
+            Some(&admin),
+            "mutation($id: String!, $v: Int!) { updateWebhook(id: $id, input: {description: \"g\"}, expectedVersion: $v) { version description } }",
+            json!({"id": hook, "v": version}),
+        )
+        .await?;
+    assert_eq!(fresh.body["data"]["updateWebhook"]["version"], version + 1, "{}", fresh.body);
+    let current = server.get_as(&path, &admin).await?;
+    let tag = current.headers.get("etag").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let (status, _, _) = with_if_match(&server, reqwest::Method::DELETE, &path, &admin, &tag, None).await?;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    Ok(())
+}

@@ -11,6 +11,9 @@ pub enum ErrorKind {
     NotFound,
     /// The request conflicts with the current state (409).
     Conflict,
+    /// The caller's `If-Match` (or GraphQL `expectedVersion`) names a version that is no
+    /// longer the current one (412): someone else changed it meanwhile.
+    PreconditionFailed,
     /// No or bad credentials (401).
     Unauthenticated,
     /// Authenticated but not allowed (403).
@@ -32,6 +35,7 @@ impl ErrorKind {
             Self::Invalid => "invalid",
             Self::NotFound => "not_found",
             Self::Conflict => "conflict",
+            Self::PreconditionFailed => "precondition_failed",
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden => "forbidden",
             Self::Unavailable => "unavailable",
@@ -108,6 +112,11 @@ pub const COMMON_CODES: &[ErrorCode] = &[
         code: "service_unavailable",
         kind: ErrorKind::Unavailable,
         meaning: "The database (or another dependency) cannot be reached; nothing changed. Retry after `Retry-After`.",
+    },
+    ErrorCode {
+        code: "precondition_failed",
+        kind: ErrorKind::PreconditionFailed,
+        meaning: "`If-Match` (or `expectedVersion`) names a version that is no longer current: read it again; nothing changed.",
     },
     ErrorCode {
         code: "internal",

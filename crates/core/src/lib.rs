@@ -17,6 +17,7 @@ pub mod patch;
 pub mod sku;
 pub mod slug;
 pub mod uow;
+pub mod version;
 
 pub use error::{COMMON_CODES, DomainError, ErrorCode, ErrorKind, FieldError, ProblemExtra, ValidationErrors};
 pub use money::{Currency, Money, MoneyError};
@@ -24,3 +25,4 @@ pub use page::{Cursor, CursorCodec, Limit};
 pub use patch::Patch;
 pub use sku::Sku;
 pub use slug::Slug;
+pub use version::Expected;

@@ -209,6 +209,29 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// The `If-Match` precondition of a change: the versions it may apply to (any without the
+/// header).
+pub struct IfMatch(pub emporium_core::Expected);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let values: Vec<&str> =
+            parts.headers.get_all(axum::http::header::IF_MATCH).iter().filter_map(|v| v.to_str().ok()).collect();
+        if parts.headers.get(axum::http::header::IF_MATCH).is_none() {
+            return Ok(Self(emporium_core::Expected::Any));
+        }
+        // A header that is not text names no version this server made.
+        Ok(Self(emporium_core::Expected::from_if_match(&values.join(","))))
+    }
+}
+
+/// An `ETag` header for a resource at `version`.
+pub fn etag(version: i64) -> [(axum::http::HeaderName, String); 1] {
+    [(axum::http::header::ETAG, emporium_core::version::etag(version))]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

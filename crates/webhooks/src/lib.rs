@@ -57,6 +57,9 @@ pub enum WebhookError {
     /// No subscription (or delivery of it) has this id.
     #[error("No {0} has this id.")]
     NotFound(&'static str),
+    /// The caller's version is no longer the current one.
+    #[error("The subscription changed since it was read (now version {current}); read it again.")]
+    Stale { current: i64 },
     /// The input broke one or more rules.
     #[error("{0}")]
     Invalid(#[from] ValidationErrors),
@@ -73,6 +76,7 @@ impl DomainError for WebhookError {
     fn code(&self) -> &'static str {
         match self {
             Self::NotFound(_) => "not_found",
+            Self::Stale { .. } => "precondition_failed",
             Self::Invalid(_) => "validation_failed",
             Self::Database(e) => e.code(),
         }
@@ -81,6 +85,7 @@ impl DomainError for WebhookError {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::NotFound(_) => ErrorKind::NotFound,
+            Self::Stale { .. } => ErrorKind::PreconditionFailed,
             Self::Invalid(_) => ErrorKind::Invalid,
             Self::Database(e) => e.kind(),
         }

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use emporium_core::db::statement;
-use emporium_core::{Patch, ValidationErrors, id};
+use emporium_core::{Expected, Patch, ValidationErrors, id};
 use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 
 use crate::signing::{Keyring, new_nonce};
@@ -205,19 +205,19 @@ async fn read<C: ConnectionTrait>(db: &C, id: &str, suffix: &str) -> Result<Subs
 }
 
 /// Changes a subscription. Turning it on again clears why it was turned off and what it was
-/// failing. `expected`: the version the caller last read, if it names one; none (nothing
-/// changed) when it is no longer the current one.
+/// failing. `expected`: the version the caller last read, if it names one (`Stale`, nothing
+/// changed, when it is no longer the current one).
 pub async fn update<C: ConnectionTrait>(
     db: &C,
     id: &str,
     patch: SubscriptionPatch,
     allow_private: bool,
-    expected: Option<i64>,
+    expected: &Expected,
     now: DateTime<Utc>,
-) -> Result<Option<Subscription>, WebhookError> {
+) -> Result<Subscription, WebhookError> {
     let current = lock(db, id).await?;
-    if expected.is_some_and(|v| v != current.version) {
-        return Ok(None);
+    if !expected.admits(current.version) {
+        return Err(WebhookError::Stale { current: current.version });
     }
     let mut errors = ValidationErrors::new();
     let mut next = current.clone();
@@ -268,19 +268,19 @@ pub async fn update<C: ConnectionTrait>(
             ],
         ))
         .await?;
-    row.as_ref().map(subscription_of).transpose().map_err(WebhookError::from)
+    row.as_ref().map(subscription_of).transpose()?.ok_or(WebhookError::NotFound("subscription"))
 }
 
-/// Deletes a subscription and its deliveries; false when `expected` names another version.
-pub async fn delete<C: ConnectionTrait>(db: &C, id: &str, expected: Option<i64>) -> Result<bool, WebhookError> {
+/// Deletes a subscription and its deliveries (`Stale` when `expected` names another version).
+pub async fn delete<C: ConnectionTrait>(db: &C, id: &str, expected: &Expected) -> Result<(), WebhookError> {
     let current = lock(db, id).await?;
-    if expected.is_some_and(|v| v != current.version) {
-        return Ok(false);
+    if !expected.admits(current.version) {
+        return Err(WebhookError::Stale { current: current.version });
     }
     let backend = db.get_database_backend();
     db.execute_raw(statement(backend, "DELETE FROM webhook_deliveries WHERE subscription_id = ?", [id.into()])).await?;
     db.execute_raw(statement(backend, "DELETE FROM webhook_subscriptions WHERE id = ?", [id.into()])).await?;
-    Ok(true)
+    Ok(())
 }
 
 /// Gives a subscription a new secret (returned, shown this once); the previous one keeps

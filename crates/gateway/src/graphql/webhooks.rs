@@ -44,6 +44,11 @@ pub struct WebhookPatchInput {
     pub active: MaybeUndefined<bool>,
 }
 
+/// The precondition an optional `expectedVersion` states.
+fn expected(version: Option<i64>) -> emporium_core::Expected {
+    version.map_or(emporium_core::Expected::Any, emporium_core::Expected::version)
+}
+
 fn may_manage<'a>(ctx: &'a Context<'_>) -> Result<&'a crate::state::AppState> {
     let (state, principal) = crate::graphql::state_and_principal(ctx)?;
     principal.require(Permission::WebhooksWrite)?;
@@ -111,9 +116,16 @@ impl WebhookMutation {
         Ok(webhooks::create(state, &crate::graphql::claim(ctx), input).await?.value)
     }
 
-    /// Changes a subscription's URL, events, description or whether it is active.
+    /// Changes a subscription's URL, events, description or whether it is active; with
+    /// `expectedVersion`, only while it is at that version (`precondition_failed` otherwise).
     #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10 + child_complexity")]
-    async fn update_webhook(&self, ctx: &Context<'_>, id: String, input: WebhookPatchInput) -> Result<SubscriptionDto> {
+    async fn update_webhook(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        input: WebhookPatchInput,
+        expected_version: Option<i64>,
+    ) -> Result<SubscriptionDto> {
         let state = may_manage(ctx)?;
         let change = webhooks::Change {
             url: patch(input.url),
@@ -121,13 +133,14 @@ impl WebhookMutation {
             description: patch(input.description),
             active: patch(input.active),
         };
-        Ok(webhooks::update(state, &id, change).await?)
+        Ok(webhooks::update(state, &id, change, &expected(expected_version)).await?)
     }
 
-    /// Deletes a subscription and its delivery log.
+    /// Deletes a subscription and its delivery log; with `expectedVersion`, only while it is
+    /// at that version.
     #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10")]
-    async fn delete_webhook(&self, ctx: &Context<'_>, id: String) -> Result<bool> {
-        webhooks::delete(may_manage(ctx)?, &id).await?;
+    async fn delete_webhook(&self, ctx: &Context<'_>, id: String, expected_version: Option<i64>) -> Result<bool> {
+        webhooks::delete(may_manage(ctx)?, &id, &expected(expected_version)).await?;
         Ok(true)
     }
 

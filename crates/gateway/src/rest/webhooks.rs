@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Can, caps};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery, IfMatch, etag};
 use crate::infra::idempotency::{Answer, Idempotency};
 use crate::rest::IdempotencyKey;
 use crate::state::AppState;
@@ -133,7 +133,8 @@ pub async fn list_webhooks(
     get, path = "/v1/webhooks/{webhook_id}", tag = "webhooks", operation_id = "get_webhook",
     params(("webhook_id" = String, Path, description = "Subscription id")),
     responses(
-        (status = 200, description = "The subscription", body = SubscriptionDto),
+        (status = 200, description = "The subscription", body = SubscriptionDto,
+            headers(("ETag" = String, description = "Its version, for `If-Match`"))),
         (status = 404, description = "No such subscription", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("api_key" = []))
@@ -142,18 +143,25 @@ pub async fn get_webhook(
     State(state): State<AppState>,
     _: Can<caps::WebhooksWrite>,
     Path(webhook_id): Path<String>,
-) -> Result<Json<SubscriptionDto>, ApiError> {
-    Ok(Json(webhooks::get(&state, &webhook_id).await?))
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let subscription = webhooks::get(&state, &webhook_id).await?;
+    Ok((etag(subscription.version), Json(subscription)))
 }
 
-/// Change a subscription's URL, events, description or whether it is active.
+/// Change a subscription's URL, events, description or whether it is active. With
+/// `If-Match`, only while it is at that version.
 #[utoipa::path(
     patch, path = "/v1/webhooks/{webhook_id}", tag = "webhooks", operation_id = "update_webhook",
-    params(("webhook_id" = String, Path, description = "Subscription id")),
+    params(
+        ("webhook_id" = String, Path, description = "Subscription id"),
+        ("If-Match" = Option<String>, Header, description = "The `ETag` last read: 412 if it changed since"),
+    ),
     request_body = WebhookPatchDto,
     responses(
-        (status = 200, description = "The subscription", body = SubscriptionDto),
+        (status = 200, description = "The subscription", body = SubscriptionDto,
+            headers(("ETag" = String, description = "Its new version"))),
         (status = 404, description = "No such subscription", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`precondition_failed`: it changed since the `If-Match` version; nothing changed", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -161,20 +169,27 @@ pub async fn update_webhook(
     State(state): State<AppState>,
     _: Can<caps::WebhooksWrite>,
     Path(webhook_id): Path<String>,
+    IfMatch(expected): IfMatch,
     ApiJson(body): ApiJson<WebhookPatchDto>,
-) -> Result<Json<SubscriptionDto>, ApiError> {
+) -> Result<impl axum::response::IntoResponse, ApiError> {
     let change =
         webhooks::Change { url: body.url, events: body.events, description: body.description, active: body.active };
-    Ok(Json(webhooks::update(&state, &webhook_id, change).await?))
+    let subscription = webhooks::update(&state, &webhook_id, change, &expected).await?;
+    Ok((etag(subscription.version), Json(subscription)))
 }
 
-/// Delete a subscription and its delivery log.
+/// Delete a subscription and its delivery log. With `If-Match`, only while it is at that
+/// version.
 #[utoipa::path(
     delete, path = "/v1/webhooks/{webhook_id}", tag = "webhooks", operation_id = "delete_webhook",
-    params(("webhook_id" = String, Path, description = "Subscription id")),
+    params(
+        ("webhook_id" = String, Path, description = "Subscription id"),
+        ("If-Match" = Option<String>, Header, description = "The `ETag` last read: 412 if it changed since"),
+    ),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such subscription", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`precondition_failed`: it changed since the `If-Match` version; nothing changed", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -182,8 +197,9 @@ pub async fn delete_webhook(
     State(state): State<AppState>,
     _: Can<caps::WebhooksWrite>,
     Path(webhook_id): Path<String>,
+    IfMatch(expected): IfMatch,
 ) -> Result<StatusCode, ApiError> {
-    webhooks::delete(&state, &webhook_id).await?;
+    webhooks::delete(&state, &webhook_id, &expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -32,6 +32,10 @@ pub struct SubscriptionDto {
     pub disabled_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Moves with every change; REST sends it as the `ETag`, GraphQL's updates take it as
+    /// `expectedVersion`.
+    #[serde(skip)]
+    pub version: i64,
 }
 
 impl From<Subscription> for SubscriptionDto {
@@ -45,6 +49,7 @@ impl From<Subscription> for SubscriptionDto {
             disabled_reason: s.disabled_reason,
             created_at: s.created_at,
             updated_at: s.updated_at,
+            version: s.version,
         }
     }
 }
@@ -165,8 +170,13 @@ pub struct Change {
     pub active: Patch<bool>,
 }
 
-/// Changes a subscription.
-pub async fn update(state: &AppState, id: &str, change: Change) -> Result<SubscriptionDto, ApiError> {
+/// Changes a subscription, if it is at a version `expected` admits (412 otherwise).
+pub async fn update(
+    state: &AppState,
+    id: &str,
+    change: Change,
+    expected: &emporium_core::Expected,
+) -> Result<SubscriptionDto, ApiError> {
     if let Patch::Value(url) = &change.url {
         let mut errors = ValidationErrors::new();
         match webhooks::check_url(&mut errors, "url", url, state.config.webhook_allow_private) {
@@ -182,15 +192,15 @@ pub async fn update(state: &AppState, id: &str, change: Change) -> Result<Subscr
         active: change.active,
     };
     let changed =
-        webhooks::update(&work, id, patch, state.config.webhook_allow_private, None, state.clock.now()).await?;
+        webhooks::update(&work, id, patch, state.config.webhook_allow_private, expected, state.clock.now()).await?;
     work.commit().await?;
-    Ok(changed.ok_or_else(|| ApiError::not_found("subscription"))?.into())
+    Ok(changed.into())
 }
 
-/// Deletes a subscription and its delivery log.
-pub async fn delete(state: &AppState, id: &str) -> Result<(), ApiError> {
+/// Deletes a subscription and its delivery log, if it is at a version `expected` admits.
+pub async fn delete(state: &AppState, id: &str, expected: &emporium_core::Expected) -> Result<(), ApiError> {
     let work = state.writer.begin().await?;
-    webhooks::delete(&work, id, None).await?;
+    webhooks::delete(&work, id, expected).await?;
     work.commit().await?;
     Ok(())
 }

@@ -1,0 +1,62 @@
+//! Optimistic concurrency: a resource's `version` moves with every change; a writer may say
+//! which versions it expects (`If-Match`, GraphQL `expectedVersion`), and a change of any
+//! other is refused with nothing changed (412 `precondition_failed`).
+
+/// The versions a change may apply to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Expected {
+    /// No precondition (no `If-Match`, or `If-Match: *` on a resource that exists).
+    #[default]
+    Any,
+    /// One of these versions (an `If-Match` tag this server did not make matches none).
+    OneOf(Vec<i64>),
+}
+
+impl Expected {
+    /// Exactly `version`.
+    pub fn version(version: i64) -> Self {
+        Self::OneOf(vec![version])
+    }
+
+    /// Whether a resource at `version` may be changed.
+    pub fn admits(&self, version: i64) -> bool {
+        match self {
+            Self::Any => true,
+            Self::OneOf(versions) => versions.contains(&version),
+        }
+    }
+
+    /// The precondition of an `If-Match` header's value: `*`, or strong entity tags; a tag of
+    /// this server's (`"7"`) names its version, any other (a weak `W/"7"` included, as
+    /// `If-Match` compares strongly) names none.
+    pub fn from_if_match(header: &str) -> Self {
+        if header.trim() == "*" {
+            return Self::Any;
+        }
+        Self::OneOf(
+            header.split(',').filter_map(|tag| tag.trim().strip_prefix('"')?.strip_suffix('"')?.parse().ok()).collect(),
+        )
+    }
+}
+
+/// The `ETag` of a resource at `version`.
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_names_versions_strongly() {
+        assert!(Expected::from_if_match("*").admits(3));
+        assert!(Expected::from_if_match("\"3\"").admits(3));
+        assert!(!Expected::from_if_match("\"2\"").admits(3));
+        assert!(Expected::from_if_match("\"1\", \"3\"").admits(3));
+        assert!(!Expected::from_if_match("W/\"3\"").admits(3), "weak tags never match");
+        assert!(!Expected::from_if_match("\"abc\"").admits(3));
+        assert_eq!(etag(3), "\"3\"");
+        assert!(Expected::from_if_match(&etag(9)).admits(9));
+    }
+}
