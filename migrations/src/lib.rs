@@ -23,6 +23,7 @@ mod m0012_review_fixes;
 mod m0013_write_path;
 mod m0014_event_sequence;
 mod m0015_webhooks;
+mod m0016_versions;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0013_write_path::Migration),
             Box::new(m0014_event_sequence::Migration),
             Box::new(m0015_webhooks::Migration),
+            Box::new(m0016_versions::Migration),
         ]
     }
 }

@@ -20,6 +20,7 @@ mod events;
 mod graphql;
 mod graphql_idempotency;
 mod idempotency;
+mod if_match;
 mod inventory;
 mod limits;
 mod matrix;

@@ -124,6 +124,9 @@ pub enum OrderError {
     /// A code, rate or zone already exists.
     #[error("{0}")]
     Conflict(&'static str, &'static str),
+    /// The caller's `If-Match` (or `expectedVersion`) is no longer the current version.
+    #[error("The {0} changed since it was read; read it again.")]
+    Stale(&'static str),
     /// A refund would pass what was captured less what was refunded.
     #[error("The refund is more than was captured less what was refunded.")]
     RefundExceedsCaptured,
@@ -281,6 +284,7 @@ impl DomainError for OrderError {
             Self::PaymentDeclined(_) => "payment_declined",
             Self::PaymentProvider(_) => "payment_provider_error",
             Self::Conflict(code, _) => code,
+            Self::Stale(_) => "precondition_failed",
             Self::InvalidTransition { .. } => "invalid_transition",
             Self::RefundExceedsCaptured => "refund_exceeds_captured",
             Self::AlreadyRefunded => "already_refunded",
@@ -312,6 +316,7 @@ impl DomainError for OrderError {
             | Self::AlreadyRefunded
             | Self::AlreadyDelivered
             | Self::InvalidTransition { .. } => ErrorKind::Conflict,
+            Self::Stale(_) => ErrorKind::PreconditionFailed,
             Self::PaymentDeclined(_) => ErrorKind::PaymentDeclined,
             Self::PaymentProvider(_) => ErrorKind::Upstream,
             Self::Effect { kind, .. } => *kind,

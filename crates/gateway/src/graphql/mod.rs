@@ -57,6 +57,11 @@ pub(crate) fn claim(ctx: &async_graphql::Context<'_>) -> crate::infra::idempoten
     ctx.data_opt::<crate::infra::idempotency::Idempotency>().cloned().unwrap_or_default()
 }
 
+/// The precondition an optional `expectedVersion` states.
+pub(crate) fn expected(version: Option<i64>) -> emporium_core::Expected {
+    version.map_or(emporium_core::Expected::Any, emporium_core::Expected::version)
+}
+
 /// The schema type.
 pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
 

@@ -197,18 +197,20 @@ impl SellingMutation {
         id: String,
         name: Option<String>,
         rate_bp: Option<i64>,
+        expected_version: Option<i64>,
     ) -> Result<TaxRateDto> {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::SettingsWrite)?;
-        Ok(orders::change_rate(state, &id, name.as_deref(), rate_bp).await?)
+        let expected = crate::graphql::expected(expected_version);
+        Ok(orders::change_rate(state, &id, name.as_deref(), rate_bp, &expected).await?)
     }
 
-    /// Deletes a tax rate (`settings:write`).
+    /// Deletes a tax rate (`settings:write`); with `expectedVersion`, only at that version.
     #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10")]
-    async fn delete_tax_rate(&self, ctx: &Context<'_>, id: String) -> Result<bool> {
+    async fn delete_tax_rate(&self, ctx: &Context<'_>, id: String, expected_version: Option<i64>) -> Result<bool> {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::SettingsWrite)?;
-        orders::delete_rate(state, &id).await?;
+        orders::delete_rate(state, &id, &crate::graphql::expected(expected_version)).await?;
         Ok(true)
     }
 

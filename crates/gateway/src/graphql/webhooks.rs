@@ -44,11 +44,6 @@ pub struct WebhookPatchInput {
     pub active: MaybeUndefined<bool>,
 }
 
-/// The precondition an optional `expectedVersion` states.
-fn expected(version: Option<i64>) -> emporium_core::Expected {
-    version.map_or(emporium_core::Expected::Any, emporium_core::Expected::version)
-}
-
 fn may_manage<'a>(ctx: &'a Context<'_>) -> Result<&'a crate::state::AppState> {
     let (state, principal) = crate::graphql::state_and_principal(ctx)?;
     principal.require(Permission::WebhooksWrite)?;
@@ -133,14 +128,14 @@ impl WebhookMutation {
             description: patch(input.description),
             active: patch(input.active),
         };
-        Ok(webhooks::update(state, &id, change, &expected(expected_version)).await?)
+        Ok(webhooks::update(state, &id, change, &crate::graphql::expected(expected_version)).await?)
     }
 
     /// Deletes a subscription and its delivery log; with `expectedVersion`, only while it is
     /// at that version.
     #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10")]
     async fn delete_webhook(&self, ctx: &Context<'_>, id: String, expected_version: Option<i64>) -> Result<bool> {
-        webhooks::delete(may_manage(ctx)?, &id, &expected(expected_version)).await?;
+        webhooks::delete(may_manage(ctx)?, &id, &crate::graphql::expected(expected_version)).await?;
         Ok(true)
     }
 

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use emporium_core::db::{is_unique_violation, now, statement};
-use emporium_core::{ValidationErrors, id};
+use emporium_core::{Expected, ValidationErrors, id};
 use emporium_customers::Country;
 use sea_orm::{ConnectionTrait, QueryResult};
 
@@ -18,6 +18,8 @@ pub struct TaxRate {
     pub name: String,
     pub rate_bp: i64,
     pub created_at: DateTime<Utc>,
+    /// Moves with every change (`If-Match`, `expectedVersion`).
+    pub version: i64,
 }
 
 fn rate_of(row: &QueryResult) -> Result<TaxRate, sea_orm::DbErr> {
@@ -29,10 +31,11 @@ fn rate_of(row: &QueryResult) -> Result<TaxRate, sea_orm::DbErr> {
         name: row.try_get("", "name")?,
         rate_bp: row.try_get("", "rate_bp")?,
         created_at: row.try_get("", "created_at")?,
+        version: row.try_get("", "version")?,
     })
 }
 
-const RATE: &str = "SELECT id, country, region, name, rate_bp, created_at FROM tax_rates";
+const RATE: &str = "SELECT id, country, region, name, rate_bp, created_at, version FROM tax_rates";
 
 fn check_rate(errors: &mut ValidationErrors, rate_bp: i64) {
     if !(0..=10_000).contains(&rate_bp) {
@@ -90,12 +93,34 @@ pub async fn create_rate<C: ConnectionTrait>(
     get_rate(db, &rate_id).await?.ok_or(OrderError::NotFound("tax rate"))
 }
 
-/// Changes a rate's name or basis points.
+/// The clause that keeps a change to the versions `expected` admits, and its values.
+fn version_clause(expected: &Expected) -> (String, Vec<sea_orm::Value>) {
+    match expected {
+        Expected::Any => (String::new(), Vec::new()),
+        Expected::OneOf(versions) if versions.is_empty() => (" AND 1 = 0".to_owned(), Vec::new()),
+        Expected::OneOf(versions) => (
+            format!(" AND version IN ({})", vec!["?"; versions.len()].join(", ")),
+            versions.iter().map(|v| (*v).into()).collect(),
+        ),
+    }
+}
+
+/// Why a conditional change of a rate changed nothing: it is gone (404) or at another
+/// version (412).
+async fn missed<C: ConnectionTrait>(db: &C, rate_id: &str) -> Result<OrderError, OrderError> {
+    Ok(match get_rate(db, rate_id).await? {
+        Some(_) => OrderError::Stale("tax rate"),
+        None => OrderError::NotFound("tax rate"),
+    })
+}
+
+/// Changes a rate's name or basis points, if it is at a version `expected` admits.
 pub async fn change_rate<C: ConnectionTrait>(
     db: &C,
     rate_id: &str,
     name: Option<&str>,
     rate_bp: Option<i64>,
+    expected: &Expected,
 ) -> Result<TaxRate, OrderError> {
     let mut errors = ValidationErrors::new();
     let name = name.map(|n| name_of(&mut errors, "name", n));
@@ -106,28 +131,44 @@ pub async fn change_rate<C: ConnectionTrait>(
     if !id::is_id("tax", rate_id) {
         return Err(OrderError::NotFound("tax rate"));
     }
+    let (condition, versions) = version_clause(expected);
+    let mut values: Vec<sea_orm::Value> = vec![name.into(), rate_bp.into(), now().into(), rate_id.into()];
+    values.extend(versions);
     let changed = db
         .execute_raw(statement(
             db.get_database_backend(),
-            "UPDATE tax_rates SET name = COALESCE(?, name), rate_bp = COALESCE(?, rate_bp), updated_at = ? WHERE id = ?",
-            [name.into(), rate_bp.into(), now().into(), rate_id.into()],
+            &format!(
+                "UPDATE tax_rates SET name = COALESCE(?, name), rate_bp = COALESCE(?, rate_bp), updated_at = ?, \
+                 version = version + 1 WHERE id = ?{condition}"
+            ),
+            values,
         ))
         .await?;
     if changed.rows_affected() == 0 {
-        return Err(OrderError::NotFound("tax rate"));
+        return Err(missed(db, rate_id).await?);
     }
     get_rate(db, rate_id).await?.ok_or(OrderError::NotFound("tax rate"))
 }
 
-/// Deletes a rate; false if there was none.
-pub async fn delete_rate<C: ConnectionTrait>(db: &C, rate_id: &str) -> Result<bool, sea_orm::DbErr> {
+/// Deletes a rate, if it is at a version `expected` admits (404 when there is none).
+pub async fn delete_rate<C: ConnectionTrait>(db: &C, rate_id: &str, expected: &Expected) -> Result<(), OrderError> {
     if !id::is_id("tax", rate_id) {
-        return Ok(false);
+        return Err(OrderError::NotFound("tax rate"));
     }
+    let (condition, versions) = version_clause(expected);
+    let mut values: Vec<sea_orm::Value> = vec![rate_id.into()];
+    values.extend(versions);
     let deleted = db
-        .execute_raw(statement(db.get_database_backend(), "DELETE FROM tax_rates WHERE id = ?", [rate_id.into()]))
+        .execute_raw(statement(
+            db.get_database_backend(),
+            &format!("DELETE FROM tax_rates WHERE id = ?{condition}"),
+            values,
+        ))
         .await?;
-    Ok(deleted.rows_affected() == 1)
+    if deleted.rows_affected() == 0 {
+        return Err(missed(db, rate_id).await?);
+    }
+    Ok(())
 }
 
 /// One rate.

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{Can, caps};
 use crate::error::{ApiError, Problem};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, IfMatch, etag};
 use crate::infra::idempotency::{Answer, Idempotency};
 use crate::rest::IdempotencyKey;
 use crate::state::AppState;
@@ -86,7 +86,8 @@ pub async fn list_tax_rates(
     get, path = "/v1/tax-rates/{rate_id}", tag = "selling", operation_id = "get_tax_rate",
     params(("rate_id" = String, Path, description = "Rate id")),
     responses(
-        (status = 200, description = "The rate", body = TaxRateDto),
+        (status = 200, description = "The rate", body = TaxRateDto,
+            headers(("ETag" = String, description = "Its version, for `If-Match`"))),
         (status = 404, description = "No such rate", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("api_key" = []))
@@ -95,18 +96,24 @@ pub async fn get_tax_rate(
     State(state): State<AppState>,
     _: Can<caps::CatalogRead>,
     Path(rate_id): Path<String>,
-) -> Result<Json<TaxRateDto>, ApiError> {
-    Ok(Json(orders::rate(&state, &rate_id).await?))
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let rate = orders::rate(&state, &rate_id).await?;
+    Ok((etag(rate.version), Json(rate)))
 }
 
-/// Change a rate's name or basis points.
+/// Change a rate's name or basis points. With `If-Match`, only while it is at that version.
 #[utoipa::path(
     patch, path = "/v1/tax-rates/{rate_id}", tag = "selling", operation_id = "update_tax_rate",
-    params(("rate_id" = String, Path, description = "Rate id")),
+    params(
+        ("rate_id" = String, Path, description = "Rate id"),
+        ("If-Match" = Option<String>, Header, description = "The `ETag` last read: 412 if it changed since"),
+    ),
     request_body = TaxRatePatchDto,
     responses(
-        (status = 200, description = "The rate", body = TaxRateDto),
+        (status = 200, description = "The rate", body = TaxRateDto,
+            headers(("ETag" = String, description = "Its new version"))),
         (status = 404, description = "No such rate", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`precondition_failed`: it changed since the `If-Match` version; nothing changed", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -114,18 +121,24 @@ pub async fn update_tax_rate(
     State(state): State<AppState>,
     _: Can<caps::SettingsWrite>,
     Path(rate_id): Path<String>,
+    IfMatch(expected): IfMatch,
     ApiJson(body): ApiJson<TaxRatePatchDto>,
-) -> Result<Json<TaxRateDto>, ApiError> {
-    Ok(Json(orders::change_rate(&state, &rate_id, body.name.as_deref(), body.rate_bp).await?))
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let rate = orders::change_rate(&state, &rate_id, body.name.as_deref(), body.rate_bp, &expected).await?;
+    Ok((etag(rate.version), Json(rate)))
 }
 
-/// Delete a rate.
+/// Delete a rate. With `If-Match`, only while it is at that version.
 #[utoipa::path(
     delete, path = "/v1/tax-rates/{rate_id}", tag = "selling", operation_id = "delete_tax_rate",
-    params(("rate_id" = String, Path, description = "Rate id")),
+    params(
+        ("rate_id" = String, Path, description = "Rate id"),
+        ("If-Match" = Option<String>, Header, description = "The `ETag` last read: 412 if it changed since"),
+    ),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such rate", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`precondition_failed`: it changed since the `If-Match` version; nothing changed", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -133,7 +146,8 @@ pub async fn delete_tax_rate(
     State(state): State<AppState>,
     _: Can<caps::SettingsWrite>,
     Path(rate_id): Path<String>,
+    IfMatch(expected): IfMatch,
 ) -> Result<StatusCode, ApiError> {
-    orders::delete_rate(&state, &rate_id).await?;
+    orders::delete_rate(&state, &rate_id, &expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }

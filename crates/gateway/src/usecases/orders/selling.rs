@@ -41,6 +41,10 @@ pub struct TaxRateDto {
     #[schema(example = 2000)]
     pub rate_bp: i64,
     pub created_at: DateTime<Utc>,
+    /// Moves with every change; REST sends it as the `ETag`, GraphQL's changes take it as
+    /// `expectedVersion`.
+    #[serde(skip)]
+    pub version: i64,
 }
 
 impl From<TaxRate> for TaxRateDto {
@@ -52,6 +56,7 @@ impl From<TaxRate> for TaxRateDto {
             name: r.name,
             rate_bp: r.rate_bp,
             created_at: r.created_at,
+            version: r.version,
         }
     }
 }
@@ -227,25 +232,24 @@ pub async fn rate(state: &AppState, rate_id: &str) -> Result<TaxRateDto, ApiErro
     Ok(setup::get_rate(&state.db, rate_id).await?.ok_or(OrderError::NotFound("tax rate"))?.into())
 }
 
-/// Changes a rate's name or basis points.
+/// Changes a rate's name or basis points, if it is at a version `expected` admits (412).
 pub async fn change_rate(
     state: &AppState,
     rate_id: &str,
     name: Option<&str>,
     rate_bp: Option<i64>,
+    expected: &emporium_core::Expected,
 ) -> Result<TaxRateDto, ApiError> {
     let txn = state.writer.begin().await?;
-    let rate = TaxRateDto::from(setup::change_rate(&txn, rate_id, name, rate_bp).await?);
+    let rate = TaxRateDto::from(setup::change_rate(&txn, rate_id, name, rate_bp, expected).await?);
     txn.commit().await?;
     Ok(rate)
 }
 
-/// Deletes a rate.
-pub async fn delete_rate(state: &AppState, rate_id: &str) -> Result<(), ApiError> {
+/// Deletes a rate, if it is at a version `expected` admits (412).
+pub async fn delete_rate(state: &AppState, rate_id: &str, expected: &emporium_core::Expected) -> Result<(), ApiError> {
     let txn = state.writer.begin().await?;
-    if !setup::delete_rate(&txn, rate_id).await? {
-        return Err(OrderError::NotFound("tax rate").into());
-    }
+    setup::delete_rate(&txn, rate_id, expected).await?;
     txn.commit().await?;
     Ok(())
 }
