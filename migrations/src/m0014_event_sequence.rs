@@ -22,7 +22,7 @@ const UP: &[&str] = &[
      FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY txn, seq) AS n FROM events) AS numbered \
      WHERE events.id = numbered.id",
     "CREATE UNIQUE INDEX uq_events_sequence ON events (sequence)",
-    "CREATE INDEX ix_events_unsequenced ON events (txn, seq) WHERE sequence IS NULL",
+    "CREATE INDEX ix_events_unsequenced ON events (seq) WHERE sequence IS NULL",
 ];
 
 #[async_trait::async_trait]

@@ -48,6 +48,7 @@ const UP: &[&str] = &[
     "CREATE INDEX ix_webhook_deliveries_due ON webhook_deliveries (subscription_id, status, next_attempt_at)",
     "CREATE INDEX ix_webhook_deliveries_log ON webhook_deliveries (subscription_id, event_sequence)",
     "CREATE INDEX ix_webhook_deliveries_status ON webhook_deliveries (status, next_attempt_at)",
+    "CREATE INDEX ix_events_created ON events (created_at)",
     "CREATE TABLE outbox_positions (name TEXT PRIMARY KEY, position BIGINT NOT NULL, leased_by TEXT, leased_until {ts})",
     "INSERT INTO outbox_positions (name, position) SELECT 'webhooks', COALESCE(MAX(sequence), 0) FROM events",
 ];
@@ -61,7 +62,12 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         crate::run_all(
             manager,
-            &["DROP TABLE outbox_positions", "DROP TABLE webhook_deliveries", "DROP TABLE webhook_subscriptions"],
+            &[
+                "DROP TABLE outbox_positions",
+                "DROP INDEX ix_events_created",
+                "DROP TABLE webhook_deliveries",
+                "DROP TABLE webhook_subscriptions",
+            ],
         )
         .await
     }

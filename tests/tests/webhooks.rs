@@ -584,3 +584,28 @@ async fn a_stale_if_match_or_expected_version_is_412_and_changes_nothing() -> Te
     assert_eq!(status, StatusCode::NO_CONTENT);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_retried_creation_does_not_show_the_secret_again() -> TestResult {
+    let server = TestServer::start_with(private()).await?;
+    let admin = server.admin_token().await?;
+    let body = json!({"url": "http://127.0.0.1:9/once", "events": ["order.paid"]});
+    let send = || async {
+        let reply = reqwest::Client::new()
+            .post(server.url("/v1/webhooks"))
+            .bearer_auth(&admin)
+            .header("idempotency-key", "hook-once")
+            .json(&body)
+            .send()
+            .await?;
+        let status = reply.status();
+        anyhow::Ok((status, reply.json::<Value>().await?))
+    };
+    let (status, first) = send().await?;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert!(first["secret"].as_str().is_some_and(|s| s.starts_with("whsec_")), "{first}");
+    let (status, again) = send().await?;
+    assert_eq!((status, again["id"].clone()), (StatusCode::CREATED, first["id"].clone()), "{again}");
+    assert!(again.get("secret").is_none(), "the secret is shown once and not stored: {again}");
+    Ok(())
+}

@@ -85,6 +85,46 @@ async fn readers_of_the_change_log_and_the_event_feed_never_skip_a_write_of_conc
     Ok(())
 }
 
+/// Two writers of one row on PostgreSQL: the one that began first but waited for the other's
+/// row lock commits second, and its event is numbered second, so a receiver ordering by
+/// `sequence` applies the two changes in the order they happened. (On SQLite one writer at a
+/// time holds the database, so two writes never overlap: the test has nothing to race there.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_that_waited_for_another_is_numbered_after_it() -> TestResult {
+    if crate::common::postgres_url().is_none() {
+        eprintln!("a_write_that_waited_for_another_is_numbered_after_it: writers never overlap on SQLite");
+        return Ok(());
+    }
+    let server = Arc::new(TestServer::start().await?);
+    let admin = server.admin_token().await?;
+    for code in ["first", "second"] {
+        server.post("/v1/locations", Some(&admin), serde_json::json!({"code": code, "name": code})).await?;
+    }
+    // The early writer takes its transaction id first, on a row of its own.
+    let mut early = server.state.writer.begin().await?;
+    early.execute_unprepared("UPDATE locations SET priority = priority WHERE code = 'first'").await?;
+    // The late writer takes the shared row and commits.
+    let mut late = server.state.writer.begin().await?;
+    late.execute_unprepared("UPDATE locations SET priority = priority WHERE code = 'second'").await?;
+    // The early writer now waits for the late one's row lock.
+    let waiting = tokio::spawn(async move {
+        early.execute_unprepared("UPDATE locations SET priority = priority WHERE code = 'second'").await?;
+        early.emit(Probe::Wrote { key: "early".to_owned() });
+        early.commit().await?;
+        anyhow::Ok(())
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    late.emit(Probe::Wrote { key: "late".to_owned() });
+    late.commit().await?;
+    waiting.await??;
+    let feed =
+        emporium_core::events::read_after(&server.app_db, None, 100).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let order: Vec<&str> =
+        feed.iter().filter(|e| e.kind == "test.probe").filter_map(|e| e.data["key"].as_str()).collect();
+    assert_eq!(order, ["late", "early"], "numbered in the order they committed");
+    Ok(())
+}
+
 /// A write that fails rolls back with everything it noted: no event, no change-log row.
 #[tokio::test]
 async fn a_unit_of_work_given_up_records_neither_its_events_nor_its_keys() -> TestResult {

@@ -17,8 +17,8 @@
 //!
 //! Integrators order by one number, `sequence`, that increases in commit order. On SQLite it
 //! is `seq`, given as the event is written. On PostgreSQL events are numbered after commit by
-//! [`sequence_pending`], in (transaction, sequence) order and only below the horizon above, one
-//! numberer at a time: an event numbered later can never belong before one numbered earlier.
+//! [`sequence_pending`], in `seq` order (each writer takes its `seq` at its commit), once every
+//! smaller `seq` is final: a change that waited for another is numbered after it.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
@@ -91,23 +91,10 @@ pub(crate) async fn append_all<C: ConnectionTrait>(db: &C, events: &[Pending]) -
             .unwrap_or_default(),
     };
     let now = crate::db::now();
-    let mut sql = String::from("INSERT INTO events (id, seq, sequence, txn, kind, version, data, created_at) VALUES ");
     let mut values: Vec<sea_orm::Value> = Vec::with_capacity(events.len() * 5);
     let mut ids = Vec::with_capacity(events.len());
+    let mut rows = Vec::with_capacity(events.len());
     for (i, event) in events.iter().enumerate() {
-        let (seq, sequence, txn) = match backend {
-            DbBackend::Postgres => {
-                ("nextval('events_seq')".to_owned(), "NULL".to_owned(), "pg_current_xact_id()::text::bigint")
-            }
-            _ => {
-                let seq = (base + 1 + i as i64).to_string();
-                (seq.clone(), seq, "0")
-            }
-        };
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!("(?, {seq}, {sequence}, {txn}, ?, ?, ?, ?)"));
         let id = crate::id::new_id("evt");
         values.extend([
             id.clone().into(),
@@ -117,7 +104,26 @@ pub(crate) async fn append_all<C: ConnectionTrait>(db: &C, events: &[Pending]) -
             now.into(),
         ]);
         ids.push(id);
+        rows.push(match backend {
+            DbBackend::Postgres => "(?, ?, ?, ?, ?)".to_owned(),
+            _ => format!("(?, {seq}, {seq}, 0, ?, ?, ?, ?)", seq = base + 1 + i as i64),
+        });
     }
+    let sql = match backend {
+        // The shared lock, taken before the numbers and held until commit, is what the
+        // numberer waits on (see `committed_below`): an event's number (`seq`) is taken with
+        // it, so a number is final once the lock could be had exclusively.
+        DbBackend::Postgres => format!(
+            "INSERT INTO events (id, seq, sequence, txn, kind, version, data, created_at) \
+             SELECT v.id, nextval('events_seq'), NULL, pg_current_xact_id()::text::bigint, v.kind, v.version, v.data, v.at \
+             FROM (SELECT pg_advisory_xact_lock_shared({ORDER_LOCK})) AS locked, (VALUES {}) AS v(id, kind, version, data, at)",
+            rows.join(", ")
+        ),
+        _ => format!(
+            "INSERT INTO events (id, seq, sequence, txn, kind, version, data, created_at) VALUES {}",
+            rows.join(", ")
+        ),
+    };
     db.execute_raw(statement(backend, &sql, values)).await?;
     Ok(ids)
 }
@@ -135,28 +141,55 @@ pub enum FeedError {
 /// The most events one call of [`sequence_pending`] numbers.
 pub const SEQUENCE_BATCH: u64 = 1_000;
 
+/// The advisory lock writers of events hold shared from taking their numbers to their commit
+/// ("emporium.events.order" folded into 63 bits).
+const ORDER_LOCK: i64 = 6_118_423_504_981_771_407;
+/// The advisory lock of the one numberer ("emporium.events.sequence" folded into 63 bits).
+const NUMBER_LOCK: i64 = 7_290_185_563_491_187_013;
+
+/// The highest `seq` below which every event is final (committed or gone): taken with the
+/// order lock held exclusively, so no writer is between taking a number and its commit.
+async fn committed_below(db: &DatabaseConnection) -> Result<i64, DbErr> {
+    let backend = db.get_database_backend();
+    let txn = db.begin().await?;
+    txn.execute_raw(statement(backend, &format!("SELECT pg_advisory_xact_lock({ORDER_LOCK})"), [])).await?;
+    let row = txn
+        .query_one_raw(statement(
+            backend,
+            "SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS last FROM events_seq",
+            [],
+        ))
+        .await?;
+    txn.commit().await?;
+    row.map(|row| row.try_get::<i64>("", "last")).transpose().map(Option::unwrap_or_default)
+}
+
 /// Numbers the committed events not numbered yet (PostgreSQL; on SQLite events are numbered as
-/// they are written), up to [`SEQUENCE_BATCH`]; how many it numbered. One numberer at a time
-/// (a transaction-scoped advisory lock), in (transaction, sequence) order, below the horizon.
+/// they are written), up to [`SEQUENCE_BATCH`]; how many it numbered. One numberer at a time.
+///
+/// Order: by `seq`, the number each writer takes at its commit, under the order lock held
+/// shared until the commit ends. A writer that waited for another's row (two sales of one
+/// SKU) takes its number after the other committed, so changes that depend on each other are
+/// numbered in the order they committed. Only numbers below [`committed_below`] are used: a
+/// writer between its number and its commit could otherwise be overtaken.
 pub async fn sequence_pending(db: &DatabaseConnection) -> Result<u64, DbErr> {
     let backend = db.get_database_backend();
     if backend != DbBackend::Postgres {
         return Ok(0);
     }
+    let below = committed_below(db).await?;
     let txn = db.begin().await?;
-    // The lock's key: "emporium.events.sequence" folded into 63 bits, fixed.
-    txn.execute_raw(statement(backend, "SELECT pg_advisory_xact_lock(7290185563491187013)", [])).await?;
+    txn.execute_raw(statement(backend, &format!("SELECT pg_advisory_xact_lock({NUMBER_LOCK})"), [])).await?;
     let numbered = txn
         .execute_raw(statement(
             backend,
             &format!(
                 "WITH last AS (SELECT COALESCE(MAX(sequence), 0) AS n FROM events), \
-                 pending AS (SELECT id, ROW_NUMBER() OVER (ORDER BY txn, seq) AS n FROM events \
-                   WHERE sequence IS NULL{} ORDER BY txn, seq LIMIT {SEQUENCE_BATCH}) \
-                 UPDATE events SET sequence = last.n + pending.n FROM pending, last WHERE events.id = pending.id",
-                crate::changes::horizon(backend)
+                 pending AS (SELECT id, ROW_NUMBER() OVER (ORDER BY seq) AS n FROM events \
+                   WHERE sequence IS NULL AND seq <= ? ORDER BY seq LIMIT {SEQUENCE_BATCH}) \
+                 UPDATE events SET sequence = last.n + pending.n FROM pending, last WHERE events.id = pending.id"
             ),
-            [],
+            [below.into()],
         ))
         .await?
         .rows_affected();
@@ -210,6 +243,19 @@ pub async fn read_from<C: ConnectionTrait>(db: &C, after: i64, limit: u64) -> Re
         .collect()
 }
 
+/// Makes the position row of the outbox reader `name`, at the last numbered event, unless it
+/// exists: a reader relays what follows its first start, even while its target is down.
+pub async fn ensure_reader<C: ConnectionTrait>(db: &C, name: &str) -> Result<(), DbErr> {
+    db.execute_raw(statement(
+        db.get_database_backend(),
+        "INSERT INTO outbox_positions (name, position) SELECT ?, COALESCE(MAX(sequence), 0) FROM events WHERE 1 = 1 \
+         ON CONFLICT (name) DO NOTHING",
+        [name.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
 /// Takes (or renews) the lease of the outbox reader `name` for `holder` until `until`, when it
 /// is free, expired or already `holder`'s; its position if taken. A reader whose position row
 /// does not exist yet starts at the last numbered event (it relays what follows).
@@ -221,13 +267,7 @@ pub async fn lease_reader<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> Result<Option<i64>, DbErr> {
     let backend = db.get_database_backend();
-    db.execute_raw(statement(
-        backend,
-        "INSERT INTO outbox_positions (name, position) SELECT ?, COALESCE(MAX(sequence), 0) FROM events WHERE 1 = 1 \
-         ON CONFLICT (name) DO NOTHING",
-        [name.into()],
-    ))
-    .await?;
+    ensure_reader(db, name).await?;
     let row = db
         .query_one_raw(statement(
             backend,

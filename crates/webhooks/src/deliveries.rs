@@ -193,9 +193,10 @@ pub async fn nothing_due<C: ConnectionTrait>(
             "SELECT EXISTS (SELECT 1 FROM events WHERE sequence IS NULL) AS unnumbered, \
              (SELECT COALESCE(MAX(sequence), 0) FROM events) AS last, \
              (SELECT position FROM outbox_positions WHERE name = 'webhooks') AS position, \
-             EXISTS (SELECT 1 FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?) AS due, \
+             EXISTS (SELECT 1 FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id \
+               WHERE s.active = ? AND d.status = 'pending' AND d.next_attempt_at <= ?) AS due, \
              EXISTS (SELECT 1 FROM webhook_subscriptions WHERE active = ? AND failing_since <= ?) AS failing",
-            [now.into(), true.into(), (now - window).into()],
+            [true.into(), now.into(), true.into(), (now - window).into()],
         ))
         .await?;
     let Some(row) = row else { return Ok(false) };
@@ -220,6 +221,8 @@ pub struct Claimed {
     pub previous: Option<(String, DateTime<Utc>)>,
     /// Attempts made, this one included (the log counts it once its outcome is recorded).
     pub attempts: i32,
+    /// Until when this worker holds it: an outcome is recorded only while the claim is its.
+    pub claimed_until: DateTime<Utc>,
     /// When it was first tried (this attempt, the first time).
     pub first_attempt_at: DateTime<Utc>,
     /// The body to send: `{"id","type","sequence","created_at","data"}`.
@@ -292,6 +295,7 @@ pub async fn claim_due<C: ConnectionTrait>(
                 nonce: subscription.try_get("", "secret_nonce")?,
                 previous: previous_nonce.clone().zip(previous_until),
                 attempts: row.try_get::<i32>("", "attempts")? + 1,
+                claimed_until: claim_until,
                 first_attempt_at: row.try_get("", "first_attempt_at")?,
                 body,
             });
@@ -337,7 +341,9 @@ pub enum Outcome {
 /// Records how an attempt of a claimed delivery ended: delivered; or due again after the
 /// schedule's next gap (`jitter` in 0..1); or, past the schedule's window since its first
 /// attempt, failed. A subscription that delivers is no longer failing; one that fails is
-/// failing since its first failure after its last success.
+/// failing since its first failure after its last success. Nothing is recorded (none) when
+/// the claim is no longer this worker's: it ran out and another took the delivery, or a
+/// retry or replay queued it again meanwhile.
 pub async fn record_outcome<C: ConnectionTrait>(
     db: &C,
     claimed: &Claimed,
@@ -345,7 +351,7 @@ pub async fn record_outcome<C: ConnectionTrait>(
     schedule: &Schedule,
     jitter: f64,
     now: DateTime<Utc>,
-) -> Result<DeliveryStatus, DbErr> {
+) -> Result<Option<DeliveryStatus>, DbErr> {
     let backend = db.get_database_backend();
     let (status, code, error, next) = match outcome {
         Outcome::Delivered { status } => (DeliveryStatus::Delivered, Some(i32::from(*status)), None, None),
@@ -356,20 +362,26 @@ pub async fn record_outcome<C: ConnectionTrait>(
             (state, status.map(i32::from), Some(error.chars().take(500).collect::<String>()), Some(next))
         }
     };
-    db.execute_raw(statement(
-        backend,
-        "UPDATE webhook_deliveries SET status = ?, last_status_code = ?, last_error = ?, claimed_until = NULL, \
-         attempts = attempts + 1, next_attempt_at = COALESCE(?, next_attempt_at), delivered_at = ? WHERE id = ?",
-        [
-            status.as_str().into(),
-            code.into(),
-            error.into(),
-            next.into(),
-            (status == DeliveryStatus::Delivered).then_some(now).into(),
-            claimed.delivery_id.clone().into(),
-        ],
-    ))
-    .await?;
+    let recorded = db
+        .execute_raw(statement(
+            backend,
+            "UPDATE webhook_deliveries SET status = ?, last_status_code = ?, last_error = ?, claimed_until = NULL, \
+             attempts = attempts + 1, next_attempt_at = COALESCE(?, next_attempt_at), delivered_at = ? \
+             WHERE id = ? AND claimed_until = ?",
+            [
+                status.as_str().into(),
+                code.into(),
+                error.into(),
+                next.into(),
+                (status == DeliveryStatus::Delivered).then_some(now).into(),
+                claimed.delivery_id.clone().into(),
+                claimed.claimed_until.into(),
+            ],
+        ))
+        .await?;
+    if recorded.rows_affected() == 0 {
+        return Ok(None);
+    }
     if status == DeliveryStatus::Delivered {
         db.execute_raw(statement(
             backend,
@@ -385,7 +397,7 @@ pub async fn record_outcome<C: ConnectionTrait>(
         ))
         .await?;
     }
-    Ok(status)
+    Ok(Some(status))
 }
 
 /// A subscription's deliveries, newest event first, after the delivery `before` (a cursor).

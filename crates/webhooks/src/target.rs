@@ -89,22 +89,32 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || ip.is_broadcast()
         || ip.is_documentation()
         || a == 0
-        // Shared address space (carrier-grade NAT) and benchmarking ranges.
+        // Shared address space (carrier-grade NAT), IETF protocol assignments and benchmarking.
         || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0 && ip.octets()[2] == 0)
         || (a == 198 && (18..20).contains(&b))
         || a >= 240)
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        // Unique local (fc00::/7) and link-local (fe80::/10).
-        || (first & 0xfe00) == 0xfc00
-        || (first & 0xffc0) == 0xfe80
-        // Documentation (2001:db8::/32).
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8))
+    let segments = ip.segments();
+    let embedded_v4 = |high: u16, low: u16| Ipv4Addr::new((high >> 8) as u8, high as u8, (low >> 8) as u8, low as u8);
+    // Addresses that carry an IPv4 one reach it: NAT64 (64:ff9b::/96, 64:ff9b:1::/48), 6to4
+    // (2002::/16) and the deprecated IPv4-compatible ::a.b.c.d.
+    if segments[0] == 0x64 && segments[1] == 0xff9b {
+        // The well-known prefix only: the local-use one (64:ff9b:1::/48) is the network's own.
+        return segments[2..6].iter().all(|s| *s == 0) && is_public_v4(embedded_v4(segments[6], segments[7]));
+    }
+    if segments[0] == 0x2002 {
+        return is_public_v4(embedded_v4(segments[1], segments[2]));
+    }
+    if segments[..6].iter().all(|s| *s == 0) && !ip.is_loopback() && !ip.is_unspecified() {
+        return is_public_v4(embedded_v4(segments[6], segments[7]));
+    }
+    // Only global unicast (2000::/3) is public; within it, Teredo (2001::/32), documentation
+    // (2001:db8::/32) and benchmarking (2001:2::/48) are not.
+    (segments[0] & 0xe000) == 0x2000
+        && !(segments[0] == 0x2001 && (segments[1] == 0 || segments[1] == 0x0db8 || segments[1] == 2))
 }
 
 #[cfg(test)]
@@ -120,6 +130,8 @@ mod tests {
     #[test]
     fn only_https_urls_to_public_hosts_are_taken() {
         assert!(url("https://hooks.example.com/emporium", false).is_ok());
+        assert!(url("https://[2606:4700::1111]/", false).is_ok(), "global unicast IPv6");
+        assert!(url("https://[64:ff9b::808:808]/", false).is_ok(), "NAT64 of a public IPv4");
         assert_eq!(url("http://hooks.example.com/", false), Err(vec!["unsafe_target".to_owned()]));
         assert!(url("http://127.0.0.1:9000/", true).is_ok());
         for refused in [
@@ -128,6 +140,14 @@ mod tests {
             "https://[::1]/",
             "https://169.254.169.254/",
             "https://[::ffff:192.168.0.1]/",
+            "https://[64:ff9b::a00:1]/",
+            "https://[64:ff9b:1::808:808]/",
+            "https://[2002:a00:1::1]/",
+            "https://[::a00:1]/",
+            "https://[2001::1]/",
+            "https://[fec0::1]/",
+            "https://[fd00::1]/",
+            "https://192.0.0.8/",
         ] {
             assert_eq!(url(refused, false), Err(vec!["unsafe_target".to_owned()]), "{refused}");
         }

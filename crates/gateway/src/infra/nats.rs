@@ -62,6 +62,15 @@ pub struct Target {
 pub async fn run(state: AppState, target: Target, status: Arc<NatsStatus>, mut shutdown: Shutdown) {
     let holder = emporium_core::id::new_id("relay");
     status.set(false);
+    // The relay's place is kept from its first start, before NATS answers: nothing committed
+    // while it is down is skipped.
+    while let Err(err) = events::ensure_reader(&state.db, "nats").await {
+        tracing::warn!(error = %err, "recording the NATS relay's position failed; trying again");
+        tokio::select! {
+            () = tokio::time::sleep(MAX_BACKOFF) => {}
+            () = shutdown.requested() => return,
+        }
+    }
     let mut backoff = Duration::from_millis(200);
     loop {
         let connected = tokio::select! {

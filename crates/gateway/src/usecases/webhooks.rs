@@ -144,7 +144,9 @@ pub async fn create(
         webhooks::create(&work, &state.keyring, &input, state.config.webhook_allow_private, now).await?;
     let value = WithSecretDto { subscription: subscription.into(), secret };
     let answer = Answer::of(StatusCode::CREATED, &value)?;
-    if let Some(stored) = idempotency.stored(&answer) {
+    // The secret is shown once and never stored: a retry with the same key is answered the
+    // subscription without it (rotation makes a new one).
+    if let Some(stored) = idempotency.stored(&Answer::of(StatusCode::CREATED, &value.subscription)?) {
         work.answer(stored);
     }
     work.commit().await?;

@@ -107,8 +107,9 @@ pub async fn round(state: &AppState, sender: &sender::Sender) -> anyhow::Result<
     let work = state.writer.begin().await?;
     for (claimed, outcome) in claimed.iter().zip(&sent) {
         let jitter = rand::thread_rng().r#gen::<f64>();
-        let status = webhooks::record_outcome(&work, claimed, outcome, &schedule, jitter, now).await?;
-        state.metrics.webhook_outcome(status.as_str());
+        if let Some(status) = webhooks::record_outcome(&work, claimed, outcome, &schedule, jitter, now).await? {
+            state.metrics.webhook_outcome(status.as_str());
+        }
     }
     work.commit().await?;
     Ok(true)
