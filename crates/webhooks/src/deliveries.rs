@@ -119,6 +119,18 @@ async fn insert_deliveries<C: ConnectionTrait>(
     Ok(())
 }
 
+/// The `sequence` of the last event the dispatcher turned into deliveries.
+async fn dispatched_up_to<C: ConnectionTrait>(db: &C) -> Result<i64, DbErr> {
+    let row = db
+        .query_one_raw(statement(
+            db.get_database_backend(),
+            "SELECT position FROM outbox_positions WHERE name = 'webhooks'",
+            [],
+        ))
+        .await?;
+    Ok(row.map(|row| row.try_get("", "position")).transpose()?.unwrap_or(0))
+}
+
 /// Turns up to `batch` numbered events past the dispatcher's position into deliveries for
 /// the active subscriptions that hear them, and moves the position past them; how many
 /// events it passed. Run it in a write transaction: the position row is locked first, so one
@@ -127,12 +139,7 @@ pub async fn dispatch<C: ConnectionTrait>(db: &C, batch: u64, now: DateTime<Utc>
     let backend = db.get_database_backend();
     db.execute_raw(statement(backend, "UPDATE outbox_positions SET position = position WHERE name = 'webhooks'", []))
         .await?;
-    let position: i64 = db
-        .query_one_raw(statement(backend, "SELECT position FROM outbox_positions WHERE name = 'webhooks'", []))
-        .await?
-        .map(|row| row.try_get("", "position"))
-        .transpose()?
-        .unwrap_or(0);
+    let position = dispatched_up_to(db).await?;
     let events = db
         .query_all_raw(statement(
             backend,
@@ -463,12 +470,7 @@ pub async fn replay<C: ConnectionTrait>(
         return Err(ValidationErrors::single("since", "out_of_range", "must be within the last 30 days").into());
     }
     let backend = db.get_database_backend();
-    let position: i64 = db
-        .query_one_raw(statement(backend, "SELECT position FROM outbox_positions WHERE name = 'webhooks'", []))
-        .await?
-        .map(|row| row.try_get("", "position"))
-        .transpose()?
-        .unwrap_or(0);
+    let position = dispatched_up_to(db).await?;
     // Events past the position are the dispatcher's to queue.
     let rows = db
         .query_all_raw(statement(
