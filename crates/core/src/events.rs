@@ -257,8 +257,8 @@ pub async fn ensure_reader<C: ConnectionTrait>(db: &C, name: &str) -> Result<(),
 }
 
 /// Takes (or renews) the lease of the outbox reader `name` for `holder` until `until`, when it
-/// is free, expired or already `holder`'s; its position if taken. A reader whose position row
-/// does not exist yet starts at the last numbered event (it relays what follows).
+/// is free, expired or already `holder`'s; its position if taken. The reader made its row once
+/// at start ([`ensure_reader`]).
 pub async fn lease_reader<C: ConnectionTrait>(
     db: &C,
     name: &str,
@@ -267,7 +267,6 @@ pub async fn lease_reader<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> Result<Option<i64>, DbErr> {
     let backend = db.get_database_backend();
-    ensure_reader(db, name).await?;
     let row = db
         .query_one_raw(statement(
             backend,

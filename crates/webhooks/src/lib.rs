@@ -18,7 +18,7 @@ pub use deliveries::{
     record_outcome, replay, retry_now,
 };
 pub use schedule::Schedule;
-pub use signing::{Keyring, SIGNATURE_TOLERANCE_SECONDS, signature_header};
+pub use signing::{Keyring, signature_header};
 pub use subscriptions::{
     NewSubscription, Subscription, SubscriptionPatch, check_new, create, delete, disable_failing, find, list,
     rotate_secret, secrets_of, update,

@@ -10,9 +10,6 @@ use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// How old a `t` receivers should accept.
-pub const SIGNATURE_TOLERANCE_SECONDS: i64 = 300;
-
 /// The server's key for subscription secrets.
 #[derive(Clone)]
 pub struct Keyring {
