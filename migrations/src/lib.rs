@@ -24,6 +24,7 @@ mod m0013_write_path;
 mod m0014_event_sequence;
 mod m0015_webhooks;
 mod m0016_versions;
+mod m0017_more_versions;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0014_event_sequence::Migration),
             Box::new(m0015_webhooks::Migration),
             Box::new(m0016_versions::Migration),
+            Box::new(m0017_more_versions::Migration),
         ]
     }
 }

@@ -27,6 +27,9 @@ pub enum CatalogError {
     /// A product keeps at least one variant.
     #[error("a product must keep at least one variant")]
     LastVariant,
+    /// The product changed since the version the caller expected (`If-Match`).
+    #[error("The product changed since the version given in If-Match (or expectedVersion); nothing was changed.")]
+    Stale,
     /// The cursor was not made by this server for this query.
     #[error("the cursor is unknown, altered or belongs to another query")]
     InvalidCursor,
@@ -65,6 +68,7 @@ impl DomainError for CatalogError {
             Self::SkuTaken { .. } => "sku_taken",
             Self::LastVariant => "last_variant",
             Self::InvalidCursor => "invalid_cursor",
+            Self::Stale => "precondition_failed",
             Self::Database(e) => e.code(),
         }
     }
@@ -74,6 +78,7 @@ impl DomainError for CatalogError {
             Self::Invalid(_) | Self::InvalidCursor => ErrorKind::Invalid,
             Self::ProductNotFound | Self::VariantNotFound | Self::CategoryNotFound => ErrorKind::NotFound,
             Self::SlugTaken { .. } | Self::SkuTaken { .. } | Self::LastVariant => ErrorKind::Conflict,
+            Self::Stale => ErrorKind::PreconditionFailed,
             Self::Database(e) => e.kind(),
         }
     }
@@ -107,6 +112,7 @@ mod tests {
             CatalogError::SkuTaken { sku: "TEE".into() },
             CatalogError::LastVariant,
             CatalogError::InvalidCursor,
+            CatalogError::Stale,
             CatalogError::Database(DbErr::Custom("x".into())),
         ];
         for error in errors {

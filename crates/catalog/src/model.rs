@@ -75,6 +75,8 @@ pub struct Product {
     pub variants: Vec<Variant>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Moved by every change of the product or its variants: what `If-Match` compares.
+    pub version: i64,
 }
 
 /// A buyable variant of a product.
@@ -96,6 +98,8 @@ pub struct Category {
     pub slug: String,
     pub name: String,
     pub parent_id: Option<String>,
+    /// Moved by every change: what `If-Match` compares.
+    pub version: i64,
 }
 
 /// A price as a caller sends it; checked into [`Money`].

@@ -29,15 +29,30 @@ impl Expected {
         }
     }
 
+    /// The SQL condition that keeps a change to the versions this admits (` AND version IN
+    /// (?, ...)`, nothing for [`Expected::Any`], always false for no version), and its values:
+    /// appended to an `UPDATE` or `DELETE ... WHERE id = ?`, it checks and changes in one
+    /// statement, so no concurrent change slips between the check and the write.
+    pub fn condition(&self, column: &str) -> (String, Vec<sea_orm::Value>) {
+        match self {
+            Self::Any => (String::new(), Vec::new()),
+            Self::OneOf(versions) if versions.is_empty() => (" AND 1 = 0".to_owned(), Vec::new()),
+            Self::OneOf(versions) => (
+                format!(" AND {column} IN ({})", vec!["?"; versions.len()].join(", ")),
+                versions.iter().map(|v| (*v).into()).collect(),
+            ),
+        }
+    }
+
     /// The precondition of an `If-Match` header's value: `*`, or strong entity tags; a tag of
-    /// this server's (`"7"`) names its version, any other (a weak `W/"7"` included, as
-    /// `If-Match` compares strongly) names none.
+    /// this server's (`"7"`, or `"7-..."` where the tag also tells the representation apart, as
+    /// a product's does) names its version, any other (a weak `W/"7"` included, as `If-Match`
+    /// compares strongly) names none.
     pub fn from_if_match(header: &str) -> Self {
         if header.trim() == "*" {
             return Self::Any;
         }
-        let mut versions: Vec<i64> =
-            header.split(',').filter_map(|tag| tag.trim().strip_prefix('"')?.strip_suffix('"')?.parse().ok()).collect();
+        let mut versions: Vec<i64> = header.split(',').filter_map(|tag| version_of(tag.trim())).collect();
         versions.sort_unstable();
         versions.dedup();
         // A caller knows of a few versions at most: a longer list names none (and bounds the
@@ -47,6 +62,16 @@ impl Expected {
         }
         Self::OneOf(versions)
     }
+}
+
+/// The version a strong tag of this server's names (`"7"` or `"7-..."`, quoted).
+pub fn version_of(tag: &str) -> Option<i64> {
+    let text = tag.strip_prefix('"')?.strip_suffix('"')?;
+    let digits = text.split_once('-').map_or(text, |(version, _)| version);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// The `ETag` of a resource at `version`.
@@ -66,6 +91,9 @@ mod tests {
         assert!(Expected::from_if_match("\"1\", \"3\"").admits(3));
         assert!(!Expected::from_if_match("W/\"3\"").admits(3), "weak tags never match");
         assert!(!Expected::from_if_match("\"abc\"").admits(3));
+        assert!(Expected::from_if_match("\"3-Zm9v.YmFy\"").admits(3), "a product's tag names its version");
+        assert!(!Expected::from_if_match("\"-3\"").admits(-3));
+        assert!(!Expected::from_if_match("\"+3\"").admits(3));
         assert_eq!(etag(3), "\"3\"");
         assert!(Expected::from_if_match(&etag(9)).admits(9));
         let many: Vec<String> = (0..100).map(etag).collect();

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use emporium_core::db::{is_unique_violation, like_escape, statement};
-use emporium_core::{ValidationErrors, id};
+use emporium_core::{Expected, ValidationErrors, id};
 use sea_orm::{ConnectionTrait, QueryResult};
 
 use crate::{AccountError, Email};
@@ -15,6 +15,9 @@ pub struct Customer {
     pub first_name: String,
     pub last_name: String,
     pub created_at: DateTime<Utc>,
+    /// Moved by every change of the profile (not of the password or the addresses): what
+    /// `If-Match` compares.
+    pub version: i64,
 }
 
 /// A person's name part: trimmed, 1 to 100 characters, no control characters.
@@ -59,7 +62,7 @@ pub struct CustomerChange {
     pub last_name: Option<Name>,
 }
 
-const COLUMNS: &str = "id, email, first_name, last_name, created_at";
+const COLUMNS: &str = "id, email, first_name, last_name, created_at, version";
 
 fn customer(row: &QueryResult) -> Result<Customer, AccountError> {
     Ok(Customer {
@@ -68,6 +71,7 @@ fn customer(row: &QueryResult) -> Result<Customer, AccountError> {
         first_name: row.try_get("", "first_name")?,
         last_name: row.try_get("", "last_name")?,
         created_at: row.try_get("", "created_at")?,
+        version: row.try_get("", "version")?,
     })
 }
 
@@ -102,6 +106,7 @@ pub async fn register_customer<C: ConnectionTrait>(
         first_name: new.first_name.as_str().to_owned(),
         last_name: new.last_name.as_str().to_owned(),
         created_at: now,
+        version: 1,
     })
 }
 
@@ -150,23 +155,37 @@ pub async fn get_customer<C: ConnectionTrait>(db: &C, customer_id: &str) -> Resu
     row.as_ref().map(customer).transpose()
 }
 
-/// Changes a customer's names.
+/// Changes a customer's names, if the profile is at a version `expected` admits
+/// (`NotFound` when there is no enabled customer, `Stale` when it is at another version).
 pub async fn change_customer<C: ConnectionTrait>(
     db: &C,
     customer_id: &str,
     change: &CustomerChange,
-) -> Result<Option<Customer>, AccountError> {
+    expected: &Expected,
+) -> Result<Customer, AccountError> {
     let backend = db.get_database_backend();
     let first: Option<String> = change.first_name.as_ref().map(|n| n.as_str().to_owned());
     let last: Option<String> = change.last_name.as_ref().map(|n| n.as_str().to_owned());
-    db.execute_raw(statement(
-        backend,
-        "UPDATE customers SET first_name = COALESCE(?, first_name), last_name = COALESCE(?, last_name), updated_at = ? \
-         WHERE id = ? AND disabled_at IS NULL",
-        [first.into(), last.into(), emporium_core::db::now().into(), customer_id.into()],
-    ))
-    .await?;
-    get_customer(db, customer_id).await
+    let (condition, versions) = expected.condition("version");
+    let mut values: Vec<sea_orm::Value> =
+        vec![first.into(), last.into(), emporium_core::db::now().into(), customer_id.into()];
+    values.extend(versions);
+    let changed = db
+        .execute_raw(statement(
+            backend,
+            &format!(
+                "UPDATE customers SET first_name = COALESCE(?, first_name), last_name = COALESCE(?, last_name), \
+                 updated_at = ?, version = version + 1 WHERE id = ? AND disabled_at IS NULL{condition}"
+            ),
+            values,
+        ))
+        .await?
+        .rows_affected();
+    match get_customer(db, customer_id).await? {
+        None => Err(AccountError::NotFound("customer")),
+        Some(_) if changed == 0 => Err(AccountError::Stale("customer")),
+        Some(customer) => Ok(customer),
+    }
 }
 
 /// Replaces a customer's password hash.

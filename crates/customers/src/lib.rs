@@ -88,6 +88,9 @@ pub enum AccountError {
     /// No such resource (or not the caller's).
     #[error("No such {0}.")]
     NotFound(&'static str),
+    /// The resource changed since the version the caller expected (`If-Match`).
+    #[error("The {0} changed since the version given in If-Match (or expectedVersion); nothing was changed.")]
+    Stale(&'static str),
     /// The input broke one or more rules.
     #[error("{0}")]
     Invalid(#[from] emporium_core::ValidationErrors),
@@ -131,6 +134,7 @@ impl DomainError for AccountError {
             Self::AddressBookFull => "address_book_full",
             Self::NotFound(_) => "not_found",
             Self::Invalid(_) => "validation_failed",
+            Self::Stale(_) => "precondition_failed",
             Self::Database(e) => e.code(),
             Self::Corrupt(_) | Self::Hashing => "internal",
         }
@@ -142,6 +146,7 @@ impl DomainError for AccountError {
             Self::EmailTaken | Self::LastAdmin | Self::AddressBookFull => ErrorKind::Conflict,
             Self::NotFound(_) => ErrorKind::NotFound,
             Self::Invalid(_) => ErrorKind::Invalid,
+            Self::Stale(_) => ErrorKind::PreconditionFailed,
             Self::Database(e) => e.kind(),
             Self::Corrupt(_) | Self::Hashing => ErrorKind::Internal,
         }

@@ -159,6 +159,10 @@ pub struct ProductDto {
     pub variants: Vec<VariantDto>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Moved by every change of the product or its variants (not by stock): REST sends it at
+    /// the head of the `ETag`, GraphQL's changes take it as `expectedVersion`.
+    #[serde(skip)]
+    pub version: i64,
 }
 
 impl ProductDto {
@@ -178,6 +182,7 @@ impl ProductDto {
                     prices: v.prices.into_iter().map(MoneyDto::from).collect(),
                 })
                 .collect(),
+            version: product.version,
             id: product.id,
             slug: product.slug,
             name: product.name,
@@ -229,11 +234,14 @@ pub struct CategoryDto {
     pub slug: String,
     pub name: String,
     pub parent_id: Option<String>,
+    /// Moved by every change: REST sends it as the `ETag`.
+    #[serde(skip)]
+    pub version: i64,
 }
 
 impl From<catalog::Category> for CategoryDto {
     fn from(c: catalog::Category) -> Self {
-        Self { id: c.id, slug: c.slug, name: c.name, parent_id: c.parent_id }
+        Self { id: c.id, slug: c.slug, name: c.name, parent_id: c.parent_id, version: c.version }
     }
 }
 

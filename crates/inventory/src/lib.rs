@@ -47,6 +47,9 @@ pub enum InventoryError {
     /// A location already has the code.
     #[error("A location already has this code.")]
     LocationCodeTaken,
+    /// The location changed since the version the caller expected (`If-Match`).
+    #[error("The location changed since the version given in If-Match (or expectedVersion); nothing was changed.")]
+    Stale,
     /// The input broke one or more rules.
     #[error("{0}")]
     Invalid(#[from] ValidationErrors),
@@ -85,6 +88,7 @@ impl DomainError for InventoryError {
             Self::LocationNotFound => "not_found",
             Self::LocationCodeTaken => "location_code_taken",
             Self::Invalid(_) => "validation_failed",
+            Self::Stale => "precondition_failed",
             Self::Database(e) => e.code(),
         }
     }
@@ -97,6 +101,7 @@ impl DomainError for InventoryError {
             | Self::LocationCodeTaken => ErrorKind::Conflict,
             Self::LocationNotFound => ErrorKind::NotFound,
             Self::Invalid(_) => ErrorKind::Invalid,
+            Self::Stale => ErrorKind::PreconditionFailed,
             Self::Database(e) => e.kind(),
         }
     }

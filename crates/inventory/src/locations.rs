@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use emporium_core::db::{is_unique_violation, now, statement};
-use emporium_core::{ValidationErrors, id};
+use emporium_core::{Expected, ValidationErrors, id};
 use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 
 use crate::InventoryError;
@@ -20,6 +20,8 @@ pub struct Location {
     pub priority: i32,
     pub active: bool,
     pub created_at: DateTime<Utc>,
+    /// Moved by every change: what `If-Match` compares.
+    pub version: i64,
 }
 
 /// A new location, checked.
@@ -82,7 +84,7 @@ impl LocationChange {
     }
 }
 
-const COLUMNS: &str = "id, code, name, priority, active, created_at";
+const COLUMNS: &str = "id, code, name, priority, active, created_at, version";
 
 fn location(row: &QueryResult) -> Result<Location, DbErr> {
     Ok(Location {
@@ -92,6 +94,7 @@ fn location(row: &QueryResult) -> Result<Location, DbErr> {
         priority: row.try_get("", "priority")?,
         active: row.try_get("", "active")?,
         created_at: row.try_get("", "created_at")?,
+        version: row.try_get("", "version")?,
     })
 }
 
@@ -104,6 +107,7 @@ pub async fn create_location<C: ConnectionTrait>(db: &C, new: &NewLocation) -> R
         priority: new.priority,
         active: true,
         created_at: now(),
+        version: 1,
     };
     db.execute_raw(statement(
         db.get_database_backend(),
@@ -165,18 +169,32 @@ pub async fn location_by_code<C: ConnectionTrait>(db: &C, code: &str) -> Result<
     row.as_ref().map(location).transpose()
 }
 
-/// Changes a location; `None` if no location has the code.
+/// Changes a location, if it is at a version `expected` admits (`Stale` otherwise, and
+/// `LocationNotFound` when no location has the code).
 pub async fn change_location<C: ConnectionTrait>(
     db: &C,
     code: &str,
     change: &LocationChange,
-) -> Result<Option<Location>, DbErr> {
-    db.execute_raw(statement(
-        db.get_database_backend(),
-        "UPDATE locations SET name = COALESCE(?, name), priority = COALESCE(?, priority), active = COALESCE(?, active) \
-         WHERE code = ?",
-        [change.name.clone().into(), change.priority.into(), change.active.into(), code.into()],
-    ))
-    .await?;
-    location_by_code(db, code).await
+    expected: &Expected,
+) -> Result<Location, InventoryError> {
+    let (condition, versions) = expected.condition("version");
+    let mut values: Vec<sea_orm::Value> =
+        vec![change.name.clone().into(), change.priority.into(), change.active.into(), code.into()];
+    values.extend(versions);
+    let changed = db
+        .execute_raw(statement(
+            db.get_database_backend(),
+            &format!(
+                "UPDATE locations SET name = COALESCE(?, name), priority = COALESCE(?, priority), \
+                 active = COALESCE(?, active), version = version + 1 WHERE code = ?{condition}"
+            ),
+            values,
+        ))
+        .await?
+        .rows_affected();
+    match location_by_code(db, code).await? {
+        None => Err(InventoryError::LocationNotFound),
+        Some(_) if changed == 0 => Err(InventoryError::Stale),
+        Some(location) => Ok(location),
+    }
 }

@@ -32,8 +32,13 @@ pub async fn create_category<C: ConnectionTrait>(db: &C, input: NewCategory) -> 
         return Err(CatalogError::SlugTaken { slug: slug.into_string() });
     }
     let now = Utc::now();
-    let category =
-        Category { id: id::new_id(CATEGORY_ID_PREFIX), slug: slug.into_string(), name, parent_id: input.parent_id };
+    let category = Category {
+        id: id::new_id(CATEGORY_ID_PREFIX),
+        slug: slug.into_string(),
+        name,
+        parent_id: input.parent_id,
+        version: 1,
+    };
     categories::Entity::insert(categories::ActiveModel {
         id: Set(category.id.clone()),
         slug: Set(category.slug.clone()),
@@ -41,6 +46,7 @@ pub async fn create_category<C: ConnectionTrait>(db: &C, input: NewCategory) -> 
         parent_id: Set(category.parent_id.clone()),
         created_at: Set(now),
         updated_at: Set(now),
+        version: Set(category.version),
     })
     .exec_without_returning(db)
     .await
@@ -109,5 +115,5 @@ pub async fn get_category<C: ConnectionTrait>(db: &C, id_or_slug: &str) -> Resul
 }
 
 fn to_category(row: categories::Model) -> Category {
-    Category { id: row.id, slug: row.slug, name: row.name, parent_id: row.parent_id }
+    Category { id: row.id, slug: row.slug, name: row.name, parent_id: row.parent_id, version: row.version }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use chrono::Utc;
-use emporium_core::{Slug, ValidationErrors, id, slug};
+use emporium_core::{Expected, Slug, ValidationErrors, id, slug};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
@@ -11,7 +11,7 @@ use super::helpers::{
     check_categories_exist, ensure_sku_free, free_product_slug, insert_variant, live_variants, map_unique,
     product_slug_taken, refresh_derived, replace_categories,
 };
-use super::reads::{decode_pairs, find_row, to_json};
+use super::reads::{claim_product, decode_pairs, to_json};
 use crate::entity::{products, variants};
 use crate::error::CatalogError;
 use crate::events::ChangeKind;
@@ -90,6 +90,7 @@ pub async fn create_product<C: ConnectionTrait>(db: &C, input: NewProduct) -> Re
         created_at: Set(now),
         updated_at: Set(now),
         deleted_at: Set(None),
+        version: Set(1),
     };
     // A slug made from the name that a concurrent create takes first is not a conflict: the
     // next free one is taken instead (the insert does nothing on a taken slug, which leaves a
@@ -121,14 +122,15 @@ pub async fn create_product<C: ConnectionTrait>(db: &C, input: NewProduct) -> Re
     Ok(ProductChange { id: product_id, slugs: vec![slug.into_string()], kind: ChangeKind::Created })
 }
 
-/// Applies a merge patch to a product's own fields.
+/// Applies a merge patch to a product's own fields, if it is at a version `expected` admits.
 pub async fn patch_product<C: ConnectionTrait>(
     db: &C,
     id_or_slug: &str,
     patch: ProductPatch,
+    expected: &Expected,
 ) -> Result<ProductChange, CatalogError> {
     use emporium_core::Patch;
-    let row = find_row(db, id_or_slug).await?.ok_or(CatalogError::ProductNotFound)?;
+    let row = claim_product(db, id_or_slug, expected).await?;
     let mut errors = ValidationErrors::new();
     let mut change = ProductChange { id: row.id.clone(), slugs: vec![row.slug.clone()], kind: ChangeKind::Updated };
     let mut update =
@@ -222,9 +224,14 @@ pub async fn patch_product<C: ConnectionTrait>(
 }
 
 /// Deletes a product: it reads as not found from now on, and its slug and SKUs become free.
-/// Rows stay, because stock movements and placed orders point at them.
-pub async fn delete_product<C: ConnectionTrait>(db: &C, id_or_slug: &str) -> Result<ProductChange, CatalogError> {
-    let row = find_row(db, id_or_slug).await?.ok_or(CatalogError::ProductNotFound)?;
+/// Rows stay, because stock movements and placed orders point at them. Only at a version
+/// `expected` admits.
+pub async fn delete_product<C: ConnectionTrait>(
+    db: &C,
+    id_or_slug: &str,
+    expected: &Expected,
+) -> Result<ProductChange, CatalogError> {
+    let row = claim_product(db, id_or_slug, expected).await?;
     let now = Utc::now();
     products::Entity::update_many()
         .col_expr(products::Column::DeletedAt, Expr::value(now))

@@ -3,10 +3,11 @@
 use std::collections::HashMap;
 
 use emporium_core::db::statement;
-use emporium_core::{Currency, Money, id};
+use emporium_core::{Currency, Expected, Money, id};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::entity::{product_categories, products, variant_prices, variants};
+use crate::error::CatalogError;
 use crate::model::*;
 
 /// Loads live products by id, with variants, prices and categories, in the order asked.
@@ -32,19 +33,34 @@ pub async fn get_product<C: ConnectionTrait>(db: &C, id_or_slug: &str) -> Result
     Ok(assemble(db, vec![row], &[id]).await?.pop())
 }
 
-/// Takes a product's row for the rest of the transaction, so changes of its variants never
-/// interleave: a second writer waits here, then reads the first one's variants (on PostgreSQL
-/// each statement sees what committed before it; SQLite writers already run one at a time).
-/// Checks across variants (one combination of option values per variant, the count) then hold
-/// under any concurrency.
-pub(super) async fn lock_product<C: ConnectionTrait>(db: &C, product_id: &str) -> Result<(), DbErr> {
-    db.execute_raw(statement(
-        db.get_database_backend(),
-        "UPDATE products SET updated_at = updated_at WHERE id = ?",
-        [product_id.into()],
-    ))
-    .await?;
-    Ok(())
+/// Takes a live product's row for the rest of the transaction and moves its version, if the
+/// version is one `expected` admits; then returns the row as it now is. Changes of a product
+/// and its variants never interleave: a second writer waits here, then reads the first one's
+/// (on PostgreSQL each statement sees what committed before it; SQLite writers already run one
+/// at a time). Checks across variants (one combination of option values per variant, the
+/// count) then hold under any concurrency, and a stale `If-Match` changes nothing.
+pub(super) async fn claim_product<C: ConnectionTrait>(
+    db: &C,
+    id_or_slug: &str,
+    expected: &Expected,
+) -> Result<products::Model, CatalogError> {
+    let row = find_row(db, id_or_slug).await?.ok_or(CatalogError::ProductNotFound)?;
+    let (condition, versions) = expected.condition("version");
+    let mut values: Vec<sea_orm::Value> = vec![row.id.clone().into()];
+    values.extend(versions);
+    let claimed = db
+        .execute_raw(statement(
+            db.get_database_backend(),
+            &format!("UPDATE products SET version = version + 1 WHERE id = ? AND deleted_at IS NULL{condition}"),
+            values,
+        ))
+        .await?
+        .rows_affected();
+    let now = find_row(db, &row.id).await?.ok_or(CatalogError::ProductNotFound)?;
+    if claimed == 0 {
+        return Err(CatalogError::Stale);
+    }
+    Ok(now)
 }
 
 pub(super) async fn find_row<C: ConnectionTrait>(db: &C, id_or_slug: &str) -> Result<Option<products::Model>, DbErr> {
@@ -120,6 +136,7 @@ async fn assemble<C: ConnectionTrait>(
                 seo_description: row.seo_description,
                 created_at: row.created_at,
                 updated_at: row.updated_at,
+                version: row.version,
             };
             (row.id, product)
         })

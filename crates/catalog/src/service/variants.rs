@@ -1,27 +1,27 @@
 //! Variants of a product: added, patched, deleted.
 
 use chrono::Utc;
-use emporium_core::{Sku, ValidationErrors};
+use emporium_core::{Expected, Sku, ValidationErrors};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::helpers::{ensure_sku_free, insert_prices, insert_variant, live_variants, map_unique, refresh_derived};
-use super::reads::{decode_pairs, encode_pairs, find_row, lock_product};
+use super::reads::{claim_product, decode_pairs, encode_pairs};
 use crate::entity::{variant_prices, variants};
 use crate::error::CatalogError;
 use crate::events::ChangeKind;
 use crate::model::*;
 use crate::validate;
 
-/// Adds a variant at the end of a product's variants; returns the change and the new id.
+/// Adds a variant at the end of a product's variants, if the product is at a version `expected`
+/// admits; returns the change and the new id.
 pub async fn add_variant<C: ConnectionTrait>(
     db: &C,
     product: &str,
     input: NewVariant,
+    expected: &Expected,
 ) -> Result<(ProductChange, String), CatalogError> {
-    let row = find_row(db, product).await?.ok_or(CatalogError::ProductNotFound)?;
-    lock_product(db, &row.id).await?;
-    let row = find_row(db, &row.id).await?.ok_or(CatalogError::ProductNotFound)?;
+    let row = claim_product(db, product, expected).await?;
     let options: Vec<ProductOption> = serde_json::from_str(&row.options).unwrap_or_default();
     let live = live_variants(db, &row.id).await?;
     let mut errors = ValidationErrors::new();
@@ -44,17 +44,16 @@ pub async fn add_variant<C: ConnectionTrait>(
     Ok((ProductChange { id: row.id, slugs: vec![row.slug], kind: ChangeKind::Updated }, variant_id))
 }
 
-/// Applies a merge patch to one variant.
+/// Applies a merge patch to one variant, if its product is at a version `expected` admits.
 pub async fn patch_variant<C: ConnectionTrait>(
     db: &C,
     product: &str,
     variant_id: &str,
     patch: VariantPatch,
+    expected: &Expected,
 ) -> Result<ProductChange, CatalogError> {
     use emporium_core::Patch;
-    let row = find_row(db, product).await?.ok_or(CatalogError::ProductNotFound)?;
-    lock_product(db, &row.id).await?;
-    let row = find_row(db, &row.id).await?.ok_or(CatalogError::ProductNotFound)?;
+    let row = claim_product(db, product, expected).await?;
     let live = live_variants(db, &row.id).await?;
     let current = live.iter().find(|v| v.id == variant_id).ok_or(CatalogError::VariantNotFound)?;
     let options: Vec<ProductOption> = serde_json::from_str(&row.options).unwrap_or_default();
@@ -122,15 +121,15 @@ pub async fn patch_variant<C: ConnectionTrait>(
     Ok(ProductChange { id: row.id, slugs: vec![row.slug], kind: ChangeKind::Updated })
 }
 
-/// Deletes a variant; its SKU becomes free. A product keeps at least one variant.
+/// Deletes a variant, if its product is at a version `expected` admits; its SKU becomes free.
+/// A product keeps at least one variant.
 pub async fn delete_variant<C: ConnectionTrait>(
     db: &C,
     product: &str,
     variant_id: &str,
+    expected: &Expected,
 ) -> Result<ProductChange, CatalogError> {
-    let row = find_row(db, product).await?.ok_or(CatalogError::ProductNotFound)?;
-    lock_product(db, &row.id).await?;
-    let row = find_row(db, &row.id).await?.ok_or(CatalogError::ProductNotFound)?;
+    let row = claim_product(db, product, expected).await?;
     let live = live_variants(db, &row.id).await?;
     if !live.iter().any(|v| v.id == variant_id) {
         return Err(CatalogError::VariantNotFound);

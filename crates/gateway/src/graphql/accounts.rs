@@ -209,16 +209,19 @@ impl AccountMutation {
         Ok(accounts::register(state, &crate::graphql::claim(ctx), input).await?.0)
     }
 
-    /// Changes the signed-in customer's names.
+    /// Changes the signed-in customer's names; with `expectedVersion`, only while the profile
+    /// is at that version (`precondition_failed` otherwise, nothing changed).
     #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10 + child_complexity")]
     async fn update_me(
         &self,
         ctx: &Context<'_>,
         first_name: Option<String>,
         last_name: Option<String>,
+        expected_version: Option<i64>,
     ) -> Result<CustomerDto> {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
-        Ok(accounts::update_me(state, principal.customer_id()?, first_name, last_name).await?)
+        let expected = crate::graphql::expected(expected_version);
+        Ok(accounts::update_me(state, principal.customer_id()?, first_name, last_name, &expected).await?)
     }
 
     /// Changes the signed-in customer's password; every refresh token of the account is

@@ -53,6 +53,14 @@ impl InventoryQuery {
         Ok(inventory::list_locations(state).await?)
     }
 
+    /// One location by code, with its `version`.
+    #[graphql(complexity = "crate::graphql::LOOKUP_COST + child_complexity")]
+    async fn location(&self, ctx: &Context<'_>, code: String) -> Result<LocationDto> {
+        let (state, principal) = crate::graphql::state_and_principal(ctx)?;
+        principal.require(Permission::InventoryRead)?;
+        Ok(inventory::get_location(state, &code).await?)
+    }
+
     /// A SKU's stock, in total and per location.
     #[graphql(complexity = "crate::graphql::LOOKUP_COST + child_complexity")]
     async fn stock(&self, ctx: &Context<'_>, sku: String) -> Result<StockDto> {
@@ -105,7 +113,8 @@ impl InventoryMutation {
         Ok(inventory::create_location(state, &crate::graphql::claim(ctx), &code, &name, priority).await?.0)
     }
 
-    /// Changes a location's name, priority or activity.
+    /// Changes a location's name, priority or activity; with `expectedVersion`, only while it
+    /// is at that version.
     #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10 + child_complexity")]
     async fn update_location(
         &self,
@@ -114,10 +123,12 @@ impl InventoryMutation {
         name: Option<String>,
         priority: Option<i64>,
         active: Option<bool>,
+        expected_version: Option<i64>,
     ) -> Result<LocationDto> {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::InventoryWrite)?;
-        Ok(inventory::update_location(state, &code, name.as_deref(), priority, active).await?)
+        let expected = crate::graphql::expected(expected_version);
+        Ok(inventory::update_location(state, &code, name.as_deref(), priority, active, &expected).await?)
     }
 
     /// Adds or removes units of a SKU at a location; answers the ledger entry.

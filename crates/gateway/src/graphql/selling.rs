@@ -156,20 +156,28 @@ impl SellingMutation {
         Ok(orders::create_zone(state, &crate::graphql::claim(ctx), &input.into()).await?.value)
     }
 
-    /// Replaces a zone's name, countries and methods (`settings:write`).
+    /// Replaces a zone's name, countries and methods (`settings:write`); with
+    /// `expectedVersion`, only while it is at that version.
     #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10 + child_complexity")]
-    async fn update_shipping_zone(&self, ctx: &Context<'_>, id: String, input: ShippingZoneInput) -> Result<ZoneDto> {
+    async fn update_shipping_zone(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        input: ShippingZoneInput,
+        expected_version: Option<i64>,
+    ) -> Result<ZoneDto> {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::SettingsWrite)?;
-        Ok(orders::replace_zone(state, &id, &input.into()).await?)
+        Ok(orders::replace_zone(state, &id, &input.into(), &crate::graphql::expected(expected_version)).await?)
     }
 
-    /// Deletes a zone and its methods (`settings:write`).
+    /// Deletes a zone and its methods (`settings:write`); with `expectedVersion`, only while
+    /// it is at that version.
     #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10")]
-    async fn delete_shipping_zone(&self, ctx: &Context<'_>, id: String) -> Result<bool> {
+    async fn delete_shipping_zone(&self, ctx: &Context<'_>, id: String, expected_version: Option<i64>) -> Result<bool> {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::SettingsWrite)?;
-        orders::delete_zone(state, &id).await?;
+        orders::delete_zone(state, &id, &crate::graphql::expected(expected_version)).await?;
         Ok(true)
     }
 
@@ -238,8 +246,15 @@ impl SellingMutation {
     }
 
     /// Changes a discount's value, rules or limits; the code and kind stay (`discounts:write`).
+    /// With `expectedVersion`, only while it is at that version.
     #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10 + child_complexity")]
-    async fn update_discount(&self, ctx: &Context<'_>, id: String, input: DiscountChangeInput) -> Result<DiscountDto> {
+    async fn update_discount(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        input: DiscountChangeInput,
+        expected_version: Option<i64>,
+    ) -> Result<DiscountDto> {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::DiscountsWrite)?;
         let change = DiscountChange {
@@ -250,15 +265,16 @@ impl SellingMutation {
             usage_limit: patch_of(input.usage_limit, |v| v),
             usage_limit_per_customer: patch_of(input.usage_limit_per_customer, |v| v),
         };
-        Ok(orders::change_discount(state, &id, &change).await?)
+        Ok(orders::change_discount(state, &id, &change, &crate::graphql::expected(expected_version)).await?)
     }
 
     /// Deletes a discount; carts holding it lose it, orders keep their copy (`discounts:write`).
+    /// With `expectedVersion`, only while it is at that version.
     #[graphql(complexity = "crate::graphql::LOOKUP_COST * 10")]
-    async fn delete_discount(&self, ctx: &Context<'_>, id: String) -> Result<bool> {
+    async fn delete_discount(&self, ctx: &Context<'_>, id: String, expected_version: Option<i64>) -> Result<bool> {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::DiscountsWrite)?;
-        orders::delete_discount(state, &id).await?;
+        orders::delete_discount(state, &id, &crate::graphql::expected(expected_version)).await?;
         Ok(true)
     }
 

@@ -51,7 +51,8 @@ pub async fn list_categories(
     get, path = "/v1/categories/{id}", tag = "catalog", operation_id = "get_category",
     params(("id" = String, Path, description = "Category id or slug")),
     responses(
-        (status = 200, description = "The category", body = CategoryDto),
+        (status = 200, description = "The category", body = CategoryDto,
+            headers(("ETag" = String, description = "Its version"))),
         (status = 404, description = "No such category", body = Problem, content_type = "application/problem+json"),
     ),
     security((), ("bearer" = []), ("api_key" = []))
@@ -60,12 +61,12 @@ pub async fn get_category(
     State(state): State<AppState>,
     _principal: Principal,
     Path(id): Path<String>,
-) -> Result<Json<CategoryDto>, ApiError> {
+) -> Result<impl axum::response::IntoResponse, ApiError> {
     if !emporium_core::db::lookupable(&id) {
         return Err(ApiError::not_found("category"));
     }
     let category = catalog::get_category(&state.db, &id).await?.ok_or_else(|| ApiError::not_found("category"))?;
-    Ok(Json(category.into()))
+    Ok((crate::extract::etag(category.version), Json(CategoryDto::from(category))))
 }
 
 /// Create a category.

@@ -3,6 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use emporium_core::Patch;
 use emporium_customers::{AddressChange, AddressInput};
@@ -11,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Can, SignedInCustomer, caps};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery, IfMatch, etag};
 use crate::infra::idempotency::{Answer, Idempotency};
 use crate::infra::rate_limit::{CallerBucket, HASHING_COST, spend};
 use crate::rest::IdempotencyKey;
@@ -181,7 +182,8 @@ pub async fn register_customer(
 #[utoipa::path(
     get, path = "/v1/customers/me", tag = "customers", operation_id = "get_me",
     responses(
-        (status = 200, description = "The customer", body = CustomerDto),
+        (status = 200, description = "The customer", body = CustomerDto,
+            headers(("ETag" = String, description = "The profile's version, for `If-Match`"))),
         (status = 401, description = "No customer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A staff token or API key", body = Problem, content_type = "application/problem+json"),
     ),
@@ -190,27 +192,34 @@ pub async fn register_customer(
 pub async fn get_me(
     State(state): State<AppState>,
     SignedInCustomer(customer): SignedInCustomer,
-) -> Result<Json<CustomerDto>, ApiError> {
-    Ok(Json(accounts::me(&state, &customer).await?))
+) -> Result<impl IntoResponse, ApiError> {
+    let me = accounts::me(&state, &customer).await?;
+    Ok((etag(me.version), Json(me)))
 }
 
-/// Change the signed-in customer's names.
+/// Change the signed-in customer's names. With `If-Match`, only while the profile is at that
+/// version.
 #[utoipa::path(
     patch, path = "/v1/customers/me", tag = "customers", operation_id = "update_me",
+    params(("If-Match" = Option<String>, Header, description = "The `ETag` last read: 412 if it changed since")),
     request_body = CustomerPatchDto,
     responses(
-        (status = 200, description = "The customer", body = CustomerDto),
+        (status = 200, description = "The customer", body = CustomerDto,
+            headers(("ETag" = String, description = "The profile's new version"))),
         (status = 401, description = "No customer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A staff token or API key", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`precondition_failed`: it changed since the `If-Match` version; nothing changed", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 pub async fn update_me(
     State(state): State<AppState>,
     SignedInCustomer(customer): SignedInCustomer,
+    IfMatch(expected): IfMatch,
     ApiJson(body): ApiJson<CustomerPatchDto>,
-) -> Result<Json<CustomerDto>, ApiError> {
-    Ok(Json(accounts::update_me(&state, &customer, body.first_name, body.last_name).await?))
+) -> Result<impl IntoResponse, ApiError> {
+    let me = accounts::update_me(&state, &customer, body.first_name, body.last_name, &expected).await?;
+    Ok((etag(me.version), Json(me)))
 }
 
 /// Change the signed-in customer's password; every refresh token of the account is revoked.

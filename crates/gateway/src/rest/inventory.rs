@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::response::IntoResponse;
 use emporium_core::Patch;
 use emporium_inventory::Reason;
 use serde::{Deserialize, Serialize};
@@ -10,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Can, caps};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery, IfMatch, etag};
 use crate::infra::idempotency::{Answer, Idempotency};
 use crate::rest::IdempotencyKey;
 use crate::state::AppState;
@@ -172,14 +173,37 @@ pub async fn list_locations(
     Ok(Json(LocationList { data: inventory::list_locations(&state).await? }))
 }
 
-/// Change a location's name, priority or activity.
+/// One location by code.
+#[utoipa::path(
+    get, path = "/v1/locations/{code}", tag = "inventory", operation_id = "get_location",
+    params(("code" = String, Path, description = "Location code")),
+    responses(
+        (status = 200, description = "The location", body = LocationDto,
+            headers(("ETag" = String, description = "Its version, for `If-Match`"))),
+        (status = 404, description = "No such location", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("api_key" = []))
+)]
+pub async fn get_location(
+    State(state): State<AppState>,
+    _: Can<caps::InventoryRead>,
+    Path(code): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let location = inventory::get_location(&state, &code).await?;
+    Ok((etag(location.version), Json(location)))
+}
+
+/// Change a location's name, priority or activity. With `If-Match`, only while it is at that
+/// version.
 #[utoipa::path(
     patch, path = "/v1/locations/{code}", tag = "inventory", operation_id = "update_location",
-    params(("code" = String, Path, description = "Location code")),
+    params(("code" = String, Path, description = "Location code"), ("If-Match" = Option<String>, Header, description = "The `ETag` last read: 412 if it changed since")),
     request_body = LocationPatchDto,
     responses(
-        (status = 200, description = "The location", body = LocationDto),
+        (status = 200, description = "The location", body = LocationDto,
+            headers(("ETag" = String, description = "Its new version"))),
         (status = 404, description = "No such location", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`precondition_failed`: it changed since the `If-Match` version; nothing changed", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -187,9 +211,12 @@ pub async fn update_location(
     State(state): State<AppState>,
     _: Can<caps::InventoryWrite>,
     Path(code): Path<String>,
+    IfMatch(expected): IfMatch,
     ApiJson(body): ApiJson<LocationPatchDto>,
-) -> Result<Json<LocationDto>, ApiError> {
-    Ok(Json(inventory::update_location(&state, &code, body.name.as_deref(), body.priority, body.active).await?))
+) -> Result<impl IntoResponse, ApiError> {
+    let (name, priority, active) = (body.name.as_deref(), body.priority, body.active);
+    let location = inventory::update_location(&state, &code, name, priority, active, &expected).await?;
+    Ok((etag(location.version), Json(location)))
 }
 
 /// Add or remove units of a SKU at a location; answers the ledger entry.

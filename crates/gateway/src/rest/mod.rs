@@ -106,7 +106,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(categories::get_category))
         .routes(routes!(search::suggest))
         .routes(routes!(inventory::create_location, inventory::list_locations))
-        .routes(routes!(inventory::update_location))
+        .routes(routes!(inventory::get_location, inventory::update_location))
         .routes(routes!(inventory::adjust_stock))
         .routes(routes!(inventory::low_stock))
         .routes(routes!(inventory::get_stock, inventory::update_stock_settings))

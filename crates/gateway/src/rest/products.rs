@@ -12,7 +12,7 @@ use crate::auth::{Can, Principal, caps};
 use crate::availability;
 use crate::dto::{NewProductDto, NewVariantDto, ProductDto, ProductPage, ProductPatchDto, VariantDto, VariantPatchDto};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery, IfMatch};
 use crate::infra::idempotency::{Answer, Idempotency};
 use crate::rest::IdempotencyKey;
 use crate::state::AppState;
@@ -227,7 +227,8 @@ pub async fn list_products(
     get, path = "/v1/products/{id}", tag = "catalog", operation_id = "get_product",
     params(("id" = String, Path, description = "Product id or slug")),
     responses(
-        (status = 200, description = "The product", body = ProductDto, headers(("etag" = String))),
+        (status = 200, description = "The product", body = ProductDto,
+            headers(("etag" = String, description = "Its version and a digest of what it reads as: for `If-None-Match`, and for `If-Match` on its changes (which compares the version)"))),
         (status = 304, description = "Unchanged since the ETag sent in If-None-Match"),
         (status = 404, description = "No such product (or a draft)", body = Problem, content_type = "application/problem+json"),
     ),
@@ -272,16 +273,18 @@ pub async fn create_product(
     Ok(usecases::catalog::create_product(&state, &idempotency, body.into()).await?.answer)
 }
 
-/// Change a product's own fields (JSON merge patch).
+/// Change a product's own fields (JSON merge patch). With `If-Match`, only while it is at
+/// that version.
 #[utoipa::path(
     patch, path = "/v1/products/{id}", tag = "catalog", operation_id = "update_product",
-    params(("id" = String, Path, description = "Product id or slug")),
+    params(("id" = String, Path, description = "Product id or slug"), ("If-Match" = Option<String>, Header, description = "The product's `ETag` last read: 412 if it changed since")),
     request_body(content = ProductPatchDto, content_type = "application/merge-patch+json"),
     responses(
-        (status = 200, description = "The updated product", body = ProductDto),
+        (status = 200, description = "The updated product", body = ProductDto, headers(("etag" = String))),
         (status = 401, description = "No staff token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`slug_taken`", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`precondition_failed`: the product changed since the `If-Match` version; nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("api_key" = []))
@@ -290,19 +293,22 @@ pub async fn update_product(
     State(state): State<AppState>,
     _: Can<caps::CatalogWrite>,
     Path(id): Path<String>,
+    IfMatch(expected): IfMatch,
     ApiJson(body): ApiJson<ProductPatchDto>,
 ) -> Result<Answer, ApiError> {
-    Ok(usecases::catalog::update_product(&state, &Idempotency::default(), &id, body.into()).await?.answer)
+    Ok(usecases::catalog::update_product(&state, &Idempotency::default(), &id, body.into(), &expected).await?.answer)
 }
 
-/// Delete a product. It reads as 404 afterwards; its slug and SKUs become free.
+/// Delete a product. It reads as 404 afterwards; its slug and SKUs become free. With
+/// `If-Match`, only while it is at that version.
 #[utoipa::path(
     delete, path = "/v1/products/{id}", tag = "catalog", operation_id = "delete_product",
-    params(("id" = String, Path, description = "Product id or slug")),
+    params(("id" = String, Path, description = "Product id or slug"), ("If-Match" = Option<String>, Header, description = "The product's `ETag` last read: 412 if it changed since")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "No staff token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`precondition_failed`: the product changed since the `If-Match` version; nothing changed", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -310,21 +316,23 @@ pub async fn delete_product(
     State(state): State<AppState>,
     _: Can<caps::CatalogWrite>,
     Path(id): Path<String>,
+    IfMatch(expected): IfMatch,
 ) -> Result<StatusCode, ApiError> {
-    usecases::catalog::delete_product(&state, &Idempotency::default(), &id).await?;
+    usecases::catalog::delete_product(&state, &Idempotency::default(), &id, &expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Add a variant to a product.
 #[utoipa::path(
     post, path = "/v1/products/{id}/variants", tag = "catalog", operation_id = "add_variant",
-    params(("id" = String, Path, description = "Product id or slug"), IdempotencyKey),
+    params(("id" = String, Path, description = "Product id or slug"), IdempotencyKey, ("If-Match" = Option<String>, Header, description = "The product's `ETag` last read: 412 if it changed since")),
     request_body = NewVariantDto,
     responses(
         (status = 201, description = "The new variant", body = VariantDto),
         (status = 401, description = "No staff token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`sku_taken`", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`precondition_failed`: the product changed since the `If-Match` version; nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("api_key" = []))
@@ -334,21 +342,27 @@ pub async fn add_variant(
     _: Can<caps::CatalogWrite>,
     idempotency: Idempotency,
     Path(id): Path<String>,
+    IfMatch(expected): IfMatch,
     ApiJson(body): ApiJson<NewVariantDto>,
 ) -> Result<Answer, ApiError> {
-    Ok(usecases::catalog::add_variant(&state, &idempotency, &id, body.into()).await?.answer)
+    Ok(usecases::catalog::add_variant(&state, &idempotency, &id, body.into(), &expected).await?.answer)
 }
 
 /// Change a variant (JSON merge patch; `prices` replaces the list).
 #[utoipa::path(
     patch, path = "/v1/products/{id}/variants/{variant_id}", tag = "catalog", operation_id = "update_variant",
-    params(("id" = String, Path, description = "Product id or slug"), ("variant_id" = String, Path, description = "Variant id")),
+    params(
+        ("id" = String, Path, description = "Product id or slug"),
+        ("variant_id" = String, Path, description = "Variant id"),
+        ("If-Match" = Option<String>, Header, description = "The product's `ETag` last read: 412 if it changed since"),
+    ),
     request_body(content = VariantPatchDto, content_type = "application/merge-patch+json"),
     responses(
         (status = 200, description = "The updated variant", body = VariantDto),
         (status = 401, description = "No staff token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such product or variant", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`sku_taken`", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`precondition_failed`: the product changed since the `If-Match` version; nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("api_key" = []))
@@ -357,21 +371,28 @@ pub async fn update_variant(
     State(state): State<AppState>,
     _: Can<caps::CatalogWrite>,
     Path((id, variant_id)): Path<(String, String)>,
+    IfMatch(expected): IfMatch,
     ApiJson(body): ApiJson<VariantPatchDto>,
 ) -> Result<Answer, ApiError> {
     let idempotency = Idempotency::default();
-    Ok(usecases::catalog::update_variant(&state, &idempotency, &id, &variant_id, body.into()).await?.answer)
+    let written = usecases::catalog::update_variant(&state, &idempotency, &id, &variant_id, body.into(), &expected);
+    Ok(written.await?.answer)
 }
 
 /// Delete a variant; a product keeps at least one (409 `last_variant`).
 #[utoipa::path(
     delete, path = "/v1/products/{id}/variants/{variant_id}", tag = "catalog", operation_id = "delete_variant",
-    params(("id" = String, Path, description = "Product id or slug"), ("variant_id" = String, Path, description = "Variant id")),
+    params(
+        ("id" = String, Path, description = "Product id or slug"),
+        ("variant_id" = String, Path, description = "Variant id"),
+        ("If-Match" = Option<String>, Header, description = "The product's `ETag` last read: 412 if it changed since"),
+    ),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "No staff token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such product or variant", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`last_variant`", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`precondition_failed`: the product changed since the `If-Match` version; nothing changed", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -379,8 +400,9 @@ pub async fn delete_variant(
     State(state): State<AppState>,
     _: Can<caps::CatalogWrite>,
     Path((id, variant_id)): Path<(String, String)>,
+    IfMatch(expected): IfMatch,
 ) -> Result<StatusCode, ApiError> {
-    usecases::catalog::delete_variant(&state, &Idempotency::default(), &id, &variant_id).await?;
+    usecases::catalog::delete_variant(&state, &Idempotency::default(), &id, &variant_id, &expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,9 +1,11 @@
 //! Catalog writes, once for both transports: each takes the catalog crate's typed input, runs
 //! in one unit of work ([`products::Write`]) and returns what it wrote together with the answer
-//! stored for its `Idempotency-Key`. REST sends the answer; GraphQL renders the value.
+//! stored for its `Idempotency-Key`. REST sends the answer; GraphQL renders the value. Changes
+//! of a product or its variants take the product's `Expected` version (`If-Match`).
 
 use axum::http::StatusCode;
 use emporium_catalog as catalog;
+use emporium_core::Expected;
 
 use crate::dto::{CategoryDto, VariantDto};
 use crate::error::ApiError;
@@ -43,17 +45,23 @@ pub async fn update_product(
     idempotency: &Idempotency,
     id_or_slug: &str,
     patch: catalog::ProductPatch,
+    expected: &Expected,
 ) -> Result<ProductWritten, ApiError> {
     let mut write = Write::begin(state).await?;
-    let change = catalog::patch_product(write.txn(), id_or_slug, patch).await?;
+    let change = catalog::patch_product(write.txn(), id_or_slug, patch, expected).await?;
     write.touch(&change);
     product_written(write, idempotency, StatusCode::OK, &change.id).await
 }
 
 /// Deletes a product (204): it reads as 404 afterwards; its slug and SKUs become free.
-pub async fn delete_product(state: &AppState, idempotency: &Idempotency, id_or_slug: &str) -> Result<(), ApiError> {
+pub async fn delete_product(
+    state: &AppState,
+    idempotency: &Idempotency,
+    id_or_slug: &str,
+    expected: &Expected,
+) -> Result<(), ApiError> {
     let mut write = Write::begin(state).await?;
-    let change = catalog::delete_product(write.txn(), id_or_slug).await?;
+    let change = catalog::delete_product(write.txn(), id_or_slug, expected).await?;
     write.touch(&change);
     write.commit_answering(idempotency, Answer::empty(StatusCode::NO_CONTENT)).await?;
     Ok(())
@@ -65,9 +73,10 @@ pub async fn add_variant(
     idempotency: &Idempotency,
     product: &str,
     input: catalog::NewVariant,
+    expected: &Expected,
 ) -> Result<VariantWritten, ApiError> {
     let mut write = Write::begin(state).await?;
-    let (change, variant_id) = catalog::add_variant(write.txn(), product, input).await?;
+    let (change, variant_id) = catalog::add_variant(write.txn(), product, input, expected).await?;
     write.touch(&change);
     variant_written(write, idempotency, StatusCode::CREATED, &change.id, &variant_id).await
 }
@@ -79,9 +88,10 @@ pub async fn update_variant(
     product: &str,
     variant_id: &str,
     patch: catalog::VariantPatch,
+    expected: &Expected,
 ) -> Result<VariantWritten, ApiError> {
     let mut write = Write::begin(state).await?;
-    let change = catalog::patch_variant(write.txn(), product, variant_id, patch).await?;
+    let change = catalog::patch_variant(write.txn(), product, variant_id, patch, expected).await?;
     write.touch(&change);
     variant_written(write, idempotency, StatusCode::OK, &change.id, variant_id).await
 }
@@ -92,9 +102,10 @@ pub async fn delete_variant(
     idempotency: &Idempotency,
     product: &str,
     variant_id: &str,
+    expected: &Expected,
 ) -> Result<(), ApiError> {
     let mut write = Write::begin(state).await?;
-    let change = catalog::delete_variant(write.txn(), product, variant_id).await?;
+    let change = catalog::delete_variant(write.txn(), product, variant_id, expected).await?;
     write.touch(&change);
     write.commit_answering(idempotency, Answer::empty(StatusCode::NO_CONTENT)).await?;
     Ok(())

@@ -35,11 +35,23 @@ pub struct LocationDto {
     /// Inactive locations keep their stock but ship nothing.
     pub active: bool,
     pub created_at: DateTime<Utc>,
+    /// Moved by every change; REST sends it as the `ETag`, GraphQL's changes take it as
+    /// `expectedVersion`.
+    #[serde(skip)]
+    pub version: i64,
 }
 
 impl From<inventory::Location> for LocationDto {
     fn from(l: inventory::Location) -> Self {
-        Self { id: l.id, code: l.code, name: l.name, priority: l.priority, active: l.active, created_at: l.created_at }
+        Self {
+            id: l.id,
+            code: l.code,
+            name: l.name,
+            priority: l.priority,
+            active: l.active,
+            created_at: l.created_at,
+            version: l.version,
+        }
     }
 }
 
@@ -176,21 +188,27 @@ pub async fn list_locations(state: &AppState) -> Result<Vec<LocationDto>, ApiErr
     Ok(inventory::list_locations(&state.db).await?.into_iter().map(LocationDto::from).collect())
 }
 
-/// Changes a location's name, priority or activity.
+/// One location by code.
+pub async fn get_location(state: &AppState, code: &str) -> Result<LocationDto, ApiError> {
+    Ok(location(&state.db, code).await?.into())
+}
+
+/// Changes a location's name, priority or activity, if it is at a version `expected` admits
+/// (412).
 pub async fn update_location(
     state: &AppState,
     code: &str,
     name: Option<&str>,
     priority: Option<i64>,
     active: Option<bool>,
+    expected: &emporium_core::Expected,
 ) -> Result<LocationDto, ApiError> {
     let change = LocationChange::parse(name, priority, active)?;
     if !emporium_core::db::lookupable(code) {
         return Err(inventory::InventoryError::LocationNotFound.into());
     }
     let mut write = products::Write::stock(state).await?;
-    let changed = inventory::change_location(write.txn(), code, &change).await?;
-    let changed = changed.ok_or(inventory::InventoryError::LocationNotFound)?;
+    let changed = inventory::change_location(write.txn(), code, &change, expected).await?;
     // Only active locations count towards what a variant can sell.
     if active.is_some() {
         for variant in inventory::variants_at(write.txn(), &changed.id).await? {

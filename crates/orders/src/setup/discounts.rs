@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use emporium_core::db::{is_unique_violation, now, statement};
-use emporium_core::{Money, Patch, ValidationErrors, id};
+use emporium_core::{Expected, Money, Patch, ValidationErrors, id};
 use sea_orm::{ConnectionTrait, QueryResult, Value};
 
 use super::{AmountInput, money};
@@ -43,6 +43,8 @@ pub struct Discount {
     pub usage_limit_per_customer: Option<i64>,
     pub times_used: i64,
     pub created_at: DateTime<Utc>,
+    /// Moved by every change (not by a redemption): what `If-Match` compares.
+    pub version: i64,
 }
 
 /// The value a client sends: a number of basis points or an amount.
@@ -205,11 +207,13 @@ fn patched<T: Clone>(patch: &Patch<T>, current: Option<T>) -> Option<T> {
     }
 }
 
-/// Changes a discount. A usage limit below the uses so far is refused.
+/// Changes a discount, if it is at a version `expected` admits. A usage limit below the uses
+/// so far is refused.
 pub async fn change_discount<C: ConnectionTrait>(
     db: &C,
     discount_id: &str,
     change: &DiscountChange,
+    expected: &Expected,
 ) -> Result<Discount, OrderError> {
     let current = get_discount(db, discount_id).await?.ok_or(OrderError::NotFound("discount"))?;
     let mut errors = ValidationErrors::new();
@@ -242,39 +246,64 @@ pub async fn change_discount<C: ConnectionTrait>(
     values.push(id);
     values.push(rules.usage_limit.into());
     values.push(rules.usage_limit.into());
+    let (condition, versions) = expected.condition("version");
+    values.extend(versions);
     let changed = db
         .execute_raw(statement(
             db.get_database_backend(),
-            "UPDATE discounts SET value_bp = ?, value_amount = ?, value_currency = ?, minimum_amount = ?, minimum_currency = ?, \
-             starts_at = ?, ends_at = ?, usage_limit = ?, usage_limit_per_customer = ?, updated_at = ? \
-             WHERE id = ? AND (CAST(? AS BIGINT) IS NULL OR times_used <= ?)",
+            &format!(
+                "UPDATE discounts SET value_bp = ?, value_amount = ?, value_currency = ?, minimum_amount = ?, \
+                 minimum_currency = ?, starts_at = ?, ends_at = ?, usage_limit = ?, usage_limit_per_customer = ?, \
+                 updated_at = ?, version = version + 1 \
+                 WHERE id = ? AND (CAST(? AS BIGINT) IS NULL OR times_used <= ?){condition}"
+            ),
             values,
         ))
         .await?;
     if changed.rows_affected() == 0 {
-        return Err(
-            ValidationErrors::single("usage_limit", "below_uses", "is below the times the code was used").into()
-        );
+        return Err(match get_discount(db, discount_id).await? {
+            None => OrderError::NotFound("discount"),
+            Some(now) if !expected.admits(now.version) => OrderError::Stale("discount"),
+            Some(_) => {
+                ValidationErrors::single("usage_limit", "below_uses", "is below the times the code was used").into()
+            }
+        });
     }
     get_discount(db, discount_id).await?.ok_or(OrderError::NotFound("discount"))
 }
 
-/// Deletes a discount; carts holding it lose it. False if there was none.
-pub async fn delete_discount<C: ConnectionTrait>(db: &C, discount_id: &str) -> Result<bool, sea_orm::DbErr> {
+/// Deletes a discount, if it is at a version `expected` admits; carts holding it lose it.
+pub async fn delete_discount<C: ConnectionTrait>(
+    db: &C,
+    discount_id: &str,
+    expected: &Expected,
+) -> Result<(), OrderError> {
     if !id::is_id("disc", discount_id) {
-        return Ok(false);
+        return Err(OrderError::NotFound("discount"));
     }
     let backend = db.get_database_backend();
+    // The row first: it is then held, so what refers to it goes with it or not at all.
+    let (condition, versions) = expected.condition("version");
+    let mut values: Vec<sea_orm::Value> = vec![discount_id.into()];
+    values.extend(versions);
+    let deleted = db
+        .execute_raw(statement(backend, &format!("DELETE FROM discounts WHERE id = ?{condition}"), values))
+        .await?
+        .rows_affected();
+    if deleted == 0 {
+        return Err(match get_discount(db, discount_id).await? {
+            Some(_) => OrderError::Stale("discount"),
+            None => OrderError::NotFound("discount"),
+        });
+    }
     db.execute_raw(statement(backend, "DELETE FROM cart_discounts WHERE discount_id = ?", [discount_id.into()]))
         .await?;
     db.execute_raw(statement(backend, "DELETE FROM discount_uses WHERE discount_id = ?", [discount_id.into()])).await?;
-    let deleted =
-        db.execute_raw(statement(backend, "DELETE FROM discounts WHERE id = ?", [discount_id.into()])).await?;
-    Ok(deleted.rows_affected() == 1)
+    Ok(())
 }
 
 const DISCOUNT: &str = "SELECT id, code, kind, value_bp, value_amount, value_currency, minimum_amount, minimum_currency, \
-                        starts_at, ends_at, usage_limit, usage_limit_per_customer, times_used, created_at FROM discounts";
+                        starts_at, ends_at, usage_limit, usage_limit_per_customer, times_used, created_at, version FROM discounts";
 
 fn discount_of(row: &QueryResult) -> Result<Discount, sea_orm::DbErr> {
     let kind: String = row.try_get("", "kind")?;
@@ -303,6 +332,7 @@ fn discount_of(row: &QueryResult) -> Result<Discount, sea_orm::DbErr> {
         usage_limit_per_customer: row.try_get("", "usage_limit_per_customer")?,
         times_used: row.try_get("", "times_used")?,
         created_at: row.try_get("", "created_at")?,
+        version: row.try_get("", "version")?,
     })
 }
 

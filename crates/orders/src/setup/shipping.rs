@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use emporium_core::db::{now, statement};
-use emporium_core::{Currency, Money, ValidationErrors, id};
+use emporium_core::{Currency, Expected, Money, ValidationErrors, id};
 use emporium_customers::Country;
 use sea_orm::{ConnectionTrait, QueryResult};
 
@@ -32,6 +32,8 @@ pub struct ShippingZone {
     pub countries: Vec<String>,
     pub methods: Vec<ShippingMethod>,
     pub created_at: DateTime<Utc>,
+    /// Moved by every change: what `If-Match` compares.
+    pub version: i64,
 }
 
 /// A method as a client sends it.
@@ -146,43 +148,77 @@ pub async fn create_zone<C: ConnectionTrait>(db: &C, input: &ZoneInput) -> Resul
     get_zone(db, &zone_id).await?.ok_or(OrderError::NotFound("shipping zone"))
 }
 
-/// Replaces a zone's name, countries and methods (methods get new ids).
+/// Why a conditional change of a zone changed nothing: it is gone (404) or at another
+/// version (412).
+async fn missed<C: ConnectionTrait>(db: &C, zone_id: &str) -> Result<OrderError, OrderError> {
+    let row = db
+        .query_one_raw(statement(
+            db.get_database_backend(),
+            "SELECT id FROM shipping_zones WHERE id = ?",
+            [zone_id.into()],
+        ))
+        .await?;
+    Ok(if row.is_some() { OrderError::Stale("shipping zone") } else { OrderError::NotFound("shipping zone") })
+}
+
+/// Replaces a zone's name, countries and methods (methods get new ids), if it is at a version
+/// `expected` admits.
 pub async fn replace_zone<C: ConnectionTrait>(
     db: &C,
     zone_id: &str,
     input: &ZoneInput,
+    expected: &Expected,
 ) -> Result<ShippingZone, OrderError> {
     let zone = input.check()?;
     if !id::is_id("zone", zone_id) {
         return Err(OrderError::NotFound("shipping zone"));
     }
+    let (condition, versions) = expected.condition("version");
+    let mut values: Vec<sea_orm::Value> = vec![zone.name.clone().into(), now().into(), zone_id.into()];
+    values.extend(versions);
     let changed = db
         .execute_raw(statement(
             db.get_database_backend(),
-            "UPDATE shipping_zones SET name = ?, updated_at = ? WHERE id = ?",
-            [zone.name.clone().into(), now().into(), zone_id.into()],
+            &format!(
+                "UPDATE shipping_zones SET name = ?, updated_at = ?, version = version + 1 WHERE id = ?{condition}"
+            ),
+            values,
         ))
         .await?
         .rows_affected();
     if changed == 0 {
-        return Err(OrderError::NotFound("shipping zone"));
+        return Err(missed(db, zone_id).await?);
     }
     write_zone_parts(db, zone_id, &zone).await?;
     get_zone(db, zone_id).await?.ok_or(OrderError::NotFound("shipping zone"))
 }
 
-/// Deletes a zone and its methods; false if there was none.
-pub async fn delete_zone<C: ConnectionTrait>(db: &C, zone_id: &str) -> Result<bool, sea_orm::DbErr> {
+/// Deletes a zone and its methods, if it is at a version `expected` admits.
+pub async fn delete_zone<C: ConnectionTrait>(db: &C, zone_id: &str, expected: &Expected) -> Result<(), OrderError> {
     if !id::is_id("zone", zone_id) {
-        return Ok(false);
+        return Err(OrderError::NotFound("shipping zone"));
     }
     let backend = db.get_database_backend();
+    // The zone's row is taken (and its version checked) before its parts go.
+    let (condition, versions) = expected.condition("version");
+    let mut values: Vec<sea_orm::Value> = vec![zone_id.into()];
+    values.extend(versions);
+    let held = db
+        .execute_raw(statement(
+            backend,
+            &format!("UPDATE shipping_zones SET version = version + 1 WHERE id = ?{condition}"),
+            values,
+        ))
+        .await?
+        .rows_affected();
+    if held == 0 {
+        return Err(missed(db, zone_id).await?);
+    }
     db.execute_raw(statement(backend, "DELETE FROM shipping_zone_countries WHERE zone_id = ?", [zone_id.into()]))
         .await?;
     db.execute_raw(statement(backend, "DELETE FROM shipping_methods WHERE zone_id = ?", [zone_id.into()])).await?;
-    let deleted =
-        db.execute_raw(statement(backend, "DELETE FROM shipping_zones WHERE id = ?", [zone_id.into()])).await?;
-    Ok(deleted.rows_affected() == 1)
+    db.execute_raw(statement(backend, "DELETE FROM shipping_zones WHERE id = ?", [zone_id.into()])).await?;
+    Ok(())
 }
 
 fn method_of(row: &QueryResult) -> Result<ShippingMethod, sea_orm::DbErr> {
@@ -203,7 +239,11 @@ const METHOD: &str = "SELECT m.id, m.zone_id, m.name, m.currency, m.price, m.fre
 pub async fn list_zones<C: ConnectionTrait>(db: &C) -> Result<Vec<ShippingZone>, sea_orm::DbErr> {
     let backend = db.get_database_backend();
     let zones = db
-        .query_all_raw(statement(backend, "SELECT id, name, created_at FROM shipping_zones ORDER BY name, id", []))
+        .query_all_raw(statement(
+            backend,
+            "SELECT id, name, created_at, version FROM shipping_zones ORDER BY name, id",
+            [],
+        ))
         .await?;
     let countries = db
         .query_all_raw(statement(backend, "SELECT zone_id, country FROM shipping_zone_countries ORDER BY country", []))
@@ -227,6 +267,7 @@ pub async fn list_zones<C: ConnectionTrait>(db: &C) -> Result<Vec<ShippingZone>,
         out.push(ShippingZone {
             name: zone.try_get("", "name")?,
             created_at: zone.try_get("", "created_at")?,
+            version: zone.try_get("", "version")?,
             id,
             countries: listed,
             methods: held,

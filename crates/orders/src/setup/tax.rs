@@ -93,18 +93,6 @@ pub async fn create_rate<C: ConnectionTrait>(
     get_rate(db, &rate_id).await?.ok_or(OrderError::NotFound("tax rate"))
 }
 
-/// The clause that keeps a change to the versions `expected` admits, and its values.
-fn version_clause(expected: &Expected) -> (String, Vec<sea_orm::Value>) {
-    match expected {
-        Expected::Any => (String::new(), Vec::new()),
-        Expected::OneOf(versions) if versions.is_empty() => (" AND 1 = 0".to_owned(), Vec::new()),
-        Expected::OneOf(versions) => (
-            format!(" AND version IN ({})", vec!["?"; versions.len()].join(", ")),
-            versions.iter().map(|v| (*v).into()).collect(),
-        ),
-    }
-}
-
 /// Why a conditional change of a rate changed nothing: it is gone (404) or at another
 /// version (412).
 async fn missed<C: ConnectionTrait>(db: &C, rate_id: &str) -> Result<OrderError, OrderError> {
@@ -131,7 +119,7 @@ pub async fn change_rate<C: ConnectionTrait>(
     if !id::is_id("tax", rate_id) {
         return Err(OrderError::NotFound("tax rate"));
     }
-    let (condition, versions) = version_clause(expected);
+    let (condition, versions) = expected.condition("version");
     let mut values: Vec<sea_orm::Value> = vec![name.into(), rate_bp.into(), now().into(), rate_id.into()];
     values.extend(versions);
     let changed = db
@@ -155,7 +143,7 @@ pub async fn delete_rate<C: ConnectionTrait>(db: &C, rate_id: &str, expected: &E
     if !id::is_id("tax", rate_id) {
         return Err(OrderError::NotFound("tax rate"));
     }
-    let (condition, versions) = version_clause(expected);
+    let (condition, versions) = expected.condition("version");
     let mut values: Vec<sea_orm::Value> = vec![rate_id.into()];
     values.extend(versions);
     let deleted = db

@@ -112,12 +112,14 @@ impl CatalogMutation {
         to_product(&written.doc, &written.figures)
     }
 
-    /// Changes a product's own fields.
+    /// Changes a product's own fields; with `expectedVersion`, only while it is at that
+    /// version (`precondition_failed` otherwise, nothing changed).
     async fn update_product(
         &self,
         ctx: &Context<'_>,
         id_or_slug: String,
         input: UpdateProductInput,
+        expected_version: Option<i64>,
     ) -> Result<Product> {
         let (state, principal) = (ctx.data::<AppState>()?, ctx.data::<Principal>()?);
         principal.require(Permission::CatalogWrite)?;
@@ -135,33 +137,49 @@ impl CatalogMutation {
                 .map(|is| is.into_iter().map(|i| catalog::Image { url: i.url, alt: i.alt }).collect()),
         };
         let claim = crate::graphql::claim(ctx);
-        let written = usecases::catalog::update_product(state, &claim, &id_or_slug, patch_input).await?;
+        let expected = crate::graphql::expected(expected_version);
+        let written = usecases::catalog::update_product(state, &claim, &id_or_slug, patch_input, &expected).await?;
         to_product(&written.doc, &written.figures)
     }
 
-    /// Deletes a product.
-    async fn delete_product(&self, ctx: &Context<'_>, id_or_slug: String) -> Result<bool> {
+    /// Deletes a product; with `expectedVersion`, only while it is at that version.
+    async fn delete_product(
+        &self,
+        ctx: &Context<'_>,
+        id_or_slug: String,
+        expected_version: Option<i64>,
+    ) -> Result<bool> {
         let (state, principal) = (ctx.data::<AppState>()?, ctx.data::<Principal>()?);
         principal.require(Permission::CatalogWrite)?;
-        usecases::catalog::delete_product(state, &crate::graphql::claim(ctx), &id_or_slug).await?;
+        let expected = crate::graphql::expected(expected_version);
+        usecases::catalog::delete_product(state, &crate::graphql::claim(ctx), &id_or_slug, &expected).await?;
         Ok(true)
     }
 
-    /// Adds a variant to a product.
-    async fn add_variant(&self, ctx: &Context<'_>, product: String, input: VariantInput) -> Result<VariantDto> {
+    /// Adds a variant to a product; with `expectedVersion`, only while the product is at that
+    /// version.
+    async fn add_variant(
+        &self,
+        ctx: &Context<'_>,
+        product: String,
+        input: VariantInput,
+        expected_version: Option<i64>,
+    ) -> Result<VariantDto> {
         let (state, principal) = (ctx.data::<AppState>()?, ctx.data::<Principal>()?);
         principal.require(Permission::CatalogWrite)?;
         let claim = crate::graphql::claim(ctx);
-        Ok(usecases::catalog::add_variant(state, &claim, &product, input.into()).await?.variant)
+        let expected = crate::graphql::expected(expected_version);
+        Ok(usecases::catalog::add_variant(state, &claim, &product, input.into(), &expected).await?.variant)
     }
 
-    /// Changes a variant.
+    /// Changes a variant; with `expectedVersion`, only while the product is at that version.
     async fn update_variant(
         &self,
         ctx: &Context<'_>,
         product: String,
         variant_id: String,
         input: UpdateVariantInput,
+        expected_version: Option<i64>,
     ) -> Result<VariantDto> {
         let (state, principal) = (ctx.data::<AppState>()?, ctx.data::<Principal>()?);
         principal.require(Permission::CatalogWrite)?;
@@ -172,14 +190,24 @@ impl CatalogMutation {
             prices: patch(input.prices).map(|ps| ps.into_iter().map(Into::into).collect()),
         };
         let claim = crate::graphql::claim(ctx);
-        Ok(usecases::catalog::update_variant(state, &claim, &product, &variant_id, patch_input).await?.variant)
+        let expected = crate::graphql::expected(expected_version);
+        let written = usecases::catalog::update_variant(state, &claim, &product, &variant_id, patch_input, &expected);
+        Ok(written.await?.variant)
     }
 
-    /// Deletes a variant; a product keeps at least one (`last_variant`).
-    async fn delete_variant(&self, ctx: &Context<'_>, product: String, variant_id: String) -> Result<bool> {
+    /// Deletes a variant; a product keeps at least one (`last_variant`). With
+    /// `expectedVersion`, only while the product is at that version.
+    async fn delete_variant(
+        &self,
+        ctx: &Context<'_>,
+        product: String,
+        variant_id: String,
+        expected_version: Option<i64>,
+    ) -> Result<bool> {
         let (state, principal) = (ctx.data::<AppState>()?, ctx.data::<Principal>()?);
         principal.require(Permission::CatalogWrite)?;
-        usecases::catalog::delete_variant(state, &crate::graphql::claim(ctx), &product, &variant_id).await?;
+        let expected = crate::graphql::expected(expected_version);
+        usecases::catalog::delete_variant(state, &crate::graphql::claim(ctx), &product, &variant_id, &expected).await?;
         Ok(true)
     }
 

@@ -79,6 +79,12 @@ impl Product {
         &self.0.images
     }
 
+    /// Moved by every change of the product or its variants (not by stock): pass it as
+    /// `expectedVersion` to change it only if no one else did meanwhile.
+    async fn version(&self) -> i64 {
+        self.0.version
+    }
+
     /// Variants in the order they were added.
     async fn variants(&self) -> Vec<VariantDto> {
         self.0

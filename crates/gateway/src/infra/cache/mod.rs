@@ -34,7 +34,8 @@ pub struct Doc {
     pub id: String,
     pub slug: String,
     pub published: bool,
-    /// A strong validator of `template`, quoted (`"..."`).
+    /// A strong validator of `template`, quoted: the product's version and a digest
+    /// (`"7-..."`).
     pub etag: String,
     pub template: Template,
     /// The document parsed, on first use (GraphQL resolves fields from it); kept with the
@@ -54,7 +55,10 @@ impl Doc {
             return Ok(Arc::clone(parsed));
         }
         let figures = vec![template::MARK; self.template.holes.len()];
-        let parsed = Arc::new(serde_json::from_slice::<ProductDto>(&self.template.render(&figures))?);
+        let mut parsed = serde_json::from_slice::<ProductDto>(&self.template.render(&figures))?;
+        // The version is not in the JSON; the tag carries it.
+        parsed.version = emporium_core::version::version_of(&self.etag).unwrap_or_default();
+        let parsed = Arc::new(parsed);
         Ok(Arc::clone(self.parsed.get_or_init(|| parsed)))
     }
 }

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use emporium_core::Patch;
 use emporium_orders::setup::{DiscountChange, DiscountInput};
@@ -12,7 +13,7 @@ use utoipa::ToSchema;
 use crate::auth::{Can, caps};
 use crate::dto::MoneyDto;
 use crate::error::{ApiError, Problem};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, IfMatch, etag};
 use crate::infra::idempotency::{Answer, Idempotency};
 use crate::rest::IdempotencyKey;
 use crate::state::AppState;
@@ -129,7 +130,8 @@ pub async fn list_discounts(
     get, path = "/v1/discounts/{discount_id}", tag = "selling", operation_id = "get_discount",
     params(("discount_id" = String, Path, description = "Discount id")),
     responses(
-        (status = 200, description = "The discount", body = DiscountDto),
+        (status = 200, description = "The discount", body = DiscountDto,
+            headers(("ETag" = String, description = "Its version (a redemption does not move it), for `If-Match`"))),
         (status = 404, description = "No such discount", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("api_key" = []))
@@ -138,18 +140,22 @@ pub async fn get_discount(
     State(state): State<AppState>,
     _: Can<caps::CatalogRead>,
     Path(discount_id): Path<String>,
-) -> Result<Json<DiscountDto>, ApiError> {
-    Ok(Json(orders::discount(&state, &discount_id).await?))
+) -> Result<impl IntoResponse, ApiError> {
+    let discount = orders::discount(&state, &discount_id).await?;
+    Ok((etag(discount.version), Json(discount)))
 }
 
-/// Change a discount's value, rules or limits.
+/// Change a discount's value, rules or limits. With `If-Match`, only while it is at that
+/// version.
 #[utoipa::path(
     patch, path = "/v1/discounts/{discount_id}", tag = "selling", operation_id = "update_discount",
-    params(("discount_id" = String, Path, description = "Discount id")),
+    params(("discount_id" = String, Path, description = "Discount id"), ("If-Match" = Option<String>, Header, description = "The `ETag` last read: 412 if it changed since")),
     request_body = DiscountPatchDto,
     responses(
-        (status = 200, description = "The discount", body = DiscountDto),
+        (status = 200, description = "The discount", body = DiscountDto,
+            headers(("ETag" = String, description = "Its new version"))),
         (status = 404, description = "No such discount", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`precondition_failed`: it changed since the `If-Match` version; nothing changed", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -157,8 +163,9 @@ pub async fn update_discount(
     State(state): State<AppState>,
     _: Can<caps::DiscountsWrite>,
     Path(discount_id): Path<String>,
+    IfMatch(expected): IfMatch,
     ApiJson(body): ApiJson<DiscountPatchDto>,
-) -> Result<Json<DiscountDto>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let change = DiscountChange {
         value: body.value.map(Into::into),
         minimum_subtotal: body.minimum_subtotal.map(amount),
@@ -167,16 +174,19 @@ pub async fn update_discount(
         usage_limit: body.usage_limit,
         usage_limit_per_customer: body.usage_limit_per_customer,
     };
-    Ok(Json(orders::change_discount(&state, &discount_id, &change).await?))
+    let discount = orders::change_discount(&state, &discount_id, &change, &expected).await?;
+    Ok((etag(discount.version), Json(discount)))
 }
 
-/// Delete a discount (carts holding it lose it; orders keep their copy).
+/// Delete a discount (carts holding it lose it; orders keep their copy). With `If-Match`,
+/// only while it is at that version.
 #[utoipa::path(
     delete, path = "/v1/discounts/{discount_id}", tag = "selling", operation_id = "delete_discount",
-    params(("discount_id" = String, Path, description = "Discount id")),
+    params(("discount_id" = String, Path, description = "Discount id"), ("If-Match" = Option<String>, Header, description = "The `ETag` last read: 412 if it changed since")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such discount", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`precondition_failed`: it changed since the `If-Match` version; nothing changed", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -184,7 +194,8 @@ pub async fn delete_discount(
     State(state): State<AppState>,
     _: Can<caps::DiscountsWrite>,
     Path(discount_id): Path<String>,
+    IfMatch(expected): IfMatch,
 ) -> Result<StatusCode, ApiError> {
-    orders::delete_discount(&state, &discount_id).await?;
+    orders::delete_discount(&state, &discount_id, &expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }

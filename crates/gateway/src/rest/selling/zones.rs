@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use emporium_orders::setup::{MethodInput, ZoneInput};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -10,7 +11,7 @@ use utoipa::ToSchema;
 use crate::auth::{Can, caps};
 use crate::dto::AmountDto;
 use crate::error::{ApiError, Problem};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, IfMatch, etag};
 use crate::infra::idempotency::{Answer, Idempotency};
 use crate::rest::IdempotencyKey;
 use crate::state::AppState;
@@ -100,7 +101,8 @@ pub async fn list_shipping_zones(
     get, path = "/v1/shipping-zones/{zone_id}", tag = "selling", operation_id = "get_shipping_zone",
     params(("zone_id" = String, Path, description = "Zone id")),
     responses(
-        (status = 200, description = "The zone", body = ZoneDto),
+        (status = 200, description = "The zone", body = ZoneDto,
+            headers(("ETag" = String, description = "Its version, for `If-Match`"))),
         (status = 404, description = "No such zone", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("api_key" = []))
@@ -109,18 +111,22 @@ pub async fn get_shipping_zone(
     State(state): State<AppState>,
     _: Can<caps::CatalogRead>,
     Path(zone_id): Path<String>,
-) -> Result<Json<ZoneDto>, ApiError> {
-    Ok(Json(orders::zone(&state, &zone_id).await?))
+) -> Result<impl IntoResponse, ApiError> {
+    let zone = orders::zone(&state, &zone_id).await?;
+    Ok((etag(zone.version), Json(zone)))
 }
 
-/// Replace a zone's name, countries and methods.
+/// Replace a zone's name, countries and methods. With `If-Match`, only while it is at that
+/// version.
 #[utoipa::path(
     patch, path = "/v1/shipping-zones/{zone_id}", tag = "selling", operation_id = "update_shipping_zone",
-    params(("zone_id" = String, Path, description = "Zone id")),
+    params(("zone_id" = String, Path, description = "Zone id"), ("If-Match" = Option<String>, Header, description = "The `ETag` last read: 412 if it changed since")),
     request_body = NewZoneDto,
     responses(
-        (status = 200, description = "The zone", body = ZoneDto),
+        (status = 200, description = "The zone", body = ZoneDto,
+            headers(("ETag" = String, description = "Its new version"))),
         (status = 404, description = "No such zone", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`precondition_failed`: it changed since the `If-Match` version; nothing changed", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -128,18 +134,21 @@ pub async fn update_shipping_zone(
     State(state): State<AppState>,
     _: Can<caps::SettingsWrite>,
     Path(zone_id): Path<String>,
+    IfMatch(expected): IfMatch,
     ApiJson(body): ApiJson<NewZoneDto>,
-) -> Result<Json<ZoneDto>, ApiError> {
-    Ok(Json(orders::replace_zone(&state, &zone_id, &body.into()).await?))
+) -> Result<impl IntoResponse, ApiError> {
+    let zone = orders::replace_zone(&state, &zone_id, &body.into(), &expected).await?;
+    Ok((etag(zone.version), Json(zone)))
 }
 
-/// Delete a zone and its methods.
+/// Delete a zone and its methods. With `If-Match`, only while it is at that version.
 #[utoipa::path(
     delete, path = "/v1/shipping-zones/{zone_id}", tag = "selling", operation_id = "delete_shipping_zone",
-    params(("zone_id" = String, Path, description = "Zone id")),
+    params(("zone_id" = String, Path, description = "Zone id"), ("If-Match" = Option<String>, Header, description = "The `ETag` last read: 412 if it changed since")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such zone", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`precondition_failed`: it changed since the `If-Match` version; nothing changed", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -147,7 +156,8 @@ pub async fn delete_shipping_zone(
     State(state): State<AppState>,
     _: Can<caps::SettingsWrite>,
     Path(zone_id): Path<String>,
+    IfMatch(expected): IfMatch,
 ) -> Result<StatusCode, ApiError> {
-    orders::delete_zone(&state, &zone_id).await?;
+    orders::delete_zone(&state, &zone_id, &expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -27,6 +27,10 @@ pub struct CustomerDto {
     pub first_name: String,
     pub last_name: String,
     pub created_at: DateTime<Utc>,
+    /// Moved by every change of the profile; REST sends it as the `ETag` of
+    /// `/v1/customers/me`, GraphQL's `updateMe` takes it as `expectedVersion`.
+    #[serde(skip)]
+    pub version: i64,
 }
 
 impl From<accounts::Customer> for CustomerDto {
@@ -37,6 +41,7 @@ impl From<accounts::Customer> for CustomerDto {
             first_name: c.first_name,
             last_name: c.last_name,
             created_at: c.created_at,
+            version: c.version,
         }
     }
 }
@@ -107,12 +112,14 @@ pub async fn me(state: &AppState, customer_id: &str) -> Result<CustomerDto, ApiE
     customer.map(CustomerDto::from).ok_or_else(|| ApiError::unauthorized("The account is disabled."))
 }
 
-/// Changes the signed-in customer's names.
+/// Changes the signed-in customer's names, if the profile is at a version `expected` admits
+/// (412).
 pub async fn update_me(
     state: &AppState,
     customer_id: &str,
     first_name: Option<String>,
     last_name: Option<String>,
+    expected: &emporium_core::Expected,
 ) -> Result<CustomerDto, ApiError> {
     let mut errors = ValidationErrors::new();
     let mut parse = |value: Option<String>, field: &str| match value.map(|v| Name::parse(&v, field)) {
@@ -127,9 +134,12 @@ pub async fn update_me(
         CustomerChange { first_name: parse(first_name, "first_name"), last_name: parse(last_name, "last_name") };
     errors.finish(())?;
     let txn = state.writer.begin().await?;
-    let customer = accounts::change_customer(&txn, customer_id, &change).await?;
+    let customer = match accounts::change_customer(&txn, customer_id, &change, expected).await {
+        Err(accounts::AccountError::NotFound(_)) => return Err(ApiError::unauthorized("The account is disabled.")),
+        other => other?,
+    };
     txn.commit().await?;
-    customer.map(CustomerDto::from).ok_or_else(|| ApiError::unauthorized("The account is disabled."))
+    Ok(customer.into())
 }
 
 /// Changes the signed-in customer's password after checking the current one, and revokes

@@ -13,6 +13,10 @@ pub struct ZoneDto {
     pub countries: Vec<String>,
     pub methods: Vec<ShippingMethodDto>,
     pub created_at: DateTime<Utc>,
+    /// Moved by every change; REST sends it as the `ETag`, GraphQL's changes take it as
+    /// `expectedVersion`.
+    #[serde(skip)]
+    pub version: i64,
 }
 
 impl From<ShippingZone> for ZoneDto {
@@ -23,6 +27,7 @@ impl From<ShippingZone> for ZoneDto {
             name: z.name,
             countries: z.countries,
             created_at: z.created_at,
+            version: z.version,
         }
     }
 }
@@ -134,6 +139,10 @@ pub struct DiscountDto {
     /// Orders placed with it.
     pub times_used: i64,
     pub created_at: DateTime<Utc>,
+    /// Moved by every change (not by a redemption); REST sends it as the `ETag`, GraphQL's
+    /// changes take it as `expectedVersion`.
+    #[serde(skip)]
+    pub version: i64,
 }
 
 impl From<Discount> for DiscountDto {
@@ -154,6 +163,7 @@ impl From<Discount> for DiscountDto {
             usage_limit_per_customer: d.usage_limit_per_customer,
             times_used: d.times_used,
             created_at: d.created_at,
+            version: d.version,
         }
     }
 }
@@ -179,10 +189,15 @@ pub async fn create_zone(
     Ok(Done { value, answer })
 }
 
-/// Replaces a zone's name, countries and methods.
-pub async fn replace_zone(state: &AppState, zone_id: &str, input: &setup::ZoneInput) -> Result<ZoneDto, ApiError> {
+/// Replaces a zone's name, countries and methods, if it is at a version `expected` admits (412).
+pub async fn replace_zone(
+    state: &AppState,
+    zone_id: &str,
+    input: &setup::ZoneInput,
+    expected: &emporium_core::Expected,
+) -> Result<ZoneDto, ApiError> {
     let txn = state.writer.begin().await?;
-    let zone = ZoneDto::from(setup::replace_zone(&txn, zone_id, input).await?);
+    let zone = ZoneDto::from(setup::replace_zone(&txn, zone_id, input, expected).await?);
     txn.commit().await?;
     Ok(zone)
 }
@@ -197,12 +212,10 @@ pub async fn zone(state: &AppState, zone_id: &str) -> Result<ZoneDto, ApiError> 
     Ok(setup::get_zone(&state.db, zone_id).await?.ok_or(OrderError::NotFound("shipping zone"))?.into())
 }
 
-/// Deletes a zone.
-pub async fn delete_zone(state: &AppState, zone_id: &str) -> Result<(), ApiError> {
+/// Deletes a zone, if it is at a version `expected` admits (412).
+pub async fn delete_zone(state: &AppState, zone_id: &str, expected: &emporium_core::Expected) -> Result<(), ApiError> {
     let txn = state.writer.begin().await?;
-    if !setup::delete_zone(&txn, zone_id).await? {
-        return Err(OrderError::NotFound("shipping zone").into());
-    }
+    setup::delete_zone(&txn, zone_id, expected).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -276,24 +289,27 @@ pub async fn discount(state: &AppState, discount_id: &str) -> Result<DiscountDto
     Ok(setup::get_discount(&state.db, discount_id).await?.ok_or(OrderError::NotFound("discount"))?.into())
 }
 
-/// Changes a discount.
+/// Changes a discount, if it is at a version `expected` admits (412).
 pub async fn change_discount(
     state: &AppState,
     discount_id: &str,
     change: &setup::DiscountChange,
+    expected: &emporium_core::Expected,
 ) -> Result<DiscountDto, ApiError> {
     let txn = state.writer.begin().await?;
-    let discount = DiscountDto::from(setup::change_discount(&txn, discount_id, change).await?);
+    let discount = DiscountDto::from(setup::change_discount(&txn, discount_id, change, expected).await?);
     txn.commit().await?;
     Ok(discount)
 }
 
-/// Deletes a discount.
-pub async fn delete_discount(state: &AppState, discount_id: &str) -> Result<(), ApiError> {
+/// Deletes a discount, if it is at a version `expected` admits (412).
+pub async fn delete_discount(
+    state: &AppState,
+    discount_id: &str,
+    expected: &emporium_core::Expected,
+) -> Result<(), ApiError> {
     let txn = state.writer.begin().await?;
-    if !setup::delete_discount(&txn, discount_id).await? {
-        return Err(OrderError::NotFound("discount").into());
-    }
+    setup::delete_discount(&txn, discount_id, expected).await?;
     txn.commit().await?;
     Ok(())
 }

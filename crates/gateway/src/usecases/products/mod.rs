@@ -46,7 +46,9 @@ fn to_doc(product: catalog::Product) -> Result<Doc, ApiError> {
         ApiError::internal(&std::io::Error::other("a product document's availability marks do not match its variants"))
     })?;
     let digest = Sha256::digest(&template.body);
-    let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16]));
+    // The version first, for `If-Match`; the digest tells apart what else a reader sees
+    // (a category's new slug, say), for `If-None-Match`.
+    let etag = format!("\"{}-{}\"", dto.version, URL_SAFE_NO_PAD.encode(&digest[..16]));
     let published = dto.status == catalog::ProductStatus::Published;
     let (id, slug) = (dto.id.clone(), dto.slug.clone());
     let doc = Doc::new(id, slug, published, etag, template);
