@@ -23,6 +23,11 @@ pub enum Store {
     Postgres { server: String, name: String },
 }
 
+/// The token signing secret of the suite's servers.
+pub const JWT_SECRET: &str = "test-secret-that-is-long-enough-0123456789";
+/// The `EMPORIUM_SECRET_KEY` of the suite's servers (webhook secrets derive from it).
+pub const SECRET_KEY: &str = "test-webhook-key-that-is-long-enough-0123";
+
 /// A running server.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -227,8 +232,7 @@ impl TestServer {
         let mut config =
             Config { addr: "127.0.0.1:0".parse()?, database_url, db_max_connections: 8, ..Config::default() };
         if !options.generated_signing_key {
-            config.jwt_secret =
-                Some(emporium_gateway::config::Secret::new("test-secret-that-is-long-enough-0123456789"));
+            config.jwt_secret = Some(emporium_gateway::config::Secret::new(JWT_SECRET));
         }
         if let Some(url) = options.redis_url.clone().or_else(redis_url) {
             config.redis_url = Some(emporium_gateway::config::Secret::new(url));
@@ -247,7 +251,7 @@ impl TestServer {
         if let Some(timeout) = options.request_timeout {
             config.request_timeout = timeout;
         }
-        config.secret_key = Some(emporium_gateway::config::Secret::new("test-webhook-key-that-is-long-enough-0123"));
+        config.secret_key = Some(emporium_gateway::config::Secret::new(SECRET_KEY));
         config.webhook_allow_private = options.webhooks_private;
         if let Some(base) = options.webhook_retry_base {
             config.webhook_retry_base = base;
@@ -279,6 +283,14 @@ impl TestServer {
             task,
             _dir: dir,
         })
+    }
+
+    /// The URL of this server's database, for another server (a process of its own) on it.
+    pub fn database_url(&self) -> String {
+        match &*self.store {
+            Store::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Store::Postgres { server, name } => with_database(server, name),
+        }
     }
 
     /// Ends this server as `kill -9` would: its requests, background tasks and webhook

@@ -493,6 +493,86 @@ async fn a_worker_killed_mid_delivery_loses_nothing_another_delivers_it_once_the
     Ok(())
 }
 
+/// The server as a process of its own on `database_url`, delivering webhooks to loopback;
+/// killed with SIGKILL when dropped.
+async fn server_process(database_url: &str) -> anyhow::Result<(tokio::process::Child, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_emporium-test-server"));
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("EMPORIUM_")) {
+        command.env_remove(name);
+    }
+    command
+        .env("EMPORIUM_ADDR", format!("127.0.0.1:{port}"))
+        .env("EMPORIUM_DATABASE_URL", database_url)
+        .env("EMPORIUM_JWT_SECRET", crate::common::JWT_SECRET)
+        .env("EMPORIUM_SECRET_KEY", crate::common::SECRET_KEY)
+        .env("EMPORIUM_WEBHOOK_ALLOW_PRIVATE", "true")
+        .env("EMPORIUM_LOG", "warn")
+        .env("EMPORIUM_ACCESS_LOG", "false")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let child = command.spawn()?;
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if reqwest::get(format!("{base}/healthz")).await.is_ok_and(|r| r.status().is_success()) {
+            return Ok((child, base));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("the server process did not answer on {base} in 10 s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_server_process_killed_with_sigkill_mid_delivery_is_restarted_and_every_event_arrives() -> TestResult {
+    // The database and the subscription, made by a server in this process that then stops.
+    let mut setup = TestServer::start_with(private()).await?;
+    let admin = setup.admin_token().await?;
+    let receiver = Receiver::start().await?;
+    let created =
+        setup.post("/v1/webhooks", Some(&admin), json!({"url": receiver.url, "events": ["product.created"]})).await?;
+    let hook = created.str("id")?.to_owned();
+    setup.kill();
+
+    // A server process makes five events and holds their deliveries open at the receiver.
+    receiver.delay_ms.store(60_000, Ordering::Relaxed);
+    let (mut process, base) = server_process(&setup.database_url()).await?;
+    let client = reqwest::Client::new();
+    for i in 0..5 {
+        let made = client
+            .post(format!("{base}/v1/products"))
+            .bearer_auth(&admin)
+            .json(&tee(&format!("Killed {i}"), &format!("KIL{i}")))
+            .send()
+            .await?;
+        assert_eq!(made.status(), StatusCode::CREATED);
+    }
+    assert_eq!(receiver.wait_for(5).await.len(), 5, "five deliveries in flight");
+    process.start_kill()?;
+    let ended = process.wait().await?;
+    assert!(!ended.success(), "killed, not stopped: {ended:?}");
+
+    // Restarted: once the dead process's claims run out (the clock moved past them), each
+    // event is delivered, at least once.
+    let restarted = setup.sibling(private()).await?;
+    receiver.delay_ms.store(0, Ordering::Relaxed);
+    let pending = deliveries(&restarted, &admin, &hook).await?;
+    assert_eq!(pending.len(), 5);
+    assert!(pending.iter().all(|d| d["status"] == "pending"), "{pending:?}");
+    restarted.state.clock.advance(chrono::Duration::seconds(61));
+    let got = receiver.wait_for(10).await;
+    let first: std::collections::BTreeSet<&str> = got[..5].iter().map(|r| r.event_id.as_str()).collect();
+    let again: std::collections::BTreeSet<&str> = got[5..].iter().map(|r| r.event_id.as_str()).collect();
+    assert_eq!((first.len(), again), (5, first.clone()), "every event again: {got:?}");
+    for _ in 0..100 {
+        let log = deliveries(&restarted, &admin, &hook).await?;
+        if log.iter().all(|d| d["status"] == "delivered") {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("the log never showed every delivery delivered")
+}
+
 /// `PATCH` or `DELETE` with an `If-Match` header.
 async fn with_if_match(
     server: &TestServer,
