@@ -81,6 +81,8 @@ pub struct Options {
     pub webhooks_private: bool,
     /// `EMPORIUM_WEBHOOK_RETRY_BASE`, when not the default.
     pub webhook_retry_base: Option<f64>,
+    /// The longest a webhook attempt may take (10 s unless set).
+    pub webhook_timeout: Option<std::time::Duration>,
     /// Relay events to this NATS URL, on a stream and subjects of the test's own.
     pub nats: Option<NatsTarget>,
 }
@@ -255,6 +257,9 @@ impl TestServer {
         config.webhook_allow_private = options.webhooks_private;
         if let Some(base) = options.webhook_retry_base {
             config.webhook_retry_base = base;
+        }
+        if let Some(timeout) = options.webhook_timeout {
+            config.webhook_timeout = timeout;
         }
         if let Some(nats) = &options.nats {
             config.nats_url = Some(emporium_gateway::config::Secret::new(nats.url.clone()));

@@ -280,6 +280,34 @@ async fn a_failing_receiver_is_retried_with_growing_gaps_then_failed_turned_off_
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_does_not_answer_in_time_is_retried() -> TestResult {
+    let options = Options { webhook_timeout: Some(Duration::from_millis(300)), ..private() };
+    let server = TestServer::start_with(options).await?;
+    let admin = server.admin_token().await?;
+    let receiver = Receiver::start().await?;
+    receiver.delay_ms.store(5_000, Ordering::Relaxed);
+    let created =
+        server.post("/v1/webhooks", Some(&admin), json!({"url": receiver.url, "events": ["product.created"]})).await?;
+    let hook = created.str("id")?.to_owned();
+    server.create_product(&admin, tee("Slow Tee", "SLO")).await?;
+
+    let timed_out = delivery_reaches(&server, &admin, &hook, "pending", 1).await?;
+    assert_eq!(
+        (timed_out["last_status_code"].clone(), timed_out["last_error"].as_str()),
+        (Value::Null, Some("timed out")),
+        "{timed_out}"
+    );
+    receiver.delay_ms.store(0, Ordering::Relaxed);
+    server.state.clock.advance(chrono::Duration::seconds(60));
+    let landed = delivery_reaches(&server, &admin, &hook, "delivered", 2).await?;
+    assert_eq!(landed["last_status_code"].as_i64(), Some(200), "{landed}");
+    let got = receiver.received();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].event_id, got[1].event_id, "the same event again");
+    Ok(())
+}
+
 #[tokio::test]
 async fn bad_subscriptions_and_requests_are_refused_and_change_nothing() -> TestResult {
     let server = TestServer::start().await?;

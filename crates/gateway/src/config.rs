@@ -100,6 +100,9 @@ pub struct Config {
     /// `EMPORIUM_WEBHOOK_RETRY_BASE`: seconds of the first retry's gap; scales the whole retry
     /// schedule (three days at the default 30).
     pub webhook_retry_base: f64,
+    /// The longest a webhook attempt may take: 10 s, as API.md states (not configurable from
+    /// the environment; tests shorten it to time out without waiting).
+    pub webhook_timeout: Duration,
     /// `EMPORIUM_NATS_URL`: relay every event to this NATS server's JetStream.
     pub nats_url: Option<Secret>,
     /// `EMPORIUM_NATS_STREAM`: the stream the relay publishes to (`EMPORIUM`).
@@ -151,6 +154,7 @@ impl Default for Config {
             secret_key_file: std::path::PathBuf::from("emporium.key"),
             webhook_allow_private: false,
             webhook_retry_base: emporium_webhooks::Schedule::DEFAULT_BASE_SECONDS,
+            webhook_timeout: crate::infra::webhooks::sender::TIMEOUT,
             nats_url: None,
             nats_stream: "EMPORIUM".to_owned(),
             nats_subject_prefix: "emporium".to_owned(),

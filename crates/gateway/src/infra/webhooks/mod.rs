@@ -60,7 +60,7 @@ pub fn keyring(config: &crate::Config) -> anyhow::Result<webhooks::Keyring> {
 /// Runs rounds until shutdown: right away again while there is work, else after a pause
 /// (cut short when this instance commits a write).
 pub async fn run(state: AppState, mut shutdown: Shutdown) {
-    let sender = Arc::new(sender::Sender::new(state.config.webhook_allow_private));
+    let sender = Arc::new(sender::Sender::new(state.config.webhook_allow_private, state.config.webhook_timeout));
     loop {
         let busy = match round(&state, &sender).await {
             Ok(busy) => busy,

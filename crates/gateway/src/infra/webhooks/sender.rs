@@ -11,7 +11,7 @@ use emporium_webhooks::{self as webhooks, Claimed, Outcome};
 
 use crate::state::AppState;
 
-/// The longest an attempt may take.
+/// The longest an attempt may take (`Config::webhook_timeout`'s default).
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// The most of an answer that is read.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -21,12 +21,13 @@ const CLIENTS: usize = 256;
 /// Sends deliveries, reusing a client per host and address.
 pub struct Sender {
     allow_private: bool,
+    timeout: Duration,
     clients: Mutex<Vec<((String, SocketAddr), reqwest::Client)>>,
 }
 
 impl Sender {
-    pub fn new(allow_private: bool) -> Self {
-        Self { allow_private, clients: Mutex::new(Vec::new()) }
+    pub fn new(allow_private: bool, timeout: Duration) -> Self {
+        Self { allow_private, timeout, clients: Mutex::new(Vec::new()) }
     }
 
     fn client(&self, host: &str, address: SocketAddr) -> Result<reqwest::Client, String> {
@@ -37,8 +38,8 @@ impl Sender {
         }
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(TIMEOUT)
-            .connect_timeout(TIMEOUT)
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout)
             .no_proxy()
             .resolve(host, address)
             .user_agent("Emporium-Webhooks/1")
@@ -63,7 +64,7 @@ impl Sender {
         let url = url::Url::parse(&claimed.url).map_err(|e| format!("url: {e}"))?;
         let host = url.host_str().ok_or("url without a host")?.trim_start_matches('[').trim_end_matches(']').to_owned();
         let port = url.port_or_known_default().ok_or("url without a port")?;
-        let addresses = tokio::time::timeout(TIMEOUT, tokio::net::lookup_host((host.as_str(), port)))
+        let addresses = tokio::time::timeout(self.timeout, tokio::net::lookup_host((host.as_str(), port)))
             .await
             .map_err(|_| "resolving the host timed out".to_owned())?
             .map_err(|e| format!("resolving the host failed: {e}"))?;
