@@ -7,7 +7,7 @@
 # Usage: scripts/api-lint.sh [path/to/emporium]   (default: ${CARGO_TARGET_DIR:-target}/debug/emporium)
 # It does not build: build the binary first. Tools are installed once, pinned, under
 # $HOME/.cache/emporium/{venv,npm}. Tunables: API_LINT_MAX_EXAMPLES (50), API_LINT_SEED (1),
-# API_LINT_RUN_TIMEOUT (seconds per schemathesis run, 240), API_LINT_REPORT_DIR (keep JUnit and
+# API_LINT_RUN_TIMEOUT (seconds per schemathesis run, 480), API_LINT_REPORT_DIR (keep JUnit and
 # JSON reports there; by default they are thrown away with the temp dir).
 set -euo pipefail
 
@@ -16,7 +16,7 @@ REDOCLY_CLI_VERSION=2.77.0
 
 MAX_EXAMPLES="${API_LINT_MAX_EXAMPLES:-50}"
 SEED="${API_LINT_SEED:-1}"
-RUN_TIMEOUT="${API_LINT_RUN_TIMEOUT:-240}"
+RUN_TIMEOUT="${API_LINT_RUN_TIMEOUT:-480}"
 CACHE="$HOME/.cache/emporium"
 VENV="$CACHE/venv"
 NPM_PREFIX="$CACHE/npm"
