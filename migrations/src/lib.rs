@@ -25,6 +25,7 @@ mod m0014_event_sequence;
 mod m0015_webhooks;
 mod m0016_versions;
 mod m0017_more_versions;
+mod m0018_reviews;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0015_webhooks::Migration),
             Box::new(m0016_versions::Migration),
             Box::new(m0017_more_versions::Migration),
+            Box::new(m0018_reviews::Migration),
         ]
     }
 }

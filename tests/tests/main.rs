@@ -29,6 +29,7 @@ mod private_reads;
 mod reservations;
 mod review;
 mod review_orders;
+mod reviews;
 mod search;
 mod webhooks;
 mod write_path;

@@ -99,6 +99,13 @@ fn table() -> Vec<(Method, &'static str, Rule)> {
         (Method::POST, "/v1/locations", Rule::Staff(P::InventoryWrite)),
         (Method::GET, "/v1/locations", Rule::Staff(P::InventoryRead)),
         (Method::GET, "/v1/locations/{code}", Rule::Staff(P::InventoryRead)),
+        (Method::GET, "/v1/reviews", Rule::Staff(P::ReviewsWrite)),
+        // Only a buyer may review (403 `purchase_required` for anyone else, one review each):
+        // tests/reviews.rs checks who may.
+        (Method::POST, "/v1/products/{id}/reviews", Rule::Any),
+        (Method::GET, "/v1/products/{id}/reviews", Rule::Public),
+        (Method::POST, "/v1/reviews/{review_id}/approve", Rule::Staff(P::ReviewsWrite)),
+        (Method::POST, "/v1/reviews/{review_id}/reject", Rule::Staff(P::ReviewsWrite)),
         (Method::PATCH, "/v1/locations/{code}", Rule::Staff(P::InventoryWrite)),
         (Method::POST, "/v1/inventory/adjustments", Rule::Staff(P::InventoryWrite)),
         (Method::GET, "/v1/inventory/low-stock", Rule::Staff(P::InventoryRead)),
@@ -214,6 +221,8 @@ struct Targets {
     return_id: String,
     /// Its shipment.
     fulfillment: String,
+    /// Customer A's review of the product of the guest's order (A bought one too), shared.
+    review: String,
     /// A webhook subscription, with one delivery.
     webhook: String,
     delivery: String,
@@ -288,6 +297,37 @@ async fn fixtures(server: &TestServer) -> anyhow::Result<(Vec<Caller>, Vec<Optio
         .await?;
     anyhow::ensure!(opened.status == StatusCode::CREATED, "{}", opened.body);
     let return_id = opened.str("id")?.to_owned();
+    let review = {
+        let cart = server.post("/v1/carts", Some(&token_a), json!({"currency": "EUR"})).await?;
+        let cart = cart.str("id")?.to_owned();
+        let added = server
+            .post(&format!("/v1/carts/{cart}/items"), Some(&token_a), json!({"sku": "MXO-S", "quantity": 1}))
+            .await?;
+        anyhow::ensure!(added.status == StatusCode::OK, "{}", added.body);
+        let address = json!({"first_name": "A", "last_name": "A", "line1": "1 Road", "city": "Paris", "postal_code": "75001", "country": "FR"});
+        let put = server
+            .send(Method::PUT, &format!("/v1/carts/{cart}"), Some(&token_a), Some(json!({"shipping_address": address})))
+            .await?;
+        anyhow::ensure!(put.status == StatusCode::OK, "{}", put.body);
+        let placed = server
+            .post(
+                &format!("/v1/carts/{cart}/checkout"),
+                Some(&token_a),
+                json!({"payment": {"provider": "test", "token": "tok_ok"}}),
+            )
+            .await?;
+        anyhow::ensure!(placed.status == StatusCode::CREATED, "{}", placed.body);
+        let product = sold["id"].as_str().unwrap_or_default();
+        let reviewed = server
+            .post(
+                &format!("/v1/products/{product}/reviews"),
+                Some(&token_a),
+                json!({"rating": 4, "title": "Fine", "body": "A fine tee."}),
+            )
+            .await?;
+        anyhow::ensure!(reviewed.status == StatusCode::CREATED, "{}", reviewed.body);
+        reviewed.str("id")?.to_owned()
+    };
     let mut targets = Vec::new();
     for i in 0..callers.len() {
         let product = server.create_product(&admin, tee(&format!("Matrix {i}"), &format!("MX{i}"))).await?;
@@ -338,6 +378,7 @@ async fn fixtures(server: &TestServer) -> anyhow::Result<(Vec<Caller>, Vec<Optio
             discount: discount.str("id")?.to_owned(),
             order: order.clone(),
             return_id: return_id.clone(),
+            review: review.clone(),
             fulfillment: fulfillment.clone(),
             product: product["id"].as_str().unwrap_or_default().to_owned(),
             sku: product["variants"][0]["sku"].as_str().unwrap_or_default().to_owned(),
@@ -410,6 +451,7 @@ async fn every_route_answers_every_kind_of_caller_as_the_contract_says() -> Test
                 .replace("{rate_id}", &t.rate)
                 .replace("{discount_id}", &t.discount)
                 .replace("{order_id}", &t.order)
+                .replace("{review_id}", &t.review)
                 .replace("{return_id}", &t.return_id)
                 .replace("{fulfillment_id}", &t.fulfillment)
                 .replace("{webhook_id}", &t.webhook)
@@ -454,6 +496,16 @@ fn graphql_table() -> Vec<(&'static str, &'static str, Rule)> {
         ("searchSuggestions", r#"{ searchSuggestions(query: "ma") { text } }"#, Rule::Public),
         ("locations", "{ locations { code } }", Rule::Staff(P::InventoryRead)),
         ("location", r#"{ location(code: "main") { code version } }"#, Rule::Staff(P::InventoryRead)),
+        ("reviews", "{ reviews { nodes { id } } }", Rule::Staff(P::ReviewsWrite)),
+        ("productReviews", r#"{ productReviews(idOrSlug: "{product}") { nodes { id } } }"#, Rule::Public),
+        // Only a buyer may review: tests/reviews.rs checks who may.
+        (
+            "createReview",
+            r#"mutation { createReview(idOrSlug: "{product}", rating: 5, title: "T", body: "B") { id } }"#,
+            Rule::Any,
+        ),
+        ("approveReview", r#"mutation { approveReview(id: "{review}") { id } }"#, Rule::Staff(P::ReviewsWrite)),
+        ("rejectReview", r#"mutation { rejectReview(id: "{review}") { id } }"#, Rule::Staff(P::ReviewsWrite)),
         ("stock", r#"{ stock(sku: "{sku}") { onHand } }"#, Rule::Staff(P::InventoryRead)),
         ("stockMovements", r#"{ stockMovements(sku: "{sku}") { nodes { id } } }"#, Rule::Staff(P::InventoryRead)),
         ("lowStock", "{ lowStock { sku } }", Rule::Staff(P::InventoryRead)),
@@ -726,6 +778,7 @@ async fn every_graphql_root_field_answers_every_kind_of_caller_as_the_contract_s
                 .replace("{i}", &i.to_string())
                 .replace("{sku}", &t.sku)
                 .replace("{product}", &t.product)
+                .replace("{review}", &t.review)
                 .replace("{variant}", &t.variant)
                 .replace("{address}", &t.address)
                 .replace("{customer}", &t.customer)

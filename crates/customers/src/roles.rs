@@ -18,6 +18,8 @@ pub enum Permission {
     SettingsWrite,
     /// Create, change and read webhook subscriptions and their deliveries.
     WebhooksWrite,
+    /// List every review and approve or reject them.
+    ReviewsWrite,
     /// Create and change staff accounts (admins only; never an API key scope).
     StaffManage,
     /// Create, list and revoke API keys (admins only; never an API key scope).
@@ -26,7 +28,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 14] = [
         Self::CatalogRead,
         Self::CatalogWrite,
         Self::InventoryRead,
@@ -38,12 +40,13 @@ impl Permission {
         Self::DiscountsWrite,
         Self::SettingsWrite,
         Self::WebhooksWrite,
+        Self::ReviewsWrite,
         Self::StaffManage,
         Self::ApiKeysManage,
     ];
 
     /// The permissions an API key may hold, by their scope names.
-    pub const SCOPES: [Permission; 11] = [
+    pub const SCOPES: [Permission; 12] = [
         Self::CatalogRead,
         Self::CatalogWrite,
         Self::InventoryRead,
@@ -55,6 +58,7 @@ impl Permission {
         Self::DiscountsWrite,
         Self::SettingsWrite,
         Self::WebhooksWrite,
+        Self::ReviewsWrite,
     ];
 
     /// The name, e.g. `catalog:write`.
@@ -71,6 +75,7 @@ impl Permission {
             Self::DiscountsWrite => "discounts:write",
             Self::SettingsWrite => "settings:write",
             Self::WebhooksWrite => "webhooks:write",
+            Self::ReviewsWrite => "reviews:write",
             Self::StaffManage => "staff:manage",
             Self::ApiKeysManage => "api_keys:manage",
         }
@@ -174,7 +179,9 @@ impl Role {
             Self::Catalog => Permissions::of(&[P::CatalogRead, P::CatalogWrite, P::InventoryRead, P::InventoryWrite]),
             Self::Fulfillment => Permissions::of(&[P::OrdersRead, P::OrdersWrite]),
             Self::Support => Permissions::of(&[P::CustomersRead, P::OrdersRead]),
-            Self::Marketing => Permissions::of(&[P::DiscountsWrite, P::CatalogRead, P::OrdersRead, P::CustomersRead]),
+            Self::Marketing => {
+                Permissions::of(&[P::DiscountsWrite, P::ReviewsWrite, P::CatalogRead, P::OrdersRead, P::CustomersRead])
+            }
         }
     }
 }

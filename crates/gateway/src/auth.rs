@@ -222,6 +222,8 @@ pub mod caps {
         SettingsWrite => SettingsWrite;
         /// Manage webhook subscriptions and read their deliveries.
         WebhooksWrite => WebhooksWrite;
+        /// List every review and approve or reject them.
+        ReviewsWrite => ReviewsWrite;
         /// Create and change staff accounts.
         StaffManage => StaffManage;
         /// Create, list and revoke API keys.

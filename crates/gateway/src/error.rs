@@ -277,13 +277,14 @@ pub fn error_code_table() -> String {
         let status = if *status == 200 { "200 (GraphQL `extensions.code`)".to_owned() } else { status.to_string() };
         add(code, status, meaning, "gateway");
     }
-    let domains: [(&str, &[emporium_core::ErrorCode]); 6] = [
+    let domains: [(&str, &[emporium_core::ErrorCode]); 7] = [
         ("every domain", emporium_core::COMMON_CODES),
         ("catalog", emporium_catalog::ERROR_CODES),
         ("inventory", emporium_inventory::ERROR_CODES),
         ("customers", emporium_customers::ERROR_CODES),
         ("orders", emporium_orders::ERROR_CODES),
         ("webhooks", emporium_webhooks::ERROR_CODES),
+        ("reviews", emporium_reviews::ERROR_CODES),
     ];
     for (source, codes) in domains {
         for entry in codes {

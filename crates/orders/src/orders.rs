@@ -625,3 +625,21 @@ pub async fn customer_figures<C: ConnectionTrait>(
     }
     Ok((count, spent))
 }
+
+/// Whether a customer has a paid order (not cancelled, not wholly refunded) holding a product:
+/// what a review needs. Reads the customer's own orders only.
+pub async fn has_bought<C: ConnectionTrait>(
+    db: &C,
+    customer_id: &str,
+    product_id: &str,
+) -> Result<bool, sea_orm::DbErr> {
+    let row = db
+        .query_one_raw(statement(
+            db.get_database_backend(),
+            "SELECT 1 AS found FROM orders o JOIN order_lines l ON l.order_id = o.id \
+             WHERE o.customer_id = ? AND l.product_id = ? AND o.status NOT IN ('cancelled', 'refunded') LIMIT 1",
+            [customer_id.into(), product_id.into()],
+        ))
+        .await?;
+    Ok(row.is_some())
+}

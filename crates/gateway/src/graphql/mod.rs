@@ -8,6 +8,7 @@ mod inventory;
 mod money;
 mod orders;
 mod query_cache;
+mod reviews;
 mod selling;
 mod sessions;
 mod webhooks;
@@ -30,6 +31,7 @@ pub struct Query(
     orders::OrderQuery,
     selling::SellingQuery,
     webhooks::WebhookQuery,
+    reviews::ReviewQuery,
 );
 
 /// Every mutation, merged from one object per domain.
@@ -42,6 +44,7 @@ pub struct Mutation(
     orders::OrderMutation,
     selling::SellingMutation,
     webhooks::WebhookMutation,
+    reviews::ReviewMutation,
 );
 
 /// The application state and the caller of a GraphQL request.

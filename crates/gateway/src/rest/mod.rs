@@ -10,6 +10,7 @@ pub mod health;
 pub mod inventory;
 pub mod orders;
 pub mod products;
+pub mod reviews;
 pub mod search;
 pub mod selling;
 pub mod staff;
@@ -36,6 +37,7 @@ use crate::state::AppState;
         (name = "customers", description = "Customer accounts, profiles and address books; the staff's customer search"),
         (name = "staff", description = "Staff accounts, roles and integrator API keys (admins)"),
         (name = "events", description = "The event feed: changes of orders, stock and products, in order"),
+        (name = "reviews", description = "Buyers' reviews of products, moderated by staff"),
         (name = "webhooks", description = "Subscriptions that push the event feed to integrators' URLs, signed, retried, logged"),
         (name = "health", description = "Liveness and readiness"),
     ),
@@ -154,6 +156,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::list_webhook_deliveries))
         .routes(routes!(webhooks::retry_webhook_delivery))
         .routes(routes!(webhooks::replay_webhook))
+        .routes(routes!(reviews::create_review, reviews::list_product_reviews))
+        .routes(routes!(reviews::list_reviews))
+        .routes(routes!(reviews::approve_review))
+        .routes(routes!(reviews::reject_review))
 }
 
 /// The OpenAPI document as the server serves it.

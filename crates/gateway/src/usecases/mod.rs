@@ -7,5 +7,6 @@ pub mod catalog;
 pub mod inventory;
 pub mod orders;
 pub mod products;
+pub mod reviews;
 pub mod sessions;
 pub mod webhooks;
