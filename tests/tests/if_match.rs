@@ -221,6 +221,11 @@ async fn discounts_zones_locations_and_profiles_refuse_a_stale_if_match_and_chan
     let other =
         server.post("/v1/discounts", Some(&admin), json!({"code": "IFM2", "kind": "percentage", "value": 500})).await?;
     let id = other.str("id")?.to_owned();
+    // A stale tag is 412 before the body's rules are looked at.
+    let (status, _, stale) =
+        send(&server, Method::PATCH, &format!("/v1/discounts/{id}"), &admin, "\"7\"", Some(json!({"value": -1})))
+            .await?;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{stale}");
     let stale = server
         .graphql(
             Some(&admin),

@@ -346,11 +346,7 @@ pub async fn moderate<C: ConnectionTrait>(db: &C, review_id: &str, to: ReviewSta
     }
     // The row is taken first, so two moderations of one review apply one after the other.
     let taken = db
-        .execute_raw(statement(
-            backend,
-            "UPDATE reviews SET updated_at = ? WHERE id = ?",
-            [now().into(), review_id.into()],
-        ))
+        .execute_raw(statement(backend, "UPDATE reviews SET status = status WHERE id = ?", [review_id.into()]))
         .await?
         .rows_affected();
     if taken == 0 {
@@ -362,8 +358,8 @@ pub async fn moderate<C: ConnectionTrait>(db: &C, review_id: &str, to: ReviewSta
     }
     db.execute_raw(statement(
         backend,
-        "UPDATE reviews SET status = ? WHERE id = ?",
-        [to.as_str().into(), review_id.into()],
+        "UPDATE reviews SET status = ?, updated_at = ? WHERE id = ?",
+        [to.as_str().into(), now().into(), review_id.into()],
     ))
     .await?;
     let delta: i64 = match (before.status == ReviewStatus::Approved, to == ReviewStatus::Approved) {

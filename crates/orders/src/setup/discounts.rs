@@ -208,14 +208,32 @@ fn patched<T: Clone>(patch: &Patch<T>, current: Option<T>) -> Option<T> {
 }
 
 /// Changes a discount, if it is at a version `expected` admits. A usage limit below the uses
-/// so far is refused.
+/// so far is refused. The row is taken first, so the change merges into the discount as it is
+/// (a concurrent change waits, or is waited for) and its version is checked before anything.
 pub async fn change_discount<C: ConnectionTrait>(
     db: &C,
     discount_id: &str,
     change: &DiscountChange,
     expected: &Expected,
 ) -> Result<Discount, OrderError> {
+    if !id::is_id("disc", discount_id) {
+        return Err(OrderError::NotFound("discount"));
+    }
+    let taken = db
+        .execute_raw(statement(
+            db.get_database_backend(),
+            "UPDATE discounts SET version = version WHERE id = ?",
+            [discount_id.into()],
+        ))
+        .await?
+        .rows_affected();
+    if taken == 0 {
+        return Err(OrderError::NotFound("discount"));
+    }
     let current = get_discount(db, discount_id).await?.ok_or(OrderError::NotFound("discount"))?;
+    if !expected.admits(current.version) {
+        return Err(OrderError::Stale("discount"));
+    }
     let mut errors = ValidationErrors::new();
     let value = match &change.value {
         Some(v) => check_value(&mut errors, current.value.kind(), Some(v)),
@@ -246,28 +264,20 @@ pub async fn change_discount<C: ConnectionTrait>(
     values.push(id);
     values.push(rules.usage_limit.into());
     values.push(rules.usage_limit.into());
-    let (condition, versions) = expected.condition("version");
-    values.extend(versions);
     let changed = db
         .execute_raw(statement(
             db.get_database_backend(),
-            &format!(
-                "UPDATE discounts SET value_bp = ?, value_amount = ?, value_currency = ?, minimum_amount = ?, \
-                 minimum_currency = ?, starts_at = ?, ends_at = ?, usage_limit = ?, usage_limit_per_customer = ?, \
-                 updated_at = ?, version = version + 1 \
-                 WHERE id = ? AND (CAST(? AS BIGINT) IS NULL OR times_used <= ?){condition}"
-            ),
+            "UPDATE discounts SET value_bp = ?, value_amount = ?, value_currency = ?, minimum_amount = ?, \
+             minimum_currency = ?, starts_at = ?, ends_at = ?, usage_limit = ?, usage_limit_per_customer = ?, \
+             updated_at = ?, version = version + 1 \
+             WHERE id = ? AND (CAST(? AS BIGINT) IS NULL OR times_used <= ?)",
             values,
         ))
         .await?;
     if changed.rows_affected() == 0 {
-        return Err(match get_discount(db, discount_id).await? {
-            None => OrderError::NotFound("discount"),
-            Some(now) if !expected.admits(now.version) => OrderError::Stale("discount"),
-            Some(_) => {
-                ValidationErrors::single("usage_limit", "below_uses", "is below the times the code was used").into()
-            }
-        });
+        return Err(
+            ValidationErrors::single("usage_limit", "below_uses", "is below the times the code was used").into()
+        );
     }
     get_discount(db, discount_id).await?.ok_or(OrderError::NotFound("discount"))
 }

@@ -294,5 +294,7 @@ fn decode(raw: &[u8], token: &str) -> Option<Doc> {
     let slug = next()?;
     let published = next()? == "1";
     let etag = next()?;
+    // A document cached before tags carried the product's version is a miss: read it again.
+    emporium_core::version::version_of(&etag)?;
     Some(Doc::new(id, slug, published, etag, Template::decode(&Bytes::copy_from_slice(rest))?))
 }
