@@ -26,6 +26,7 @@ mod m0015_webhooks;
 mod m0016_versions;
 mod m0017_more_versions;
 mod m0018_reviews;
+mod m0019_sales_counters;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0016_versions::Migration),
             Box::new(m0017_more_versions::Migration),
             Box::new(m0018_reviews::Migration),
+            Box::new(m0019_sales_counters::Migration),
         ]
     }
 }

@@ -1,5 +1,6 @@
 //! Reviews (one per customer and product: the unique index decides) and each product's rating
-//! over its approved reviews, kept by the moderation that changes it.
+//! over its approved reviews, kept by the moderation that changes it. A rating's `score` is its
+//! average in hundredths, rounded half to even (`4.50` is 450): what `sort=rating` orders by.
 
 use sea_orm_migration::prelude::*;
 
@@ -36,7 +37,8 @@ const UP: &[&str] = &[
         stars_2 BIGINT NOT NULL CHECK (stars_2 >= 0),
         stars_3 BIGINT NOT NULL CHECK (stars_3 >= 0),
         stars_4 BIGINT NOT NULL CHECK (stars_4 >= 0),
-        stars_5 BIGINT NOT NULL CHECK (stars_5 >= 0)
+        stars_5 BIGINT NOT NULL CHECK (stars_5 >= 0),
+        score BIGINT NOT NULL DEFAULT 0 CHECK (score >= 0)
     )",
 ];
 

@@ -660,6 +660,7 @@ async fn a_product_reads_with_exactly_the_fields_the_contract_lists() -> TestRes
             "images",
             "name",
             "options",
+            "rating",
             "seo_description",
             "seo_title",
             "slug",
@@ -668,6 +669,7 @@ async fn a_product_reads_with_exactly_the_fields_the_contract_lists() -> TestRes
             "variants"
         ]
     );
+    assert_eq!(keys(&read.body["rating"]), ["average", "count", "histogram"]);
     assert!(read.body["seo_title"].is_null() && read.body.get("seo_title").is_some());
     assert_eq!(keys(&read.body["variants"][0]), ["available", "id", "options", "prices", "sku", "title"]);
     assert_eq!(keys(&read.body["variants"][0]["prices"][0]), ["amount", "currency"]);

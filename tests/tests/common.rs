@@ -83,6 +83,8 @@ pub struct Options {
     pub webhook_retry_base: Option<f64>,
     /// The longest a webhook attempt may take (10 s unless set).
     pub webhook_timeout: Option<std::time::Duration>,
+    /// How long ranked recommendations are reused (30 s unless set).
+    pub recommendations_fresh_for: Option<std::time::Duration>,
     /// Relay events to this NATS URL, on a stream and subjects of the test's own.
     pub nats: Option<NatsTarget>,
 }
@@ -260,6 +262,9 @@ impl TestServer {
         }
         if let Some(timeout) = options.webhook_timeout {
             config.webhook_timeout = timeout;
+        }
+        if let Some(fresh_for) = options.recommendations_fresh_for {
+            config.recommendations_fresh_for = fresh_for;
         }
         if let Some(nats) = &options.nats {
             config.nats_url = Some(emporium_gateway::config::Secret::new(nats.url.clone()));

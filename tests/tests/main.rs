@@ -26,6 +26,7 @@ mod limits;
 mod matrix;
 mod nats;
 mod private_reads;
+mod recommendations;
 mod reservations;
 mod review;
 mod review_orders;

@@ -104,6 +104,8 @@ fn table() -> Vec<(Method, &'static str, Rule)> {
         // tests/reviews.rs checks who may.
         (Method::POST, "/v1/products/{id}/reviews", Rule::Any),
         (Method::GET, "/v1/products/{id}/reviews", Rule::Public),
+        (Method::GET, "/v1/products/{id}/frequently-bought-together", Rule::Public),
+        (Method::GET, "/v1/customers/me/recommendations", Rule::Customer),
         (Method::POST, "/v1/reviews/{review_id}/approve", Rule::Staff(P::ReviewsWrite)),
         (Method::POST, "/v1/reviews/{review_id}/reject", Rule::Staff(P::ReviewsWrite)),
         (Method::PATCH, "/v1/locations/{code}", Rule::Staff(P::InventoryWrite)),
@@ -498,6 +500,11 @@ fn graphql_table() -> Vec<(&'static str, &'static str, Rule)> {
         ("location", r#"{ location(code: "main") { code version } }"#, Rule::Staff(P::InventoryRead)),
         ("reviews", "{ reviews { nodes { id } } }", Rule::Staff(P::ReviewsWrite)),
         ("productReviews", r#"{ productReviews(idOrSlug: "{product}") { nodes { id } } }"#, Rule::Public),
+        (
+            "frequentlyBoughtTogether",
+            r#"{ frequentlyBoughtTogether(idOrSlug: "{product}") { ordersTogether } }"#,
+            Rule::Public,
+        ),
         // Only a buyer may review: tests/reviews.rs checks who may.
         (
             "createReview",
@@ -635,6 +642,7 @@ fn graphql_table() -> Vec<(&'static str, &'static str, Rule)> {
         ("removeCartItem", r#"mutation { removeCartItem(cartId: "{cart}", itemId: "{item}") { id } }"#, Rule::Public),
         ("me", "{ me { id } }", Rule::Customer),
         ("myAddresses", "{ myAddresses { id } }", Rule::Customer),
+        ("myRecommendations", "{ myRecommendations { reason } }", Rule::Customer),
         ("customers", "{ customers(first: 1) { nodes { id } } }", Rule::Staff(P::CustomersRead)),
         ("customer", r#"{ customer(id: "{customer}") { ordersCount } }"#, Rule::Staff(P::CustomersRead)),
         ("apiKeys", "{ apiKeys(first: 1) { nodes { id } } }", Rule::Staff(P::ApiKeysManage)),

@@ -119,3 +119,109 @@ async fn only_buyers_review_once_staff_moderate_and_anyone_reads_the_approved() 
     assert_eq!(again.body["errors"][0]["extensions"]["code"], "already_reviewed", "{}", again.body);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_products_rating_follows_moderation_at_once_and_orders_rating_lists() -> TestResult {
+    let server = TestServer::start().await?;
+    let admin = server.admin_token().await?;
+    let marketing = server.staff_token("marketing@shop.test", Role::Marketing).await?;
+    for sku in ["RATE-A", "RATE-B", "RATE-C"] {
+        product(&server, &admin, sku, &[(1000, "EUR")], 10).await?;
+    }
+    let (a, ada) = bought(&server, &admin, "RATE-A", "ada@example.com").await?;
+    let (_, grace) = bought(&server, &admin, "RATE-A", "grace@example.com").await?;
+    let (b, alan) = bought(&server, &admin, "RATE-B", "alan@example.com").await?;
+    let (c, _) = bought(&server, &admin, "RATE-C", "barbara@example.com").await?;
+    let slug = "/v1/products/product-rate-a";
+
+    // Read (and cached) before any review: zeros, every bucket listed.
+    let before = server.get(slug).await?;
+    let zeros = json!({"average": "0.00", "count": 0, "histogram": {"1": 0, "2": 0, "3": 0, "4": 0, "5": 0}});
+    assert_eq!(before.body["rating"], zeros, "{}", before.body);
+    let etag = before.headers.get("etag").cloned();
+
+    let review = |rating: i64| json!({"rating": rating, "title": "Fine", "body": "It does the job."});
+    let mut ids = Vec::new();
+    for (product_id, token, rating) in [(&a, &ada, 4), (&a, &grace, 5), (&b, &alan, 5)] {
+        let made = server.post(&format!("/v1/products/{product_id}/reviews"), Some(token), review(rating)).await?;
+        assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+        ids.push(made.str("id")?.to_owned());
+    }
+    assert_eq!(server.get(slug).await?.body["rating"], zeros, "a pending review does not count");
+    for id in &ids {
+        let approved = server.post(&format!("/v1/reviews/{id}/approve"), Some(&marketing), json!({})).await?;
+        assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    }
+
+    // At once, by slug and by id, on the cached document: the ETag moves with it.
+    let after = server.get(slug).await?;
+    assert_eq!(
+        after.body["rating"],
+        json!({"average": "4.50", "count": 2, "histogram": {"1": 0, "2": 0, "3": 0, "4": 1, "5": 1}})
+    );
+    assert_ne!(after.headers.get("etag").cloned(), etag, "the document changed, so does its tag");
+    assert_eq!(server.get(&format!("/v1/products/{a}")).await?.body["rating"]["average"], "4.50");
+
+    // sort=rating: best average first, unrated last (newest first), from the database and from
+    // the search index (a stock filter sends the list there), page by page alike.
+    let order = |reply: &crate::common::Reply| -> Vec<String> {
+        reply.body["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let expected = vec![b.clone(), a.clone(), c.clone()];
+    for query in ["sort=rating", "sort=rating&in_stock=true"] {
+        assert_eq!(order(&server.get(&format!("/v1/products?{query}")).await?), expected, "{query}");
+        let mut paged = Vec::new();
+        let mut next = format!("/v1/products?{query}&limit=1");
+        loop {
+            let page = server.get(&next).await?;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+            paged.extend(order(&page));
+            match page.body["next_cursor"].as_str() {
+                Some(cursor) => next = format!("/v1/products?{query}&limit=1&cursor={cursor}"),
+                None => break,
+            }
+        }
+        assert_eq!(paged, expected, "{query}, one per page");
+    }
+
+    // Rejecting moves the rating and the order at once: B is unrated again, and older than C.
+    let rejected = server.post(&format!("/v1/reviews/{}/reject", ids[2]), Some(&marketing), json!({})).await?;
+    assert_eq!(rejected.status, StatusCode::OK, "{}", rejected.body);
+    assert_eq!(server.get("/v1/products/product-rate-b").await?.body["rating"], zeros);
+    for query in ["sort=rating", "sort=rating&in_stock=true"] {
+        assert_eq!(
+            order(&server.get(&format!("/v1/products?{query}")).await?),
+            [a.as_str(), c.as_str(), b.as_str()],
+            "{query}"
+        );
+    }
+
+    // GraphQL reads the same rating and sorts the same way.
+    let read = server
+        .graphql(
+            None,
+            r#"query($id: String!) {
+                product(idOrSlug: $id) { rating { average count histogram { stars count } } }
+                products(sort: RATING, first: 3) { nodes { id } }
+            }"#,
+            json!({"id": a}),
+        )
+        .await?;
+    assert!(read.body["errors"].is_null(), "{}", read.body);
+    let rating = &read.body["data"]["product"]["rating"];
+    assert_eq!((rating["average"].as_str(), rating["count"].as_i64()), (Some("4.50"), Some(2)));
+    assert_eq!(rating["histogram"][4], json!({"stars": 5, "count": 1}));
+    let nodes: Vec<&str> = read.body["data"]["products"]["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n["id"].as_str())
+        .collect();
+    assert_eq!(nodes, [a.as_str(), c.as_str(), b.as_str()]);
+    Ok(())
+}

@@ -24,6 +24,9 @@ pub enum ProductSort {
     PriceAsc,
     /// By the lowest variant price in the chosen currency, dearest first.
     PriceDesc,
+    /// Best rated first (the average of approved reviews, then how many there are); products
+    /// without reviews last.
+    Rating,
 }
 
 /// Which statuses a list includes; shoppers always get `Published`.
@@ -49,6 +52,11 @@ impl StatusFilter {
         }
     }
 }
+
+/// A product's rank by rating as the listing computes it from `product_ratings` (kept by the
+/// reviews crate's moderation): the shown average in hundredths, then the review count, as
+/// `emporium_reviews::Rating::rank` computes it.
+const RATING_RANK: &str = "(COALESCE(r.score, 0) * 1000000000000 + COALESCE(r.count, 0))";
 
 /// A product list request, already checked for shape by the caller.
 #[derive(Debug, Clone, Default)]
@@ -181,6 +189,7 @@ pub async fn list_products<C: ConnectionTrait>(
         ProductSort::Name => "LOWER(p.name)",
         ProductSort::PriceAsc => "COALESCE(pp.min_amount, ?)",
         ProductSort::PriceDesc => "COALESCE(pp.min_amount, -1)",
+        ProductSort::Rating => RATING_RANK,
     };
     if request.sort == ProductSort::PriceAsc {
         values.push((MAX_SAFE_AMOUNT + 1).into());
@@ -197,6 +206,9 @@ pub async fn list_products<C: ConnectionTrait>(
         })?;
         sql.push_str(" LEFT JOIN product_prices pp ON pp.product_id = p.id AND pp.currency = ?");
         values.push(currency.code().into());
+    }
+    if request.sort == ProductSort::Rating {
+        sql.push_str(" LEFT JOIN product_ratings r ON r.product_id = p.id");
     }
     sql.push_str(" WHERE p.deleted_at IS NULL");
     match request.status {
@@ -233,6 +245,10 @@ pub async fn list_products<C: ConnectionTrait>(
                 sql.push_str(" AND (COALESCE(pp.min_amount, -1), p.id) < (?, ?)");
                 values.push((*amount).into());
             }
+            (ProductSort::Rating, Some(SortKey::Amount(rank))) => {
+                sql.push_str(&format!(" AND ({RATING_RANK}, p.id) < (?, ?)"));
+                values.push((*rank).into());
+            }
             _ => return Err(CatalogError::InvalidCursor),
         }
         values.push(after.id.clone().into());
@@ -241,7 +257,7 @@ pub async fn list_products<C: ConnectionTrait>(
         ProductSort::Newest | ProductSort::Relevance => " ORDER BY p.id DESC",
         ProductSort::Name => " ORDER BY LOWER(p.name) ASC, p.id ASC",
         ProductSort::PriceAsc => " ORDER BY sort_key ASC, p.id ASC",
-        ProductSort::PriceDesc => " ORDER BY sort_key DESC, p.id DESC",
+        ProductSort::PriceDesc | ProductSort::Rating => " ORDER BY sort_key DESC, p.id DESC",
     });
     // One row more than asked tells whether a next page exists.
     let limit = request.limit.get();
@@ -266,7 +282,7 @@ pub async fn list_products<C: ConnectionTrait>(
         let key = match request.sort {
             ProductSort::Newest | ProductSort::Relevance => None,
             ProductSort::Name => Some(SortKey::Text(row.try_get::<String>("", "sort_key")?)),
-            ProductSort::PriceAsc | ProductSort::PriceDesc => {
+            ProductSort::PriceAsc | ProductSort::PriceDesc | ProductSort::Rating => {
                 Some(SortKey::Amount(row.try_get::<i64>("", "sort_key")?))
             }
         };

@@ -72,6 +72,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         search: Arc::clone(&search),
         webhooks: Arc::clone(&webhooks_wake),
     };
+    let recommendations = crate::usecases::recommendations::RecommendationCache::new(config.recommendations_fresh_for);
     let state = AppState::new(Shared {
         writer: emporium_core::uow::Writer::new(database.clone(), Arc::new(applied)),
         db: database,
@@ -91,6 +92,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         clock: crate::infra::clock::Clock::default(),
         webhooks_wake,
         nats: Arc::default(),
+        recommendations,
     });
     let mut background = Background::new();
     let housekeeping = state.clone();

@@ -103,6 +103,9 @@ pub struct Config {
     /// The longest a webhook attempt may take: 10 s, as API.md states (not configurable from
     /// the environment; tests shorten it to time out without waiting).
     pub webhook_timeout: Duration,
+    /// How long ranked recommendations are reused: 30 s, so they follow new orders within a
+    /// minute (not configurable from the environment; tests shorten it).
+    pub recommendations_fresh_for: Duration,
     /// `EMPORIUM_NATS_URL`: relay every event to this NATS server's JetStream.
     pub nats_url: Option<Secret>,
     /// `EMPORIUM_NATS_STREAM`: the stream the relay publishes to (`EMPORIUM`).
@@ -155,6 +158,7 @@ impl Default for Config {
             webhook_allow_private: false,
             webhook_retry_base: emporium_webhooks::Schedule::DEFAULT_BASE_SECONDS,
             webhook_timeout: crate::infra::webhooks::sender::TIMEOUT,
+            recommendations_fresh_for: crate::usecases::recommendations::FRESH_FOR,
             nats_url: None,
             nats_stream: "EMPORIUM".to_owned(),
             nats_subject_prefix: "emporium".to_owned(),

@@ -157,6 +157,8 @@ pub struct ProductDto {
     pub options: Vec<ProductOptionDto>,
     pub images: Vec<ImageDto>,
     pub variants: Vec<VariantDto>,
+    /// Over the product's approved reviews.
+    pub rating: RatingDto,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Moved by every change of the product or its variants (not by stock): REST sends it at
@@ -168,8 +170,9 @@ pub struct ProductDto {
 impl ProductDto {
     /// The read model of a product, each variant's availability marked as a hole
     /// ([`crate::infra::cache::template::MARK`]): it is filled in per response, not cached.
-    pub fn new(product: catalog::Product) -> Self {
+    pub fn new(product: catalog::Product, rating: emporium_reviews::Rating) -> Self {
         Self {
+            rating: rating.into(),
             variants: product
                 .variants
                 .into_iter()
@@ -195,6 +198,31 @@ impl ProductDto {
             images: product.images.into_iter().map(|i| ImageDto { url: i.url, alt: i.alt }).collect(),
             created_at: product.created_at,
             updated_at: product.updated_at,
+        }
+    }
+}
+
+/// A product's rating over its approved reviews.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = Rating)]
+pub struct RatingDto {
+    /// The average number of stars with two places, rounded half to even; `"0.00"` without
+    /// reviews.
+    #[schema(example = "4.50")]
+    pub average: String,
+    /// Approved reviews.
+    pub count: i64,
+    /// Approved reviews per number of stars, `"1"` to `"5"`, each listed.
+    #[schema(example = json!({"1": 0, "2": 0, "3": 1, "4": 3, "5": 4}))]
+    pub histogram: std::collections::BTreeMap<String, i64>,
+}
+
+impl From<emporium_reviews::Rating> for RatingDto {
+    fn from(rating: emporium_reviews::Rating) -> Self {
+        Self {
+            average: rating.average(),
+            count: rating.count,
+            histogram: (1..=5).zip(rating.histogram).map(|(stars, n)| (stars.to_string(), n)).collect(),
         }
     }
 }

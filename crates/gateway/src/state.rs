@@ -51,6 +51,8 @@ pub struct Shared {
     pub webhooks_wake: Arc<tokio::sync::Notify>,
     /// How the NATS relay goes (`off` without `EMPORIUM_NATS_URL`).
     pub nats: Arc<crate::infra::nats::NatsStatus>,
+    /// Ranked recommendation candidates, reused for a short while.
+    pub recommendations: crate::usecases::recommendations::RecommendationCache,
 }
 
 impl AppState {

@@ -319,6 +319,7 @@ pub async fn place<C: ConnectionTrait>(
         db.execute_raw(statement(backend, history_sql, history_values)).await?;
         placed
     };
+    crate::sales::add(db, &lines).await?;
     let currency = view.cart.currency;
     Ok(Order {
         id: order_id.to_owned(),

@@ -384,6 +384,14 @@ pub async fn moderate<C: ConnectionTrait>(db: &C, review_id: &str, to: ReviewSta
             [delta.into(), (delta * i64::from(before.rating)).into(), delta.into(), before.product_id.clone().into()],
         ))
         .await?;
+        // The score follows the figures it is computed from, in the same transaction.
+        let rating = ratings(db, std::slice::from_ref(&before.product_id)).await?.pop().unwrap_or_default();
+        db.execute_raw(statement(
+            backend,
+            "UPDATE product_ratings SET score = ? WHERE product_id = ?",
+            [rating.score().into(), before.product_id.clone().into()],
+        ))
+        .await?;
     }
     Ok(Review { status: to, ..before })
 }
@@ -399,22 +407,37 @@ pub struct Rating {
 }
 
 impl Rating {
-    /// The average as a decimal string with two places (`"4.50"`), rounded half to even;
-    /// `"0.00"` without reviews.
-    pub fn average(&self) -> String {
+    /// The average in hundredths, rounded half to even (`4.50` is 450); 0 without reviews.
+    pub fn score(&self) -> i64 {
         if self.count == 0 {
-            return "0.00".to_owned();
+            return 0;
         }
         let scaled = self.total * 100;
         let (quotient, remainder) = (scaled / self.count, scaled % self.count);
-        let rounded = match (remainder * 2).cmp(&self.count) {
+        match (remainder * 2).cmp(&self.count) {
             std::cmp::Ordering::Greater => quotient + 1,
             std::cmp::Ordering::Equal if quotient % 2 == 1 => quotient + 1,
             _ => quotient,
-        };
-        format!("{}.{:02}", rounded / 100, rounded % 100)
+        }
+    }
+
+    /// The average as a decimal string with two places (`"4.50"`), rounded half to even;
+    /// `"0.00"` without reviews.
+    pub fn average(&self) -> String {
+        let score = self.score();
+        format!("{}.{:02}", score / 100, score % 100)
+    }
+
+    /// What `sort=rating` orders by, highest first: the shown average, then the number of
+    /// reviews. The catalog's listing computes the same from `product_ratings`
+    /// (`score * RANK_SCALE + count`).
+    pub fn rank(&self) -> i64 {
+        self.score() * RANK_SCALE + self.count.clamp(0, RANK_SCALE - 1)
     }
 }
+
+/// How [`Rating::rank`] weighs the score against the count: a count never reaches it.
+pub const RANK_SCALE: i64 = 1_000_000_000_000;
 
 /// The ratings of products, aligned with `product_ids` (no reviews: zeros).
 pub async fn ratings<C: ConnectionTrait>(db: &C, product_ids: &[String]) -> Result<Vec<Rating>, DbErr> {
@@ -465,6 +488,10 @@ mod tests {
         // 4.125 → 4.12 (half to even), 4.375 → 4.38.
         assert_eq!(rating(8, 33).average(), "4.12");
         assert_eq!(rating(8, 35).average(), "4.38");
+        assert_eq!((rating(8, 33).score(), rating(0, 0).score()), (412, 0));
+        // A higher average ranks first whatever the counts; between equal averages, more reviews.
+        assert!(rating(2, 9).rank() > rating(300, 1340).rank());
+        assert!(rating(4, 18).rank() > rating(2, 9).rank());
     }
 
     #[test]

@@ -47,6 +47,7 @@ fn main() {
             description: format!("A {adjective} {noun} made to last, number {n} of the range."),
             category_ids: vec![format!("c{:02}", 10 + n % 30)],
             variants,
+            rating: 0,
         });
     }
     println!("indexed {products} products in {:?}", started.elapsed());

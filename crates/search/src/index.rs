@@ -99,6 +99,9 @@ pub struct Document {
     pub description: String,
     pub category_ids: Vec<String>,
     pub variants: Vec<Variant>,
+    /// The product's rank by its reviews (`emporium_reviews::Rating::rank`: the average,
+    /// then the count); 0 without any.
+    pub rating: i64,
 }
 
 /// One variant of an indexed product.

@@ -19,6 +19,8 @@ pub enum Sort {
     PriceAsc,
     /// Lowest variant price in the currency, dearest first; unpriced products last.
     PriceDesc,
+    /// Best rated first, by [`crate::Document::rating`]; unrated products last.
+    Rating,
 }
 
 /// Which products a list shows.
@@ -210,7 +212,7 @@ impl Sort {
     fn compare(self, a: (&SortKey, IdKey<'_>), b: (&SortKey, IdKey<'_>)) -> std::cmp::Ordering {
         match self {
             // Greater keys first, then newer (greater) ids.
-            Sort::Relevance | Sort::Newest | Sort::PriceDesc => b.0.cmp(a.0).then_with(|| b.1.cmp(&a.1)),
+            Sort::Relevance | Sort::Newest | Sort::PriceDesc | Sort::Rating => b.0.cmp(a.0).then_with(|| b.1.cmp(&a.1)),
             Sort::Name | Sort::PriceAsc => a.0.cmp(b.0).then_with(|| a.1.cmp(&b.1)),
         }
     }
@@ -229,6 +231,7 @@ fn sort_key(query: &Query, entry: &Entry, score: u32) -> SortKey {
         Sort::Name => SortKey::Text(entry.name_key.clone()),
         Sort::PriceAsc => SortKey::Amount(lowest().unwrap_or(i64::MAX)),
         Sort::PriceDesc => SortKey::Amount(lowest().unwrap_or(-1)),
+        Sort::Rating => SortKey::Amount(entry.doc.rating),
     }
 }
 

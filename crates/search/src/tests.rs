@@ -23,7 +23,13 @@ fn doc(id: &str, name: &str, description: &str, categories: &[&str], variants: V
         description: description.to_owned(),
         category_ids: categories.iter().map(|c| (*c).to_owned()).collect(),
         variants,
+        rating: 0,
     }
+}
+
+/// A product the shop does not hold (never reached: the test asserts first).
+fn doc_of_nothing(id: &str) -> Document {
+    doc(id, "", "", &[], Vec::new())
 }
 
 fn category(id: &str, name: &str, parent: Option<&str>) -> Category {
@@ -144,7 +150,7 @@ fn filters_apply_per_variant_and_facets_leave_their_own_out() {
 #[test]
 fn pages_continue_after_their_last_hit_in_every_sort() {
     let index = shop();
-    for sort in [Sort::Relevance, Sort::Newest, Sort::Name, Sort::PriceAsc, Sort::PriceDesc] {
+    for sort in [Sort::Relevance, Sort::Newest, Sort::Name, Sort::PriceAsc, Sort::PriceDesc, Sort::Rating] {
         let query = Query { sort, currency: Some(Currency::EUR), ..Query::default() };
         let whole = ids(&index, &query);
         assert_eq!(whole.len(), 4);
@@ -162,6 +168,17 @@ fn pages_continue_after_their_last_hit_in_every_sort() {
     }
     let by_price = ids(&index, &Query { sort: Sort::PriceAsc, currency: Some(Currency::EUR), ..Query::default() });
     assert_eq!(by_price, ["p2", "p1", "p3", "p4"]);
+}
+
+#[test]
+fn the_best_rated_come_first_and_the_unrated_last_newest_first() {
+    let mut index = shop();
+    for (id, rating) in [("p1", 450_000_000_000_002), ("p3", 500_000_000_000_001)] {
+        let doc = index.get(id).map(|doc| Document { rating, ..doc.clone() });
+        assert!(doc.is_some(), "{id} is in the shop");
+        index.upsert(doc.unwrap_or_else(|| doc_of_nothing(id)));
+    }
+    assert_eq!(ids(&index, &Query { sort: Sort::Rating, ..Query::default() }), ["p3", "p1", "p4", "p2"]);
 }
 
 #[test]

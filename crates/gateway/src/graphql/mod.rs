@@ -8,6 +8,7 @@ mod inventory;
 mod money;
 mod orders;
 mod query_cache;
+mod recommendations;
 mod reviews;
 mod selling;
 mod sessions;
@@ -32,6 +33,7 @@ pub struct Query(
     selling::SellingQuery,
     webhooks::WebhookQuery,
     reviews::ReviewQuery,
+    recommendations::RecommendationQuery,
 );
 
 /// Every mutation, merged from one object per domain.

@@ -291,9 +291,13 @@ async fn documents<C: ConnectionTrait>(db: &C, ids: &[String]) -> Result<Vec<Doc
     let products = catalog::load_products(db, ids).await?;
     let variant_ids: Vec<String> = products.iter().flat_map(|p| p.variants.iter().map(|v| v.id.clone())).collect();
     let figures = availability(db, &variant_ids).await?;
+    let ids: Vec<String> = products.iter().map(|p| p.id.clone()).collect();
+    let ratings = emporium_reviews::ratings(db, &ids).await?;
     Ok(products
         .into_iter()
-        .map(|p| Document {
+        .zip(ratings)
+        .map(|(p, rating)| Document {
+            rating: rating.rank(),
             published: p.status == catalog::ProductStatus::Published,
             slug: p.slug,
             name: p.name,
@@ -389,6 +393,7 @@ fn query_of(request: &catalog::ListProducts) -> emporium_search::Query {
             catalog::ProductSort::Name => emporium_search::Sort::Name,
             catalog::ProductSort::PriceAsc => emporium_search::Sort::PriceAsc,
             catalog::ProductSort::PriceDesc => emporium_search::Sort::PriceDesc,
+            catalog::ProductSort::Rating => emporium_search::Sort::Rating,
         },
         facets: emporium_search::FacetRequest {
             category: facets.category,

@@ -10,6 +10,7 @@ pub mod health;
 pub mod inventory;
 pub mod orders;
 pub mod products;
+pub mod recommendations;
 pub mod reviews;
 pub mod search;
 pub mod selling;
@@ -38,6 +39,7 @@ use crate::state::AppState;
         (name = "staff", description = "Staff accounts, roles and integrator API keys (admins)"),
         (name = "events", description = "The event feed: changes of orders, stock and products, in order"),
         (name = "reviews", description = "Buyers' reviews of products, moderated by staff"),
+        (name = "recommendations", description = "Frequently bought together, and a customer's recommendations"),
         (name = "webhooks", description = "Subscriptions that push the event feed to integrators' URLs, signed, retried, logged"),
         (name = "health", description = "Liveness and readiness"),
     ),
@@ -160,6 +162,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reviews::list_reviews))
         .routes(routes!(reviews::approve_review))
         .routes(routes!(reviews::reject_review))
+        .routes(routes!(recommendations::frequently_bought_together))
+        .routes(routes!(recommendations::my_recommendations))
 }
 
 /// The OpenAPI document as the server serves it.

@@ -101,6 +101,7 @@ pub enum SortParam {
     Name,
     PriceAsc,
     PriceDesc,
+    Rating,
 }
 
 /// Which statuses a staff list includes.
@@ -136,8 +137,9 @@ impl ListParams {
             Some("name") => Some(catalog::ProductSort::Name),
             Some("price_asc") => Some(catalog::ProductSort::PriceAsc),
             Some("price_desc") => Some(catalog::ProductSort::PriceDesc),
+            Some("rating") => Some(catalog::ProductSort::Rating),
             Some(_) => {
-                errors.add("sort", "invalid_value", "must be relevance, newest, name, price_asc or price_desc");
+                errors.add("sort", "invalid_value", "must be relevance, newest, name, price_asc, price_desc or rating");
                 None
             }
         };

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod inventory;
 pub mod orders;
 pub mod products;
+pub mod recommendations;
 pub mod reviews;
 pub mod sessions;
 pub mod webhooks;

@@ -176,9 +176,18 @@ pub async fn list_for_staff(
 
 /// Approves or rejects a review (`reviews:write`); its product's rating follows in the same
 /// transaction.
+///
+/// The product's rating is part of its cached document and of its place in `sort=rating`
+/// lists: the moderation touches the product (by id and slug) and the catalog's lists, so
+/// every instance reads the new rating once this returns (the search index takes it too).
 pub async fn moderate(state: &AppState, review_id: &str, to: ReviewStatus) -> Result<ReviewDto, ApiError> {
-    let work = state.writer.begin().await?;
+    let mut work = state.writer.begin().await?;
     let review = reviews::moderate(&work, review_id, to).await?;
+    if let Some(product) = emporium_catalog::get_product(&work, &review.product_id).await? {
+        work.touch(product.slug);
+    }
+    work.touch(review.product_id.clone());
+    work.touch(crate::infra::cache::CATALOG);
     work.commit().await?;
     Ok(review.into())
 }

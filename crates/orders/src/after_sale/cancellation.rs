@@ -81,6 +81,7 @@ pub async fn cancel(
         change.variant_ids.push(line.variant_id.clone());
     }
     set_status(&txn, order_id, Status::Cancelled).await?;
+    crate::sales::remove(&txn, &order.lines).await?;
     append_history(&txn, order_id, Some(Status::Cancelled), None, actor.0.as_deref(), reason).await?;
     txn.emit(OrderEvent::Cancelled { order_id: order_id.to_owned() });
     change.record(&mut txn).await?;

@@ -24,6 +24,7 @@ use types::{
     ProductSort, StatusFilter, Suggestion, to_product,
 };
 pub use types::{CategoryLoader, PageInfo};
+pub(crate) use types::{Product as ProductNode, to_product as product_node};
 
 /// Catalog reads.
 #[derive(Default)]

@@ -85,6 +85,11 @@ impl Product {
         self.0.version
     }
 
+    /// Over the product's approved reviews.
+    async fn rating(&self) -> Rating {
+        Rating(self.0.rating.clone())
+    }
+
     /// Variants in the order they were added.
     async fn variants(&self) -> Vec<VariantDto> {
         self.0
@@ -111,7 +116,40 @@ impl Product {
     }
 }
 
-pub(super) fn to_product(doc: &Doc, figures: &[i64]) -> Result<Product> {
+/// A product's rating over its approved reviews.
+pub struct Rating(crate::dto::RatingDto);
+
+#[Object]
+impl Rating {
+    /// The average number of stars with two places (`"4.50"`), rounded half to even; `"0.00"`
+    /// without reviews.
+    async fn average(&self) -> &str {
+        &self.0.average
+    }
+
+    /// Approved reviews.
+    async fn count(&self) -> i64 {
+        self.0.count
+    }
+
+    /// Approved reviews per number of stars, 1 to 5, each listed.
+    async fn histogram(&self) -> Vec<StarCount> {
+        self.0
+            .histogram
+            .iter()
+            .map(|(stars, count)| StarCount { stars: stars.parse().unwrap_or_default(), count: *count })
+            .collect()
+    }
+}
+
+/// How many approved reviews gave a number of stars.
+#[derive(SimpleObject)]
+pub struct StarCount {
+    pub stars: i32,
+    pub count: i64,
+}
+
+pub(crate) fn to_product(doc: &Doc, figures: &[i64]) -> Result<Product> {
     Ok(Product(doc.product().map_err(|e| ApiError::internal(&e))?, Arc::from(figures)))
 }
 
@@ -125,6 +163,8 @@ pub enum ProductSort {
     Name,
     PriceAsc,
     PriceDesc,
+    /// Best rated first (average, then number of approved reviews); unrated products last.
+    Rating,
 }
 
 impl From<ProductSort> for catalog::ProductSort {
@@ -135,6 +175,7 @@ impl From<ProductSort> for catalog::ProductSort {
             ProductSort::Name => Self::Name,
             ProductSort::PriceAsc => Self::PriceAsc,
             ProductSort::PriceDesc => Self::PriceDesc,
+            ProductSort::Rating => Self::Rating,
         }
     }
 }

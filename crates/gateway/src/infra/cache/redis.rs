@@ -2,7 +2,7 @@
 //!
 //! Keys: `{prefix}g:{key}` (the key's generation: a number from the `{prefix}clock` counter,
 //! never below Redis's clock in microseconds, so numbers never come again even if the counter
-//! is evicted; taken when a write touching the key was applied), `{prefix}d:{key}` (a document: `generation \n id \n slug \n published \n etag
+//! is evicted; taken when a write touching the key was applied), `{prefix}d2:{key}` (a document ([`DOCUMENT`]): `generation \n id \n slug \n published \n etag
 //! \n template`), `{prefix}a:{key}` (a variant's availability, `generation \n figure`, for
 //! `stock:` keys) and `{prefix}s:{key}` (a catalog-wide entry: `generation \n bytes`, under the
 //! `catalog` key's generation). A read fetches generation and entry in one `MGET` and trusts the entry only
@@ -182,7 +182,7 @@ impl RedisCache {
     }
 
     pub(super) async fn get_many(&self, keys: &[&str]) -> Vec<Lookup> {
-        let found = self.lookup(keys, "d", decode).await;
+        let found = self.lookup(keys, DOCUMENT, decode).await;
         found.into_iter().map(|f| f.map_or_else(Lookup::Miss, |doc| Lookup::Hit(Arc::new(doc)))).collect()
     }
 
@@ -247,7 +247,7 @@ impl RedisCache {
             value.push(b'\n');
         }
         value.extend_from_slice(&doc.template.encode());
-        let name = format!("{}d:{key}", self.prefix);
+        let name = format!("{}{DOCUMENT}:{key}", self.prefix);
         self.bounded::<()>("write", connection.set_ex(name, value, self.ttl.as_secs())).await;
     }
 
@@ -264,7 +264,7 @@ impl RedisCache {
             .arg(format!("{}w:{}:{}", self.prefix, position.txn, position.seq))
             .arg(format!("{}clock", self.prefix));
         for key in keys {
-            let entry = if key.starts_with(STOCK_PREFIX) { "a" } else { "d" };
+            let entry = if key.starts_with(STOCK_PREFIX) { "a" } else { DOCUMENT };
             call.arg(format!("{}g:{key}", self.prefix)).arg(format!("{}{entry}:{key}", self.prefix));
         }
         // The mark outlives the log's rows (kept for the TTL and a minute).
@@ -277,6 +277,11 @@ impl RedisCache {
         self.synced_at_ms.store(self.redis.now_ms(), Ordering::SeqCst);
     }
 }
+
+/// The namespace of product documents. Its number moves whenever the document's shape does
+/// (2: products read with their `rating`), so no build reads an entry that another build,
+/// running beside it against the same Redis, stored in another shape.
+const DOCUMENT: &str = "d2";
 
 /// Parses an entry, if it was stored under `token` (the current generation).
 fn decode(raw: &[u8], token: &str) -> Option<Doc> {

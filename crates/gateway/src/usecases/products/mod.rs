@@ -34,12 +34,16 @@ pub use write::Write;
 
 /// Builds the read documents of products by id, in the order given (missing ids left out).
 pub async fn build_docs<C: ConnectionTrait>(db: &C, ids: &[String]) -> Result<Vec<Doc>, ApiError> {
-    catalog::load_products(db, ids).await?.into_iter().map(to_doc).collect()
+    let products = catalog::load_products(db, ids).await?;
+    let found: Vec<String> = products.iter().map(|p| p.id.clone()).collect();
+    let ratings = emporium_reviews::ratings(db, &found).await?;
+    products.into_iter().zip(ratings).map(|(product, rating)| to_doc(product, rating)).collect()
 }
 
 /// A product's read document: its JSON with a hole where each variant's availability goes.
-fn to_doc(product: catalog::Product) -> Result<Doc, ApiError> {
-    let dto = ProductDto::new(product);
+/// The rating is part of it: a moderation touches the product, so the document follows.
+fn to_doc(product: catalog::Product, rating: emporium_reviews::Rating) -> Result<Doc, ApiError> {
+    let dto = ProductDto::new(product, rating);
     let json = serde_json::to_vec(&dto).map_err(|e| ApiError::internal(&e))?;
     let variant_ids = dto.variants.iter().map(|v| v.id.clone()).collect();
     let template = Template::cut(&json, variant_ids).ok_or_else(|| {
@@ -69,7 +73,8 @@ pub async fn read(state: &AppState, principal: &Principal, id_or_slug: &str) -> 
             let product =
                 catalog::get_product(&state.db, id_or_slug).await?.ok_or_else(|| ApiError::not_found("product"))?;
             // Loaded once: the document is built from this product, not read again by id.
-            let doc = Arc::new(to_doc(product)?);
+            let rating = emporium_reviews::ratings(&state.db, std::slice::from_ref(&product.id)).await?;
+            let doc = Arc::new(to_doc(product, rating.into_iter().next().unwrap_or_default())?);
             state.cache.put(id_or_slug, token, Arc::clone(&doc)).await;
             doc
         }
