@@ -171,3 +171,4 @@ server_pid=""
 bash scripts/bench-checkout.sh
 bash scripts/bench-search.sh
 bash scripts/bench-webhooks.sh
+bash scripts/bench-reports.sh

@@ -27,6 +27,7 @@ mod m0016_versions;
 mod m0017_more_versions;
 mod m0018_reviews;
 mod m0019_sales_counters;
+mod m0020_report_times;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0017_more_versions::Migration),
             Box::new(m0018_reviews::Migration),
             Box::new(m0019_sales_counters::Migration),
+            Box::new(m0020_report_times::Migration),
         ]
     }
 }

@@ -12,7 +12,7 @@ use crate::common::{TestResult, TestServer};
 
 const ADDRESS_FR: &str = r#"{"first_name":"Ada","last_name":"Lovelace","line1":"1 rue de la Paix","city":"Paris","postal_code":"75002","country":"FR"}"#;
 
-fn address(country: &str) -> Value {
+pub(crate) fn address(country: &str) -> Value {
     let mut a: Value = serde_json::from_str(ADDRESS_FR).unwrap_or(Value::Null);
     a["country"] = json!(country);
     a

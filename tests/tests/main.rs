@@ -27,6 +27,7 @@ mod matrix;
 mod nats;
 mod private_reads;
 mod recommendations;
+mod reports;
 mod reservations;
 mod review;
 mod review_orders;

@@ -101,6 +101,15 @@ pub fn statement(
     sea_orm::Statement::from_sql_and_values(backend, sql, values)
 }
 
+/// SQL for the UTC day (`YYYY-MM-DD`) of a timestamp column, on either database (SQLite keeps
+/// UTC times as text that starts with the date).
+pub fn utc_day(backend: sea_orm::DbBackend, column: &str) -> String {
+    match backend {
+        sea_orm::DbBackend::Postgres => format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"),
+        _ => format!("substr({column}, 1, 10)"),
+    }
+}
+
 /// The current time at the precision both databases keep (microseconds), so a value answered
 /// right after a write equals what a later read returns.
 pub fn now() -> chrono::DateTime<chrono::Utc> {

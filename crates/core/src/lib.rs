@@ -14,6 +14,7 @@ pub mod id;
 pub mod money;
 pub mod page;
 pub mod patch;
+pub mod report;
 pub mod sku;
 pub mod slug;
 pub mod uow;

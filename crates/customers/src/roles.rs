@@ -20,6 +20,8 @@ pub enum Permission {
     WebhooksWrite,
     /// List every review and approve or reject them.
     ReviewsWrite,
+    /// Read the reports (sales, conversion, customers, inventory, best sellers).
+    ReportsRead,
     /// Create and change staff accounts (admins only; never an API key scope).
     StaffManage,
     /// Create, list and revoke API keys (admins only; never an API key scope).
@@ -28,7 +30,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 15] = [
         Self::CatalogRead,
         Self::CatalogWrite,
         Self::InventoryRead,
@@ -41,12 +43,13 @@ impl Permission {
         Self::SettingsWrite,
         Self::WebhooksWrite,
         Self::ReviewsWrite,
+        Self::ReportsRead,
         Self::StaffManage,
         Self::ApiKeysManage,
     ];
 
     /// The permissions an API key may hold, by their scope names.
-    pub const SCOPES: [Permission; 12] = [
+    pub const SCOPES: [Permission; 13] = [
         Self::CatalogRead,
         Self::CatalogWrite,
         Self::InventoryRead,
@@ -59,6 +62,7 @@ impl Permission {
         Self::SettingsWrite,
         Self::WebhooksWrite,
         Self::ReviewsWrite,
+        Self::ReportsRead,
     ];
 
     /// The name, e.g. `catalog:write`.
@@ -76,6 +80,7 @@ impl Permission {
             Self::SettingsWrite => "settings:write",
             Self::WebhooksWrite => "webhooks:write",
             Self::ReviewsWrite => "reviews:write",
+            Self::ReportsRead => "reports:read",
             Self::StaffManage => "staff:manage",
             Self::ApiKeysManage => "api_keys:manage",
         }
@@ -179,9 +184,14 @@ impl Role {
             Self::Catalog => Permissions::of(&[P::CatalogRead, P::CatalogWrite, P::InventoryRead, P::InventoryWrite]),
             Self::Fulfillment => Permissions::of(&[P::OrdersRead, P::OrdersWrite]),
             Self::Support => Permissions::of(&[P::CustomersRead, P::OrdersRead]),
-            Self::Marketing => {
-                Permissions::of(&[P::DiscountsWrite, P::ReviewsWrite, P::CatalogRead, P::OrdersRead, P::CustomersRead])
-            }
+            Self::Marketing => Permissions::of(&[
+                P::DiscountsWrite,
+                P::ReviewsWrite,
+                P::ReportsRead,
+                P::CatalogRead,
+                P::OrdersRead,
+                P::CustomersRead,
+            ]),
         }
     }
 }

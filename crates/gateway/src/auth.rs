@@ -224,6 +224,8 @@ pub mod caps {
         WebhooksWrite => WebhooksWrite;
         /// List every review and approve or reject them.
         ReviewsWrite => ReviewsWrite;
+        /// Read the reports.
+        ReportsRead => ReportsRead;
         /// Create and change staff accounts.
         StaffManage => StaffManage;
         /// Create, list and revoke API keys.

@@ -52,6 +52,9 @@ pub struct Config {
     pub cache_prefix: String,
     /// `EMPORIUM_CACHE_TTL`: seconds a cached product lives at most.
     pub cache_ttl: Duration,
+    /// `EMPORIUM_CART_ABANDON_AFTER`: seconds a cart with items stays unchanged, never ordered,
+    /// before the conversion report counts it abandoned (86400).
+    pub cart_abandon_after: Duration,
     /// `EMPORIUM_JWT_SECRET`: token signing key; unset, one is generated and kept in the database.
     pub jwt_secret: Option<Secret>,
     /// `EMPORIUM_ACCESS_TOKEN_TTL`: seconds an access token is valid.
@@ -134,6 +137,7 @@ impl Default for Config {
             redis_timeout: Duration::from_millis(250),
             cache_prefix: "emporium:".to_owned(),
             cache_ttl: Duration::from_secs(300),
+            cart_abandon_after: Duration::from_secs(86_400),
             jwt_secret: None,
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
@@ -205,6 +209,10 @@ impl Config {
         }
         if let Some(v) = get("EMPORIUM_CACHE_PREFIX") {
             config.cache_prefix = v;
+        }
+        if let Some(v) = get("EMPORIUM_CART_ABANDON_AFTER") {
+            config.cart_abandon_after =
+                Duration::from_secs(parse_range("EMPORIUM_CART_ABANDON_AFTER", &v, 60, 90 * 24 * 3600)?);
         }
         if let Some(v) = get("EMPORIUM_CACHE_TTL") {
             config.cache_ttl = Duration::from_secs(parse_range("EMPORIUM_CACHE_TTL", &v, 1, 7 * 24 * 3600)?);

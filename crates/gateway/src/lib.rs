@@ -14,6 +14,7 @@ pub mod ide;
 pub mod infra;
 pub mod rest;
 pub mod seed;
+pub mod seed_orders;
 pub mod serve;
 pub mod state;
 pub mod usecases;

@@ -40,6 +40,10 @@ enum Command {
         /// A generated catalog of this many products (4 variants each), for benchmarks.
         #[arg(long, group = "what", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         products: Option<u32>,
+        /// A year of generated trade ending now: this many orders (with their carts, payments,
+        /// refunds and stock movements), a catalog and customers of its own, for reports.
+        #[arg(long, group = "what", value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+        orders: Option<u32>,
     },
     /// The search index.
     Search {
@@ -154,7 +158,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Seed { demo, products } => {
+        Command::Seed { demo, products, orders } => {
             db::migrate(&config).await?;
             let database = db::connect(&config).await?;
             if demo {
@@ -172,6 +176,26 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     report.categories,
                     report.products,
                     started.elapsed().as_secs_f64()
+                );
+            }
+            if let Some(count) = orders {
+                let bar = progress_bar(u64::from(count), "orders");
+                let started = std::time::Instant::now();
+                let report = emporium_gateway::seed_orders::orders(&offline(&database), u64::from(count), 25, |done| {
+                    bar.set_position(done)
+                })
+                .await?;
+                bar.finish_and_clear();
+                let seconds = started.elapsed().as_secs_f64();
+                println!(
+                    "generated trade: {} orders ({} refunds), {} customers, {} carts, {} stock movements in {seconds:.1} s \
+                     ({:.0} orders/s)",
+                    report.orders,
+                    report.refunds,
+                    report.customers,
+                    report.carts,
+                    report.movements,
+                    report.orders as f64 / seconds.max(0.001)
                 );
             }
             Ok(())

@@ -8,6 +8,7 @@
 
 mod events;
 mod locations;
+pub mod report;
 mod reservations;
 mod stock;
 

@@ -14,6 +14,7 @@ pub mod checkout;
 pub mod events;
 pub mod orders;
 pub mod pricing;
+pub mod reports;
 pub mod sales;
 pub mod setup;
 

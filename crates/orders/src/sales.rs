@@ -110,6 +110,41 @@ fn counted(lines: &[OrderLine]) -> (BTreeMap<&str, i64>, Vec<&str>) {
     (units, pairs)
 }
 
+/// Counts every order not cancelled again, from scratch, as [`add`] counts each one: for a
+/// bulk load that wrote orders without it (`emporium seed --orders`). In the caller's
+/// transaction; on PostgreSQL the counters are locked first, so an order placed meanwhile
+/// waits and then adds itself to the fresh counts.
+pub async fn rebuild<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    if backend == sea_orm::DbBackend::Postgres {
+        db.execute_raw(statement(backend, "LOCK TABLE product_sales, co_purchases IN EXCLUSIVE MODE", [])).await?;
+    }
+    for sql in [
+        "DELETE FROM product_sales",
+        "DELETE FROM co_purchases",
+        "INSERT INTO product_sales (product_id, orders, units) \
+         SELECT l.product_id, COUNT(DISTINCT l.order_id), SUM(l.quantity) \
+         FROM order_lines l JOIN orders o ON o.id = l.order_id \
+         WHERE o.status <> 'cancelled' GROUP BY l.product_id",
+        "INSERT INTO co_purchases (product_id, other_id, orders) \
+         WITH firsts AS ( \
+             SELECT l.order_id, l.product_id, MIN(l.position) AS position \
+             FROM order_lines l JOIN orders o ON o.id = l.order_id \
+             WHERE o.status <> 'cancelled' GROUP BY l.order_id, l.product_id \
+         ), ranked AS ( \
+             SELECT order_id, product_id, ROW_NUMBER() OVER (PARTITION BY order_id ORDER BY position) AS place \
+             FROM firsts \
+         ) \
+         SELECT a.product_id, b.product_id, COUNT(*) \
+         FROM ranked a JOIN ranked b ON a.order_id = b.order_id AND a.product_id <> b.product_id \
+         WHERE a.place <= 20 AND b.place <= 20 \
+         GROUP BY a.product_id, b.product_id",
+    ] {
+        db.execute_raw(statement(backend, sql, [])).await?;
+    }
+    Ok(())
+}
+
 /// The products most often in the same orders as `product_id`, most first (ties by id), with
 /// how many orders held both; at most `limit`.
 pub async fn bought_with<C: ConnectionTrait>(

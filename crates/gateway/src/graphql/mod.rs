@@ -9,12 +9,14 @@ mod money;
 mod orders;
 mod query_cache;
 mod recommendations;
+mod reports;
 mod reviews;
 mod selling;
 mod sessions;
 mod webhooks;
 
 pub use bounds::Refusal;
+pub use money::Amount;
 pub use query_cache::{ParsedQueries, mutation_fields, response_key, root_fields};
 pub use sessions::ClientAddress;
 
@@ -34,6 +36,7 @@ pub struct Query(
     webhooks::WebhookQuery,
     reviews::ReviewQuery,
     recommendations::RecommendationQuery,
+    reports::ReportQuery,
 );
 
 /// Every mutation, merged from one object per domain.

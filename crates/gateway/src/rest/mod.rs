@@ -11,6 +11,7 @@ pub mod inventory;
 pub mod orders;
 pub mod products;
 pub mod recommendations;
+pub mod reports;
 pub mod reviews;
 pub mod search;
 pub mod selling;
@@ -40,6 +41,7 @@ use crate::state::AppState;
         (name = "events", description = "The event feed: changes of orders, stock and products, in order"),
         (name = "reviews", description = "Buyers' reviews of products, moderated by staff"),
         (name = "recommendations", description = "Frequently bought together, and a customer's recommendations"),
+        (name = "reports", description = "The shop manager's numbers: sales, conversion, customers, best sellers"),
         (name = "webhooks", description = "Subscriptions that push the event feed to integrators' URLs, signed, retried, logged"),
         (name = "health", description = "Liveness and readiness"),
     ),
@@ -164,6 +166,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reviews::reject_review))
         .routes(routes!(recommendations::frequently_bought_together))
         .routes(routes!(recommendations::my_recommendations))
+        .routes(routes!(reports::sales_report))
+        .routes(routes!(reports::conversion_report))
+        .routes(routes!(reports::customers_report))
+        .routes(routes!(reports::products_report))
+        .routes(routes!(reports::inventory_report))
 }
 
 /// The OpenAPI document as the server serves it.

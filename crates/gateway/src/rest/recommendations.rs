@@ -19,7 +19,8 @@ use crate::usecases::recommendations::{self, Reason};
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RecommendationParams {
-    /// 1 to 20 (default 4).
+    /// How many (default 4). Read as text, so a bad value is a 422 naming it.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 20)]
     pub limit: Option<String>,
 }
 

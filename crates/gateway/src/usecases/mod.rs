@@ -8,6 +8,7 @@ pub mod inventory;
 pub mod orders;
 pub mod products;
 pub mod recommendations;
+pub mod reports;
 pub mod reviews;
 pub mod sessions;
 pub mod webhooks;

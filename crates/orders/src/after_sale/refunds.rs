@@ -144,8 +144,8 @@ pub(super) async fn settle_refund(
     let done = txn
         .execute_raw(statement(
             backend,
-            "UPDATE payment_refunds SET status = 'done', provider_ref = ? WHERE id = ? AND status = 'pending'",
-            [provider_ref.into(), refund_id.into()],
+            "UPDATE payment_refunds SET status = 'done', provider_ref = ?, settled_at = ? WHERE id = ? AND status = 'pending'",
+            [provider_ref.into(), emporium_core::db::now().into(), refund_id.into()],
         ))
         .await?;
     if done.rows_affected() == 0 {

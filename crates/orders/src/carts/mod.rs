@@ -260,7 +260,8 @@ pub async fn take_for_checkout<C: ConnectionTrait>(
         .query_one_raw(statement(
             db.get_database_backend(),
             &format!(
-                "UPDATE carts SET status = 'checking_out', checkout_id = ?, checkout_expires_at = ?, updated_at = ? \
+                "UPDATE carts SET status = 'checking_out', checkout_id = ?, checkout_expires_at = ?, updated_at = ?, \
+                 checkout_started_at = COALESCE(checkout_started_at, ?) \
                  WHERE id = ? AND (customer_id IS NULL OR customer_id = ?) \
                  AND (status = 'open' OR (status = 'checking_out' AND (checkout_id = ? OR checkout_expires_at < ?))) \
                  RETURNING {CART_COLUMNS}"
@@ -268,6 +269,7 @@ pub async fn take_for_checkout<C: ConnectionTrait>(
             [
                 checkout_id.into(),
                 until.into(),
+                at.into(),
                 at.into(),
                 cart_id.into(),
                 caller.customer_id().into(),
