@@ -110,6 +110,15 @@ pub fn utc_day(backend: sea_orm::DbBackend, column: &str) -> String {
     }
 }
 
+/// SQL ordering `expr` by its bytes on either database (PostgreSQL would otherwise use the
+/// database's collation, which SQLite does not have), so ties break the same way on both.
+pub fn bytewise(backend: sea_orm::DbBackend, expr: &str) -> String {
+    match backend {
+        sea_orm::DbBackend::Postgres => format!("{expr} COLLATE \"C\""),
+        _ => expr.to_owned(),
+    }
+}
+
 /// The current time at the precision both databases keep (microseconds), so a value answered
 /// right after a write equals what a later read returns.
 pub fn now() -> chrono::DateTime<chrono::Utc> {

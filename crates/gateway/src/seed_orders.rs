@@ -118,13 +118,18 @@ impl Rows {
 
     /// Inserts every row, [`ROWS_PER_STATEMENT`] per statement.
     async fn flush<C: ConnectionTrait>(&mut self, db: &C) -> Result<u64, sea_orm::DbErr> {
+        self.flush_with(db, "").await
+    }
+
+    /// Inserts every row, each statement ending with `tail` (an `ON CONFLICT` clause).
+    async fn flush_with<C: ConnectionTrait>(&mut self, db: &C, tail: &str) -> Result<u64, sea_orm::DbErr> {
         let width = self.columns.len();
         let rows = self.len() as u64;
         let values = std::mem::take(&mut self.values);
         for chunk in values.chunks(width * ROWS_PER_STATEMENT) {
             let row = format!("({})", vec!["?"; width].join(", "));
             let sql = format!(
-                "INSERT INTO {} ({}) VALUES {}",
+                "INSERT INTO {} ({}) VALUES {}{tail}",
                 self.table,
                 self.columns.join(", "),
                 vec![row.as_str(); chunk.len() / width].join(", ")
@@ -651,7 +656,7 @@ pub async fn orders(writer: &Writer, count: u64, seed: u64, progress: impl Fn(u6
         if written + batch == count {
             ledger.catch_up(&skus, now);
         }
-        let txn = writer.begin().await?;
+        let mut txn = writer.begin().await?;
         report.orders += order_rows.flush(&txn).await?;
         line_rows.flush(&txn).await?;
         history_rows.flush(&txn).await?;
@@ -660,24 +665,35 @@ pub async fn orders(writer: &Writer, count: u64, seed: u64, progress: impl Fn(u6
         report.carts += cart_rows.flush(&txn).await?;
         item_rows.flush(&txn).await?;
         report.movements += ledger.rows.flush(&txn).await?;
+        // What the batch's movements left on hand, with them: each commit leaves a ledger that
+        // sums to the stock levels, should the seed stop before its end.
+        let mut levels = Rows::new("stock_levels", &["variant_id", "location_id", "on_hand", "reserved", "updated_at"]);
+        for (index, sku) in skus.iter().enumerate().filter(|(i, _)| ledger.touched[*i]) {
+            levels.push(vec![
+                sku.variant_id.clone().into(),
+                ledger.location.clone().into(),
+                ledger.on_hand[index].into(),
+                0i64.into(),
+                now.into(),
+            ]);
+            txn.touch(crate::infra::cache::stock_key(&sku.variant_id));
+        }
+        ledger.touched.iter_mut().for_each(|t| *t = false);
+        levels
+            .flush_with(
+                &txn,
+                " ON CONFLICT (variant_id, location_id) DO UPDATE SET on_hand = excluded.on_hand, \
+                 updated_at = excluded.updated_at",
+            )
+            .await?;
         txn.commit().await?;
         written += batch;
         progress(written);
     }
 
-    // What the ledger left on hand; the order numbers go on after the seeded ones; the sales
-    // counters count the seeded orders.
+    // The order numbers go on after the seeded ones; the sales counters count the seeded
+    // orders (a seed stopped before this point leaves them short until a later one ends).
     let mut txn = writer.begin().await?;
-    for (index, sku) in skus.iter().enumerate().filter(|(i, _)| ledger.touched[*i]) {
-        txn.execute_raw(emporium_core::db::statement(
-            backend,
-            "INSERT INTO stock_levels (variant_id, location_id, on_hand, reserved, updated_at) VALUES (?, ?, ?, 0, ?) \
-             ON CONFLICT (variant_id, location_id) DO UPDATE SET on_hand = excluded.on_hand, updated_at = excluded.updated_at",
-            [sku.variant_id.clone().into(), ledger.location.clone().into(), ledger.on_hand[index].into(), now.into()],
-        ))
-        .await?;
-        txn.touch(crate::infra::cache::stock_key(&sku.variant_id));
-    }
     if backend == DbBackend::Postgres {
         txn.execute_raw(emporium_core::db::statement(
             backend,

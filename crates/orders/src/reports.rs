@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use emporium_core::Currency;
-use emporium_core::db::{statement, utc_day};
+use emporium_core::db::{bytewise, statement, utc_day};
 use emporium_core::report::{Interval, Window, div_half_even};
 use sea_orm::{ConnectionTrait, DbErr, QueryResult, Value};
 
@@ -274,7 +274,8 @@ pub async fn customers<C: ConnectionTrait>(db: &C, currency: Currency, window: &
             &format!(
                 "SELECT o.customer_id, MAX(o.email) AS email, COUNT(*) AS orders, CAST(SUM({net}) AS BIGINT) AS net \
                  FROM orders o WHERE {kept} AND o.created_at >= ? AND o.created_at < ? \
-                 GROUP BY {BUYER}, o.customer_id ORDER BY net DESC, orders DESC, email ASC LIMIT ?"
+                 GROUP BY {BUYER}, o.customer_id ORDER BY net DESC, orders DESC, {email} ASC LIMIT ?",
+                email = bytewise(backend, "MAX(o.email)"),
             ),
             [
                 window.to.into(),
@@ -354,7 +355,8 @@ pub async fn best_sellers<C: ConnectionTrait>(
                  CAST(SUM(l.returned_quantity) AS BIGINT) AS refunded_units \
                  FROM orders o JOIN order_lines l ON l.order_id = o.id \
                  WHERE o.currency = ? AND o.status <> 'cancelled' AND o.created_at >= ? AND o.created_at < ? \
-                 GROUP BY l.sku ORDER BY {order}, l.sku ASC LIMIT ?"
+                 GROUP BY l.sku ORDER BY {order}, {sku} ASC LIMIT ?",
+                sku = bytewise(db.get_database_backend(), "l.sku"),
             ),
             values,
         ))

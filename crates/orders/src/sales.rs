@@ -53,7 +53,10 @@ pub async fn add<C: ConnectionTrait>(db: &C, lines: &[OrderLine]) -> Result<(), 
     Ok(())
 }
 
-/// Takes a cancelled order's lines back out of the counters ([`add`] put them in).
+/// Takes a cancelled order's lines back out of the counters ([`add`] put them in). On
+/// PostgreSQL the rows are locked first in the key order [`add`] writes them in (bytes, not
+/// the database's collation), so a cancellation and a checkout never wait on each other in a
+/// cycle.
 pub async fn remove<C: ConnectionTrait>(db: &C, lines: &[OrderLine]) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
     let (units, pairs) = counted(lines);
@@ -61,6 +64,18 @@ pub async fn remove<C: ConnectionTrait>(db: &C, lines: &[OrderLine]) -> Result<(
         return Ok(());
     }
     let marks = vec!["?"; units.len()].join(", ");
+    if backend == sea_orm::DbBackend::Postgres {
+        let keys: Vec<Value> = units.keys().map(|product| Value::from(*product)).collect();
+        db.query_all_raw(statement(
+            backend,
+            &format!(
+                "SELECT product_id FROM product_sales WHERE product_id IN ({marks}) \
+                 ORDER BY product_id COLLATE \"C\" FOR UPDATE"
+            ),
+            keys,
+        ))
+        .await?;
+    }
     let mut cases = String::new();
     let mut values: Vec<Value> = Vec::with_capacity(units.len() * 3);
     for (product, quantity) in &units {
@@ -83,15 +98,20 @@ pub async fn remove<C: ConnectionTrait>(db: &C, lines: &[OrderLine]) -> Result<(
     // Every ordered pair of these products, and no other row, is one of the order's pairs.
     let marks = vec!["?"; pairs.len()].join(", ");
     let values: Vec<Value> = pairs.iter().chain(&pairs).map(|product| Value::from(*product)).collect();
-    db.execute_raw(statement(
-        backend,
-        &format!(
-            "UPDATE co_purchases SET orders = orders - 1 \
-             WHERE product_id IN ({marks}) AND other_id IN ({marks}) AND product_id <> other_id"
-        ),
-        values,
-    ))
-    .await?;
+    let among = format!("product_id IN ({marks}) AND other_id IN ({marks}) AND product_id <> other_id");
+    if backend == sea_orm::DbBackend::Postgres {
+        db.query_all_raw(statement(
+            backend,
+            &format!(
+                "SELECT product_id FROM co_purchases WHERE {among} \
+                 ORDER BY product_id COLLATE \"C\", other_id COLLATE \"C\" FOR UPDATE"
+            ),
+            values.clone(),
+        ))
+        .await?;
+    }
+    db.execute_raw(statement(backend, &format!("UPDATE co_purchases SET orders = orders - 1 WHERE {among}"), values))
+        .await?;
     Ok(())
 }
 
@@ -117,6 +137,9 @@ fn counted(lines: &[OrderLine]) -> (BTreeMap<&str, i64>, Vec<&str>) {
 pub async fn rebuild<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
     if backend == sea_orm::DbBackend::Postgres {
+        // It reads every order: a million take longer than a request's statement timeout,
+        // which it lifts for this transaction only.
+        db.execute_raw(statement(backend, "SET LOCAL statement_timeout = 0", [])).await?;
         db.execute_raw(statement(backend, "LOCK TABLE product_sales, co_purchases IN EXCLUSIVE MODE", [])).await?;
     }
     for sql in [

@@ -310,6 +310,11 @@ pub async fn list_categories(
     Ok((page, next))
 }
 
+/// The shared-cache prefix of rendered list pages, which hold whole product documents: its
+/// number moves with the documents' shape (2: products with their `rating`), as the Redis
+/// document namespace's does, so no build serves a page another build rendered.
+const LIST_PAGE: &str = "list-page.2:";
+
 /// A product list page as REST sends it. The page is cached whole, without availability,
 /// under the catalog-wide generation: every catalog write that could change a document on it
 /// moves that generation too, so the page is exactly as fresh as its parts, and a hit costs
@@ -320,7 +325,7 @@ pub async fn list_body(state: &AppState, request: &catalog::ListProducts) -> Res
         let figures = availability::figures(state, &template.variant_ids).await?;
         return Ok(template.render(&figures));
     }
-    let key = format!("list-page:{}", request.cache_key());
+    let key = format!("{LIST_PAGE}{}", request.cache_key());
     // In process: the page as last rendered, if nothing was written since; if only stock was,
     // its template with fresh figures (the same body again when they did not change).
     let (render_token, previous) = match state.cache.get_rendered(&key) {
