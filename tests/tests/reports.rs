@@ -230,6 +230,14 @@ async fn every_report_figure_reconciles_with_orders_refunds_and_carts_worked_out
         json!({"carts_created": 8, "carts_with_items": 7, "checkouts_started": 5, "orders_placed": 4,
                "cart_to_order_rate": "0.5714", "abandoned_carts": 2, "abandonment_rate": "0.3333"})
     );
+    // Every cart here is in euros: the same in EUR, none in yen.
+    let in_euros = report(&server, &admin, &format!("/v1/reports/conversion?{window}&currency=EUR")).await?;
+    assert_eq!(in_euros.body, conversion.body);
+    let in_yen = report(&server, &admin, &format!("/v1/reports/conversion?{window}&currency=JPY")).await?;
+    assert_eq!(
+        (in_yen.body["carts_created"].as_i64(), in_yen.body["cart_to_order_rate"].as_str()),
+        (Some(0), Some("0.0000"))
+    );
 
     // Customers (cancelled O4 left out): buyers ann and bob; ann is new, bob bought in
     // February; 3 orders / 2 buyers; both have bought before `to`, bob more than once: 1 / 2.

@@ -160,16 +160,24 @@ pub struct Conversion {
     pub abandoned_carts: i64,
 }
 
-/// Conversion over the carts created in `window`; a cart is abandoned once unchanged since
-/// before `idle_since` (now less the abandonment delay).
+/// Conversion over the carts created in `window` (in `currency` only, when given); a cart is
+/// abandoned once unchanged since before `idle_since` (now less the abandonment delay).
 pub async fn conversion<C: ConnectionTrait>(
     db: &C,
     window: &Window,
+    currency: Option<Currency>,
     idle_since: DateTime<Utc>,
 ) -> Result<Conversion, DbErr> {
     let with_items = "EXISTS (SELECT 1 FROM cart_items i WHERE i.cart_id = c.id)";
     let mut values: Vec<Value> = vec![idle_since.into()];
     values.extend(window_values(None, window));
+    let in_currency = match currency {
+        Some(currency) => {
+            values.push(currency.code().into());
+            " AND c.currency = ?"
+        }
+        None => "",
+    };
     let row = db
         .query_one_raw(statement(
             db.get_database_backend(),
@@ -180,7 +188,7 @@ pub async fn conversion<C: ConnectionTrait>(
                  CAST(COALESCE(SUM(CASE WHEN c.status = 'ordered' THEN 1 ELSE 0 END), 0) AS BIGINT) AS ordered, \
                  CAST(COALESCE(SUM(CASE WHEN c.status IN ('open', 'checking_out') AND c.updated_at < ? AND {with_items} \
                  THEN 1 ELSE 0 END), 0) AS BIGINT) AS abandoned \
-                 FROM carts c WHERE c.created_at >= ? AND c.created_at < ?"
+                 FROM carts c WHERE c.created_at >= ? AND c.created_at < ?{in_currency}"
             ),
             values,
         ))

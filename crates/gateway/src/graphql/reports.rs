@@ -30,12 +30,19 @@ impl ReportQuery {
         Ok(reports::sales(state, span, interval.as_deref()).await?)
     }
 
-    /// How the carts created in the window went.
+    /// How the carts created in the window went: of every currency, or of `currency`.
     #[graphql(complexity = "crate::graphql::LOOKUP_COST + child_complexity")]
-    async fn conversion_report(&self, ctx: &Context<'_>, from: String, to: String) -> Result<ConversionDto> {
+    async fn conversion_report(
+        &self,
+        ctx: &Context<'_>,
+        from: String,
+        to: String,
+        currency: Option<String>,
+    ) -> Result<ConversionDto> {
         let (state, principal) = crate::graphql::state_and_principal(ctx)?;
         principal.require(Permission::ReportsRead)?;
-        Ok(reports::conversion(state, Span { from: Some(&from), to: Some(&to), currency: None }).await?)
+        let span = Span { from: Some(&from), to: Some(&to), currency: currency.as_deref() };
+        Ok(reports::conversion(state, span).await?)
     }
 
     /// The window's buyers.

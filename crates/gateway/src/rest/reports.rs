@@ -23,7 +23,8 @@ pub struct ReportParams {
     /// End, exclusive (RFC 3339), after `from` and at most 2 years later.
     #[param(example = "2026-04-01T00:00:00Z")]
     pub to: Option<String>,
-    /// ISO 4217 code: reports with money are in one currency, without conversion.
+    /// ISO 4217 code: reports with money are in one currency, without conversion; the
+    /// conversion report counts only carts in it when given (every cart otherwise).
     #[param(example = "EUR")]
     pub currency: Option<String>,
     /// Sales buckets: `day` (UTC days, the default), `week` (ISO weeks, from Monday) or

@@ -165,12 +165,13 @@ pub struct ConversionDto {
     pub abandonment_rate: String,
 }
 
-/// Conversion over the carts created in the window (no currency: carts of every currency).
+/// Conversion over the carts created in the window: of every currency, or of `currency` when
+/// it is given.
 pub async fn conversion(state: &AppState, span: Span<'_>) -> Result<ConversionDto, ApiError> {
-    let (window, _) = span.read(false)?;
+    let (window, currency) = span.read(false)?;
     let idle_since = emporium_core::db::now()
         - chrono::Duration::from_std(state.config.cart_abandon_after).unwrap_or(chrono::Duration::days(1));
-    let c = reports::conversion(&state.db, &window, idle_since).await?;
+    let c = reports::conversion(&state.db, &window, currency, idle_since).await?;
     Ok(ConversionDto {
         carts_created: c.carts_created,
         carts_with_items: c.carts_with_items,
