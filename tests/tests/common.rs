@@ -441,6 +441,15 @@ impl TestServer {
         }
     }
 
+    /// The number column `n` of what `sql` (with `?` placeholders) answers on the server's own
+    /// database; 0 for no row or NULL.
+    pub async fn scalar(&self, sql: &str, values: Vec<sea_orm::Value>) -> anyhow::Result<i64> {
+        use sea_orm::ConnectionTrait;
+        let backend = self.app_db.get_database_backend();
+        let row = self.app_db.query_one_raw(emporium_core::db::statement(backend, sql, values)).await?;
+        Ok(row.map(|r| r.try_get::<Option<i64>>("", "n")).transpose()?.flatten().unwrap_or(0))
+    }
+
     /// Adds stock for a variant at a location, through the inventory service in a unit of
     /// work, as a stock write does: caches and the search index hear of it.
     pub async fn stock(&self, variant_id: &str, units: i64) -> anyhow::Result<()> {

@@ -156,15 +156,9 @@ async fn products_bought_together_follow_paid_orders_and_leave_out_drafts_sold_o
 
 /// A product's counters as the orders keep them: (orders, units).
 async fn sales_of(server: &TestServer, product_id: &str) -> anyhow::Result<(i64, i64)> {
-    use sea_orm::ConnectionTrait;
-    let backend = server.app_db.get_database_backend();
-    let sql = "SELECT orders, units FROM product_sales WHERE product_id = ?";
-    let row = server
-        .app_db
-        .query_one_raw(emporium_core::db::statement(backend, sql, [product_id.into()]))
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no counters for {product_id}"))?;
-    Ok((row.try_get("", "orders")?, row.try_get("", "units")?))
+    let of = |column: &str| format!("SELECT {column} AS n FROM product_sales WHERE product_id = ?");
+    let orders = server.scalar(&of("orders"), vec![product_id.into()]).await?;
+    Ok((orders, server.scalar(&of("units"), vec![product_id.into()]).await?))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -443,14 +443,6 @@ async fn the_inventory_report_reads_average_on_hand_turnover_and_dead_stock_from
     Ok(())
 }
 
-/// A number the database answers.
-async fn scalar(server: &TestServer, sql: &str, values: Vec<sea_orm::Value>) -> anyhow::Result<i64> {
-    use sea_orm::ConnectionTrait;
-    let backend = server.app_db.get_database_backend();
-    let row = server.app_db.query_one_raw(emporium_core::db::statement(backend, sql, values)).await?;
-    Ok(row.map(|r| r.try_get::<Option<i64>>("", "n")).transpose()?.flatten().unwrap_or(0))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seeded_year_of_trade_reconciles_with_its_orders_ledger_and_counters() -> TestResult {
     let server = TestServer::start().await?;
@@ -458,7 +450,7 @@ async fn a_seeded_year_of_trade_reconciles_with_its_orders_ledger_and_counters()
     let seeded = emporium_gateway::seed_orders::orders(&server.state.writer, 3_000, 7, |_| {}).await?;
     assert_eq!(seeded.orders, 3_000);
     assert!(seeded.refunds > 0 && seeded.carts > seeded.orders && seeded.customers >= 600, "{seeded:?}");
-    assert_eq!(scalar(&server, "SELECT COUNT(*) AS n FROM orders", vec![]).await?, 3_000);
+    assert_eq!(server.scalar("SELECT COUNT(*) AS n FROM orders", vec![]).await?, 3_000);
 
     // Sales: the buckets sum to the totals, and the totals to the orders less their refunds.
     let now = Utc::now();
@@ -472,15 +464,10 @@ async fn a_seeded_year_of_trade_reconciles_with_its_orders_ledger_and_counters()
         let sales =
             report(&server, &admin, &format!("/v1/reports/sales?{window}&currency={currency}&interval=month")).await?;
         let totals = &sales.body["totals"];
-        let paid = scalar(
-            &server,
-            "SELECT CAST(SUM(total) AS BIGINT) AS n FROM orders WHERE currency = ?",
-            vec![currency.into()],
-        )
-        .await?;
-        let back = scalar(
-            &server,
-            "SELECT CAST(SUM(r.amount) AS BIGINT) AS n FROM payment_refunds r JOIN payments p ON p.id = r.payment_id WHERE p.currency = ?",
+        let paid = server
+            .scalar("SELECT CAST(SUM(total) AS BIGINT) AS n FROM orders WHERE currency = ?", vec![currency.into()])
+            .await?;
+        let back = server.scalar("SELECT CAST(SUM(r.amount) AS BIGINT) AS n FROM payment_refunds r JOIN payments p ON p.id = r.payment_id WHERE p.currency = ?",
             vec![currency.into()],
         )
         .await?;
@@ -493,9 +480,7 @@ async fn a_seeded_year_of_trade_reconciles_with_its_orders_ledger_and_counters()
     assert_eq!(orders_seen, 3_000, "every order in one of the three currencies");
 
     // The ledger: movements sum to what is on hand, and read in time order never go below zero.
-    let off = scalar(
-        &server,
-        "SELECT COUNT(*) AS n FROM stock_levels s WHERE s.on_hand <> \
+    let off = server.scalar("SELECT COUNT(*) AS n FROM stock_levels s WHERE s.on_hand <> \
          (SELECT COALESCE(SUM(m.delta), 0) FROM stock_movements m WHERE m.variant_id = s.variant_id AND m.location_id = s.location_id)",
         vec![],
     )
@@ -548,11 +533,11 @@ async fn a_seeded_year_of_trade_reconciles_with_its_orders_ledger_and_counters()
     let counters = "SELECT CAST(SUM(orders * 7 + units * 3) AS BIGINT) AS n FROM product_sales";
     let pairs =
         "SELECT CAST(SUM(orders * 11) + SUM(CASE WHEN orders > 0 THEN 1 ELSE 0 END) AS BIGINT) AS n FROM co_purchases";
-    let (live, live_pairs) = (scalar(&server, counters, vec![]).await?, scalar(&server, pairs, vec![]).await?);
+    let (live, live_pairs) = (server.scalar(counters, vec![]).await?, server.scalar(pairs, vec![]).await?);
     let mut work = server.state.writer.begin().await?;
     emporium_orders::sales::rebuild(&work).await?;
     work.touch("nothing");
     work.commit().await?;
-    assert_eq!((scalar(&server, counters, vec![]).await?, scalar(&server, pairs, vec![]).await?), (live, live_pairs));
+    assert_eq!((server.scalar(counters, vec![]).await?, server.scalar(pairs, vec![]).await?), (live, live_pairs));
     Ok(())
 }

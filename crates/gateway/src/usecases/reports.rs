@@ -46,8 +46,22 @@ pub struct Span<'a> {
 }
 
 impl Span<'_> {
-    /// The window and the currency, every problem reported at once.
-    fn read(&self, needs_currency: bool) -> Result<(Window, Option<Currency>), ValidationErrors> {
+    /// The window and the currency, if given, every problem reported at once.
+    fn read(&self) -> Result<(Window, Option<Currency>), ValidationErrors> {
+        self.read_with(false)
+    }
+
+    /// The window and the currency a report with money needs, every problem reported at once.
+    fn read_money(&self) -> Result<(Window, Currency), ValidationErrors> {
+        match self.read_with(true)? {
+            (window, Some(currency)) => Ok((window, currency)),
+            (_, None) => {
+                Err(ValidationErrors::single("currency", "required", "reports with money are in one currency"))
+            }
+        }
+    }
+
+    fn read_with(&self, needs_currency: bool) -> Result<(Window, Option<Currency>), ValidationErrors> {
         let window = Window::parse(self.from, self.to);
         let currency = match self.currency.map(str::trim).filter(|c| !c.is_empty()) {
             None if needs_currency => {
@@ -132,10 +146,9 @@ pub struct SalesReportDto {
 /// `interval` as the transports receive it: `day` (default), `week` or `month`.
 pub async fn sales(state: &AppState, span: Span<'_>, interval: Option<&str>) -> Result<SalesReportDto, ApiError> {
     let mut errors = ValidationErrors::new();
-    let checked = span.read(true).map_err(|failed| errors.extend(failed)).ok();
+    let checked = span.read_money().map_err(|failed| errors.extend(failed)).ok();
     let interval = Interval::parse(interval).map_err(|failed| errors.extend(failed)).ok();
     let (Some((window, currency)), Some(interval)) = (checked, interval) else { return Err(errors.into()) };
-    let currency = currency.unwrap_or(Currency::EUR);
     let report = reports::sales(&state.db, currency, &window, interval).await?;
     Ok(SalesReportDto {
         totals: SalesFiguresDto::new(None, &report.totals, currency),
@@ -168,7 +181,7 @@ pub struct ConversionDto {
 /// Conversion over the carts created in the window: of every currency, or of `currency` when
 /// it is given.
 pub async fn conversion(state: &AppState, span: Span<'_>) -> Result<ConversionDto, ApiError> {
-    let (window, currency) = span.read(false)?;
+    let (window, currency) = span.read()?;
     let idle_since = emporium_core::db::now()
         - chrono::Duration::from_std(state.config.cart_abandon_after).unwrap_or(chrono::Duration::days(1));
     let c = reports::conversion(&state.db, &window, currency, idle_since).await?;
@@ -221,8 +234,7 @@ pub struct CustomersReportDto {
 
 /// Buyers over the window in one currency.
 pub async fn customers(state: &AppState, span: Span<'_>) -> Result<CustomersReportDto, ApiError> {
-    let (window, currency) = span.read(true)?;
-    let currency = currency.unwrap_or(Currency::EUR);
+    let (window, currency) = span.read_money()?;
     let c = reports::customers(&state.db, currency, &window).await?;
     Ok(CustomersReportDto {
         buyers: c.buyers,
@@ -278,7 +290,7 @@ pub async fn best_sellers(
     limit: Option<i64>,
 ) -> Result<Vec<BestSellerDto>, ApiError> {
     let mut errors = ValidationErrors::new();
-    let checked = span.read(true).map_err(|failed| errors.extend(failed)).ok();
+    let checked = span.read_money().map_err(|failed| errors.extend(failed)).ok();
     let sort = match sort.map(str::trim).filter(|s| !s.is_empty()) {
         None | Some("units") => ProductSort::Units,
         Some("revenue") => ProductSort::Revenue,
@@ -292,7 +304,6 @@ pub async fn best_sellers(
         errors.add("limit", "out_of_range", format!("1 to {MAX_BEST_SELLERS}"));
     }
     let Some((window, currency)) = checked.filter(|_| errors.is_empty()) else { return Err(errors.into()) };
-    let currency = currency.unwrap_or(Currency::EUR);
     let found = reports::best_sellers(&state.db, currency, &window, sort, limit as u64).await?;
     Ok(found
         .into_iter()
@@ -355,7 +366,7 @@ pub const MAX_INVENTORY_SKUS: i64 = 1_000;
 /// The inventory report over the window (no currency); `limit` 1 to 1000 (default 100).
 pub async fn inventory(state: &AppState, span: Span<'_>, limit: Option<i64>) -> Result<InventoryReportDto, ApiError> {
     let mut errors = ValidationErrors::new();
-    let checked = span.read(false).map_err(|failed| errors.extend(failed)).ok();
+    let checked = span.read().map_err(|failed| errors.extend(failed)).ok();
     let limit = limit.unwrap_or(100);
     if !(1..=MAX_INVENTORY_SKUS).contains(&limit) {
         errors.add("limit", "out_of_range", format!("1 to {MAX_INVENTORY_SKUS}"));
